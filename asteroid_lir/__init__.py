@@ -1,0 +1,27 @@
+"""asteroid_lir: latent iterative refinement, progressive training and early exit for Asteroid.
+
+Importing the package registers its models with Asteroid's model registry, so that
+``asteroid.models.BaseModel.from_pretrained(path)`` can rebuild any serialized asteroid_lir
+model.
+"""
+
+__version__ = "0.1.0"
+
+from . import masknn, models  # noqa: E402
+from .models import __all__ as _model_names  # noqa: E402
+
+
+def _register_models() -> None:
+    from asteroid import models as asteroid_models
+
+    for name in _model_names:
+        cls = getattr(models, name)
+        try:
+            asteroid_models.get(name)
+        except ValueError:
+            asteroid_models.register_model(cls)
+
+
+_register_models()
+
+__all__ = ["__version__", "masknn", "models"]
