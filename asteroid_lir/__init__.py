@@ -5,7 +5,13 @@ Importing the package registers its models with Asteroid's model registry, so th
 model.
 """
 
+import warnings
+
 __version__ = "0.1.0"
+
+# asteroid 0.7.0 pins torchmetrics<=0.11.4, which imports pkg_resources and warns about it on
+# every start; the warning concerns that pin, not anything a user of this package can act on.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 from . import masknn, models  # noqa: E402
 from .models import __all__ as _model_names  # noqa: E402

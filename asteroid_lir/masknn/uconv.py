@@ -17,7 +17,7 @@ from asteroid.masknn.convolutional import UConvBlock
 from asteroid.masknn.norms import GlobLN
 from torch import nn
 
-__all__ = ["FastUConvBlock", "FastGlobLN", "global_layer_norm"]
+__all__ = ["FastGlobLN", "FastUConvBlock", "add_upsampled", "depthwise_conv1d", "global_layer_norm"]
 
 _EPS = 1e-8
 
@@ -45,9 +45,48 @@ class FastGlobLN(GlobLN):
         return F.group_norm(x, 1, self.gamma, self.beta, EPS)
 
 
-def _upsample2(x: torch.Tensor) -> torch.Tensor:
-    # Nearest-neighbour x2 along time, as nn.Upsample(scale_factor=2) does, but contiguous.
-    return x.unsqueeze(-1).expand(-1, -1, -1, 2).reshape(x.shape[0], x.shape[1], -1)
+def depthwise_conv1d(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """Depth-wise ``conv(x)``, computed as ``sum_k w[:, k] * x_padded[..., k::stride]``.
+
+    Args:
+        x (torch.Tensor): ``(batch, chan, time)``.
+        conv (nn.Conv1d): a depth-wise convolution (``groups == in_channels == out_channels``,
+            dilation 1, zero padding).
+
+    Returns:
+        torch.Tensor: the same as ``conv(x)`` up to float rounding.
+    """
+    if conv.stride[0] != 1 or x.is_cuda:
+        # Strided levels are already fast in oneDNN, and cuDNN handles every case well.
+        return conv(x)
+    pad = conv.padding[0]
+    k_size = conv.kernel_size[0]
+    xp = F.pad(x, (pad, pad))
+    weight = conv.weight[:, 0]  # (chan, k)
+    # Tap k reads xp[k : len(xp) - (k_size - 1 - k)]: slicing with constant offsets from both
+    # ends keeps the computation valid for any length, also inside a torch.jit.trace.
+    taps = [xp[..., k : k - (k_size - 1)] if k < k_size - 1 else xp[..., k:] for k in range(k_size)]
+    if conv.bias is not None:
+        out = torch.addcmul(conv.bias[:, None], taps[0], weight[:, :1])
+    else:
+        out = taps[0] * weight[:, :1]
+    for k in range(1, k_size):
+        # In place on a fresh tensor: one fused pass per tap, and autograd keeps only the inputs.
+        out.addcmul_(taps[k], weight[:, k : k + 1])
+    return out
+
+
+def add_upsampled(finer: torch.Tensor, coarser: torch.Tensor) -> torch.Tensor:
+    """``finer + nearest_upsample_x2(coarser)`` cropped to ``finer``'s length, in one pass.
+
+    Asteroid materialises the upsampled tensor (``nn.Upsample``) and then adds it; viewing the
+    finer level as ``(..., time / 2, 2)`` lets one broadcast add do both.
+    """
+    if not torch.jit.is_tracing() and finer.shape[-1] == 2 * coarser.shape[-1]:
+        return (finer.unflatten(-1, (-1, 2)) + coarser.unsqueeze(-1)).flatten(-2)
+    # Odd length at this level (the upsampled coarser level is one frame too long), or a trace,
+    # which must not bake the even-length branch in.
+    return finer + coarser.repeat_interleave(2, dim=-1)[..., : finer.shape[-1]]
 
 
 class FastUConvBlock(UConvBlock):
@@ -73,16 +112,14 @@ class FastUConvBlock(UConvBlock):
         proj = self.proj_1x1
         out = proj.act(global_layer_norm(proj.conv(x), proj.norm))
         level = self.spp_dw[0]
-        outputs = [global_layer_norm(level.conv(out), level.norm)]
+        outputs = [global_layer_norm(depthwise_conv1d(out, level.conv), level.norm)]
         for k in range(1, self.depth):
             level = self.spp_dw[k]
             outputs.append(global_layer_norm(level.conv(outputs[-1]), level.norm))
-        # Merge from the coarsest resolution up; lengths may differ by one frame when a level
-        # had an odd length, hence the crop (as in the reference implementation).
+        # Merge from the coarsest resolution up (lengths differ by one frame after an odd level).
         merged = outputs.pop()
         while outputs:
-            finer = outputs.pop()
-            merged = finer + _upsample2(merged)[..., : finer.shape[-1]]
+            merged = add_upsampled(outputs.pop(), merged)
         fin = self.final_norm
         expanded = fin.act(global_layer_norm(merged, fin.norm))
         return self.res_conv(expanded) + x

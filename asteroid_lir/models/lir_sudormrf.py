@@ -11,7 +11,7 @@ from asteroid.models.base_models import (
     _unsqueeze_to_3d,
 )
 from asteroid.models.sudormrf import SuDORMRFImprovedNet, _Padder
-from asteroid.utils.torch_utils import jitable_shape, pad_x_to_y
+from asteroid.utils.torch_utils import jitable_shape
 from asteroid_filterbanks import make_enc_dec
 from torch import nn
 
@@ -144,16 +144,20 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
                 f"Expected a waveform of shape (time,), (batch, time) or (batch, 1, time); "
                 f"got {wav.ndim} dimensions {tuple(wav.shape)}."
             )
-        if wav.shape[-1] == 0:
+        if not torch.jit.is_tracing() and wav.shape[-1] == 0:
             raise ValueError("The input waveform is empty (0 samples).")
         shape = jitable_shape(wav)
         wav = _unsqueeze_to_3d(wav)
-        return shape, wav
+        return shape, wav, wav.shape[-1]
 
-    def _decode(self, tf_rep, z, head_idx: int, wav, shape) -> torch.Tensor:
+    def _decode(self, tf_rep, z, head_idx: int, n_samples, shape) -> torch.Tensor:
         masks = self.masker.masks(z, head_idx)
         decoded = self.decoder_for(head_idx)(self.apply_masks(tf_rep, masks))
-        return _shape_reconstructed(pad_x_to_y(decoded, wav), shape)
+        # The encoder padded the input to a multiple of its hop x 2**depth, so the decoded signal
+        # is never shorter than the input: crop it to the length read before encoding. (Reading
+        # it afterwards, as Asteroid's pad_x_to_y does, gives a wrong length in a trace taken on
+        # an input that needed no padding: the tracer then confuses input and padded input.)
+        return _shape_reconstructed(decoded[..., :n_samples], shape)
 
     def forward(self, wav: torch.Tensor, n_steps: int | None = None) -> torch.Tensor:
         """Separate ``wav``.
@@ -167,12 +171,12 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
         Returns:
             torch.Tensor: ``(batch, n_src, time)``, or ``(n_src, time)`` for a 1-D input.
         """
-        shape, wav = self._prepare(wav)
+        shape, wav, n_samples = self._prepare(wav)
         tf_rep = self.forward_encoder(wav)
         z, block_idx = None, 0
         for block_idx, z in self.masker.iter_latents(tf_rep, n_steps):
             pass
-        return self._decode(tf_rep, z, self.masker.head_index(block_idx), wav, shape)
+        return self._decode(tf_rep, z, self.masker.head_index(block_idx), n_samples, shape)
 
     def forward_steps(self, wav: torch.Tensor, n_steps: int | None = None) -> list[torch.Tensor]:
         """Estimates after each refinement step, computed in one pass.
@@ -185,10 +189,10 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
             list of torch.Tensor: one estimate per step, each shaped like ``model(wav)``; the
             last one equals ``model(wav, n_steps)``.
         """
-        shape, wav = self._prepare(wav)
+        shape, wav, n_samples = self._prepare(wav)
         tf_rep = self.forward_encoder(wav)
         return [
-            self._decode(tf_rep, z, self.masker.head_index(block_idx), wav, shape)
+            self._decode(tf_rep, z, self.masker.head_index(block_idx), n_samples, shape)
             for block_idx, z in self.masker.iter_latents(tf_rep, n_steps)
         ]
 

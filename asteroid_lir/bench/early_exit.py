@@ -1,0 +1,239 @@
+"""Adaptive early exit: does the cost of a gated model follow the steps it actually takes?
+
+One process, timings interleaved (A B C A B C ...): a batch run with every sample forced to exit
+after 1, 2, ..., ``n_iters`` steps, one U-ConvBlock pass alone on the same batch, and a mixed
+batch where half of the samples exit after one step. Multiply-adds are counted with
+``torch.utils.flop_counter.FlopCounterMode`` (gate, one U-ConvBlock pass through Asteroid's
+reference ``UConvBlock.forward``, and the fixed encoder/bottleneck/mask/decoder part).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from asteroid.masknn.convolutional import UConvBlock
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..models.gated_lir_sudormrf import GatedLIRSuDORMRFNet
+from .common import markdown_table, ratio_spread, spread, time_alternating
+
+NAME = "early-exit"
+DESCRIPTION = "gated LIR Sudo rm -rf: time per batch vs steps taken, mixed batch, gate overhead"
+
+# Pass criteria of the issue ("Must show").
+MIN_STEP_FRACTION = 0.8  # each extra step costs at least this share of one U-ConvBlock pass
+MAX_GATE_OVERHEAD = 0.003  # gate multiply-adds / one U-ConvBlock pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(NAME)
+    group.add_argument("--early-exit-batch", type=int, default=4, help="batch size (default 4)")
+    group.add_argument(
+        "--early-exit-seconds", type=float, default=4.0, help="input length in s (default 4)"
+    )
+    group.add_argument("--early-exit-iters", type=int, default=4, help="maximum steps (default 4)")
+
+
+def _sizes(args: argparse.Namespace) -> dict:
+    if args.quick:
+        return dict(
+            model=dict(n_filters=32, bn_chan=16, upsampling_depth=3, gate_kernel_size=400),
+            batch=2,
+            seconds=0.5,
+            n_iters=4,
+        )
+    return dict(
+        # The paper's Sudo rm -rf sizes (enhancement: speech + noise outputs).
+        model=dict(n_filters=512, bn_chan=128, upsampling_depth=5, gate_kernel_size=3200),
+        batch=getattr(args, "early_exit_batch", 4),
+        seconds=getattr(args, "early_exit_seconds", 4.0),
+        n_iters=getattr(args, "early_exit_iters", 4),
+    )
+
+
+def _macs(fn) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() // 2
+
+
+def count_macs(model: GatedLIRSuDORMRFNet, wav: torch.Tensor) -> dict:
+    """Multiply-adds of the parts of a gated model for the batch ``wav``.
+
+    Args:
+        model: the gated model (eval mode).
+        wav: input ``(batch, time)``.
+
+    Returns:
+        dict: ``fixed`` (encoder, bottleneck, mask network, decoder), ``uconv_pass`` (one
+        application of the block), ``gate`` (one gate evaluation), all for the whole batch.
+    """
+    masker = model.masker
+    with torch.no_grad():
+        z = masker.embed(model.forward_encoder(wav))
+
+        def fixed():
+            tf_rep = model.forward_encoder(wav)
+            masks = masker.masks(masker.embed(tf_rep), 0)
+            model.decoder(model.apply_masks(tf_rep, masks))
+
+        def uconv_pass():
+            # Asteroid's reference forward: plain convolutions, all of them counted.
+            for sub_block in masker.blocks[0]:
+                UConvBlock.forward(sub_block, z)
+
+        return {
+            "fixed": _macs(fixed),
+            "uconv_pass": _macs(uconv_pass),
+            "gate": _macs(lambda: masker.gate(z)),
+        }
+
+
+def run(args: argparse.Namespace) -> dict:
+    sizes = _sizes(args)
+    device = args.device
+    torch.manual_seed(0)
+    model = GatedLIRSuDORMRFNet(n_src=2, n_sub_blocks=1, n_iters=sizes["n_iters"], **sizes["model"])
+    model = model.eval().to(device)
+    n_iters, batch = sizes["n_iters"], sizes["batch"]
+    if batch < 2:
+        raise ValueError(f"The mixed-batch measurement needs a batch of at least 2, got {batch}.")
+    wav = torch.randn(batch, int(sizes["seconds"] * model.sample_rate), device=device)
+    with torch.no_grad():
+        z0 = model.masker.embed(model.forward_encoder(wav))
+    mixed_steps = torch.full((batch,), n_iters, dtype=torch.long, device=device)
+    mixed_steps[: batch // 2] = 1
+
+    fns = {
+        f"exit after {k}": (lambda k=k: model.forward_with_steps(wav, force_steps=k))
+        for k in range(1, n_iters + 1)
+    }
+    fns["U-ConvBlock pass"] = lambda: model.masker.refine(z0, 0)
+    fns["mixed"] = lambda: model.forward_with_steps(wav, force_steps=mixed_steps)
+    with torch.inference_mode():
+        runs = time_alternating(fns, repeats=args.repeats, warmup=1, device=device)
+        steps_mixed = model.forward_with_steps(wav, force_steps=mixed_steps)[1]
+    macs = count_macs(model.cpu(), wav.cpu())
+
+    def predicted(steps_per_sample: list[int]) -> float:
+        # Gate evaluations: before every step after min_steps, plus the one that said exit.
+        per_sample_fixed = macs["fixed"] / batch
+        total = 0.0
+        for s in steps_per_sample:
+            n_gates = max(0, min(s + 1, n_iters) - model.masker.min_steps)
+            total += per_sample_fixed + (s * macs["uconv_pass"] + n_gates * macs["gate"]) / batch
+        return total
+
+    uconv = spread(runs["U-ConvBlock pass"])["median"]
+    base = runs["exit after 1"]
+    rows, prev = [], None
+    for k in range(1, n_iters + 1):
+        name = f"exit after {k}"
+        median = spread(runs[name])["median"]
+        rows.append(
+            {
+                "run": name,
+                "steps": str(k),
+                "median_s": median,
+                "spread_s": spread(runs[name]),
+                "vs_1_step": ratio_spread(runs[name], base)["median"],
+                "gmacs": predicted([k] * batch) / 1e9,
+                "extra_step_in_uconv_passes": None if prev is None else (median - prev) / uconv,
+            }
+        )
+        prev = median
+    all_max = runs[f"exit after {n_iters}"]
+    mixed = {
+        "run": "mixed",
+        "steps": "/".join(str(int(s)) for s in steps_mixed.tolist()),
+        "median_s": spread(runs["mixed"])["median"],
+        "spread_s": spread(runs["mixed"]),
+        "vs_1_step": ratio_spread(runs["mixed"], base)["median"],
+        "gmacs": predicted(mixed_steps.tolist()) / 1e9,
+        "extra_step_in_uconv_passes": None,
+    }
+    rows.append(mixed)
+    rows.append(
+        {
+            "run": "U-ConvBlock pass",
+            "steps": "-",
+            "median_s": uconv,
+            "spread_s": spread(runs["U-ConvBlock pass"]),
+            "vs_1_step": ratio_spread(runs["U-ConvBlock pass"], base)["median"],
+            "gmacs": macs["uconv_pass"] / 1e9,
+            "extra_step_in_uconv_passes": 1.0,
+        }
+    )
+    extra = [r["extra_step_in_uconv_passes"] for r in rows[1:n_iters]]
+    gate_params = sum(p.numel() for p in model.masker.gate.parameters())
+    uconv_params = sum(p.numel() for p in model.masker.blocks[0].parameters())
+    mixed_vs_all = ratio_spread(runs["mixed"], all_max)
+    checks = {
+        "each_extra_step_ge_0.8_uconv": all(e >= MIN_STEP_FRACTION for e in extra),
+        "mixed_cheaper_than_all_max": mixed_vs_all["max"] < 1.0,
+        "gate_mac_overhead_lt_0.3pct": macs["gate"] / macs["uconv_pass"] < MAX_GATE_OVERHEAD,
+        "steps_mixed_as_forced": steps_mixed.tolist() == mixed_steps.tolist(),
+    }
+    return {
+        "rows": rows,
+        "sizes": {**sizes, "n_src": 2, "samples": wav.shape[-1]},
+        "max_steps_vs_1_step": ratio_spread(all_max, base),
+        "max_steps_vs_1_step_predicted": predicted([n_iters] * batch) / predicted([1] * batch),
+        "mixed_vs_all_max": mixed_vs_all,
+        "mixed_vs_all_max_predicted": predicted(mixed_steps.tolist())
+        / predicted([n_iters] * batch),
+        "macs": macs,
+        "gate": {
+            "params": gate_params,
+            "uconv_block_params": uconv_params,
+            "macs_vs_uconv_pass": macs["gate"] / macs["uconv_pass"],
+        },
+        "checks": checks,
+        "quick": bool(args.quick),
+    }
+
+
+def to_markdown(result: dict) -> str:
+    headers = [
+        "run",
+        "steps",
+        "median s",
+        "min-max s",
+        "vs 1 step",
+        "G MACs",
+        "extra step / U-Conv",
+    ]
+    table = []
+    for row in result["rows"]:
+        sp = row["spread_s"]
+        extra = row["extra_step_in_uconv_passes"]
+        table.append(
+            [
+                row["run"],
+                row["steps"],
+                row["median_s"],
+                f"{sp['min']:.4g}-{sp['max']:.4g}",
+                row["vs_1_step"],
+                row["gmacs"],
+                "" if extra is None else extra,
+            ]
+        )
+    gate = result["gate"]
+    sizes = result["sizes"]
+    lines = [
+        f"sizes: {sizes}",
+        markdown_table(headers, table),
+        "",
+        f"max/1 step: measured {result['max_steps_vs_1_step']['median']:.3g}x "
+        f"(min {result['max_steps_vs_1_step']['min']:.3g}, "
+        f"max {result['max_steps_vs_1_step']['max']:.3g}), "
+        f"predicted from MACs {result['max_steps_vs_1_step_predicted']:.3g}x",
+        f"mixed/all max: measured {result['mixed_vs_all_max']['median']:.3g}x "
+        f"(max {result['mixed_vs_all_max']['max']:.3g}), "
+        f"predicted {result['mixed_vs_all_max_predicted']:.3g}x",
+        f"gate: {gate['params']} parameters (U-ConvBlock {gate['uconv_block_params']}), "
+        f"{100 * gate['macs_vs_uconv_pass']:.3f} % of one U-ConvBlock pass in MACs",
+        "checks: " + ", ".join(f"{k}={v}" for k, v in result["checks"].items()),
+    ]
+    return "\n".join(lines)

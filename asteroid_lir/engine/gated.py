@@ -1,0 +1,193 @@
+"""Joint training of a network and its early-exit gate: ``L = L_sep + lambda * C_hat`` (Eq. 12).
+
+Paper recipe (Sec. 4.3): pre-train a one-block ``LIRSuDORMRFNet`` without the gate, then train
+network and gate jointly for 20 epochs with the learning rate divided by 3 every 5 epochs.
+A recipe builds the whole thing with :meth:`GatedSystem.from_pretrained_lir`::
+
+    system = GatedSystem.from_pretrained_lir(
+        "exp/lir_1x1x4/best_model.pth", SpeechPITLoss(n_speech=2),
+        train_loader, val_loader, lr=1e-3, step_penalty=0.1, remix_task="sep_noisy",
+    )
+    trainer = pl.Trainer(max_epochs=GATED_EPOCHS, gradient_clip_val=5.0)
+    trainer.fit(system)
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch.optim.lr_scheduler import StepLR
+
+from ..models.gated_lir_sudormrf import GatedLIRSuDORMRFNet
+from ..models.lir_sudormrf import LIRSuDORMRFNet
+from .system import LIRSystem
+
+__all__ = [
+    "GATED_EPOCHS",
+    "GatedSystem",
+    "build_gated_model",
+    "gated_lr_scheduler",
+]
+
+#: Epochs of the joint network + gate training in the paper (after 180 epochs of pre-training).
+GATED_EPOCHS = 20
+
+
+def gated_lr_scheduler(
+    optimizer: torch.optim.Optimizer, epochs_per_decay: int = 5, factor: float = 1 / 3
+) -> StepLR:
+    """The paper's schedule for the joint training: learning rate times ``factor`` every
+    ``epochs_per_decay`` epochs (20 epochs: lr, lr/3, lr/9, lr/27).
+
+    Args:
+        optimizer: the optimizer whose learning rate decays.
+        epochs_per_decay (int): epochs between two decays (call ``step()`` once per epoch).
+        factor (float): multiplicative decay.
+
+    Returns:
+        torch.optim.lr_scheduler.StepLR: an epoch-wise scheduler (Asteroid's ``System`` steps
+        schedulers once per epoch unless given ``{"interval": "step", ...}``).
+    """
+    return StepLR(optimizer, step_size=epochs_per_decay, gamma=factor)
+
+
+def build_gated_model(
+    pretrained: LIRSuDORMRFNet | dict | str | os.PathLike,
+    n_iters: int | None = None,
+    **gate_kwargs,
+) -> GatedLIRSuDORMRFNet:
+    """Gated model whose network is a pre-trained one-block ``LIRSuDORMRFNet`` (gate fresh).
+
+    Args:
+        pretrained: the model, its serialized package, or the path of a package file
+            (``torch.save(model.serialize(), path)``, e.g. a recipe's ``best_model.pth``).
+        n_iters (int, optional): maximum steps (default: the pre-trained model's iterations).
+        **gate_kwargs: ``gate_kernel_size``, ``min_steps``, ``gumbel_tau``, ``exit_is_final``.
+
+    Returns:
+        GatedLIRSuDORMRFNet: see :meth:`GatedLIRSuDORMRFNet.from_lir`.
+    """
+    return GatedLIRSuDORMRFNet.from_lir(pretrained, n_iters=n_iters, **gate_kwargs)
+
+
+class GatedSystem(LIRSystem):
+    """Lightning system minimising ``L_sep + lambda * C_hat`` (paper Eq. 12).
+
+    ``C_hat`` is averaged over the batch. In training it is the differentiable sum of the hard
+    straight-through gates; in validation the model runs its deterministic early exit and
+    ``C_hat`` is the mean number of steps taken, so ``val_loss`` is the same objective at the
+    operating point that will be deployed. Logged: ``loss_sep``/``c_hat`` (training, per step
+    and epoch) and ``val_loss_sep``/``val_c_hat`` (validation, per epoch), besides Asteroid's
+    ``loss``/``val_loss``.
+
+    Args:
+        model (GatedLIRSuDORMRFNet): the gated model (see :func:`build_gated_model`).
+        optimizer: torch optimizer over the parameters of the network and the gate.
+        loss_func: separation loss ``loss(est, targets) -> scalar`` (e.g. ``SpeechPITLoss``).
+        train_loader, val_loader: data loaders of ``(mixture, targets[, ids])`` batches.
+        scheduler: learning-rate scheduler, e.g. :func:`gated_lr_scheduler`.
+        config (dict): experiment configuration, saved in checkpoints.
+        step_penalty (float): ``lambda``, the loss added per refinement step, in units of the
+            separation loss (negative SI-SDR in dB: a step is worth taking if it gains more
+            than ``lambda`` dB). ``0`` trains the gate on the separation loss alone.
+        remix_task (str, optional): online remixing task (see ``LIRSystem``).
+        remix_seed (int): seed of the remixing generator.
+    """
+
+    def __init__(
+        self,
+        model: GatedLIRSuDORMRFNet,
+        optimizer,
+        loss_func,
+        train_loader,
+        val_loader=None,
+        scheduler=None,
+        config=None,
+        step_penalty: float = 0.1,
+        remix_task: str | None = None,
+        remix_seed: int = 0,
+    ):
+        if not isinstance(model, GatedLIRSuDORMRFNet):
+            raise TypeError(
+                f"GatedSystem trains a GatedLIRSuDORMRFNet, got {type(model).__name__}."
+            )
+        if step_penalty < 0:
+            raise ValueError(f"step_penalty (lambda) must be >= 0, got {step_penalty}.")
+        super().__init__(
+            model,
+            optimizer,
+            loss_func,
+            train_loader,
+            val_loader,
+            scheduler,
+            config,
+            remix_task=remix_task,
+            remix_seed=remix_seed,
+        )
+        self.step_penalty = float(step_penalty)
+
+    @classmethod
+    def from_pretrained_lir(
+        cls,
+        pretrained: LIRSuDORMRFNet | dict | str | os.PathLike,
+        loss_func,
+        train_loader,
+        val_loader=None,
+        lr: float = 1e-3,
+        step_penalty: float = 0.1,
+        epochs_per_decay: int = 5,
+        n_iters: int | None = None,
+        gate_kwargs: dict | None = None,
+        config: dict | None = None,
+        remix_task: str | None = None,
+        remix_seed: int = 0,
+    ) -> GatedSystem:
+        """The paper's joint training set up in one call.
+
+        Builds the gated model from ``pretrained`` (:func:`build_gated_model`), Adam over the
+        network and the gate, and the lr / 3 every ``epochs_per_decay`` epochs schedule.
+
+        Args:
+            pretrained: a one-block ``LIRSuDORMRFNet``, its package or a package file.
+            loss_func: separation loss.
+            train_loader, val_loader: data loaders.
+            lr (float): initial learning rate.
+            step_penalty (float): ``lambda`` of Eq. 12.
+            epochs_per_decay (int): epochs between two divisions of the learning rate by 3.
+            n_iters (int, optional): maximum steps (default: the pre-trained iterations).
+            gate_kwargs (dict, optional): ``gate_kernel_size``, ``min_steps``, ``gumbel_tau``,
+                ``exit_is_final``.
+            config (dict, optional): experiment configuration saved in checkpoints.
+            remix_task (str, optional): online remixing task.
+            remix_seed (int): seed of the remixing generator.
+
+        Returns:
+            GatedSystem: ready for ``pl.Trainer(max_epochs=GATED_EPOCHS).fit(system)``.
+        """
+        model = build_gated_model(pretrained, n_iters=n_iters, **(gate_kwargs or {}))
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        scheduler = gated_lr_scheduler(optimizer, epochs_per_decay)
+        return cls(
+            model,
+            optimizer,
+            loss_func,
+            train_loader,
+            val_loader,
+            scheduler,
+            config,
+            step_penalty=step_penalty,
+            remix_task=remix_task,
+            remix_seed=remix_seed,
+        )
+
+    def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
+        mix, targets = self.prepare_batch(batch, train)
+        est, steps = self.model.forward_with_steps(mix)
+        loss_sep = self.loss_func(est, targets)
+        c_hat = steps.to(loss_sep.dtype).mean()
+        if self._trainer is not None:
+            prefix = "" if train else "val_"
+            self.log(f"{prefix}loss_sep", loss_sep, on_step=train, on_epoch=True)
+            self.log(f"{prefix}c_hat", c_hat, on_step=train, on_epoch=True, prog_bar=True)
+        return loss_sep + self.step_penalty * c_hat
