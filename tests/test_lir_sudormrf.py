@@ -1,4 +1,4 @@
-"""LIRSuDORMRFNet and IterativeSuDORMRF: structure, Asteroid equivalence and the BaseModel contract."""
+"""LIRSuDORMRFNet / IterativeSuDORMRF: structure, equality with Asteroid, BaseModel contract."""
 
 import numpy as np
 import pytest
@@ -24,8 +24,13 @@ def rel_err(a, b):
 # ---------------------------------------------------------------- paper Table 1
 @pytest.mark.parametrize(
     "blocks, sub_blocks, iters, enh_m, sep_m",
-    [(1, 1, 1, 0.4, 0.5), (1, 4, 1, 0.8, 1.0), (1, 8, 1, 1.4, 1.5), (1, 16, 1, 2.6, 2.7),
-     (2, 4, 2, 1.4, 1.5)],
+    [
+        (1, 1, 1, 0.4, 0.5),
+        (1, 4, 1, 0.8, 1.0),
+        (1, 8, 1, 1.4, 1.5),
+        (1, 16, 1, 2.6, 2.7),
+        (2, 4, 2, 1.4, 1.5),
+    ],
 )
 def test_table1_parameter_counts(blocks, sub_blocks, iters, enh_m, sep_m):
     # Enhancement estimates speech + noise (2 outputs), noisy separation 2 speakers + noise (3).
@@ -76,8 +81,9 @@ def test_fast_uconvblock_matches_asteroid_forward_and_backward(length):
 
 @pytest.mark.parametrize("n_src, blocks, depth", [(2, 3, 4), (3, 2, 5)])
 def test_from_asteroid_gives_same_output(n_src, blocks, depth):
-    ref = SuDORMRFImprovedNet(n_src=n_src, num_blocks=blocks, upsampling_depth=depth,
-                              n_filters=64, bn_chan=32).eval()
+    ref = SuDORMRFImprovedNet(
+        n_src=n_src, num_blocks=blocks, upsampling_depth=depth, n_filters=64, bn_chan=32
+    ).eval()
     # Perturb every parameter so that a mapping mistake cannot hide behind default inits.
     with torch.no_grad():
         for p in ref.parameters():
@@ -100,8 +106,9 @@ def test_from_asteroid_rejects_other_models():
 
 # ---------------------------------------------------------------- anytime inference
 def test_forward_steps_are_the_truncated_forwards():
-    model = LIRSuDORMRFNet(3, n_blocks=2, n_sub_blocks=1, n_iters=[2, 1], head_per_block=True,
-                           **SMALL).eval()
+    model = LIRSuDORMRFNet(
+        3, n_blocks=2, n_sub_blocks=1, n_iters=[2, 1], head_per_block=True, **SMALL
+    ).eval()
     assert model.n_steps == 3
     wav = torch.randn(2, 1600)
     with torch.no_grad():
@@ -146,8 +153,11 @@ def test_serialize_roundtrip_through_asteroid(model, tmp_path):
     path = tmp_path / "model.pth"
     torch.save(model.serialize(), path)
     # Asteroid's own loader (torch.load with weights_only=True) must read our files.
-    for loaded in (BaseModel.from_pretrained(str(path)), LIRSuDORMRFNet.from_pretrained(str(path)),
-                   LIRSuDORMRFNet.from_pretrained(model.serialize())):
+    for loaded in (
+        BaseModel.from_pretrained(str(path)),
+        LIRSuDORMRFNet.from_pretrained(str(path)),
+        LIRSuDORMRFNet.from_pretrained(model.serialize()),
+    ):
         assert isinstance(loaded, LIRSuDORMRFNet)
         loaded.eval()
         with torch.no_grad():

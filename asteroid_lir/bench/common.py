@@ -102,7 +102,7 @@ def spread(values: Sequence[float]) -> dict[str, float]:
 
 
 def ratio_spread(a_runs: Sequence[float], b_runs: Sequence[float]) -> dict[str, float]:
-    """Spread of the pair-by-pair ratios ``a[i] / b[i]`` (robust to a machine whose speed drifts)."""
+    """Spread of the pair-by-pair ratios ``a[i] / b[i]`` (robust when the machine speed drifts)."""
     if len(a_runs) != len(b_runs):
         raise ValueError(f"Runs differ in count: {len(a_runs)} vs {len(b_runs)}.")
     return spread([a / b for a, b in zip(a_runs, b_runs)])

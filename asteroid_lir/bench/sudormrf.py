@@ -16,7 +16,9 @@ from ..models import LIRSuDORMRFNet
 from .common import markdown_table, ratio_spread, spread, time_alternating
 
 NAME = "sudormrf"
-DESCRIPTION = "LIRSuDORMRFNet (1, S, 1) vs Asteroid SuDORMRFImprovedNet: inference and training step"
+DESCRIPTION = (
+    "LIRSuDORMRFNet (1, S, 1) vs Asteroid SuDORMRFImprovedNet: inference and training step"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,11 +95,23 @@ def _mmm(s: dict, fmt: str = "{:.3f}") -> str:
 
 def to_markdown(result: dict) -> str:
     table = markdown_table(
-        ["phase", "config", "input", "Asteroid s (min/med/max)", "LIR s (min/med/max)",
-         "LIR / Asteroid (min/med/max)"],
         [
-            [r["phase"], r["config"], r["input"], _mmm(r["asteroid_s"]), _mmm(r["lir_s"]),
-             _mmm(r["ratio_lir_over_asteroid"], "{:.2f}")]
+            "phase",
+            "config",
+            "input",
+            "Asteroid s (min/med/max)",
+            "LIR s (min/med/max)",
+            "LIR / Asteroid (min/med/max)",
+        ],
+        [
+            [
+                r["phase"],
+                r["config"],
+                r["input"],
+                _mmm(r["asteroid_s"]),
+                _mmm(r["lir_s"]),
+                _mmm(r["ratio_lir_over_asteroid"], "{:.2f}"),
+            ]
             for r in result["rows"]
         ],
     )

@@ -137,7 +137,8 @@ class IterativeSuDORMRF(nn.Module):
         """Index of the mask network that reads the output of block ``block_idx``."""
         return block_idx if self.head_per_block else 0
 
-    def _check_n_steps(self, n_steps: int | None) -> int:
+    def resolve_n_steps(self, n_steps: int | None) -> int:
+        """``n_steps`` checked against the model (``None`` means all steps)."""
         if n_steps is None:
             return self.n_steps
         if not 1 <= n_steps <= self.n_steps:
@@ -154,7 +155,7 @@ class IterativeSuDORMRF(nn.Module):
         return self.blocks[block_idx](z)
 
     def masks(self, z: torch.Tensor, head_idx: int = -1) -> torch.Tensor:
-        """Masks ``(batch, n_src, in_chan, frames)`` from a latent with mask network ``head_idx``."""
+        """Masks ``(batch, n_src, in_chan, frames)`` of the latent ``z`` from head ``head_idx``."""
         m = self.mask_nets[head_idx](z)
         m = m.view(m.shape[0], self.n_src, self.in_chan, -1)
         return self.output_act(m)
@@ -163,7 +164,7 @@ class IterativeSuDORMRF(nn.Module):
         self, tf_rep: torch.Tensor, n_steps: int | None = None
     ) -> Iterator[tuple[int, torch.Tensor]]:
         """Yield ``(block_idx, z)`` after each of the first ``n_steps`` refinement steps."""
-        n_steps = self._check_n_steps(n_steps)
+        n_steps = self.resolve_n_steps(n_steps)
         z = self.embed(tf_rep)
         for block_idx in self.step_schedule()[:n_steps]:
             z = self.refine(z, block_idx)
@@ -181,7 +182,7 @@ class IterativeSuDORMRF(nn.Module):
         Returns:
             torch.Tensor: masks ``(batch, n_src, in_chan, frames)``.
         """
-        n_steps = self._check_n_steps(n_steps)
+        n_steps = self.resolve_n_steps(n_steps)
         z = self.embed(tf_rep)
         schedule = self.step_schedule()[:n_steps]
         for block_idx in schedule:

@@ -76,7 +76,9 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
         fb_name: str = "free",
         **fb_kwargs,
     ):
-        enc, dec = self._make_enc_dec(fb_name, n_filters, kernel_size, stride, sample_rate, fb_kwargs)
+        enc, dec = self._make_enc_dec(
+            fb_name, n_filters, kernel_size, stride, sample_rate, fb_kwargs
+        )
         n_feats = enc.n_feats_out
         enc = _Padder(enc, upsampling_depth=upsampling_depth, kernel_size=kernel_size)
         masker = IterativeSuDORMRF(
@@ -173,10 +175,11 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
         """
         shape, wav, n_samples = self._prepare(wav)
         tf_rep = self.forward_encoder(wav)
-        z, block_idx = None, 0
-        for block_idx, z in self.masker.iter_latents(tf_rep, n_steps):
-            pass
-        return self._decode(tf_rep, z, self.masker.head_index(block_idx), n_samples, shape)
+        schedule = self.masker.step_schedule()[: self.masker.resolve_n_steps(n_steps)]
+        z = self.masker.embed(tf_rep)
+        for block_idx in schedule:
+            z = self.masker.refine(z, block_idx)
+        return self._decode(tf_rep, z, self.masker.head_index(schedule[-1]), n_samples, shape)
 
     def forward_steps(self, wav: torch.Tensor, n_steps: int | None = None) -> list[torch.Tensor]:
         """Estimates after each refinement step, computed in one pass.
@@ -246,7 +249,9 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
         fb_cfg = fb.get_config()
         fb_name = {"FreeFB": "free"}.get(fb_cfg.get("fb_name"), None)
         if fb_name is None:
-            raise TypeError(f"Only the free filterbank can be converted, got {fb_cfg.get('fb_name')}.")
+            raise TypeError(
+                f"Only the free filterbank can be converted, got {fb_cfg.get('fb_name')}."
+            )
         new = cls(
             n_src=masker.n_src,
             n_blocks=1,
