@@ -125,9 +125,18 @@ def run(args: argparse.Namespace) -> dict:
             total += per_sample_fixed + (s * macs["uconv_pass"] + n_gates * macs["gate"]) / batch
         return total
 
-    uconv = spread(runs["U-ConvBlock pass"])["median"]
+    uconv_runs = runs["U-ConvBlock pass"]
+    uconv = spread(uconv_runs)["median"]
     base = runs["exit after 1"]
-    rows, prev = [], None
+
+    def extra_step(k: int) -> float:
+        # Round by round (the runs of one round are adjacent in time, so a drifting machine
+        # hits them alike): (t_k - t_{k-1}) / t_uconv, then the median over the rounds.
+        prev_runs, runs_k = runs[f"exit after {k - 1}"], runs[f"exit after {k}"]
+        fractions = [(b - a) / u for a, b, u in zip(prev_runs, runs_k, uconv_runs)]
+        return spread(fractions)["median"]
+
+    rows = []
     for k in range(1, n_iters + 1):
         name = f"exit after {k}"
         median = spread(runs[name])["median"]
@@ -139,10 +148,9 @@ def run(args: argparse.Namespace) -> dict:
                 "spread_s": spread(runs[name]),
                 "vs_1_step": ratio_spread(runs[name], base)["median"],
                 "gmacs": predicted([k] * batch) / 1e9,
-                "extra_step_in_uconv_passes": None if prev is None else (median - prev) / uconv,
+                "extra_step_in_uconv_passes": None if k == 1 else extra_step(k),
             }
         )
-        prev = median
     all_max = runs[f"exit after {n_iters}"]
     mixed = {
         "run": "mixed",

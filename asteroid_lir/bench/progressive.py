@@ -1,0 +1,459 @@
+"""Paper Table 2 as measured here: peak training memory and time per training step of
+end-to-end (1, 16, 1) training against progressive training of (2, 8, 1), (2, 4, 2), (2, 2, 4),
+(4, 4, 1), (4, 2, 2) and (4, 1, 4): the same 16 U-ConvBlock applications, the same batch.
+
+Every progressive step k is measured on its own copy of the model, in the state that
+``ProgressiveSystem`` trains it in (``enter_step(k)``: frozen prefix, optimizer over step k's
+parameters, the system's own training loss path); a progressive row reports the maximum peak
+over its steps and the mean over its steps of the time of one training step (the steps get the
+same number of epochs, so that is the average cost of a batch over the whole training).
+End-to-end rows use ``LIRSystem`` with the same loss, batch and optimizer (Adam).
+
+What ``peak_bytes`` counts:
+
+- CUDA: ``torch.cuda.max_memory_allocated`` during one training step (forward, backward,
+  ``optimizer.step()``) taken after a warm-up step, minus nothing: it includes parameters,
+  optimizer state, the batch, activations, gradients, every temporary and the math libraries'
+  workspaces (cuBLAS allocates them through PyTorch's allocator: a constant of tens of MiB that
+  shrinks every ratio's distance to 1; ``per_step[].breakdown.allocated_before_step`` gives
+  what was allocated before the step began). Only one model is on the GPU while it is measured.
+- CPU (no allocator statistics for tensors): :class:`TrainingMemoryMeter` follows the tensors
+  that a training step must hold and reports the maximum of their sum over the step:
+  parameters (all, frozen included) + optimizer state (Adam moments, after a warm-up step) +
+  the batch (mixture and targets) + activations saved for backward (every storage packed by
+  ``torch.autograd.graph.saved_tensors_hooks``, deduplicated by storage and counted until
+  autograd releases it during backward; parameters saved by an operation are not counted twice)
+  + parameter gradients (counted from the moment they are accumulated). Transient tensors that
+  are never saved for backward (an operation's scratch space, the gradient flowing between two
+  operations in backward, the optimizer's temporaries) are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from ..engine.progressive import ProgressiveSystem
+from ..engine.system import LIRSystem
+from ..losses import SpeechPITLoss
+from ..models.lir_sudormrf import LIRSuDORMRFNet
+from .common import markdown_table, ratio_spread, spread, sync, time_alternating
+
+NAME = "progressive"
+DESCRIPTION = "paper Table 2: peak training memory and time per step, progressive vs end to end"
+
+#: Rows of paper Table 2: (blocks, sub-blocks, iterations, mode).
+TABLE2_CONFIGS = [
+    (1, 16, 1, "end_to_end"),
+    (2, 8, 1, "progressive"),
+    (2, 4, 2, "progressive"),
+    (2, 2, 4, "progressive"),
+    (4, 4, 1, "progressive"),
+    (4, 2, 2, "progressive"),
+    (4, 1, 4, "progressive"),
+]
+#: Pass criteria of the issue: progressive peak / end-to-end peak, by number of blocks.
+MAX_PEAK_RATIO = {2: 0.55, 4: 0.35}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(NAME)
+    group.add_argument("--progressive-batch", type=int, default=1, help="batch size (default 1)")
+    group.add_argument(
+        "--progressive-seconds", type=float, default=4.0, help="input length in s (default 4)"
+    )
+    group.add_argument(
+        "--progressive-n-src",
+        type=int,
+        default=3,
+        help="model outputs: 3 = noisy separation (2 speakers + noise, default), 2 = enhancement",
+    )
+
+
+# ---------------------------------------------------------------------------- memory on CPU
+class _SavedActivation:
+    """Handle packed by the saved-tensor hook; its release marks the storage as freed."""
+
+    __slots__ = ("key", "meter", "tensor")
+
+    def __init__(self, tensor: torch.Tensor, key, meter: TrainingMemoryMeter):
+        self.tensor, self.key, self.meter = tensor, key, meter
+
+    def __del__(self):
+        self.meter._release(self.key)
+
+
+class TrainingMemoryMeter:
+    """Bytes of the tensors that one training step holds, followed over the step (CPU).
+
+    Use around one step, after a warm-up step so that the optimizer state exists::
+
+        meter = TrainingMemoryMeter(model, optimizer, batch=(mix, targets))
+        with meter:
+            optimizer.zero_grad(set_to_none=True)
+            loss = compute_loss()
+            meter.mark("forward")
+            loss.backward()
+            meter.mark("backward")
+            optimizer.step()
+            meter.mark("step")
+        meter.peak_bytes, meter.breakdown
+
+    Args:
+        model (nn.Module): the trained model (all its parameters are counted).
+        optimizer (torch.optim.Optimizer): its state tensors are counted.
+        batch (sequence of torch.Tensor): input tensors alive during the step.
+    """
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch=()):
+        self.model, self.optimizer = model, optimizer
+        self._param_storages = {_storage_key(p) for p in model.parameters()}
+        self.static = {
+            "params": _unique_bytes(model.parameters()),
+            "optimizer_state": _unique_bytes(
+                v for state in optimizer.state.values() for v in state.values()
+            ),
+            "batch": _unique_bytes(batch),
+        }
+        self._saved: dict = {}  # storage key -> [bytes, references]
+        self.saved_bytes = 0
+        self.grad_bytes = 0
+        self.peak_bytes = 0
+        self.breakdown: dict = {}
+        self.phase_peaks: dict[str, int] = {}
+        self._phase_peak = 0
+        self._hooks: list = []
+        self._saved_hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+
+    # -- events
+    def _update(self) -> None:
+        total = sum(self.static.values()) + self.saved_bytes + self.grad_bytes
+        self._phase_peak = max(self._phase_peak, total)
+        if total > self.peak_bytes:
+            self.peak_bytes = total
+            self.breakdown = {
+                **self.static,
+                "saved_activations": self.saved_bytes,
+                "grads": self.grad_bytes,
+            }
+
+    def _pack(self, tensor: torch.Tensor):
+        key = _storage_key(tensor)
+        if key in self._param_storages or tensor.device.type == "meta":
+            return tensor
+        entry = self._saved.setdefault(key, [tensor.untyped_storage().nbytes(), 0])
+        if entry[1] == 0:
+            self.saved_bytes += entry[0]
+        entry[1] += 1
+        self._update()
+        return _SavedActivation(tensor, key, self)
+
+    @staticmethod
+    def _unpack(packed):
+        return packed.tensor if isinstance(packed, _SavedActivation) else packed
+
+    def _release(self, key) -> None:
+        entry = self._saved.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.saved_bytes -= entry[0]
+            del self._saved[key]
+
+    def _on_grad(self, param: torch.Tensor) -> None:
+        if id(param) not in self._counted_grads:
+            self._counted_grads.add(id(param))
+            self.grad_bytes += param.grad.untyped_storage().nbytes()
+            self._update()
+
+    def mark(self, phase: str) -> None:
+        """Record the peak of the phase that ends here (``forward``, ``backward``, ``step``)."""
+        if phase == "step":
+            # Adam allocates its state on the first step only; count what exists now.
+            self.static["optimizer_state"] = _unique_bytes(
+                v for state in self.optimizer.state.values() for v in state.values()
+            )
+        self._update()
+        self.phase_peaks[phase] = self._phase_peak
+        self._phase_peak = 0
+
+    # -- context manager
+    def __enter__(self) -> TrainingMemoryMeter:
+        self._counted_grads: set[int] = set()
+        for p in self.model.parameters():
+            if p.grad is not None:
+                self._counted_grads.add(id(p))
+                self.grad_bytes += p.grad.untyped_storage().nbytes()
+            if p.requires_grad:
+                self._hooks.append(p.register_post_accumulate_grad_hook(self._on_grad))
+        self._saved_hooks.__enter__()
+        self._update()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._saved_hooks.__exit__(*exc)
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+
+
+def _storage_key(tensor: torch.Tensor):
+    return tensor.device, tensor.untyped_storage().data_ptr()
+
+
+def _unique_bytes(tensors) -> int:
+    seen, total = set(), 0
+    for t in tensors:
+        if not isinstance(t, torch.Tensor):
+            continue
+        key = _storage_key(t)
+        if key not in seen:
+            seen.add(key)
+            total += t.untyped_storage().nbytes()
+    return total
+
+
+# ---------------------------------------------------------------------------- training steps
+class _StepRunner:
+    """One model in one training state (end to end, or progressive step k), on one batch."""
+
+    def __init__(self, system: LIRSystem, batch: tuple[torch.Tensor, torch.Tensor]):
+        self.system, self.batch = system, batch
+        self.optimizer = system.configure_optimizers()
+        if isinstance(self.optimizer, (list, tuple)):
+            self.optimizer = self.optimizer[0][0]
+
+    def train_step(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.system.common_step(self.batch, 0, train=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def measure_peak(self, device: str) -> dict:
+        self.train_step()  # warm-up: optimizer state allocated, as in steady training
+        self.optimizer.zero_grad(set_to_none=True)
+        if device.startswith("cuda"):
+            sync(device)
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated()
+            self.train_step()
+            sync(device)
+            return {
+                "peak_bytes": int(torch.cuda.max_memory_allocated()),
+                # Parameters, Adam state, the batch and the math libraries' workspaces (cuBLAS
+                # allocates its workspace through PyTorch's allocator): the part of the peak
+                # that no activation accounts for.
+                "breakdown": {"allocated_before_step": int(before)},
+            }
+        meter = TrainingMemoryMeter(self.system.model, self.optimizer, self.batch)
+        with meter:
+            loss = self.system.common_step(self.batch, 0, train=True)
+            meter.mark("forward")
+            loss.backward()
+            meter.mark("backward")
+            self.optimizer.step()
+            meter.mark("step")
+        self.optimizer.zero_grad(set_to_none=True)
+        return {
+            "peak_bytes": int(meter.peak_bytes),
+            "breakdown": meter.breakdown,
+            "phase_peaks": meter.phase_peaks,
+        }
+
+
+def _sizes(args: argparse.Namespace) -> dict:
+    if args.quick:
+        return dict(
+            model=dict(n_filters=32, bn_chan=16, upsampling_depth=3),
+            batch=1,
+            seconds=0.5,
+            n_src=getattr(args, "progressive_n_src", 3),
+        )
+    # The paper's Sudo rm -rf sizes (encoder 512 bases, kernel 21, stride 10, bottleneck 128,
+    # depth 5), 4-s inputs at 8 kHz.
+    return dict(
+        model=dict(n_filters=512, bn_chan=128, upsampling_depth=5),
+        batch=getattr(args, "progressive_batch", 1),
+        seconds=getattr(args, "progressive_seconds", 4.0),
+        n_src=getattr(args, "progressive_n_src", 3),
+    )
+
+
+def _build_runners(
+    config: tuple[int, int, int, str], sizes: dict, batch, device: str
+) -> list[Callable[[], _StepRunner]]:
+    """Builders of the runners of one Table 2 row (one per progressive step)."""
+    n_blocks, n_sub, n_iters, mode = config
+    loss = SpeechPITLoss(n_speech=sizes["n_src"] - 1)
+
+    def model() -> LIRSuDORMRFNet:
+        torch.manual_seed(0)
+        return LIRSuDORMRFNet(
+            n_src=sizes["n_src"],
+            n_blocks=n_blocks,
+            n_sub_blocks=n_sub,
+            n_iters=n_iters,
+            head_per_block=mode == "progressive",
+            **sizes["model"],
+        ).to(device)
+
+    def adam(params):
+        return torch.optim.Adam(params, lr=1e-3)
+
+    if mode == "end_to_end":
+
+        def e2e() -> _StepRunner:
+            net = model()
+            return _StepRunner(LIRSystem(net, adam(net.parameters()), loss, None), batch)
+
+        return [e2e]
+
+    def prog(step: int) -> _StepRunner:
+        system = ProgressiveSystem(model(), adam, loss, None, epochs_per_step=1)
+        system.train()
+        system.enter_step(step)
+        return _StepRunner(system, batch)
+
+    return [lambda k=k: prog(k) for k in range(1, n_blocks + 1)]
+
+
+def run(args: argparse.Namespace) -> dict:
+    sizes = _sizes(args)
+    device = args.device
+    gen = torch.Generator().manual_seed(0)
+    n_samples = int(sizes["seconds"] * 8000)
+    targets = torch.randn(sizes["batch"], sizes["n_src"], n_samples, generator=gen)
+    batch = (targets.sum(1).to(device), targets.to(device))
+    names = [f"{b}x{s}x{i}" for b, s, i, _ in TABLE2_CONFIGS]
+    builders = {
+        name: _build_runners(cfg, sizes, batch, device) for name, cfg in zip(names, TABLE2_CONFIGS)
+    }
+
+    # Memory: one model at a time, so that nothing else is allocated while it is measured.
+    memory: dict[str, list[dict]] = {}
+    n_runs = sum(len(b) for b in builders.values())
+    with tqdm(total=n_runs, desc="memory", unit="step") as bar:
+        for name, step_builders in builders.items():
+            memory[name] = []
+            for build in step_builders:
+                runner = build()
+                memory[name].append(runner.measure_peak(device))
+                del runner
+                if device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+                bar.update()
+
+    # Time: every (row, step) model alive at once, timed in turn (A B C A B C ...).
+    runners = {
+        (name, k): build()
+        for name, step_builders in builders.items()
+        for k, build in enumerate(step_builders, start=1)
+    }
+    repeats, warmup = args.repeats, 1
+    with tqdm(total=(repeats + warmup) * len(runners), desc="time", unit="step") as bar:
+
+        def timed(runner: _StepRunner) -> Callable[[], None]:
+            def fn() -> None:
+                runner.train_step()
+                bar.update()
+
+            return fn
+
+        runs = time_alternating(
+            {key: timed(r) for key, r in runners.items()},
+            repeats=repeats,
+            warmup=warmup,
+            device=device,
+        )
+    del runners
+
+    rows = []
+    for name, (n_blocks, n_sub, n_iters, mode) in zip(names, TABLE2_CONFIGS):
+        steps = memory[name]
+        step_runs = [runs[(name, k)] for k in range(1, len(steps) + 1)]
+        # Mean over the steps (equal epochs each) of each round's time: one list of `repeats`.
+        per_round = [sum(r) / len(r) for r in zip(*step_runs)]
+        rows.append(
+            {
+                "config": name,
+                "mode": mode,
+                "blocks": n_blocks,
+                "sub_blocks": n_sub,
+                "iterations": n_iters,
+                "peak_bytes": max(s["peak_bytes"] for s in steps),
+                "step_seconds": spread(per_round)["median"],
+                "step_seconds_spread": spread(per_round),
+                "per_step": [
+                    {
+                        "step": k,
+                        "peak_bytes": s["peak_bytes"],
+                        "breakdown": s["breakdown"],
+                        "median_seconds": spread(step_runs[k - 1])["median"],
+                    }
+                    for k, s in enumerate(steps, start=1)
+                ],
+                "_runs": per_round,
+            }
+        )
+    reference = rows[0]
+    checks = {}
+    for row in rows:
+        row["peak_vs_end_to_end"] = row["peak_bytes"] / reference["peak_bytes"]
+        row["time_vs_end_to_end"] = ratio_spread(row["_runs"], reference["_runs"])["median"]
+        if row["mode"] == "progressive":
+            limit = MAX_PEAK_RATIO.get(row["blocks"])
+            if limit is not None:
+                checks[f"{row['config']}_peak_ratio<={limit}"] = row["peak_vs_end_to_end"] <= limit
+    for row in rows:
+        del row["_runs"]
+    return {
+        "rows": rows,
+        "sizes": {**sizes, "samples": n_samples},
+        "memory_counted": (
+            "torch.cuda.max_memory_allocated"
+            if device.startswith("cuda")
+            else "params + Adam state + batch + saved activations + grads (TrainingMemoryMeter)"
+        ),
+        "repeats": repeats,
+        "checks": checks,
+        "quick": bool(args.quick),
+    }
+
+
+def to_markdown(result: dict) -> str:
+    headers = [
+        "config (N x S x I)",
+        "training",
+        "peak MiB",
+        "peak vs e2e",
+        "peak MiB per step",
+        "s / training step",
+        "time vs e2e",
+    ]
+    table = [
+        [
+            row["config"],
+            row["mode"].replace("_", "-"),
+            f"{row['peak_bytes'] / 2**20:.1f}",
+            f"{row['peak_vs_end_to_end']:.3f}",
+            " / ".join(f"{s['peak_bytes'] / 2**20:.0f}" for s in row["per_step"]),
+            f"{row['step_seconds']:.3f}",
+            f"{row['time_vs_end_to_end']:.2f}",
+        ]
+        for row in result["rows"]
+    ]
+    sizes = result["sizes"]
+    lines = [
+        f"model {sizes['model']}, {sizes['n_src']} outputs, batch {sizes['batch']} x "
+        f"{sizes['seconds']:g} s at 8 kHz; memory counted: {result['memory_counted']}; "
+        f"time: median over {result['repeats']} alternating rounds of the mean over the steps.",
+        "",
+        markdown_table(headers, table),
+        "",
+        "checks: " + ", ".join(f"{k}={v}" for k, v in result["checks"].items()),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,18 @@
+"""Data: the WHAM! layout, its dataset and augmentation, and the embedded mini corpus.
+
+The recipes read a real WHAM! corpus when one is given and otherwise build the mini corpus
+(:func:`build_mini_corpus`) in exactly the same layout, so the same loaders serve both.
+"""
+
+from .mini_corpus import build_mini_corpus
+from .remix import remix_batch
+from .wham import TASKS, WhamDataset, validate_wham_dir, write_wham_metadata
+
+__all__ = [
+    "TASKS",
+    "WhamDataset",
+    "build_mini_corpus",
+    "remix_batch",
+    "validate_wham_dir",
+    "write_wham_metadata",
+]

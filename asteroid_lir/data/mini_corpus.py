@@ -1,0 +1,198 @@
+"""The embedded mini corpus: a WHAM!-layout corpus built from synthetic speech and noise.
+
+WHAM! needs the licensed wsj0 corpus, so without it the recipes train on this corpus, generated
+from the formant synthesiser of :mod:`asteroid_lir.data.speech_synth` and the ambience of
+:mod:`asteroid_lir.data.noise_synth`, mixed at WHAM! levels in "min" mode
+(:mod:`asteroid_lir.data.mixing`). Training and validation share one set of speakers; the test
+split has its own speakers and its own background talkers, like wsj0-2mix.
+
+Everything is a function of ``seed``: each mixture draws from its own random stream
+(``(seed, split, index)``), so the corpus does not depend on the number of worker processes.
+
+Command line::
+
+    python -m asteroid_lir.data.mini_corpus --out DIR [--n_train N] [--n_valid N] [--n_test N]
+        [--utt_seconds S] [--seed S] [--sample_rate SR] [--workers W]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing as mp
+import sys
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .mixing import WHAM_FOLDERS, mix_wham_like, write_wham_mixture
+from .noise_synth import make_babble_pool, synthesize_noise
+from .speech_synth import SpeakerProfile, draw_speaker, synthesize_utterance
+
+__all__ = ["build_mini_corpus"]
+
+_SPLIT_CODES = {"tr": 0, "cv": 1, "tt": 2}
+# Utterance durations are uniform in [2/3, 4/3] x utt_seconds (2-4 s for the default 3 s).
+_DURATION_SPREAD = (2.0 / 3.0, 4.0 / 3.0)
+
+# State shared with the worker processes (set once per split by the pool initializer).
+_WORKER_STATE: dict = {}
+
+
+def _split_speakers(seed: int, split: str, n_train: int, n_test: int) -> list[SpeakerProfile]:
+    test = split == "tt"
+    rng = np.random.default_rng([seed, 1000 + int(test)])
+    prefix = "tt" if test else "tr"
+    return [draw_speaker(rng, f"{prefix}{i:03d}") for i in range(n_test if test else n_train)]
+
+
+def _init_worker(state: dict) -> None:
+    _WORKER_STATE.clear()
+    _WORKER_STATE.update(state)
+
+
+def _make_mixture(index: int) -> dict:
+    """Generate and write mixture ``index`` of the current split; returns its info row."""
+    st = _WORKER_STATE
+    sr, speakers = st["sample_rate"], st["speakers"]
+    rng = np.random.default_rng([st["seed"], _SPLIT_CODES[st["split"]], index])
+    first, second = rng.choice(len(speakers), size=2, replace=False)
+    spk1, spk2 = speakers[first], speakers[second]
+    durations = rng.uniform(*_DURATION_SPREAD, size=2) * st["utt_seconds"]
+    s1 = synthesize_utterance(spk1, float(durations[0]), rng, sr)
+    s2 = synthesize_utterance(spk2, float(durations[1]), rng, sr)
+    parts, info = mix_wham_like(
+        s1,
+        s2,
+        partial(synthesize_noise, rng=rng, babble_pool=st["babble_pool"], sample_rate=sr),
+        rng,
+    )
+    utt_id = f"{st['split']}{index:05d}_{spk1.speaker_id}_{spk2.speaker_id}"
+    write_wham_mixture(st["split_dir"], utt_id, parts, sr)
+    return {
+        "utt_id": utt_id,
+        "speaker1": spk1.speaker_id,
+        "speaker2": spk2.speaker_id,
+        "length": len(parts["mix_both"]),
+        "speaker_snr_db": round(info["speaker_snr_db"], 4),
+        "noise_snr_db": round(info["noise_snr_db"], 4),
+    }
+
+
+def build_mini_corpus(
+    out_root: str | Path,
+    n_train: int = 2000,
+    n_valid: int = 200,
+    n_test: int = 200,
+    seed: int = 0,
+    utt_seconds: float = 3.0,
+    sample_rate: int = 8000,
+    progress: bool = True,
+    n_train_speakers: int = 300,
+    n_test_speakers: int = 18,
+    workers: int = 2,
+) -> Path:
+    """Generate the mini corpus in the WHAM! layout.
+
+    Writes ``<out_root>/wav<sr/1000>k/min/{tr,cv,tt}/{mix_both,mix_single,mix_clean,s1,s2,noise}``
+    (16-bit mono wavs, the same file names in every folder of a split) and
+    ``<out_root>/mixture_info/<split>.csv`` (speakers, length and levels of each mixture).
+
+    Args:
+        out_root (str or Path): corpus root (created if needed).
+        n_train, n_valid, n_test (int): number of mixtures per split (each at least 1).
+        seed (int): seed of the whole corpus.
+        utt_seconds (float): mean utterance duration (durations are uniform in
+            ``[2/3, 4/3] * utt_seconds``; mixtures take the shorter one).
+        sample_rate (int): sample rate in Hz.
+        progress (bool): show a progress bar.
+        n_train_speakers (int): speakers of the training and validation splits.
+        n_test_speakers (int): speakers of the test split (distinct from the training ones).
+        workers (int): processes generating mixtures (results do not depend on it).
+
+    Returns:
+        Path: the ``wav<sr/1000>k/min`` folder.
+    """
+    sizes = {"tr": n_train, "cv": n_valid, "tt": n_test}
+    for split, n in sizes.items():
+        if int(n) < 1:
+            raise ValueError(f"Every split needs at least one mixture; got {split}={n}.")
+    if utt_seconds <= 0.1:
+        raise ValueError(f"utt_seconds must be above 0.1 s, got {utt_seconds}.")
+    if sample_rate < 4000 or sample_rate % 1000:
+        raise ValueError(f"sample_rate must be a multiple of 1000 Hz >= 4000, got {sample_rate}.")
+    if n_train_speakers < 2 or n_test_speakers < 2:
+        raise ValueError("Each speaker set needs at least two speakers.")
+    wav_dir = Path(out_root) / f"wav{sample_rate // 1000}k" / "min"
+    info_dir = Path(out_root) / "mixture_info"
+    info_dir.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=sum(sizes.values()), desc="mini corpus", unit="mix", disable=not progress)
+    pools: dict[bool, np.ndarray] = {}
+    for split, n in sizes.items():
+        split_dir = wav_dir / split
+        for folder in WHAM_FOLDERS:
+            (split_dir / folder).mkdir(parents=True, exist_ok=True)
+        # Test mixtures get their own background talkers too; tr and cv share a pool.
+        is_test = split == "tt"
+        if is_test not in pools:
+            pool_rng = np.random.default_rng([seed, 2000 + int(is_test)])
+            pools[is_test] = make_babble_pool(pool_rng, sample_rate=sample_rate)
+        state = {
+            "seed": seed,
+            "split": split,
+            "split_dir": str(split_dir),
+            "sample_rate": sample_rate,
+            "utt_seconds": float(utt_seconds),
+            "speakers": _split_speakers(seed, split, n_train_speakers, n_test_speakers),
+            "babble_pool": pools[is_test],
+        }
+        rows = []
+        if workers > 1 and n > 1:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ctx.Pool(workers, initializer=_init_worker, initargs=(state,)) as pool:
+                for row in pool.imap(_make_mixture, range(n), chunksize=8):
+                    rows.append(row)
+                    bar.update()
+        else:
+            _init_worker(state)
+            for index in range(n):
+                rows.append(_make_mixture(index))
+                bar.update()
+        with open(info_dir / f"{split}.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    bar.close()
+    return wav_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (see the module docstring)."""
+    parser = argparse.ArgumentParser(description="Build the embedded WHAM!-layout mini corpus.")
+    parser.add_argument("--out", required=True, help="corpus root folder")
+    parser.add_argument("--n_train", type=int, default=2000)
+    parser.add_argument("--n_valid", type=int, default=200)
+    parser.add_argument("--n_test", type=int, default=200)
+    parser.add_argument("--utt_seconds", type=float, default=3.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample_rate", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    wav_dir = build_mini_corpus(
+        args.out,
+        n_train=args.n_train,
+        n_valid=args.n_valid,
+        n_test=args.n_test,
+        seed=args.seed,
+        utt_seconds=args.utt_seconds,
+        sample_rate=args.sample_rate,
+        workers=args.workers,
+    )
+    print(f"Mini corpus written to {wav_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

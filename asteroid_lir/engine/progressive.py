@@ -1,0 +1,620 @@
+"""Progressive block-wise training of an N-block ``LIRSuDORMRFNet`` (paper Sec. 2.2).
+
+Training is split into N steps, one per distinct block, run as a single Lightning ``fit``:
+
+- step 1 trains the encoder, the bottleneck (``masker.ln``, ``masker.bottleneck``), block 1 and
+  its head (mask network 1 and decoder 1);
+- step k > 1 trains block k and head k only. The encoder and blocks 1..k-1 are frozen
+  (``requires_grad_(False)``, eval mode, gradients dropped) and run under ``torch.no_grad()``,
+  so they build no autograd graph and keep no activations: the memory of a training step is
+  that of block k's iterations and head k, whatever k. That is where the saving comes from.
+
+The optimizer and the learning-rate schedule are built anew at each step boundary, over the
+step's parameters only (the LR schedule restarts). The step is a function of the epoch, so a
+run resumed from any checkpoint continues in the right step and epoch, with the right optimizer
+state. After each step, ``step{k}-last.ckpt`` (full training state) and ``step{k}_model.pth``
+(the deployable prefix model of :func:`export_prefix`) are written next to the checkpoints.
+
+A recipe builds it like an Asteroid ``System``::
+
+    model = LIRSuDORMRFNet(n_src=3, n_blocks=2, n_sub_blocks=4, n_iters=2, head_per_block=True)
+    system = ProgressiveSystem(
+        model,
+        lambda params: torch.optim.Adam(params, lr=1e-3),           # or an optimizer instance
+        SpeechPITLoss(n_speech=2),
+        train_loader,
+        val_loader,
+        scheduler=lambda opt: StepLR(opt, step_size=40, gamma=1 / 3),  # or an instance
+        total_epochs=200,
+        remix_task="sep_noisy",
+    )
+    pl.Trainer(max_epochs=200, callbacks=[ModelCheckpoint(save_last=True)]).fit(system)
+
+For comparison, :class:`MultiHeadSystem` trains the same model end to end (the loss of every
+head summed, or only the last head's).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import torch
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.utilities import rank_zero_info
+from torch import nn
+
+from ..models.lir_sudormrf import LIRSuDORMRFNet
+from .system import LIRSystem
+
+__all__ = [
+    "MultiHeadSystem",
+    "ProgressiveSystem",
+    "block_end_estimates",
+    "export_prefix",
+    "progressive_step_modules",
+    "split_epochs",
+]
+
+OptimizerFactory = Callable[[Sequence[nn.Parameter]], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], object]
+
+
+# ---------------------------------------------------------------------------- model helpers
+def _check_multi_head(model: LIRSuDORMRFNet) -> None:
+    if not isinstance(model, LIRSuDORMRFNet):
+        raise TypeError(f"Expected an LIRSuDORMRFNet, got {type(model).__name__}.")
+    if model.n_blocks > 1 and not model.masker.head_per_block:
+        raise ValueError(
+            f"The model has {model.n_blocks} blocks but one head: build it with "
+            "head_per_block=True, so that every block has its own mask network and decoder."
+        )
+
+
+def _check_step(model: LIRSuDORMRFNet, step: int) -> int:
+    if not 1 <= step <= model.n_blocks:
+        raise ValueError(f"step must be in [1, {model.n_blocks}] (the blocks), got {step}.")
+    return int(step)
+
+
+def progressive_step_modules(model: LIRSuDORMRFNet, step: int) -> list[nn.Module]:
+    """Modules trained in progressive step ``step`` (1-based).
+
+    Args:
+        model: an ``LIRSuDORMRFNet`` with ``head_per_block=True`` (or a single block).
+        step (int): the step, i.e. the 1-based index of the block it trains.
+
+    Returns:
+        list of nn.Module: block ``step``, its mask network and decoder, and for step 1 also the
+        encoder and the bottleneck (``masker.ln``, ``masker.bottleneck``). Every parameter of the
+        model belongs to exactly one step.
+    """
+    _check_multi_head(model)
+    step = _check_step(model, step)
+    masker, idx = model.masker, step - 1
+    modules = [masker.blocks[idx], masker.mask_nets[idx], model.decoder_for(idx)]
+    if step == 1:
+        modules = [model.encoder, masker.ln, masker.bottleneck, *modules]
+    return modules
+
+
+def _step_parameters(model: LIRSuDORMRFNet, step: int) -> Iterator[nn.Parameter]:
+    for module in progressive_step_modules(model, step):
+        yield from module.parameters()
+
+
+def block_end_estimates(
+    model: LIRSuDORMRFNet, wav: torch.Tensor, last_block: int | None = None, grad_from: int = 1
+) -> list[torch.Tensor]:
+    """Estimates of the heads of blocks ``1..last_block``, each after its block's iterations.
+
+    The encoder and the blocks before ``grad_from`` run under ``torch.no_grad()``: progressive
+    step ``k`` calls this with ``last_block=grad_from=k`` and gets one estimate, built with an
+    autograd graph through block ``k`` and head ``k`` only.
+
+    Args:
+        model: an ``LIRSuDORMRFNet`` with one head per block.
+        wav (torch.Tensor): waveform ``(batch, time)`` (or any shape ``model`` accepts).
+        last_block (int, optional): last block to run (1-based, default: all).
+        grad_from (int): first block (1-based) computed with autograd; the encoder is computed
+            with autograd only when ``grad_from == 1``. Heads are decoded from ``grad_from`` on.
+
+    Returns:
+        list of torch.Tensor: estimates ``(batch, n_src, time)`` of the heads of blocks
+        ``grad_from..last_block``.
+    """
+    _check_multi_head(model)
+    last_block = model.n_blocks if last_block is None else _check_step(model, last_block)
+    grad_from = _check_step(model, grad_from)
+    if grad_from > last_block:
+        raise ValueError(f"grad_from={grad_from} is after last_block={last_block}.")
+    masker = model.masker
+    shape, wav, n_samples = model._prepare(wav)
+    with torch.set_grad_enabled(torch.is_grad_enabled() and grad_from == 1):
+        tf_rep = model.forward_encoder(wav)
+        z = masker.embed(tf_rep)
+    estimates = []
+    for block_idx in range(last_block):
+        # Frozen prefix: no graph, so none of its activations is kept for backward.
+        with torch.set_grad_enabled(torch.is_grad_enabled() and block_idx + 1 >= grad_from):
+            for _ in range(masker.n_iters[block_idx]):
+                z = masker.refine(z, block_idx)
+        if block_idx + 1 >= grad_from:
+            estimates.append(model._decode(tf_rep, z, block_idx, n_samples, shape))
+    return estimates
+
+
+def export_prefix(model: LIRSuDORMRFNet, n_blocks: int) -> LIRSuDORMRFNet:
+    """Standalone model made of the first ``n_blocks`` blocks and head ``n_blocks``.
+
+    The result is a plain ``LIRSuDORMRFNet`` (``head_per_block=False``) with
+    ``n_blocks=n_blocks`` and the first ``n_blocks`` iteration counts: its output equals
+    ``model(wav, n_steps=sum(model.masker.n_iters[:n_blocks]))``. It is independent of
+    ``model`` (weights copied) and round-trips through ``serialize()`` / ``from_pretrained``.
+
+    Args:
+        model: an ``LIRSuDORMRFNet`` with one head per block (progressively trained).
+        n_blocks (int): number of leading blocks to keep (1..``model.n_blocks``).
+
+    Returns:
+        LIRSuDORMRFNet: the deployable prefix model, in the training mode of ``model``.
+    """
+    _check_multi_head(model)
+    n_blocks = _check_step(model, n_blocks)
+    args = model.get_model_args()
+    args.update(
+        n_blocks=n_blocks, n_iters=list(model.masker.n_iters[:n_blocks]), head_per_block=False
+    )
+    prefix = LIRSuDORMRFNet(**args)
+    head = n_blocks - 1
+    state = {}
+    for key, value in model.state_dict().items():
+        parts = key.split(".")
+        if parts[:2] == ["masker", "blocks"] and int(parts[2]) >= n_blocks:
+            continue
+        if parts[:2] == ["masker", "mask_nets"]:
+            if int(parts[2]) != head:
+                continue
+            key = ".".join(["masker", "mask_nets", "0", *parts[3:]])
+        if parts[0] in ("block_decoders", "decoder"):
+            continue  # the decoder of head `n_blocks` is copied below
+        state[key] = value.clone()
+    for key, value in model.decoder_for(head).state_dict().items():
+        state[f"decoder.{key}"] = value.clone()
+    prefix.load_state_dict(state)
+    return prefix.train(model.training)
+
+
+# ---------------------------------------------------------------------------- epochs
+def split_epochs(total_epochs: int, n_steps: int) -> list[int]:
+    """Epochs of each progressive step: ``total_epochs // n_steps`` each, the last step also
+    gets the remainder (200 epochs over 3 steps: 66, 66, 68).
+
+    Args:
+        total_epochs (int): epochs of the whole training.
+        n_steps (int): number of steps (blocks).
+
+    Returns:
+        list of int: ``n_steps`` positive epoch counts summing to ``total_epochs``.
+    """
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}.")
+    if total_epochs < n_steps:
+        raise ValueError(
+            f"total_epochs={total_epochs} cannot be split between {n_steps} steps "
+            "(every step needs at least one epoch)."
+        )
+    per_step = total_epochs // n_steps
+    return [per_step] * (n_steps - 1) + [total_epochs - per_step * (n_steps - 1)]
+
+
+# ---------------------------------------------------------------------------- optimizers
+def _optimizer_factory(optimizer) -> OptimizerFactory:
+    if isinstance(optimizer, torch.optim.Optimizer):
+        # A template: same class and hyper-parameters (`defaults` holds every constructor
+        # argument of torch's optimizers), new parameters. Its state is never used.
+        opt_class, defaults = type(optimizer), dict(optimizer.defaults)
+        return lambda params: opt_class(params, **defaults)
+    if callable(optimizer):
+        return optimizer
+    raise TypeError(
+        "optimizer must be a torch optimizer (used as a template) or a callable "
+        f"params -> optimizer, got {type(optimizer).__name__}."
+    )
+
+
+def _rebuild_scheduler(template, optimizer: torch.optim.Optimizer):
+    """A fresh scheduler of ``template``'s class and settings, driving ``optimizer``."""
+    params = inspect.signature(type(template).__init__).parameters
+    kwargs = {}
+    for name, param in list(params.items())[2:]:  # skip self, optimizer
+        if name in ("last_epoch", "verbose") or param.kind in (
+            param.VAR_POSITIONAL,
+            param.VAR_KEYWORD,
+        ):
+            continue
+        if hasattr(template, name):
+            kwargs[name] = getattr(template, name)
+        elif param.default is param.empty:
+            raise TypeError(
+                f"Cannot rebuild a {type(template).__name__} for each progressive step (its "
+                f"argument {name!r} is not stored on it): pass a factory optimizer -> scheduler."
+            )
+    return type(template)(optimizer, **kwargs)
+
+
+def _scheduler_factory(scheduler) -> SchedulerFactory | None:
+    if scheduler is None:
+        return None
+    if isinstance(scheduler, dict):
+        inner = _scheduler_factory(scheduler["scheduler"])
+        rest = {k: v for k, v in scheduler.items() if k != "scheduler"}
+        return lambda opt: {"scheduler": inner(opt), **rest}
+    if hasattr(scheduler, "optimizer") and hasattr(scheduler, "step"):
+        return lambda opt: _rebuild_scheduler(scheduler, opt)
+    if callable(scheduler):
+        return scheduler
+    raise TypeError(
+        "scheduler must be a scheduler instance (used as a template), a callable "
+        f"optimizer -> scheduler, or a Lightning scheduler dict; got {type(scheduler).__name__}."
+    )
+
+
+# ---------------------------------------------------------------------------- systems
+class ProgressiveSystem(LIRSystem):
+    """Lightning system training an N-block ``LIRSuDORMRFNet`` block by block (paper Sec. 2.2).
+
+    One ``Trainer.fit`` runs all N steps; set the trainer's ``max_epochs`` to ``total_epochs``
+    (the sum of the steps' epochs). Epoch ``e`` (0-based) belongs to the step whose epoch range
+    contains it (:func:`split_epochs`; with ``epochs_per_step`` instead, every epoch after step
+    N-1 belongs to step N). At the first epoch of a step (or first batch after a resume) the
+    system freezes what earlier steps trained, rebuilds the optimizer over the new step's
+    parameters with ``trainer.strategy.setup_optimizers`` and restarts the LR schedule.
+    Checkpoints record the step the optimizer state belongs to, so Lightning restores it into an
+    optimizer of the same step before the system moves on.
+
+    Training and validation losses of step k are computed on head k's estimate. Logged besides
+    Asteroid's ``loss``/``val_loss``: ``progressive_step`` (per epoch).
+
+    Per step outputs, written into the ``ModelCheckpoint`` folder (or
+    ``<default_root_dir>/checkpoints``) at the end of the step's last epoch:
+    ``step{k}-last.ckpt`` (a Lightning checkpoint) and ``step{k}_model.pth`` (the serialized
+    :func:`export_prefix` model of the first k blocks, loadable with ``from_pretrained``).
+
+    Multi-process (DDP) training: parameters are frozen after DDP has wrapped the model, so DDP
+    must tolerate parameters without gradients; the system sets ``find_unused_parameters=True``
+    on a ``DDPStrategy`` that did not set it.
+
+    Args:
+        model (LIRSuDORMRFNet): model with ``head_per_block=True`` (or a single block).
+        optimizer: a callable ``params -> optimizer`` (called at every step), or an optimizer
+            instance used as a template (same class and ``defaults``; its parameters and state
+            are ignored).
+        loss_func: ``loss(est, targets) -> scalar`` (e.g. ``SpeechPITLoss``).
+        train_loader, val_loader: data loaders of ``(mixture, targets[, ids])`` batches.
+        scheduler (optional): a callable ``optimizer -> scheduler`` (or Lightning scheduler
+            dict), or a scheduler instance used as a template: it is rebuilt with the same class
+            and the constructor arguments stored on it (``StepLR``'s ``step_size`` and
+            ``gamma``, ...). A dict ``{"scheduler": <either>, "interval": ...}`` is accepted.
+        config (dict): experiment configuration, saved in checkpoints.
+        total_epochs (int, optional): epochs of the whole training, split between the steps
+            with :func:`split_epochs`.
+        epochs_per_step (int or list of int, optional): epochs of each step instead of
+            ``total_epochs`` (an int: every step but the last; the last runs until the trainer
+            stops). Exactly one of ``total_epochs`` / ``epochs_per_step`` must be given.
+        remix_task (str, optional): online remixing task (see ``LIRSystem``).
+        remix_seed (int): seed of the remixing generator.
+        save_step_outputs (bool): write ``step{k}-last.ckpt`` and ``step{k}_model.pth``.
+
+    References:
+        [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.2.
+    """
+
+    def __init__(
+        self,
+        model: LIRSuDORMRFNet,
+        optimizer: torch.optim.Optimizer | OptimizerFactory,
+        loss_func,
+        train_loader,
+        val_loader=None,
+        scheduler=None,
+        config: dict | None = None,
+        total_epochs: int | None = None,
+        epochs_per_step: int | Sequence[int] | None = None,
+        remix_task: str | None = None,
+        remix_seed: int = 0,
+        save_step_outputs: bool = True,
+    ):
+        _check_multi_head(model)
+        self.n_prog_steps = model.n_blocks
+        if (total_epochs is None) == (epochs_per_step is None):
+            raise ValueError("Give exactly one of total_epochs and epochs_per_step.")
+        if total_epochs is not None:
+            step_epochs = split_epochs(int(total_epochs), self.n_prog_steps)
+        elif isinstance(epochs_per_step, int):
+            if epochs_per_step < 1:
+                raise ValueError(f"epochs_per_step must be >= 1, got {epochs_per_step}.")
+            step_epochs = [epochs_per_step] * (self.n_prog_steps - 1) + [None]
+        else:
+            step_epochs = [int(e) for e in epochs_per_step]
+            if len(step_epochs) != self.n_prog_steps or min(step_epochs) < 1:
+                raise ValueError(
+                    f"epochs_per_step needs {self.n_prog_steps} positive values (one per block), "
+                    f"got {list(epochs_per_step)}."
+                )
+        #: Epochs of each step (``None`` for a last step that runs until the trainer stops).
+        self.step_epochs: list[int | None] = step_epochs
+        self._make_optimizer = _optimizer_factory(optimizer)
+        self._make_scheduler = _scheduler_factory(scheduler)
+        self.save_step_outputs = save_step_outputs
+        # The optimizer is built for the active step when Lightning asks for it.
+        super().__init__(
+            model,
+            None,
+            loss_func,
+            train_loader,
+            val_loader,
+            None,
+            config,
+            remix_task=remix_task,
+            remix_seed=remix_seed,
+        )
+        #: Step whose parameters the current optimizer holds (1-based).
+        self.active_step = 1
+
+    # ------------------------------------------------------------------ schedule of steps
+    def step_for_epoch(self, epoch: int) -> int:
+        """The progressive step (1-based) that trains during epoch ``epoch`` (0-based)."""
+        end = 0
+        for step, n in enumerate(self.step_epochs[:-1], start=1):
+            end += n
+            if epoch < end:
+                return step
+        return self.n_prog_steps
+
+    def last_epoch_of_step(self, step: int) -> int | None:
+        """0-based index of the last epoch of ``step`` (``None``: open-ended last step)."""
+        epochs = self.step_epochs[:step]
+        return None if epochs[-1] is None else sum(epochs) - 1
+
+    def step_parameters(self, step: int | None = None) -> list[nn.Parameter]:
+        """Parameters trained in ``step`` (default: the active step)."""
+        return list(_step_parameters(self.model, step or self.active_step))
+
+    # ------------------------------------------------------------------ entering a step
+    def freeze_for_step(self, step: int) -> None:
+        """Make only ``step``'s parameters trainable.
+
+        Everything trained by earlier steps is frozen (``requires_grad_(False)``, gradients
+        dropped, eval mode) and later blocks wait untouched. Idempotent.
+        """
+        model = self.model
+        _check_step(model, step)
+        trainable = {id(p) for p in _step_parameters(model, step)}
+        for p in model.parameters():
+            p.requires_grad_(id(p) in trainable)
+            if id(p) not in trainable:
+                p.grad = None  # the last step's gradients would otherwise stay allocated
+        self._apply_frozen_modes(step)
+
+    def _apply_frozen_modes(self, step: int) -> None:
+        # No normalisation statistics or dropout in Sudo rm -rf today, but a frozen module must
+        # stay deterministic whatever the module later contains.
+        for earlier in range(1, step):
+            for module in progressive_step_modules(self.model, earlier):
+                module.eval()
+
+    def train(self, mode: bool = True):
+        # Lightning switches the whole module to train mode at every epoch: keep frozen parts in
+        # eval mode.
+        super().train(mode)
+        if mode and hasattr(self, "active_step"):
+            self._apply_frozen_modes(self.active_step)
+        return self
+
+    def enter_step(self, step: int) -> None:
+        """Freeze for ``step`` and, inside a ``Trainer``, build its optimizer and schedule.
+
+        Outside a trainer (benchmarks, tests), :meth:`configure_optimizers` then builds the
+        step's optimizer.
+        """
+        self.freeze_for_step(step)
+        changed = step != self.active_step
+        self.active_step = step
+        trainer = self._trainer
+        if changed and trainer is not None and trainer.strategy.optimizers:
+            trainer.strategy.setup_optimizers(trainer)
+            rank_zero_info(
+                f"Progressive training: step {step}/{self.n_prog_steps} (block {step}, head "
+                f"{step}) from epoch {trainer.current_epoch}; optimizer over "
+                f"{sum(p.numel() for p in self.step_parameters())} parameters."
+            )
+
+    def _sync_step(self) -> None:
+        # Idempotent: enters the epoch's step if needed and (re)applies its freezing, which a
+        # resumed run has not applied yet.
+        self.enter_step(self.step_for_epoch(self.current_epoch))
+
+    # ------------------------------------------------------------------ Lightning hooks
+    def configure_optimizers(self):
+        """Optimizer over the active step's parameters and a fresh LR schedule."""
+        self.optimizer = self._make_optimizer(self.step_parameters())
+        self.scheduler = (
+            None if self._make_scheduler is None else self._make_scheduler(self.optimizer)
+        )
+        return super().configure_optimizers()
+
+    def setup(self, stage: str) -> None:
+        from pytorch_lightning.strategies import DDPStrategy
+
+        # Enter a new step before any other callback's on_train_epoch_start, so that e.g.
+        # LearningRateMonitor already logs the restarted schedule of the new step.
+        if not any(isinstance(cb, _StepBoundary) for cb in self.trainer.callbacks):
+            self.trainer.callbacks.insert(0, _StepBoundary())
+        strategy = self.trainer.strategy
+        if isinstance(strategy, DDPStrategy):
+            # Frozen and not-yet-trained blocks receive no gradient, which DDP only accepts
+            # when told so. The model is wrapped after this hook, so it is not too late.
+            ddp_kwargs = getattr(strategy, "_ddp_kwargs", None)
+            if not isinstance(ddp_kwargs, dict):
+                raise RuntimeError(
+                    "Progressive training with DDP needs find_unused_parameters=True: use "
+                    "strategy='ddp_find_unused_parameters_true' or DDPStrategy(find_unused_"
+                    "parameters=True)."
+                )
+            ddp_kwargs.setdefault("find_unused_parameters", True)
+
+    def on_fit_start(self) -> None:
+        last = self.last_epoch_of_step(self.n_prog_steps - 1) if self.n_prog_steps > 1 else -1
+        max_epochs = self.trainer.max_epochs
+        total = None if self.step_epochs[-1] is None else sum(self.step_epochs)
+        if max_epochs is not None and max_epochs >= 0 and max_epochs <= last + 1:
+            rank_zero_info(
+                f"Progressive training: max_epochs={max_epochs} stops before the last step "
+                f"(steps' epochs {self.step_epochs})."
+            )
+        elif total is not None and max_epochs not in (None, -1, total):
+            rank_zero_info(
+                f"Progressive training: the steps total {total} epochs but the trainer's "
+                f"max_epochs is {max_epochs}; the last step gets the difference."
+            )
+
+    def on_train_start(self) -> None:
+        self._sync_step()
+
+    def on_train_epoch_start(self) -> None:
+        self._sync_step()
+        self.log("progressive_step", float(self.active_step), on_step=False, on_epoch=True)
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # A run resumed from a mid-epoch checkpoint skips on_train_epoch_start.
+        if self.step_for_epoch(self.current_epoch) != self.active_step:
+            self._sync_step()
+
+    def on_train_epoch_end(self) -> None:
+        if self.save_step_outputs and self.current_epoch == self.last_epoch_of_step(
+            self.active_step
+        ):
+            self._save_step_outputs(self.active_step)
+
+    def _step_output_dir(self) -> Path:
+        callback = self.trainer.checkpoint_callback
+        dirpath = getattr(callback, "dirpath", None)
+        return Path(dirpath or os.path.join(self.trainer.default_root_dir, "checkpoints"))
+
+    def _save_step_outputs(self, step: int) -> None:
+        out_dir = self._step_output_dir()
+        self.trainer.save_checkpoint(out_dir / f"step{step}-last.ckpt")  # on every rank
+        if self.trainer.is_global_zero:
+            package = export_prefix(self.model, step).serialize()
+            package["infos"]["progressive"] = {"step": step, "epoch": int(self.current_epoch)}
+            tmp = out_dir / f".step{step}_model.pth.tmp"
+            torch.save(package, tmp)
+            tmp.replace(out_dir / f"step{step}_model.pth")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> dict:
+        checkpoint = super().on_save_checkpoint(checkpoint)
+        checkpoint["progressive"] = {
+            "active_step": self.active_step,
+            "step_epochs": list(self.step_epochs),
+        }
+        return checkpoint
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("progressive")
+        if saved is None:
+            raise ValueError(
+                "This checkpoint was not written by ProgressiveSystem (no 'progressive' entry): "
+                "its optimizer state cannot be matched to a step."
+            )
+        if list(saved["step_epochs"]) != list(self.step_epochs):
+            raise ValueError(
+                f"The checkpoint was trained with epochs per step {saved['step_epochs']}, this "
+                f"system has {self.step_epochs}: resuming would put epochs in other steps."
+            )
+        # The optimizer state in the checkpoint belongs to this step: the optimizer must be
+        # built for it before Lightning loads that state. Lightning restores modules before it
+        # sets up optimizers (configure_optimizers then reads `active_step`), except for
+        # strategies that restore after setup, whose optimizers are rebuilt here. Freezing waits
+        # for on_train_start: DDP must first wrap the model with every block trainable.
+        step = int(saved["active_step"])
+        changed = step != self.active_step
+        self.active_step = step
+        trainer = self._trainer
+        if changed and trainer is not None and trainer.strategy.optimizers:
+            trainer.strategy.setup_optimizers(trainer)
+
+    # ------------------------------------------------------------------ forward and loss
+    def forward_step(self, mix: torch.Tensor, step: int | None = None) -> torch.Tensor:
+        """Head ``step``'s estimate, with autograd through block ``step`` and its head only."""
+        step = step or self.active_step
+        return block_end_estimates(self.model, mix, last_block=step, grad_from=step)[0]
+
+    def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
+        mix, targets = self.prepare_batch(batch, train)
+        return self.loss_func(self.forward_step(mix), targets)
+
+
+class _StepBoundary(Callback):
+    """Runs :class:`ProgressiveSystem`'s step change first at every epoch start."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if isinstance(pl_module, ProgressiveSystem):
+            pl_module._sync_step()
+
+
+class MultiHeadSystem(LIRSystem):
+    """End-to-end training of a multi-head ``LIRSuDORMRFNet``: the reference of progressive
+    training.
+
+    Args:
+        model (LIRSuDORMRFNet): model with ``head_per_block=True`` (or a single block).
+        optimizer: torch optimizer over all of the model's parameters.
+        loss_func: ``loss(est, targets) -> scalar``.
+        train_loader, val_loader: data loaders.
+        scheduler: learning-rate scheduler, optional.
+        config (dict): experiment configuration, saved in checkpoints.
+        heads (str): ``"all"``: the loss is the sum of the losses of every block's head (each
+            after its block's iterations); ``"last"``: only the last head's loss (plain
+            end-to-end training). Validation always scores the last head, the deployed output.
+        remix_task (str, optional): online remixing task (see ``LIRSystem``).
+        remix_seed (int): seed of the remixing generator.
+    """
+
+    def __init__(
+        self,
+        model: LIRSuDORMRFNet,
+        optimizer,
+        loss_func,
+        train_loader,
+        val_loader=None,
+        scheduler=None,
+        config: dict | None = None,
+        heads: str = "all",
+        remix_task: str | None = None,
+        remix_seed: int = 0,
+    ):
+        _check_multi_head(model)
+        if heads not in ("all", "last"):
+            raise ValueError(f"heads must be 'all' or 'last', got {heads!r}.")
+        super().__init__(
+            model,
+            optimizer,
+            loss_func,
+            train_loader,
+            val_loader,
+            scheduler,
+            config,
+            remix_task=remix_task,
+            remix_seed=remix_seed,
+        )
+        self.heads = heads
+
+    def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
+        mix, targets = self.prepare_batch(batch, train)
+        if self.heads == "last" or not train:
+            return self.loss_func(self.model(mix), targets)
+        estimates = block_end_estimates(self.model, mix)
+        return sum(self.loss_func(est, targets) for est in estimates)

@@ -1,0 +1,167 @@
+"""Stage 4 of the WHAM! recipe: plots of an evaluated experiment, linked from ``results.md``.
+
+Writes in the results folder (default: the experiment folder):
+
+- ``snr_quartiles.png``: SI-SDRi by input-SNR quartile (and steps per quartile for gated models);
+- ``training_curves.png``: training and validation loss (and learning rate) from the CSV logs;
+- ``steps_histogram.png``: refinement steps run per mixture, for gated models.
+
+Usage::
+
+    python report.py --exp_dir exp/mini_cpu_sep_noisy [--results_dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: works without a display
+import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local.summary import results_markdown  # noqa: E402
+
+
+def csv_log_files(log_dir: Path) -> list[Path]:
+    """``metrics.csv`` of every training (re)start under ``log_dir/csv``, oldest first."""
+
+    def version(path: Path) -> int:
+        suffix = path.parent.name.rpartition("_")[2]
+        return int(suffix) if suffix.isdigit() else -1
+
+    return sorted((log_dir / "csv").glob("version_*/metrics.csv"), key=version)
+
+
+def read_csv_logs(paths: list[Path]) -> dict[str, list[tuple[float, float]]]:
+    """``{metric: [(x, value), ...]}`` from Lightning ``metrics.csv`` files of one training.
+
+    ``x`` is the global step for the per-step training ``loss`` and the epoch for the rest.
+    The files of successive restarts continue each other (steps and epochs are global), so
+    joining them gives the whole run.
+    """
+    series: dict[str, list[tuple[float, float]]] = {}
+    for path in paths:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                for key, value in row.items():
+                    if key in ("epoch", "step") or value in ("", None):
+                        continue
+                    if key == "loss":
+                        x = float(row["step"])
+                    elif row.get("epoch"):
+                        x = float(row["epoch"])
+                    else:
+                        continue  # epoch-less rows (hp_metric, lr) carry nothing to plot here
+                    series.setdefault(key, []).append((x, float(value)))
+    return series
+
+
+def plot_quartiles(results: dict, path: Path) -> None:
+    quartiles = [q for q in results["quartiles"] if q["si_sdri"] is not None]
+    labels = [f"Q{q['quartile']}\n{q['snr_low']:.1f}..{q['snr_high']:.1f} dB" for q in quartiles]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar(labels, [q["si_sdri"] for q in quartiles], color="tab:blue")
+    ax.axhline(results["summary"]["si_sdri"], color="k", ls="--", lw=1, label="mean")
+    ax.set_xlabel("input SNR quartile (speech to noise)")
+    ax.set_ylabel("SI-SDRi (dB)")
+    ax.set_title(f"{results['tag']}: SI-SDRi by input SNR")
+    if results["model"]["gated"]:
+        twin = ax.twinx()
+        twin.plot(labels, [q["steps_mean"] for q in quartiles], "o-", color="tab:red")
+        twin.set_ylabel("refinement steps (mean)", color="tab:red")
+        iters = results["model"]["model_args"].get("n_iters", 1)
+        max_steps = sum(iters) if isinstance(iters, list) else int(iters)
+        twin.set_ylim(0, max_steps + 0.5)  # the full range, so small differences do not look big
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_training_curves(runs: dict[str, list[Path]], path: Path) -> bool:
+    """Training and validation losses of each training phase; ``False`` without any log."""
+    curves = {phase: read_csv_logs(files) for phase, files in runs.items() if files}
+    curves = {p: s for p, s in curves.items() if "val_loss" in s or "loss" in s}
+    if not curves:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4))
+    epoch_offset = 0.0
+    for phase, series in curves.items():
+        prefix = f"{phase}: " if len(curves) > 1 else ""
+        n_epochs = len(series.get("val_loss", [])) or 1
+        if "loss" in series:
+            steps, values = zip(*series["loss"])
+            # Training loss is logged per step: put it on the epoch axis of the validation loss.
+            scale = n_epochs / max(max(steps) + 1, 1)
+            xs = [epoch_offset + (s + 1) * scale for s in steps]
+            ax.plot(xs, values, alpha=0.5, label=f"{prefix}training loss")
+        if "val_loss" in series:
+            epochs, values = zip(*series["val_loss"])
+            xs = [epoch_offset + e + 1 for e in epochs]
+            ax.plot(xs, values, "o-", ms=3, label=f"{prefix}validation loss")
+        epoch_offset += n_epochs
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (negative SI-SDR, dB)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def plot_steps_histogram(results: dict, path: Path) -> None:
+    steps = [r["steps"] for r in results["utterances"] if "steps" in r]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    top = int(max(steps)) if steps else 1
+    ax.hist(steps, bins=[b - 0.5 for b in range(0, top + 2)], rwidth=0.8)
+    ax.set_xlabel("refinement steps run")
+    ax.set_ylabel("mixtures")
+    ax.set_title(f"mean {sum(steps) / max(len(steps), 1):.2f} steps")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Plots of a WHAM! experiment (recipe stage 4).")
+    parser.add_argument("--exp_dir", required=True, help="experiment folder (with logs/)")
+    parser.add_argument("--results_dir", default=None, help="folder of results.json (exp_dir)")
+    args = parser.parse_args(argv)
+    exp_dir = Path(args.exp_dir)
+    out = Path(args.results_dir) if args.results_dir else exp_dir
+    results_path = out / "results.json"
+    if not results_path.is_file():
+        raise FileNotFoundError(f"{results_path} is missing: run stage 3 (./run.sh --stage 3).")
+    results = json.loads(results_path.read_text())
+    plots: dict[str, str] = {}
+    plot_quartiles(results, out / "snr_quartiles.png")
+    plots["SI-SDRi by input-SNR quartile"] = "snr_quartiles.png"
+    runs = {
+        "pre-training": csv_log_files(exp_dir / "pretrain" / "logs"),  # gated models only
+        "training": csv_log_files(exp_dir / "logs"),
+    }
+    if plot_training_curves(runs, out / "training_curves.png"):
+        plots["Training curves"] = "training_curves.png"
+    if results["model"]["gated"]:
+        plot_steps_histogram(results, out / "steps_histogram.png")
+        plots["Refinement steps per mixture"] = "steps_histogram.png"
+    (out / "results.md").write_text(results_markdown(results, plots))
+    for name in plots.values():
+        print(f"[stage 4] Wrote {out / name}")
+    print(f"[stage 4] Report: {out / 'results.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (FileNotFoundError, ValueError) as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# WHAM! recipe for latent iterative refinement models (Kaldi style, like Asteroid's recipes).
+#
+#   ./run.sh                                   # all stages on the embedded mini corpus (CPU)
+#   ./run.sh --wham_dir /data/wham --conf conf/table1/1x4x4.yml --id 0,1
+#   ./run.sh --stage 3 --tag mini_cpu_sep_noisy          # re-evaluate, no retraining
+#
+# Stages: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report. See README.md.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# ---------------------------------------------------------------- options (--name value)
+stage=0            # first stage to run
+stop_stage=4       # last stage to run
+conf=""            # experiment config (default: conf/mini_cpu.yml without --wham_dir,
+                   # conf/table1/1x4x4.yml with it)
+task=sep_noisy     # sep_noisy (2 speakers + noise) | enh_single (speech + noise)
+wham_dir=""        # real WHAM! root (or its wav8k/min); empty: the embedded mini corpus
+tag=""             # experiment name: exp_dir/<tag> (default: <conf name>_<task>)
+id=""              # GPU ids, e.g. 0,1 (several: DDP); empty: CPU
+num_cpu_procs=0    # >= 2: DDP with that many CPU processes (when no --id)
+n_workers=""       # data loader workers (default: training.num_workers of the config)
+exp_dir=exp        # parent folder of the experiments
+data_dir=data      # where the mini corpus and the metadata go
+eval_set=""        # another WHAM!-layout corpus to evaluate on (stages 3-4; needs tt/)
+max_utterances=""  # evaluate only the first N test mixtures (default: all)
+
+recipe_options="stage stop_stage conf task wham_dir tag id num_cpu_procs n_workers exp_dir data_dir eval_set max_utterances"
+help_message="Usage: $0 [--option value ...]
+WHAM! recipe: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report."
+. utils/parse_options.sh
+if [ $# -gt 0 ]; then
+  echo "$0: ERROR: unexpected argument(s) '$*' (options are --name value; see --help)." >&2
+  exit 1
+fi
+
+die() { echo "$0: ERROR: $*" >&2; exit 1; }
+[[ "$stage" =~ ^[0-9]+$ ]] || die "--stage must be a number, got '$stage'."
+[[ "$stop_stage" =~ ^[0-9]+$ ]] || die "--stop_stage must be a number, got '$stop_stage'."
+[[ "$num_cpu_procs" =~ ^[0-9]+$ ]] || die "--num_cpu_procs must be a number, got '$num_cpu_procs'."
+case "$task" in sep_noisy | enh_single) ;; *) die "--task must be sep_noisy or enh_single, got '$task'." ;; esac
+if [ -n "$id" ] && ! [[ "$id" =~ ^[0-9]+(,[0-9]+)*$ ]]; then
+  die "--id takes GPU ids such as 0 or 0,1, got '$id'."
+fi
+if [ -z "$conf" ]; then
+  if [ -z "$wham_dir" ]; then conf=conf/mini_cpu.yml; else conf=conf/table1/1x4x4.yml; fi
+fi
+[ -f "$conf" ] || die "configuration file '$conf' not found (see conf/ and README.md)."
+if [ -n "$wham_dir" ] && [ ! -d "$wham_dir" ]; then
+  die "--wham_dir '$wham_dir' is not a directory."
+fi
+if [ -n "$eval_set" ] && [ ! -d "$eval_set" ]; then
+  die "--eval_set '$eval_set' is not a directory."
+fi
+if [ -z "$tag" ]; then
+  tag="$(basename "$conf" .yml)_${task}"
+fi
+expdir="$exp_dir/$tag"
+
+. ./path.sh
+
+# Corpus and metadata folders depend on the config (mini corpus sizes) and --wham_dir.
+paths="$(python local/prepare_data.py paths --conf "$conf" --data_root "$data_dir" \
+  --wham_dir "$wham_dir" --eval_set "$eval_set")"
+wav_dir="$(sed -n 1p <<<"$paths")"
+meta_dir="$(sed -n 2p <<<"$paths")"
+gpu_eval=""
+[ -n "$id" ] && gpu_eval="${id%%,*}"
+echo "[run] conf=$conf task=$task tag=$tag stages $stage..$stop_stage"
+echo "[run] corpus: $wav_dir"
+echo "[run] metadata: $meta_dir"
+echo "[run] experiment: $expdir"
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  echo "[stage 0] Data: $( [ -n "$wham_dir" ] && echo "validating the WHAM! layout" || echo "embedded mini corpus" )"
+  python local/prepare_data.py corpus --conf "$conf" --data_root "$data_dir" --wham_dir "$wham_dir"
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  echo "[stage 1] Metadata -> $meta_dir"
+  python local/prepare_data.py metadata --conf "$conf" --data_root "$data_dir" --wham_dir "$wham_dir"
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  if [ -f "$expdir/train_done.json" ] && [ -f "$expdir/best_model.pth" ]; then
+    echo "[stage 2] $expdir is already trained ($expdir/train_done.json); skipping."
+    echo "[stage 2] (Use another --tag, or delete $expdir, to train again.)"
+  else
+    for f in tr.json cv.json; do
+      [ -f "$meta_dir/$f" ] || die "metadata $meta_dir/$f is missing: run stage 1 first (--stage 1)."
+    done
+    echo "[stage 2] Training -> $expdir (checkpoints/, logs/, best_model.pth)"
+    workers=()
+    [ -n "$n_workers" ] && workers=(--n_workers "$n_workers")
+    python train.py --conf "$conf" --task "$task" --meta_dir "$meta_dir" --exp_dir "$expdir" \
+      --gpus "$id" --num_cpu_procs "$num_cpu_procs" "${workers[@]}"
+  fi
+fi
+
+# Evaluation on the recipe's test split, or on another WHAM!-layout corpus (--eval_set).
+results_dir="$expdir"
+eval_meta="$meta_dir"
+if [ -n "$eval_set" ]; then
+  results_dir="$expdir/eval_$(sed -n 4p <<<"$paths")"
+  eval_meta="$(sed -n 3p <<<"$paths")"
+  if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+    echo "[stage 3] Metadata of the evaluation set $eval_set -> $eval_meta"
+    python local/prepare_data.py eval_set --conf "$conf" --data_root "$data_dir" --eval_set "$eval_set"
+  fi
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  [ -f "$expdir/best_model.pth" ] || die "no trained model $expdir/best_model.pth: run stage 2 first (--stage 2)."
+  [ -f "$eval_meta/tt.json" ] || die "test metadata $eval_meta/tt.json is missing: run stage 1 first (--stage 1)."
+  echo "[stage 3] Evaluation -> $results_dir/results.json, results.md, examples/"
+  extra=()
+  [ -n "$max_utterances" ] && extra=(--max_utterances "$max_utterances")
+  python eval.py --exp_dir "$expdir" --meta_dir "$eval_meta" --task "$task" \
+    --out_dir "$results_dir" --gpus "$gpu_eval" "${extra[@]}"
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  [ -f "$results_dir/results.json" ] || die "$results_dir/results.json is missing: run stage 3 first (--stage 3)."
+  echo "[stage 4] Report -> $results_dir/*.png, $results_dir/results.md"
+  python report.py --exp_dir "$expdir" --results_dir "$results_dir"
+fi
+echo "[run] Done (stages $stage..$stop_stage) in $((SECONDS / 60)) min $((SECONDS % 60)) s." \
+  "Results: $results_dir/results.md"
