@@ -230,18 +230,19 @@ def to_markdown(result: dict) -> str:
     gate = result["gate"]
     sizes = result["sizes"]
     lines = [
-        f"sizes: {sizes}",
+        f"Sizes: {sizes}",
+        "",
         markdown_table(headers, table),
         "",
-        f"max/1 step: measured {result['max_steps_vs_1_step']['median']:.3g}x "
+        f"- max/1 step: measured {result['max_steps_vs_1_step']['median']:.3g}x "
         f"(min {result['max_steps_vs_1_step']['min']:.3g}, "
         f"max {result['max_steps_vs_1_step']['max']:.3g}), "
         f"predicted from MACs {result['max_steps_vs_1_step_predicted']:.3g}x",
-        f"mixed/all max: measured {result['mixed_vs_all_max']['median']:.3g}x "
+        f"- mixed/all max: measured {result['mixed_vs_all_max']['median']:.3g}x "
         f"(max {result['mixed_vs_all_max']['max']:.3g}), "
         f"predicted {result['mixed_vs_all_max_predicted']:.3g}x",
-        f"gate: {gate['params']} parameters (U-ConvBlock {gate['uconv_block_params']}), "
+        f"- gate: {gate['params']} parameters (U-ConvBlock {gate['uconv_block_params']}), "
         f"{100 * gate['macs_vs_uconv_pass']:.3f} % of one U-ConvBlock pass in MACs",
-        "checks: " + ", ".join(f"{k}={v}" for k, v in result["checks"].items()),
+        "- checks: " + ", ".join(f"{k}={v}" for k, v in result["checks"].items()),
     ]
     return "\n".join(lines)
