@@ -274,6 +274,9 @@ def train_gated(conf, args, exp_dir, loaders, n_speech, n_src, hw, max_epochs, m
         if trainer.is_global_zero:
             load_weights(system, best)
             save_model(system.model, pre_model_path, conf, {"phase": "pretrain"})
+            # So that eval.py can score the ungated network (the baseline of the gated model).
+            pre_conf = {**conf, "training": {**conf["training"], "mode": "end_to_end"}}
+            (pre_dir / "conf.yml").write_text(_dump_yaml(pre_conf))
         trainer.strategy.barrier()
     print(
         f"[stage 2] Gated model, phase 2: joint training of network and gate "
