@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local.cli import run_cli  # noqa: E402
 from local.config import n_sources  # noqa: E402
 from local.summary import results_markdown  # noqa: E402
 
@@ -254,8 +255,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, ValueError) as err:
-        print(f"ERROR: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_cli(main)

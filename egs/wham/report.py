@@ -25,6 +25,7 @@ matplotlib.use("Agg")  # files only: works without a display
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local.cli import run_cli  # noqa: E402
 from local.summary import results_markdown  # noqa: E402
 
 
@@ -160,8 +161,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, ValueError) as err:
-        print(f"ERROR: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_cli(main)

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local.cli import run_cli  # noqa: E402
 from local.config import load_config, n_sources  # noqa: E402
 
 CHECKPOINT_DIR = "checkpoints"
@@ -193,6 +194,15 @@ def save_model(model, path: Path, conf: dict, extra: dict) -> None:
     tmp.replace(path)
 
 
+def remix_options(conf: dict, task: str) -> dict:
+    """Online-remixing arguments of every training system (off with training.online_remix)."""
+    train = conf["training"]
+    return {
+        "remix_task": task if train.get("online_remix", True) else None,
+        "remix_seed": int(train.get("seed", 0)),
+    }
+
+
 def train_end_to_end(conf, args, exp_dir, loaders, n_speech, n_src, hw, max_epochs, minutes):
     """Train every block at once with ``LIRSystem``; returns ``(trainer, system, best_ckpt)``."""
     from asteroid_lir.engine import LIRSystem
@@ -209,8 +219,7 @@ def train_end_to_end(conf, args, exp_dir, loaders, n_speech, n_src, hw, max_epoc
         *loaders,
         scheduler=scheduler,
         config=conf,
-        remix_task=args.task if conf["training"].get("online_remix", True) else None,
-        remix_seed=int(conf["training"].get("seed", 0)),
+        **remix_options(conf, args.task),
     )
     trainer, best = fit(system, exp_dir, max_epochs, minutes, conf, hw)
     return trainer, system, best
@@ -238,8 +247,7 @@ def train_progressive(conf, args, exp_dir, loaders, n_speech, n_src, hw, max_epo
         *loaders,
         scheduler=scheduler,
         config=conf,
-        remix_task=args.task if conf["training"].get("online_remix", True) else None,
-        remix_seed=int(conf["training"].get("seed", 0)),
+        **remix_options(conf, args.task),
         **extra,
     )
     trainer, _ = fit(system, exp_dir, max_epochs, minutes, conf, hw)
@@ -297,8 +305,7 @@ def train_gated(conf, args, exp_dir, loaders, n_speech, n_src, hw, max_epochs, m
         scheduler=scheduler,
         config=conf,
         step_penalty=float(gated.get("lambda", 0.1)),
-        remix_task=args.task if conf["training"].get("online_remix", True) else None,
-        remix_seed=int(conf["training"].get("seed", 0)),
+        **remix_options(conf, args.task),
     )
     trainer, best = fit(system, exp_dir, joint_epochs, joint_minutes, conf, hw)
     return trainer, system, best
@@ -365,8 +372,4 @@ def _dump_yaml(conf: dict) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, ValueError) as err:
-        print(f"ERROR: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_cli(main)

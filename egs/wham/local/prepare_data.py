@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from local.cli import run_cli  # noqa: E402
 from local.config import load_config  # noqa: E402
 
 MINI_DEFAULTS = {"n_train": 200, "n_valid": 40, "n_test": 40, "utt_seconds": 3.0, "seed": 0}
@@ -205,8 +206,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, ValueError) as err:
-        print(f"ERROR: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_cli(main)
