@@ -131,7 +131,7 @@ def block_end_estimates(
     if grad_from > last_block:
         raise ValueError(f"grad_from={grad_from} is after last_block={last_block}.")
     masker = model.masker
-    shape, wav, n_samples = model._prepare(wav)
+    shape, wav, n_samples = model.prepare_input(wav)
     with torch.set_grad_enabled(torch.is_grad_enabled() and grad_from == 1):
         tf_rep = model.forward_encoder(wav)
         z = masker.embed(tf_rep)
@@ -142,7 +142,7 @@ def block_end_estimates(
             for _ in range(masker.n_iters[block_idx]):
                 z = masker.refine(z, block_idx)
         if block_idx + 1 >= grad_from:
-            estimates.append(model._decode(tf_rep, z, block_idx, n_samples, shape))
+            estimates.append(model.decode_head(tf_rep, z, block_idx, n_samples, shape))
     return estimates
 
 

@@ -111,10 +111,10 @@ class GatedLIRSuDORMRFNet(LIRSuDORMRFNet):
 
     # ------------------------------------------------------------------ forward passes
     def _separate_gated(self, wav, force_steps, early_exit: bool):
-        shape, wav, n_samples = self._prepare(wav)
+        shape, wav, n_samples = self.prepare_input(wav)
         tf_rep = self.forward_encoder(wav)
         z, steps = self.masker.refine_gated(self.masker.embed(tf_rep), force_steps, early_exit)
-        return self._decode(tf_rep, z, 0, n_samples, shape), steps
+        return self.decode_head(tf_rep, z, 0, n_samples, shape), steps
 
     def forward_with_steps(
         self, wav: torch.Tensor, force_steps: int | torch.Tensor | None = None

@@ -140,7 +140,15 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
         return self.decoder if head_idx == n_heads - 1 else self.block_decoders[head_idx]
 
     # ------------------------------------------------------------------ forward passes
-    def _prepare(self, wav: torch.Tensor):
+    def prepare_input(self, wav: torch.Tensor) -> tuple:
+        """Check ``wav`` and reshape it to ``(batch, 1, time)``; building block of the forwards.
+
+        Args:
+            wav (torch.Tensor): waveform ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)``.
+
+        Returns:
+            tuple: ``(shape, wav_3d, n_samples)``, to hand back to :meth:`decode_head`.
+        """
         if wav.ndim not in (1, 2, 3):
             raise ValueError(
                 f"Expected a waveform of shape (time,), (batch, time) or (batch, 1, time); "
@@ -152,7 +160,18 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
         wav = _unsqueeze_to_3d(wav)
         return shape, wav, wav.shape[-1]
 
-    def _decode(self, tf_rep, z, head_idx: int, n_samples, shape) -> torch.Tensor:
+    def decode_head(self, tf_rep, z, head_idx: int, n_samples, shape) -> torch.Tensor:
+        """Waveforms from the latent ``z`` through mask network and decoder ``head_idx``.
+
+        Args:
+            tf_rep (torch.Tensor): encoder output ``(batch, n_filters, frames)``.
+            z (torch.Tensor): refined latent ``(batch, bn_chan, frames)``.
+            head_idx (int): which head (mask network + decoder) to use.
+            n_samples, shape: as returned by :meth:`prepare_input`.
+
+        Returns:
+            torch.Tensor: estimates shaped like ``model(wav)``.
+        """
         masks = self.masker.masks(z, head_idx)
         decoded = self.decoder_for(head_idx)(self.apply_masks(tf_rep, masks))
         # The encoder padded the input to a multiple of its hop x 2**depth, so the decoded signal
@@ -173,13 +192,13 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
         Returns:
             torch.Tensor: ``(batch, n_src, time)``, or ``(n_src, time)`` for a 1-D input.
         """
-        shape, wav, n_samples = self._prepare(wav)
+        shape, wav, n_samples = self.prepare_input(wav)
         tf_rep = self.forward_encoder(wav)
         schedule = self.masker.step_schedule()[: self.masker.resolve_n_steps(n_steps)]
         z = self.masker.embed(tf_rep)
         for block_idx in schedule:
             z = self.masker.refine(z, block_idx)
-        return self._decode(tf_rep, z, self.masker.head_index(schedule[-1]), n_samples, shape)
+        return self.decode_head(tf_rep, z, self.masker.head_index(schedule[-1]), n_samples, shape)
 
     def forward_steps(self, wav: torch.Tensor, n_steps: int | None = None) -> list[torch.Tensor]:
         """Estimates after each refinement step, computed in one pass.
@@ -192,10 +211,10 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
             list of torch.Tensor: one estimate per step, each shaped like ``model(wav)``; the
             last one equals ``model(wav, n_steps)``.
         """
-        shape, wav, n_samples = self._prepare(wav)
+        shape, wav, n_samples = self.prepare_input(wav)
         tf_rep = self.forward_encoder(wav)
         return [
-            self._decode(tf_rep, z, self.masker.head_index(block_idx), n_samples, shape)
+            self.decode_head(tf_rep, z, self.masker.head_index(block_idx), n_samples, shape)
             for block_idx, z in self.masker.iter_latents(tf_rep, n_steps)
         ]
 
