@@ -9,9 +9,12 @@ import warnings
 
 __version__ = "0.1.0"
 
-# asteroid 0.7.0 pins torchmetrics<=0.11.4, which imports pkg_resources and warns about it on
-# every start; the warning concerns that pin, not anything a user of this package can act on.
-warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+# asteroid 0.7.0 pins torchmetrics<=0.11.4, which imports pkg_resources and warns about it when
+# asteroid is first imported; the warning concerns that pin, not anything a user of this package
+# can act on. Silenced for that import only: the process-wide filters are restored after it.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+    import asteroid  # noqa: F401
 
 from . import masknn, models  # noqa: E402
 from .models import __all__ as _model_names  # noqa: E402

@@ -123,7 +123,7 @@ def test_gate_driven_exit_is_exact_and_batch_independent():
     assert len(steps.unique()) > 1, "could not build a batch with different exits"
     with torch.no_grad():
         # Same as running every sample through every step and selecting with the gate.
-        est_sel, steps_sel = model._separate_gated(wav, None, early_exit=False)
+        est_sel, steps_sel = model.forward_with_steps(wav, early_exit=False)
         assert torch.equal(steps, steps_sel)
         torch.testing.assert_close(est, est_sel, rtol=1e-5, atol=1e-6)
         for i in range(8):

@@ -36,9 +36,8 @@ head summed, or only the last head's).
 
 from __future__ import annotations
 
-import inspect
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -46,7 +45,9 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 
-from ..models.lir_sudormrf import LIRSuDORMRFNet
+from ..models.refinement import RefinementModelMixin, export_prefix
+from .multihead import MultiHeadSystem
+from .optim import OptimizerFactory, optimizer_factory, scheduler_factory
 from .system import LIRSystem
 
 __all__ = [
@@ -58,133 +59,30 @@ __all__ = [
     "split_epochs",
 ]
 
-OptimizerFactory = Callable[[Sequence[nn.Parameter]], torch.optim.Optimizer]
-SchedulerFactory = Callable[[torch.optim.Optimizer], object]
-
 
 # ---------------------------------------------------------------------------- model helpers
-def _check_multi_head(model: LIRSuDORMRFNet) -> None:
-    if not isinstance(model, LIRSuDORMRFNet):
-        raise TypeError(f"Expected an LIRSuDORMRFNet, got {type(model).__name__}.")
-    if model.n_blocks > 1 and not model.masker.head_per_block:
-        raise ValueError(
-            f"The model has {model.n_blocks} blocks but one head: build it with "
-            "head_per_block=True, so that every block has its own mask network and decoder."
-        )
+def _check_multi_head(model: RefinementModelMixin) -> None:
+    if not isinstance(model, RefinementModelMixin):
+        raise TypeError(f"Expected a model built on a RefinementCore, got {type(model).__name__}.")
+    model.check_heads_per_block()
 
 
-def _check_step(model: LIRSuDORMRFNet, step: int) -> int:
-    if not 1 <= step <= model.n_blocks:
-        raise ValueError(f"step must be in [1, {model.n_blocks}] (the blocks), got {step}.")
-    return int(step)
-
-
-def progressive_step_modules(model: LIRSuDORMRFNet, step: int) -> list[nn.Module]:
-    """Modules trained in progressive step ``step`` (1-based).
-
-    Args:
-        model: an ``LIRSuDORMRFNet`` with ``head_per_block=True`` (or a single block).
-        step (int): the step, i.e. the 1-based index of the block it trains.
-
-    Returns:
-        list of nn.Module: block ``step``, its mask network and decoder, and for step 1 also the
-        encoder and the bottleneck (``masker.ln``, ``masker.bottleneck``). Every parameter of the
-        model belongs to exactly one step.
-    """
+def progressive_step_modules(model: RefinementModelMixin, step: int) -> list[nn.Module]:
+    """Modules trained in progressive step ``step`` (1-based): ``model.step_modules(step)``."""
     _check_multi_head(model)
-    step = _check_step(model, step)
-    masker, idx = model.masker, step - 1
-    modules = [masker.blocks[idx], masker.mask_nets[idx], model.decoder_for(idx)]
-    if step == 1:
-        modules = [model.encoder, masker.ln, masker.bottleneck, *modules]
-    return modules
-
-
-def _step_parameters(model: LIRSuDORMRFNet, step: int) -> Iterator[nn.Parameter]:
-    for module in progressive_step_modules(model, step):
-        yield from module.parameters()
+    return model.step_modules(step)
 
 
 def block_end_estimates(
-    model: LIRSuDORMRFNet, wav: torch.Tensor, last_block: int | None = None, grad_from: int = 1
+    model: RefinementModelMixin,
+    wav: torch.Tensor,
+    last_block: int | None = None,
+    grad_from: int = 1,
 ) -> list[torch.Tensor]:
-    """Estimates of the heads of blocks ``1..last_block``, each after its block's iterations.
-
-    The encoder and the blocks before ``grad_from`` run under ``torch.no_grad()``: progressive
-    step ``k`` calls this with ``last_block=grad_from=k`` and gets one estimate, built with an
-    autograd graph through block ``k`` and head ``k`` only.
-
-    Args:
-        model: an ``LIRSuDORMRFNet`` with one head per block.
-        wav (torch.Tensor): waveform ``(batch, time)`` (or any shape ``model`` accepts).
-        last_block (int, optional): last block to run (1-based, default: all).
-        grad_from (int): first block (1-based) computed with autograd; the encoder is computed
-            with autograd only when ``grad_from == 1``. Heads are decoded from ``grad_from`` on.
-
-    Returns:
-        list of torch.Tensor: estimates ``(batch, n_src, time)`` of the heads of blocks
-        ``grad_from..last_block``.
-    """
+    """Head estimates at the block ends, frozen prefix without autograd:
+    ``model.forward_block_ends(wav, last_block, grad_from)``."""
     _check_multi_head(model)
-    last_block = model.n_blocks if last_block is None else _check_step(model, last_block)
-    grad_from = _check_step(model, grad_from)
-    if grad_from > last_block:
-        raise ValueError(f"grad_from={grad_from} is after last_block={last_block}.")
-    masker = model.masker
-    shape, wav, n_samples = model.prepare_input(wav)
-    with torch.set_grad_enabled(torch.is_grad_enabled() and grad_from == 1):
-        tf_rep = model.forward_encoder(wav)
-        z = masker.embed(tf_rep)
-    estimates = []
-    for block_idx in range(last_block):
-        # Frozen prefix: no graph, so none of its activations is kept for backward.
-        with torch.set_grad_enabled(torch.is_grad_enabled() and block_idx + 1 >= grad_from):
-            for _ in range(masker.n_iters[block_idx]):
-                z = masker.refine(z, block_idx)
-        if block_idx + 1 >= grad_from:
-            estimates.append(model.decode_head(tf_rep, z, block_idx, n_samples, shape))
-    return estimates
-
-
-def export_prefix(model: LIRSuDORMRFNet, n_blocks: int) -> LIRSuDORMRFNet:
-    """Standalone model made of the first ``n_blocks`` blocks and head ``n_blocks``.
-
-    The result is a plain ``LIRSuDORMRFNet`` (``head_per_block=False``) with
-    ``n_blocks=n_blocks`` and the first ``n_blocks`` iteration counts: its output equals
-    ``model(wav, n_steps=sum(model.masker.n_iters[:n_blocks]))``. It is independent of
-    ``model`` (weights copied) and round-trips through ``serialize()`` / ``from_pretrained``.
-
-    Args:
-        model: an ``LIRSuDORMRFNet`` with one head per block (progressively trained).
-        n_blocks (int): number of leading blocks to keep (1..``model.n_blocks``).
-
-    Returns:
-        LIRSuDORMRFNet: the deployable prefix model, in the training mode of ``model``.
-    """
-    _check_multi_head(model)
-    n_blocks = _check_step(model, n_blocks)
-    args = model.get_model_args()
-    args.update(
-        n_blocks=n_blocks, n_iters=list(model.masker.n_iters[:n_blocks]), head_per_block=False
-    )
-    prefix = LIRSuDORMRFNet(**args)
-    head = n_blocks - 1
-    state = {}
-    for key, value in model.state_dict().items():
-        parts = key.split(".")
-        if parts[:2] == ["masker", "blocks"] and int(parts[2]) >= n_blocks:
-            continue
-        if parts[:2] == ["masker", "mask_nets"]:
-            if int(parts[2]) != head:
-                continue
-            key = ".".join(["masker", "mask_nets", "0", *parts[3:]])
-        if parts[0] in ("block_decoders", "decoder"):
-            continue  # the decoder of head `n_blocks` is copied below
-        state[key] = value.clone()
-    for key, value in model.decoder_for(head).state_dict().items():
-        state[f"decoder.{key}"] = value.clone()
-    prefix.load_state_dict(state)
-    return prefix.train(model.training)
+    return model.forward_block_ends(wav, last_block, grad_from)
 
 
 # ---------------------------------------------------------------------------- epochs
@@ -208,58 +106,6 @@ def split_epochs(total_epochs: int, n_steps: int) -> list[int]:
         )
     per_step = total_epochs // n_steps
     return [per_step] * (n_steps - 1) + [total_epochs - per_step * (n_steps - 1)]
-
-
-# ---------------------------------------------------------------------------- optimizers
-def _optimizer_factory(optimizer) -> OptimizerFactory:
-    if isinstance(optimizer, torch.optim.Optimizer):
-        # A template: same class and hyper-parameters (`defaults` holds every constructor
-        # argument of torch's optimizers), new parameters. Its state is never used.
-        opt_class, defaults = type(optimizer), dict(optimizer.defaults)
-        return lambda params: opt_class(params, **defaults)
-    if callable(optimizer):
-        return optimizer
-    raise TypeError(
-        "optimizer must be a torch optimizer (used as a template) or a callable "
-        f"params -> optimizer, got {type(optimizer).__name__}."
-    )
-
-
-def _rebuild_scheduler(template, optimizer: torch.optim.Optimizer):
-    """A fresh scheduler of ``template``'s class and settings, driving ``optimizer``."""
-    params = inspect.signature(type(template).__init__).parameters
-    kwargs = {}
-    for name, param in list(params.items())[2:]:  # skip self, optimizer
-        if name in ("last_epoch", "verbose") or param.kind in (
-            param.VAR_POSITIONAL,
-            param.VAR_KEYWORD,
-        ):
-            continue
-        if hasattr(template, name):
-            kwargs[name] = getattr(template, name)
-        elif param.default is param.empty:
-            raise TypeError(
-                f"Cannot rebuild a {type(template).__name__} for each progressive step (its "
-                f"argument {name!r} is not stored on it): pass a factory optimizer -> scheduler."
-            )
-    return type(template)(optimizer, **kwargs)
-
-
-def _scheduler_factory(scheduler) -> SchedulerFactory | None:
-    if scheduler is None:
-        return None
-    if isinstance(scheduler, dict):
-        inner = _scheduler_factory(scheduler["scheduler"])
-        rest = {k: v for k, v in scheduler.items() if k != "scheduler"}
-        return lambda opt: {"scheduler": inner(opt), **rest}
-    if hasattr(scheduler, "optimizer") and hasattr(scheduler, "step"):
-        return lambda opt: _rebuild_scheduler(scheduler, opt)
-    if callable(scheduler):
-        return scheduler
-    raise TypeError(
-        "scheduler must be a scheduler instance (used as a template), a callable "
-        f"optimizer -> scheduler, or a Lightning scheduler dict; got {type(scheduler).__name__}."
-    )
 
 
 # ---------------------------------------------------------------------------- systems
@@ -288,7 +134,8 @@ class ProgressiveSystem(LIRSystem):
     on a ``DDPStrategy`` that did not set it.
 
     Args:
-        model (LIRSuDORMRFNet): model with ``head_per_block=True`` (or a single block).
+        model: a refinement model (``LIRSuDORMRFNet``, ...) with ``head_per_block=True`` (or
+            a single block).
         optimizer: a callable ``params -> optimizer`` (called at every step), or an optimizer
             instance used as a template (same class and ``defaults``; its parameters and state
             are ignored).
@@ -314,7 +161,7 @@ class ProgressiveSystem(LIRSystem):
 
     def __init__(
         self,
-        model: LIRSuDORMRFNet,
+        model: RefinementModelMixin,
         optimizer: torch.optim.Optimizer | OptimizerFactory,
         loss_func,
         train_loader,
@@ -346,8 +193,8 @@ class ProgressiveSystem(LIRSystem):
                 )
         #: Epochs of each step (``None`` for a last step that runs until the trainer stops).
         self.step_epochs: list[int | None] = step_epochs
-        self._make_optimizer = _optimizer_factory(optimizer)
-        self._make_scheduler = _scheduler_factory(scheduler)
+        self._make_optimizer = optimizer_factory(optimizer)
+        self._make_scheduler = scheduler_factory(scheduler)
         self.save_step_outputs = save_step_outputs
         # The optimizer is built for the active step when Lightning asks for it.
         super().__init__(
@@ -381,7 +228,8 @@ class ProgressiveSystem(LIRSystem):
 
     def step_parameters(self, step: int | None = None) -> list[nn.Parameter]:
         """Parameters trained in ``step`` (default: the active step)."""
-        return list(_step_parameters(self.model, step or self.active_step))
+        modules = self.model.step_modules(step or self.active_step)
+        return [p for m in modules for p in m.parameters()]
 
     # ------------------------------------------------------------------ entering a step
     def freeze_for_step(self, step: int) -> None:
@@ -391,8 +239,7 @@ class ProgressiveSystem(LIRSystem):
         dropped, eval mode) and later blocks wait untouched. Idempotent.
         """
         model = self.model
-        _check_step(model, step)
-        trainable = {id(p) for p in _step_parameters(model, step)}
+        trainable = {id(p) for p in self.step_parameters(step)}
         for p in model.parameters():
             p.requires_grad_(id(p) in trainable)
             if id(p) not in trainable:
@@ -403,7 +250,7 @@ class ProgressiveSystem(LIRSystem):
         # No normalisation statistics or dropout in Sudo rm -rf today, but a frozen module must
         # stay deterministic whatever the module later contains.
         for earlier in range(1, step):
-            for module in progressive_step_modules(self.model, earlier):
+            for module in self.model.step_modules(earlier):
                 module.eval()
 
     def train(self, mode: bool = True):
@@ -550,7 +397,7 @@ class ProgressiveSystem(LIRSystem):
     def forward_step(self, mix: torch.Tensor, step: int | None = None) -> torch.Tensor:
         """Head ``step``'s estimate, with autograd through block ``step`` and its head only."""
         step = step or self.active_step
-        return block_end_estimates(self.model, mix, last_block=step, grad_from=step)[0]
+        return self.model.forward_block_ends(mix, last_block=step, grad_from=step)[0]
 
     def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
         mix, targets = self.prepare_batch(batch, train)
@@ -563,58 +410,3 @@ class _StepBoundary(Callback):
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if isinstance(pl_module, ProgressiveSystem):
             pl_module._sync_step()
-
-
-class MultiHeadSystem(LIRSystem):
-    """End-to-end training of a multi-head ``LIRSuDORMRFNet``: the reference of progressive
-    training.
-
-    Args:
-        model (LIRSuDORMRFNet): model with ``head_per_block=True`` (or a single block).
-        optimizer: torch optimizer over all of the model's parameters.
-        loss_func: ``loss(est, targets) -> scalar``.
-        train_loader, val_loader: data loaders.
-        scheduler: learning-rate scheduler, optional.
-        config (dict): experiment configuration, saved in checkpoints.
-        heads (str): ``"all"``: the loss is the sum of the losses of every block's head (each
-            after its block's iterations); ``"last"``: only the last head's loss (plain
-            end-to-end training). Validation always scores the last head, the deployed output.
-        remix_task (str, optional): online remixing task (see ``LIRSystem``).
-        remix_seed (int): seed of the remixing generator.
-    """
-
-    def __init__(
-        self,
-        model: LIRSuDORMRFNet,
-        optimizer,
-        loss_func,
-        train_loader,
-        val_loader=None,
-        scheduler=None,
-        config: dict | None = None,
-        heads: str = "all",
-        remix_task: str | None = None,
-        remix_seed: int = 0,
-    ):
-        _check_multi_head(model)
-        if heads not in ("all", "last"):
-            raise ValueError(f"heads must be 'all' or 'last', got {heads!r}.")
-        super().__init__(
-            model,
-            optimizer,
-            loss_func,
-            train_loader,
-            val_loader,
-            scheduler,
-            config,
-            remix_task=remix_task,
-            remix_seed=remix_seed,
-        )
-        self.heads = heads
-
-    def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
-        mix, targets = self.prepare_batch(batch, train)
-        if self.heads == "last" or not train:
-            return self.loss_func(self.model(mix), targets)
-        estimates = block_end_estimates(self.model, mix)
-        return sum(self.loss_func(est, targets) for est in estimates)

@@ -7,21 +7,8 @@ The gated masker refines the bottleneck latent with one shared block (paper Sec.
 ``g_i`` is the "process" entry of a hard Gumbel-softmax over the two logits of a small gating
 network ``f`` (Eq. 8-9) and ``C_hat = sum_i g_i`` counts the steps taken (Eq. 10).
 
-Step semantics used throughout this module:
-
-- Steps are numbered from 0 to ``max_steps - 1``. The first ``min_steps`` steps are always taken
-  (no gate is evaluated before them); a gate is evaluated before every later step. The default
-  ``min_steps=1`` always applies the block once: the mask network of a pre-trained model only
-  ever saw refined latents. ``min_steps=0`` gates every application, as drawn in the paper's
-  Fig. 4, so a sample may leave with the un-refined bottleneck latent.
-- An exit is final: once a sample's gate says 0, no later step is taken. At inference this is
-  what Eq. 7 gives anyway (the gate is shared and deterministic, and ``g_i = 0`` leaves the
-  latent unchanged, so every later gate sees the same input and says 0 again), which is why
-  removing the sample from the batch is exact. In training, with Gumbel noise, a later draw
-  could say 1 again; ``exit_is_final=True`` multiplies the decisions (``g_i = h_i * g_{i-1}``)
-  so that training only follows paths inference can take. ``exit_is_final=False`` applies Eq. 7
-  literally with independent draws.
-- ``C_hat`` therefore equals the number of steps taken, ``min_steps`` included.
+Step semantics (min_steps, final exits, ``C_hat``): :mod:`asteroid_lir.masknn.refinement`, whose
+:class:`~asteroid_lir.masknn.refinement.RefinementCore` runs every gated path.
 """
 
 from __future__ import annotations
@@ -31,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .iterative_sudormrf import IterativeSuDORMRF
+from .refinement import RefinementCore
 
 __all__ = ["GatedIterativeSuDORMRF", "GatingModule"]
 
@@ -83,16 +71,21 @@ class GatingModule(nn.Module):
         """Gate logits ``f(z)``.
 
         Args:
-            z (torch.Tensor): latent ``(batch, in_chan, frames)``, any number of frames.
+            z (torch.Tensor): latent ``(batch, in_chan, frames)`` or ``(batch, in_chan, frames,
+                freqs)``, any number of frames.
 
         Returns:
             torch.Tensor: logits ``(batch, 2)``: ``[:, 0]`` exit, ``[:, 1]`` process.
         """
-        if z.ndim != 3 or z.shape[1] != self.in_chan:
+        if z.ndim not in (3, 4) or z.shape[1] != self.in_chan:
             raise ValueError(
-                f"The gate expects a latent (batch, {self.in_chan}, frames), got {tuple(z.shape)}."
+                f"The gate expects a latent (batch, {self.in_chan}, frames[, freqs]), got "
+                f"{tuple(z.shape)}."
             )
-        feats = F.adaptive_avg_pool1d(self.act(self.proj(z)), self.kernel_size)
+        feats = self.act(self.proj(z.flatten(2)))
+        if z.ndim == 4:
+            feats = feats.view(*feats.shape[:2], *z.shape[2:]).mean(-1)
+        feats = F.adaptive_avg_pool1d(feats, self.kernel_size)
         return self.temporal(feats).squeeze(-1)
 
     def decide(self, z: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
@@ -124,23 +117,12 @@ class GatedIterativeSuDORMRF(IterativeSuDORMRF):
 
     One block of ``n_sub_blocks`` U-ConvBlocks is applied up to ``n_iters`` times with shared
     weights; a :class:`GatingModule` (also shared across steps) decides before each step after
-    the first ``min_steps`` whether to apply it. The module layout is that of
-    :class:`IterativeSuDORMRF` with ``n_blocks=1`` plus ``gate``, so a pre-trained masker's state
-    dict loads unchanged (only ``gate.*`` is new).
-
-    Three ways to run the steps (:meth:`refine_gated`):
-
-    - training mode: every sample goes through every step and Eq. 7 mixes ``B(z_i)`` and
-      ``z_i`` with hard straight-through Gumbel gates; returns the differentiable ``C_hat``.
-    - eval mode, ``early_exit=True``: a sample whose gate says 0 leaves the batch
-      (``index_select`` of the samples still running), so later steps cost less; returns the
-      integer step counts.
-    - eval mode, ``early_exit=False``: every sample is computed at every step and the gate
-      selects with ``torch.where``; same outputs and counts as the early exit (it is exact, see
-      the module docstring), no data-dependent control flow, hence traceable.
-
-    Every norm of the U-ConvBlock is a global layer norm over each sample alone, so computing a
-    sub-batch gives the same values for its samples as the full batch.
+    the first ``min_steps`` whether to apply it. The layout is that of :class:`IterativeSuDORMRF`
+    with ``n_blocks=1`` plus ``gate``, so a pre-trained masker's state dict loads unchanged.
+    The gated paths (training with straight-through Gumbel gates, per-sample early exit,
+    traceable selection) are :meth:`RefinementCore.run_gated`. Every norm of the U-ConvBlock is
+    a global layer norm over each sample alone, so a sub-batch gives the same values for its
+    samples as the full batch.
 
     Args:
         in_chan (int): number of encoder bases (input and mask channels).
@@ -181,128 +163,23 @@ class GatedIterativeSuDORMRF(IterativeSuDORMRF):
             in_chan,
             n_src,
             bn_chan=bn_chan,
-            n_blocks=1,
             n_sub_blocks=n_sub_blocks,
             n_iters=n_iters,
             upsampling_depth=upsampling_depth,
             mask_act=mask_act,
-            head_per_block=False,
+            gate=GatingModule(bn_chan, gate_kernel_size),
+            min_steps=min_steps,
+            gumbel_tau=gumbel_tau,
+            exit_is_final=exit_is_final,
         )
-        if not 0 <= min_steps <= n_iters:
-            raise ValueError(f"min_steps must be in [0, n_iters={n_iters}], got {min_steps}.")
-        if gumbel_tau <= 0:
-            raise ValueError(f"gumbel_tau must be > 0, got {gumbel_tau}.")
-        self.max_steps = n_iters
-        self.min_steps = min_steps
-        self.gumbel_tau = gumbel_tau
-        self.exit_is_final = exit_is_final
-        self.gate = GatingModule(bn_chan, gate_kernel_size)
 
-    # ------------------------------------------------------------------ helpers
-    def _forced_steps(self, force_steps, batch: int, device: torch.device) -> torch.Tensor | None:
-        if force_steps is None:
-            return None
-        forced = torch.as_tensor(force_steps, dtype=torch.long, device=device)
-        if forced.ndim == 0:
-            forced = forced.expand(batch)
-        if forced.shape != (batch,):
-            raise ValueError(
-                f"force_steps must be an int or one int per sample ({batch}), "
-                f"got shape {tuple(forced.shape)}."
-            )
-        if bool(((forced < 0) | (forced > self.max_steps)).any()):
-            raise ValueError(
-                f"force_steps must lie in [0, {self.max_steps}], got {forced.tolist()}."
-            )
-        return forced
+    @property
+    def max_steps(self) -> int:
+        """Maximum number of refinement steps."""
+        return self.n_steps
 
-    def _gate_values(self, z: torch.Tensor, step: int, forced: torch.Tensor | None) -> torch.Tensor:
-        # Gate values (batch,) before `step`. A forced run still evaluates the gate so that it
-        # costs what a natural exit after the same number of steps costs (benchmarks).
-        gate = None
-        if step >= self.min_steps:
-            gate = self.gate.decide(z, self.gumbel_tau)
-        if forced is not None:
-            return (forced > step).to(z.dtype)
-        if gate is None:
-            return z.new_ones(z.shape[0])
-        return gate
+    refine_gated = RefinementCore.run_gated
 
-    # ------------------------------------------------------------------ refinement
-    def refine_gated(
-        self,
-        z: torch.Tensor,
-        force_steps: int | torch.Tensor | None = None,
-        early_exit: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gated refinement of the bottleneck latent ``z_0`` (Eq. 7).
-
-        Args:
-            z (torch.Tensor): ``z_0`` of shape ``(batch, bn_chan, frames)`` (see :meth:`embed`).
-            force_steps (int or torch.Tensor, optional): take exactly this many steps (one int
-                for all samples or one per sample, in ``[0, n_iters]``) instead of following the
-                gate. The gate is still evaluated (its cost is part of the run).
-            early_exit (bool): in eval mode, drop the samples that exited from the batch (True)
-                or compute every sample at every step and select (False, traceable).
-
-        Returns:
-            tuple: the final latents ``(batch, bn_chan, frames)`` and, in training mode, the
-            differentiable ``C_hat`` (float ``(batch,)``, integer-valued, Eq. 10), in eval mode
-            the steps taken per sample (``torch.long`` ``(batch,)``).
-        """
-        forced = self._forced_steps(force_steps, z.shape[0], z.device)
-        if self.training:
-            return self._refine_training(z, forced)
-        if early_exit:
-            return self._refine_early_exit(z, forced)
-        return self._refine_selected(z, forced)
-
-    def _refine_training(self, z, forced):
-        c_hat = z.new_zeros(z.shape[0])
-        running = z.new_ones(z.shape[0])
-        for step in range(self.max_steps):
-            gate = self._gate_values(z, step, forced)
-            if self.exit_is_final:
-                gate = gate * running
-                running = gate
-            # Every sample is refined: the straight-through gradient of g_i is
-            # <dL/dz_{i+1}, B(z_i) - z_i>, which needs B(z_i) even where g_i = 0.
-            g = gate[:, None, None]
-            z = g * self.refine(z, 0) + (1 - g) * z
-            c_hat = c_hat + gate
-        return z, c_hat
-
-    def _refine_early_exit(self, z, forced):
-        batch = z.shape[0]
-        final = torch.empty_like(z)
-        steps = torch.zeros(batch, dtype=torch.long, device=z.device)
-        active = torch.arange(batch, device=z.device)
-        for step in range(self.max_steps):
-            sub_forced = None if forced is None else forced.index_select(0, active)
-            go = self._gate_values(z, step, sub_forced) > 0.5
-            if not bool(go.all()):
-                leaving = (~go).nonzero().squeeze(1)
-                final.index_copy_(0, active.index_select(0, leaving), z.index_select(0, leaving))
-                staying = go.nonzero().squeeze(1)
-                active = active.index_select(0, staying)
-                z = z.index_select(0, staying)
-                if active.numel() == 0:
-                    return final, steps
-            z = self.refine(z, 0)
-            steps.index_add_(0, active, torch.ones_like(active))
-        final.index_copy_(0, active, z)
-        return final, steps
-
-    def _refine_selected(self, z, forced):
-        steps = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
-        running = torch.ones(z.shape[0], dtype=torch.bool, device=z.device)
-        for step in range(self.max_steps):
-            running = running & (self._gate_values(z, step, forced) > 0.5)
-            z = torch.where(running[:, None, None], self.refine(z, 0), z)
-            steps = steps + running.long()
-        return z, steps
-
-    # ------------------------------------------------------------------ forward
     def forward_with_steps(
         self, tf_rep: torch.Tensor, force_steps: int | torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -310,14 +187,14 @@ class GatedIterativeSuDORMRF(IterativeSuDORMRF):
 
         Args:
             tf_rep (torch.Tensor): encoder output ``(batch, in_chan, frames)``.
-            force_steps (int or torch.Tensor, optional): see :meth:`refine_gated`.
+            force_steps (int or torch.Tensor, optional): see :meth:`RefinementCore.run_gated`.
 
         Returns:
             tuple: masks ``(batch, n_src, in_chan, frames)`` and the steps as returned by
-            :meth:`refine_gated`.
+            :meth:`RefinementCore.run_gated`.
         """
-        z, steps = self.refine_gated(self.embed(tf_rep), force_steps)
-        return self.masks(z, 0), steps
+        z, steps = self.run_gated(self.embed(tf_rep), force_steps)
+        return self.head(z, 0), steps
 
     def forward(
         self, tf_rep: torch.Tensor, force_steps: int | torch.Tensor | None = None
@@ -331,7 +208,7 @@ class GatedIterativeSuDORMRF(IterativeSuDORMRF):
         for key in ("n_blocks", "head_per_block"):
             config.pop(key)
         config.update(
-            n_iters=self.max_steps,
+            n_iters=self.n_steps,
             gate_kernel_size=self.gate.kernel_size,
             min_steps=self.min_steps,
             gumbel_tau=self.gumbel_tau,

@@ -9,39 +9,13 @@ from asteroid.masknn import activations
 from asteroid.utils.generic_utils import has_arg
 from torch import nn
 
+from .refinement import RefinementCore, normalize_n_iters
 from .uconv import FastGlobLN, FastUConvBlock
 
 __all__ = ["IterativeSuDORMRF", "normalize_n_iters"]
 
 
-def normalize_n_iters(n_iters: int | Sequence[int], n_blocks: int) -> list[int]:
-    """Return one iteration count per block from an int or a per-block sequence.
-
-    Args:
-        n_iters: iterations of every block (int) or of each block (sequence of ``n_blocks`` ints).
-        n_blocks: number of distinct blocks.
-
-    Returns:
-        list[int]: ``n_blocks`` positive iteration counts.
-
-    Raises:
-        ValueError: if the length does not match ``n_blocks`` or a count is not positive.
-    """
-    if isinstance(n_iters, int):
-        iters = [n_iters] * n_blocks
-    else:
-        iters = [int(i) for i in n_iters]
-        if len(iters) != n_blocks:
-            raise ValueError(
-                f"n_iters has {len(iters)} entries but the model has n_blocks={n_blocks}; "
-                "give one int for all blocks or one value per block."
-            )
-    if any(i < 1 for i in iters):
-        raise ValueError(f"Every block needs at least one iteration, got n_iters={iters}.")
-    return iters
-
-
-class IterativeSuDORMRF(nn.Module):
+class IterativeSuDORMRF(RefinementCore):
     """Sudo rm -rf masker whose separation module is a latent iterative refinement process.
 
     The separation module is ``B_N^{I_N} o ... o B_1^{I_1}`` (paper Eq. 6): ``n_blocks`` distinct
@@ -64,12 +38,16 @@ class IterativeSuDORMRF(nn.Module):
         upsampling_depth (int): resolutions in each U-ConvBlock.
         mask_act (str): mask non-linearity, a name known to ``asteroid.masknn.activations``.
         head_per_block (bool): one mask network per distinct block instead of one at the end.
+        **gate_kwargs: ``gate``, ``min_steps``, ``gumbel_tau``, ``exit_is_final`` of
+            :class:`RefinementCore` (used by ``GatedIterativeSuDORMRF``).
 
     References:
         [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.1.
         [2] E. Tzinis et al., "Compute and memory efficient universal sound source separation",
         Journal of Signal Processing Systems, 2022.
     """
+
+    heads_name = "mask_nets"
 
     def __init__(
         self,
@@ -82,93 +60,49 @@ class IterativeSuDORMRF(nn.Module):
         upsampling_depth: int = 5,
         mask_act: str = "relu",
         head_per_block: bool = False,
+        **gate_kwargs,
     ):
-        super().__init__()
-        if n_blocks < 1 or n_sub_blocks < 1:
-            raise ValueError(
-                f"n_blocks and n_sub_blocks must be >= 1, got {n_blocks} and {n_sub_blocks}."
-            )
         if n_src < 1:
             raise ValueError(f"n_src must be >= 1, got {n_src}.")
+        super().__init__(
+            lambda: FastUConvBlock(bn_chan, in_chan, upsampling_depth=upsampling_depth),
+            lambda: nn.Sequential(nn.PReLU(), nn.Conv1d(bn_chan, n_src * in_chan, 1)),
+            n_blocks=n_blocks,
+            n_sub_blocks=n_sub_blocks,
+            n_iters=n_iters,
+            head_per_block=head_per_block,
+            **gate_kwargs,
+        )
         self.in_chan = in_chan
         self.n_src = n_src
         self.bn_chan = bn_chan
-        self.n_blocks = n_blocks
-        self.n_sub_blocks = n_sub_blocks
-        self.n_iters = normalize_n_iters(n_iters, n_blocks)
         self.upsampling_depth = upsampling_depth
         self.mask_act = mask_act
-        self.head_per_block = head_per_block
-
-        # Same layout and names as asteroid.masknn.SuDORMRFImproved (ln, bottleneck), so a
-        # converted checkpoint maps one to one.
+        # Same names as asteroid.masknn.SuDORMRFImproved (ln, bottleneck; the heads are
+        # `mask_nets`), so a converted checkpoint maps one to one.
         self.ln = FastGlobLN(in_chan)
         self.bottleneck = nn.Conv1d(in_chan, bn_chan, kernel_size=1)
-        self.blocks = nn.ModuleList(
-            nn.Sequential(
-                *[
-                    FastUConvBlock(
-                        out_chan=bn_chan, in_chan=in_chan, upsampling_depth=upsampling_depth
-                    )
-                    for _ in range(n_sub_blocks)
-                ]
-            )
-            for _ in range(n_blocks)
-        )
-        n_heads = n_blocks if head_per_block else 1
-        self.mask_nets = nn.ModuleList(
-            nn.Sequential(nn.PReLU(), nn.Conv1d(bn_chan, n_src * in_chan, 1))
-            for _ in range(n_heads)
-        )
         mask_nl_class = activations.get(mask_act)
         self.output_act = mask_nl_class(dim=1) if has_arg(mask_nl_class, "dim") else mask_nl_class()
-
-    # ------------------------------------------------------------------ step schedule
-    @property
-    def n_steps(self) -> int:
-        """Number of refinement steps of the full model (``sum(n_iters)``)."""
-        return sum(self.n_iters)
-
-    def step_schedule(self) -> list[int]:
-        """Block index applied at each refinement step, in order (length ``n_steps``)."""
-        return [b for b, n in enumerate(self.n_iters) for _ in range(n)]
-
-    def head_index(self, block_idx: int) -> int:
-        """Index of the mask network that reads the output of block ``block_idx``."""
-        return block_idx if self.head_per_block else 0
-
-    def resolve_n_steps(self, n_steps: int | None) -> int:
-        """``n_steps`` checked against the model (``None`` means all steps)."""
-        if n_steps is None:
-            return self.n_steps
-        if not 1 <= n_steps <= self.n_steps:
-            raise ValueError(f"n_steps must be in [1, {self.n_steps}], got {n_steps}.")
-        return int(n_steps)
 
     # ------------------------------------------------------------------ building pieces
     def embed(self, tf_rep: torch.Tensor) -> torch.Tensor:
         """Bottleneck latent ``z_0`` from the encoder output ``(batch, in_chan, frames)``."""
         return self.bottleneck(self.ln(tf_rep))
 
-    def refine(self, z: torch.Tensor, block_idx: int) -> torch.Tensor:
-        """Apply block ``block_idx`` once to the latent ``z`` (one refinement step)."""
-        return self.blocks[block_idx](z)
-
-    def masks(self, z: torch.Tensor, head_idx: int = -1) -> torch.Tensor:
+    def head(self, z: torch.Tensor, head_idx: int = -1) -> torch.Tensor:
         """Masks ``(batch, n_src, in_chan, frames)`` of the latent ``z`` from head ``head_idx``."""
         m = self.mask_nets[head_idx](z)
         m = m.view(m.shape[0], self.n_src, self.in_chan, -1)
         return self.output_act(m)
 
+    masks = head
+
     def iter_latents(
         self, tf_rep: torch.Tensor, n_steps: int | None = None
     ) -> Iterator[tuple[int, torch.Tensor]]:
         """Yield ``(block_idx, z)`` after each of the first ``n_steps`` refinement steps."""
-        n_steps = self.resolve_n_steps(n_steps)
-        z = self.embed(tf_rep)
-        for block_idx in self.step_schedule()[:n_steps]:
-            z = self.refine(z, block_idx)
-            yield block_idx, z
+        return self.iter_steps(self.embed(tf_rep), n_steps)
 
     # ------------------------------------------------------------------ forward
     def forward(self, tf_rep: torch.Tensor, n_steps: int | None = None) -> torch.Tensor:
@@ -182,12 +116,8 @@ class IterativeSuDORMRF(nn.Module):
         Returns:
             torch.Tensor: masks ``(batch, n_src, in_chan, frames)``.
         """
-        n_steps = self.resolve_n_steps(n_steps)
-        z = self.embed(tf_rep)
-        schedule = self.step_schedule()[:n_steps]
-        for block_idx in schedule:
-            z = self.refine(z, block_idx)
-        return self.masks(z, self.head_index(schedule[-1]))
+        block_idx, z = self.run(self.embed(tf_rep), n_steps)
+        return self.head(z, self.head_index(block_idx))
 
     def get_config(self) -> dict:
         """Arguments to re-instantiate the masker."""

@@ -31,9 +31,10 @@ class GatedLIRSuDORMRFNet(LIRSuDORMRFNet):
     the differentiable step count ``C_hat`` (Eq. 10) for the loss ``L_sep + lambda * C_hat``
     (:class:`asteroid_lir.engine.gated.GatedSystem`).
 
-    Export: :meth:`to_torchscript` traces the model with the gate selecting among
-    all-step results (same outputs and step counts as eager inference, no compute saving; see
-    there why ``torch.jit.script`` is not used).
+    Export: ``torch.jit.trace(model, wav)`` and :meth:`to_torchscript` (which also returns the
+    steps) record the branch-free path, where the gate selects among all-step results: same
+    outputs and step counts as eager inference on any input, no compute saving (see there why
+    ``torch.jit.script`` is not used).
 
     Args:
         n_src (int): number of estimated sources.
@@ -108,44 +109,6 @@ class GatedLIRSuDORMRFNet(LIRSuDORMRFNet):
             gumbel_tau=gumbel_tau,
             exit_is_final=exit_is_final,
         )
-
-    # ------------------------------------------------------------------ forward passes
-    def _separate_gated(self, wav, force_steps, early_exit: bool):
-        shape, wav, n_samples = self.prepare_input(wav)
-        tf_rep = self.forward_encoder(wav)
-        z, steps = self.masker.refine_gated(self.masker.embed(tf_rep), force_steps, early_exit)
-        return self.decode_head(tf_rep, z, 0, n_samples, shape), steps
-
-    def forward_with_steps(
-        self, wav: torch.Tensor, force_steps: int | torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Separate ``wav`` and say how many refinement steps each sample used.
-
-        Args:
-            wav (torch.Tensor): waveform ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)``.
-            force_steps (int or torch.Tensor, optional): take exactly this many steps, for all
-                samples (int) or per sample (``(batch,)`` ints), in ``[0, n_iters]``, instead of
-                following the gate.
-
-        Returns:
-            tuple: the estimates, shaped like ``model(wav)``, and ``steps`` of shape
-            ``(batch,)`` (``(1,)`` for a 1-D input): in eval mode the steps taken
-            (``torch.long``); in training mode the differentiable ``C_hat`` (float,
-            integer-valued, Eq. 10).
-        """
-        return self._separate_gated(wav, force_steps, early_exit=True)
-
-    def forward(self, wav: torch.Tensor, n_steps: int | None = None) -> torch.Tensor:
-        """Separate ``wav`` (gated; ``n_steps`` forces a step count as in ``LIRSuDORMRFNet``).
-
-        Args:
-            wav (torch.Tensor): waveform ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)``.
-            n_steps (int, optional): take exactly this many steps instead of following the gate.
-
-        Returns:
-            torch.Tensor: ``(batch, n_src, time)``, or ``(n_src, time)`` for a 1-D input.
-        """
-        return self.forward_with_steps(wav, force_steps=n_steps)[0]
 
     # ------------------------------------------------------------------ export
     def to_torchscript(self, example_wav: torch.Tensor) -> torch.jit.ScriptModule:
@@ -260,4 +223,4 @@ class _SelectedStepsExport(nn.Module):
         self.model = model
 
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model._separate_gated(wav, None, early_exit=False)
+        return self.model.forward_with_steps(wav, early_exit=False)

@@ -17,11 +17,12 @@ from torch import nn
 
 from ..masknn.iterative_sudormrf import IterativeSuDORMRF
 from .base import LIRModelMixin
+from .refinement import RefinementModelMixin
 
 __all__ = ["LIRSuDORMRFNet"]
 
 
-class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
+class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecoder):
     """Sudo rm -rf with latent iterative refinement: blocks x sub-blocks x iterations.
 
     ``s_hat = D(M(S(E(x))) * E(x))`` (paper Eq. 1) with ``S = B_N^{I_N} o ... o B_1^{I_1}``
@@ -76,6 +77,13 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
         fb_name: str = "free",
         **fb_kwargs,
     ):
+        if stride != kernel_size // 2:
+            # Asteroid's Sudo rm -rf padder sizes the input for a hop of kernel_size // 2; any
+            # other pair gives latents the U-ConvBlocks cannot halve (a shape error deep inside).
+            raise ValueError(
+                f"stride must be kernel_size // 2 (Sudo rm -rf's encoder), got kernel_size="
+                f"{kernel_size} and stride={stride}; e.g. kernel_size={2 * stride + 1}."
+            )
         enc, dec = self._make_enc_dec(
             fb_name, n_filters, kernel_size, stride, sample_rate, fb_kwargs
         )
@@ -125,13 +133,17 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
         return self.masker.n_src
 
     @property
-    def n_blocks(self) -> int:
-        return self.masker.n_blocks
+    def refiner(self) -> IterativeSuDORMRF:
+        """The refinement core (the masker)."""
+        return self.masker
 
-    @property
-    def n_steps(self) -> int:
-        """Number of refinement steps of the full model (``sum(n_iters)``)."""
-        return self.masker.n_steps
+    def stem_modules(self) -> list[nn.Module]:
+        """Encoder and bottleneck: what runs before the first block."""
+        return [self.encoder, self.masker.ln, self.masker.bottleneck]
+
+    def head_modules(self, head_idx: int) -> list[nn.Module]:
+        """Mask network ``head_idx`` and its decoder."""
+        return [self.masker.mask_nets[head_idx], self.decoder_for(head_idx)]
 
     def decoder_for(self, head_idx: int) -> nn.Module:
         """Decoder of mask network ``head_idx`` (the last head uses ``self.decoder``)."""
@@ -149,10 +161,11 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
         Returns:
             tuple: ``(shape, wav_3d, n_samples)``, to hand back to :meth:`decode_head`.
         """
-        if wav.ndim not in (1, 2, 3):
+        if wav.ndim not in (1, 2, 3) or (wav.ndim == 3 and wav.shape[1] != 1):
             raise ValueError(
-                f"Expected a waveform of shape (time,), (batch, time) or (batch, 1, time); "
-                f"got {wav.ndim} dimensions {tuple(wav.shape)}."
+                f"Expected a mono waveform of shape (time,), (batch, time) or (batch, 1, time); "
+                f"got shape {tuple(wav.shape)} (mix multi-channel audio down or separate each "
+                "channel)."
             )
         if not torch.jit.is_tracing() and wav.shape[-1] == 0:
             raise ValueError("The input waveform is empty (0 samples).")
@@ -180,43 +193,16 @@ class LIRSuDORMRFNet(LIRModelMixin, BaseEncoderMaskerDecoder):
         # an input that needed no padding: the tracer then confuses input and padded input.)
         return _shape_reconstructed(decoded[..., :n_samples], shape)
 
-    def forward(self, wav: torch.Tensor, n_steps: int | None = None) -> torch.Tensor:
-        """Separate ``wav``.
-
-        Args:
-            wav (torch.Tensor): waveform of shape ``(time,)``, ``(batch, time)`` or
-                ``(batch, 1, time)``.
-            n_steps (int, optional): run only the first ``n_steps`` refinement steps (anytime
-                inference). Default: all ``model.n_steps``.
-
-        Returns:
-            torch.Tensor: ``(batch, n_src, time)``, or ``(n_src, time)`` for a 1-D input.
-        """
+    def encode(self, wav: torch.Tensor) -> tuple[tuple, torch.Tensor]:
+        """``(ctx, z_0)``: checked input, encoder output and bottleneck latent."""
         shape, wav, n_samples = self.prepare_input(wav)
         tf_rep = self.forward_encoder(wav)
-        schedule = self.masker.step_schedule()[: self.masker.resolve_n_steps(n_steps)]
-        z = self.masker.embed(tf_rep)
-        for block_idx in schedule:
-            z = self.masker.refine(z, block_idx)
-        return self.decode_head(tf_rep, z, self.masker.head_index(schedule[-1]), n_samples, shape)
+        return (tf_rep, n_samples, shape), self.masker.embed(tf_rep)
 
-    def forward_steps(self, wav: torch.Tensor, n_steps: int | None = None) -> list[torch.Tensor]:
-        """Estimates after each refinement step, computed in one pass.
-
-        Args:
-            wav (torch.Tensor): waveform as for :meth:`forward`.
-            n_steps (int, optional): stop after this many steps (default: all).
-
-        Returns:
-            list of torch.Tensor: one estimate per step, each shaped like ``model(wav)``; the
-            last one equals ``model(wav, n_steps)``.
-        """
-        shape, wav, n_samples = self.prepare_input(wav)
-        tf_rep = self.forward_encoder(wav)
-        return [
-            self.decode_head(tf_rep, z, self.masker.head_index(block_idx), n_samples, shape)
-            for block_idx, z in self.masker.iter_latents(tf_rep, n_steps)
-        ]
+    def decode(self, ctx: tuple, z: torch.Tensor, head_idx: int) -> torch.Tensor:
+        """Estimates of head ``head_idx`` (see :meth:`decode_head`)."""
+        tf_rep, n_samples, shape = ctx
+        return self.decode_head(tf_rep, z, head_idx, n_samples, shape)
 
     # ------------------------------------------------------------------ Asteroid API
     def get_model_args(self) -> dict:

@@ -1,0 +1,326 @@
+"""One refinement core for every block type: ``S = B_N^{I_N} o ... o B_1^{I_1}`` (paper Eq. 2-6).
+
+:class:`RefinementCore` owns everything the paper's framework adds around a block: the step
+schedule (``n_blocks`` distinct blocks, each a chain of ``n_sub_blocks`` sub-blocks applied
+``n_iters`` times with shared weights), the heads (one per block or one after the last), anytime
+estimates (the latent after every step), the frozen prefix of progressive training, and the
+adaptive early-exit gate (Eq. 7-10). The block type is a parameter (``make_sub_block``): a
+Sudo rm -rf U-ConvBlock on a latent ``(batch, chan, frames)`` and a TF-Locoformer block on
+``(batch, chan, frames, freqs)`` plug in alike; a new block type only needs its module.
+
+Gate step semantics (used by every gated path):
+
+- Steps are numbered ``0 .. n_steps - 1``. The first ``min_steps`` are always taken (no gate is
+  evaluated before them); a gate is evaluated before every later step. ``min_steps=1`` (default)
+  always applies the block once: a pre-trained head only ever saw refined latents.
+  ``min_steps=0`` gates every application, as drawn in the paper's Fig. 4.
+- An exit is final. At inference this is what Eq. 7 gives anyway (the gate is shared and
+  deterministic and ``g_i = 0`` leaves the latent unchanged, so every later gate says 0 again),
+  which is why removing a finished sample from the batch is exact. In training, with Gumbel
+  noise, ``exit_is_final=True`` multiplies the decisions (``g_i = h_i * g_{i-1}``) so that
+  training follows only paths inference can take; ``False`` applies Eq. 7 with independent draws.
+- ``C_hat`` (Eq. 10) equals the number of steps taken, ``min_steps`` included.
+
+References:
+    [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["RefinementCore", "normalize_n_iters"]
+
+
+def normalize_n_iters(n_iters: int | Sequence[int], n_blocks: int) -> list[int]:
+    """Return one iteration count per block from an int or a per-block sequence.
+
+    Args:
+        n_iters: iterations of every block (int) or of each block (sequence of ``n_blocks`` ints).
+        n_blocks: number of distinct blocks.
+
+    Returns:
+        list[int]: ``n_blocks`` positive iteration counts.
+
+    Raises:
+        ValueError: if the length does not match ``n_blocks`` or a count is not positive.
+    """
+    if isinstance(n_iters, int):
+        iters = [n_iters] * n_blocks
+    else:
+        iters = [int(i) for i in n_iters]
+        if len(iters) != n_blocks:
+            raise ValueError(
+                f"n_iters has {len(iters)} entries but the model has n_blocks={n_blocks}; "
+                "give one int for all blocks or one value per block."
+            )
+    if any(i < 1 for i in iters):
+        raise ValueError(f"Every block needs at least one iteration, got n_iters={iters}.")
+    return iters
+
+
+def _per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    # (batch,) -> (batch, 1, ...) broadcastable against a latent of any rank.
+    return values.view(-1, *([1] * (like.ndim - 1)))
+
+
+class RefinementCore(nn.Module):
+    """Blocks x sub-blocks x iterations with shared weights, heads, anytime steps and a gate.
+
+    Subclasses build the stem (whatever turns the input into ``z_0``) and may post-process the
+    head outputs by overriding :meth:`head`. The heads live in the attribute named by
+    :attr:`heads_name` (``"heads"`` here; ``IterativeSuDORMRF`` keeps Asteroid's ``mask_nets``).
+
+    Args:
+        make_sub_block (callable): ``() -> nn.Module`` mapping a latent to a latent of the same
+            shape; called ``n_blocks * n_sub_blocks`` times.
+        make_head (callable): ``() -> nn.Module`` reading a latent; called once per head.
+        n_blocks (int): distinct blocks ``N``.
+        n_sub_blocks (int): sub-blocks per block ``S``.
+        n_iters (int or list of int): iterations per block ``I`` (one value or one per block).
+        head_per_block (bool): one head per distinct block (progressive training) instead of
+            one after the last block.
+        gate (nn.Module, optional): a :class:`~asteroid_lir.masknn.GatingModule` deciding before
+            each step after ``min_steps`` whether to take it (single-head cores only).
+        min_steps (int): steps always taken before the first gate.
+        gumbel_tau (float): Gumbel-softmax temperature of the gate in training.
+        exit_is_final (bool): in training, a 0 gate stops all later steps of that sample.
+
+    References:
+        [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.1-2.3.
+    """
+
+    heads_name = "heads"
+
+    def __init__(
+        self,
+        make_sub_block: Callable[[], nn.Module],
+        make_head: Callable[[], nn.Module],
+        n_blocks: int = 1,
+        n_sub_blocks: int = 1,
+        n_iters: int | Sequence[int] = 1,
+        head_per_block: bool = False,
+        gate: nn.Module | None = None,
+        min_steps: int = 1,
+        gumbel_tau: float = 1.0,
+        exit_is_final: bool = True,
+    ):
+        super().__init__()
+        if n_blocks < 1 or n_sub_blocks < 1:
+            raise ValueError(
+                f"n_blocks and n_sub_blocks must be >= 1, got {n_blocks} and {n_sub_blocks}."
+            )
+        self.n_blocks = n_blocks
+        self.n_sub_blocks = n_sub_blocks
+        self.n_iters = normalize_n_iters(n_iters, n_blocks)
+        self.head_per_block = head_per_block
+        self.blocks = nn.ModuleList(
+            nn.Sequential(*[make_sub_block() for _ in range(n_sub_blocks)]) for _ in range(n_blocks)
+        )
+        n_heads = n_blocks if head_per_block else 1
+        self.add_module(self.heads_name, nn.ModuleList(make_head() for _ in range(n_heads)))
+        self.min_steps = min_steps
+        self.gumbel_tau = gumbel_tau
+        self.exit_is_final = exit_is_final
+        if gate is not None:
+            if head_per_block and n_blocks > 1:
+                raise ValueError("A gated core has one head: use head_per_block=False.")
+            if not 0 <= min_steps <= self.n_steps:
+                raise ValueError(f"min_steps must be in [0, {self.n_steps}], got {min_steps}.")
+            if gumbel_tau <= 0:
+                raise ValueError(f"gumbel_tau must be > 0, got {gumbel_tau}.")
+            self.gate = gate
+
+    # ------------------------------------------------------------------ schedule and heads
+    @property
+    def n_steps(self) -> int:
+        """Number of refinement steps of the full model (``sum(n_iters)``)."""
+        return sum(self.n_iters)
+
+    @property
+    def gated(self) -> bool:
+        """Whether a gate decides the steps (adaptive early exit)."""
+        return "gate" in self._modules
+
+    def step_schedule(self) -> list[int]:
+        """Block index applied at each refinement step, in order (length ``n_steps``)."""
+        return [b for b, n in enumerate(self.n_iters) for _ in range(n)]
+
+    def head_index(self, block_idx: int) -> int:
+        """Index of the head that reads the output of block ``block_idx``."""
+        return block_idx if self.head_per_block else 0
+
+    def resolve_n_steps(self, n_steps: int | None) -> int:
+        """``n_steps`` checked against the model (``None`` means all steps)."""
+        if n_steps is None:
+            return self.n_steps
+        if not 1 <= n_steps <= self.n_steps:
+            raise ValueError(f"n_steps must be in [1, {self.n_steps}], got {n_steps}.")
+        return int(n_steps)
+
+    def head_modules(self, head_idx: int) -> list[nn.Module]:
+        """The modules of head ``head_idx`` owned by the core."""
+        return [getattr(self, self.heads_name)[head_idx]]
+
+    def head(self, z: torch.Tensor, head_idx: int = -1) -> torch.Tensor:
+        """Output of head ``head_idx`` for the latent ``z``."""
+        return getattr(self, self.heads_name)[head_idx](z)
+
+    def refine(self, z: torch.Tensor, block_idx: int) -> torch.Tensor:
+        """Apply block ``block_idx`` once to the latent ``z`` (one refinement step)."""
+        return self.blocks[block_idx](z)
+
+    # ------------------------------------------------------------------ ungated paths
+    def iter_steps(
+        self, z: torch.Tensor, n_steps: int | None = None
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(block_idx, z)`` after each of the first ``n_steps`` steps (anytime outputs)."""
+        for block_idx in self.step_schedule()[: self.resolve_n_steps(n_steps)]:
+            z = self.refine(z, block_idx)
+            yield block_idx, z
+
+    def run(self, z: torch.Tensor, n_steps: int | None = None) -> tuple[int, torch.Tensor]:
+        """``(block_idx, z)`` after the first ``n_steps`` steps (all by default)."""
+        # Keep only the last step's latent: the earlier ones are freed as the loop goes.
+        return deque(self.iter_steps(z, n_steps), maxlen=1)[0]
+
+    def iter_block_ends(
+        self, z: torch.Tensor, last_block: int | None = None, grad_from: int = 1
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(block_idx, z)`` after the iterations of blocks ``grad_from..last_block``.
+
+        Blocks before ``grad_from`` (1-based) form the frozen prefix of progressive training:
+        they run under ``torch.no_grad()``, so they build no autograd graph and keep no
+        activations; nothing is yielded for them.
+
+        Args:
+            z (torch.Tensor): the latent ``z_0``.
+            last_block (int, optional): last block to run (1-based, default: all).
+            grad_from (int): first block (1-based) computed with autograd and yielded.
+        """
+        last_block = self.n_blocks if last_block is None else self.check_block(last_block)
+        if self.check_block(grad_from) > last_block:
+            raise ValueError(f"grad_from={grad_from} is after last_block={last_block}.")
+        grad = torch.is_grad_enabled()
+        for block_idx in range(last_block):
+            trained = block_idx + 1 >= grad_from
+            with torch.set_grad_enabled(grad and trained):
+                for _ in range(self.n_iters[block_idx]):
+                    z = self.refine(z, block_idx)
+            if trained:
+                yield block_idx, z
+
+    def check_block(self, block: int) -> int:
+        """``block`` (1-based) checked against the number of blocks."""
+        if not 1 <= block <= self.n_blocks:
+            raise ValueError(f"block/step must be in [1, {self.n_blocks}], got {block}.")
+        return int(block)
+
+    # ------------------------------------------------------------------ gated paths
+    def run_gated(
+        self,
+        z: torch.Tensor,
+        force_steps: int | torch.Tensor | None = None,
+        early_exit: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gated refinement of ``z_0`` (Eq. 7); step semantics in the module docstring.
+
+        Three ways to run the steps:
+
+        - training mode: every sample goes through every step and Eq. 7 mixes ``B(z_i)`` and
+          ``z_i`` with hard straight-through Gumbel gates; returns the differentiable ``C_hat``.
+        - eval mode, ``early_exit=True``: a sample whose gate says 0 leaves the batch, so later
+          steps cost less; returns the integer steps taken.
+        - eval mode, ``early_exit=False``: every sample is computed at every step and the gate
+          selects with ``torch.where``; same outputs and counts, no data-dependent control flow
+          (traceable). Used automatically while tracing.
+
+        Args:
+            z (torch.Tensor): ``z_0`` of shape ``(batch, ...)``.
+            force_steps (int or torch.Tensor, optional): take exactly this many steps (one int or
+                one per sample, in ``[0, n_steps]``) instead of following the gate. The gate is
+                still evaluated, so that a forced run costs what a natural exit costs.
+            early_exit (bool): in eval mode, drop finished samples from the batch.
+
+        Returns:
+            tuple: the final latents and, in training mode, ``C_hat`` (float ``(batch,)``), in
+            eval mode the steps taken per sample (``torch.long`` ``(batch,)``).
+        """
+        if not self.gated:
+            raise RuntimeError("This refinement core has no gate.")
+        forced = self._forced_steps(force_steps, z.shape[0], z.device)
+        if self.training:
+            return self._gated_training(z, forced)
+        if early_exit and not torch.jit.is_tracing():
+            return self._gated_early_exit(z, forced)
+        return self._gated_selected(z, forced)
+
+    def _forced_steps(self, force_steps, batch: int, device: torch.device) -> torch.Tensor | None:
+        if force_steps is None:
+            return None
+        forced = torch.as_tensor(force_steps, dtype=torch.long, device=device)
+        if forced.ndim == 0:
+            forced = forced.expand(batch)
+        if forced.shape != (batch,):
+            raise ValueError(
+                f"force_steps must be an int or one int per sample ({batch}), "
+                f"got shape {tuple(forced.shape)}."
+            )
+        if bool(((forced < 0) | (forced > self.n_steps)).any()):
+            raise ValueError(f"force_steps must lie in [0, {self.n_steps}], got {forced.tolist()}.")
+        return forced
+
+    def _gate_values(self, z: torch.Tensor, step: int, forced: torch.Tensor | None) -> torch.Tensor:
+        # Gate values (batch,) before `step`.
+        gate = self.gate.decide(z, self.gumbel_tau) if step >= self.min_steps else None
+        if forced is not None:
+            return (forced > step).to(z.dtype)
+        return z.new_ones(z.shape[0]) if gate is None else gate
+
+    def _gated_training(self, z, forced):
+        c_hat = z.new_zeros(z.shape[0])
+        running = z.new_ones(z.shape[0])
+        for step, block_idx in enumerate(self.step_schedule()):
+            gate = self._gate_values(z, step, forced)
+            if self.exit_is_final:
+                gate = gate * running
+                running = gate
+            # Every sample is refined: the straight-through gradient of g_i is
+            # <dL/dz_{i+1}, B(z_i) - z_i>, which needs B(z_i) even where g_i = 0.
+            g = _per_sample(gate, z)
+            z = g * self.refine(z, block_idx) + (1 - g) * z
+            c_hat = c_hat + gate
+        return z, c_hat
+
+    def _gated_early_exit(self, z, forced):
+        final = torch.empty_like(z)
+        steps = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
+        active = torch.arange(z.shape[0], device=z.device)
+        for step, block_idx in enumerate(self.step_schedule()):
+            sub_forced = None if forced is None else forced.index_select(0, active)
+            go = self._gate_values(z, step, sub_forced) > 0.5
+            if not bool(go.all()):
+                leaving = (~go).nonzero().squeeze(1)
+                final.index_copy_(0, active.index_select(0, leaving), z.index_select(0, leaving))
+                staying = go.nonzero().squeeze(1)
+                active = active.index_select(0, staying)
+                z = z.index_select(0, staying)
+                if active.numel() == 0:
+                    return final, steps
+            z = self.refine(z, block_idx)
+            steps.index_add_(0, active, torch.ones_like(active))
+        final.index_copy_(0, active, z)
+        return final, steps
+
+    def _gated_selected(self, z, forced):
+        steps = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
+        running = torch.ones(z.shape[0], dtype=torch.bool, device=z.device)
+        for step, block_idx in enumerate(self.step_schedule()):
+            running = running & (self._gate_values(z, step, forced) > 0.5)
+            z = torch.where(_per_sample(running, z), self.refine(z, block_idx), z)
+            steps = steps + running.long()
+        return z, steps
