@@ -1,0 +1,327 @@
+"""Separate audio files of any length with a trained model, from the command line.
+
+Usage::
+
+    asteroid-lir-separate MODEL INPUT [INPUT ...] --out_dir DIR [--chunk_seconds S]
+        [--overlap_seconds S] [--prompts a,b] [--channels mix|each] [--device cpu|cuda]
+    python -m asteroid_lir.separate ...   # the same
+
+``MODEL`` is a file written with ``torch.save(model.serialize(), path)`` (any asteroid_lir or
+Asteroid model, e.g. a recipe's ``best_model.pth``) or an experiment folder holding
+``best_model.pth``. Each ``INPUT`` is an audio file or a folder, whose audio files (directly
+inside, not in sub-folders) are taken in sorted order. For every input ``x.wav`` the estimates
+are written as ``DIR/x_est1.wav``, ``DIR/x_est2.wav``, ... (with ``--channels each``:
+``DIR/x_ch<c>_est<k>.wav``, ``c`` and ``k`` from 1), 32-bit float WAV at the input's sample rate
+and of the input's length: an input at another rate than the model's is resampled to the
+model's rate, separated and the estimates resampled back. Two inputs with the same name in
+different folders would write the same outputs: that is refused before anything runs.
+
+Long inputs are separated in overlapping chunks with bounded memory
+(:func:`asteroid_lir.inference.separate_chunked`). A file that cannot be separated (unreadable,
+empty, NaN, silent) is reported with its name and the others are still processed; the exit
+status is 1 if any file failed, 2 for a usage error (bad options, model that does not load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from tqdm import tqdm
+
+from .inference import check_chunk_sizes, check_prompts, separate_chunked, takes_prompts
+from .models.base import load_model_conf, validate_waveform
+
+__all__ = ["AUDIO_EXTENSIONS", "collect_inputs", "load_model", "main", "output_paths"]
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf")
+_OUTPUT_STEM = re.compile(r"_est\d+$")
+
+
+def load_model(path: str | Path) -> torch.nn.Module:
+    """Load a separation model from a ``serialize()`` file or an experiment folder.
+
+    Args:
+        path: a model file, or a folder holding ``best_model.pth``.
+
+    Returns:
+        torch.nn.Module: the model (an Asteroid ``BaseModel``), in eval mode, on the CPU.
+
+    Raises:
+        FileNotFoundError: no such file, or a folder without ``best_model.pth``.
+        ValueError: a file that is not a model package, or names a model class that neither
+            Asteroid nor asteroid_lir registers.
+    """
+    from asteroid import models as asteroid_models
+
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "best_model.pth").is_file():
+            raise FileNotFoundError(f"The experiment folder '{path}' has no best_model.pth.")
+        path = path / "best_model.pth"
+    conf = load_model_conf(path)
+    missing = [k for k in ("model_name", "model_args", "state_dict") if k not in conf]
+    if missing:
+        raise ValueError(f"'{path}' is not a serialize()d model: it lacks {missing}.")
+    try:
+        model_cls = asteroid_models.get(conf["model_name"])
+    except ValueError:
+        raise ValueError(
+            f"'{path}' holds a {conf['model_name']!r}, a model neither Asteroid nor asteroid_lir "
+            "knows (a custom model must be registered with asteroid.models.register_model)."
+        ) from None
+    return model_cls.from_pretrained(conf).eval()
+
+
+def collect_inputs(
+    inputs: Sequence[str | Path], out_dir: Path, report: Callable[[str], None] | None = None
+) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Audio files named on the command line, folders expanded (sorted, not recursive).
+
+    Args:
+        inputs: files and folders.
+        out_dir: the output folder (our own outputs found there are not taken as inputs).
+        report: called with a line saying which files each folder gave.
+
+    Returns:
+        tuple: the files (each once, in order) and ``(input, reason)`` for inputs that gave
+        nothing (missing path, folder without audio files).
+    """
+    files: list[Path] = []
+    problems: list[tuple[str, str]] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.is_file()
+                and p.suffix.lower() in AUDIO_EXTENSIONS
+                and not (_same_dir(path, out_dir) and _OUTPUT_STEM.search(p.stem))
+            )
+            if not found:
+                problems.append((str(path), f"no audio files ({', '.join(AUDIO_EXTENSIONS)})"))
+            if report is not None:
+                names = ", ".join(p.name for p in found)
+                report(f"found {len(found)} audio file(s) in {path}: {names}")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append((str(path), "no such file or folder"))
+    unique: dict[Path, Path] = {}
+    for f in files:
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values()), problems
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    return b.exists() and a.resolve() == b.resolve()
+
+
+def output_paths(path: Path, out_dir: Path, n_src: int, channel: int | None = None) -> list[Path]:
+    """Where the estimates of ``path`` are written.
+
+    Args:
+        path: the input file.
+        out_dir: output folder.
+        n_src: number of estimates.
+        channel: 1-based channel for per-channel separation, ``None`` for the mix-down.
+
+    Returns:
+        list of Path: ``out_dir/<stem>[_ch<c>]_est<k>.wav``, ``k = 1 .. n_src``.
+    """
+    tag = "" if channel is None else f"_ch{channel}"
+    return [out_dir / f"{path.stem}{tag}_est{k}.wav" for k in range(1, n_src + 1)]
+
+
+def _name_clashes(files: list[Path]) -> list[str]:
+    by_stem: dict[str, list[Path]] = {}
+    for f in files:
+        by_stem.setdefault(f.stem, []).append(f)
+    return [" and ".join(map(str, fs)) for fs in by_stem.values() if len(fs) > 1]
+
+
+def _resample(x: torch.Tensor, orig: int, new: int) -> torch.Tensor:
+    if orig == new:
+        return x
+    import torchaudio.functional as AF
+
+    return AF.resample(x, orig, new)
+
+
+def _separate_file(path: Path, model, args, report: Callable[[str], None]) -> None:
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises several types; the message names the cause.
+        raise ValueError(f"cannot read it as audio: {err}") from None
+    n_in, n_channels = audio.shape
+    audio = torch.from_numpy(np.ascontiguousarray(audio.T))  # (channels, time)
+    if args.channels == "mix":
+        wav = audio.mean(0, keepdim=True)
+        validate_waveform(wav, name="audio (mixed down to mono)")
+        channels = [None]
+    else:
+        for c in range(n_channels):
+            validate_waveform(audio[c], name=f"audio of channel {c + 1}")
+        wav, channels = audio, list(range(1, n_channels + 1))
+    model_rate = int(round(float(model.sample_rate)))
+    if rate != model_rate:
+        report(
+            f"{path.name}: resampling from {rate} Hz to the model's {model_rate} Hz "
+            f"(estimates are written back at {rate} Hz)"
+        )
+    wav = _resample(wav, rate, model_rate)
+    bar = None
+
+    def on_chunk(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=f"{path.name} chunks", leave=False, disable=args.quiet)
+        bar.update(1)
+
+    try:
+        result = separate_chunked(
+            model,
+            wav,
+            chunk_size=args.chunk_size,
+            overlap=args.overlap,
+            fade=args.fade,
+            batch_chunks=args.batch_chunks,
+            prompts=args.prompts,
+            on_chunk=on_chunk,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    est = _resample(result.estimates, model_rate, rate)[..., :n_in]
+    if est.shape[-1] < n_in:
+        est = torch.nn.functional.pad(est, (0, n_in - est.shape[-1]))
+    for b, channel in enumerate(channels):
+        targets = output_paths(path, args.out_dir, est.shape[1], channel)
+        for k, target in enumerate(targets):
+            sf.write(str(target), est[b, k].numpy(), rate, subtype="FLOAT")
+    what = "" if args.prompts is None else f" ({', '.join(args.prompts)})"
+    report(f"{path.name}: {result.n_chunks} chunk(s), {est.shape[1]} estimates{what} written")
+    if result.steps is not None:
+        for b, channel in enumerate(channels):
+            s = result.steps[b].float()
+            where = "" if channel is None else f" channel {channel}"
+            report(
+                f"{path.name}{where}: gated steps per chunk mean {s.mean():.2f} "
+                f"(min {int(s.min())}, max {int(s.max())}) over {s.numel()} chunk(s)"
+            )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asteroid-lir-separate",
+        description="Separate audio files of any length with a trained asteroid_lir/Asteroid "
+        "model, in overlapping chunks with bounded memory.",
+    )
+    parser.add_argument("model", help="serialize()d model file, or experiment folder")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
+    parser.add_argument("--out_dir", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "--chunk_seconds", type=float, default=4.0, help="chunk length (default 4 s)"
+    )
+    parser.add_argument(
+        "--overlap_seconds", type=float, default=1.0, help="overlap of chunks (default 1 s)"
+    )
+    parser.add_argument(
+        "--fade_seconds",
+        type=float,
+        default=None,
+        help="cross-fade inside the overlap (default: half the overlap, centred)",
+    )
+    parser.add_argument(
+        "--batch_chunks", type=int, default=1, help="chunks per model call (default 1)"
+    )
+    parser.add_argument(
+        "--prompts", default=None, help="comma-separated prompt names (prompt-conditioned models)"
+    )
+    parser.add_argument(
+        "--channels",
+        choices=("mix", "each"),
+        default="mix",
+        help="mix: mix down to mono (default); each: separate every channel",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        int: exit status, 0 when every input was separated, 1 when some failed (the others are
+        still written), 2 for a usage error (reported by argparse).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+
+    def report(message: str) -> None:
+        if not args.quiet:
+            tqdm.write(message, file=sys.stderr)
+
+    if not args.device.startswith(("cpu", "cuda")):
+        parser.error(f"--device must be cpu or cuda[:N], got {args.device!r}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda was asked for but no CUDA device is available")
+    args.prompts = [p.strip() for p in args.prompts.split(",")] if args.prompts else None
+    if args.prompts is not None and not all(args.prompts):
+        parser.error("--prompts has an empty name; give names separated by commas")
+    try:
+        model = load_model(args.model)
+        check_prompts(model, args.prompts)
+        rate = float(model.sample_rate)
+        args.chunk_size = int(round(args.chunk_seconds * rate))
+        args.overlap = int(round(args.overlap_seconds * rate))
+        fade = None if args.fade_seconds is None else int(round(args.fade_seconds * rate))
+        args.fade = check_chunk_sizes(args.chunk_size, args.overlap, fade)
+    except (OSError, ValueError) as err:
+        parser.error(str(err))
+    model.to(args.device)
+    if takes_prompts(model):
+        report(f"outputs est1..est{len(args.prompts)} are: {', '.join(args.prompts)}")
+
+    files, failures = collect_inputs(args.inputs, args.out_dir, report)
+    clashes = _name_clashes(files)
+    if clashes:
+        parser.error(
+            "inputs with the same name would write the same outputs: "
+            + "; ".join(clashes)
+            + ". Separate them in separate runs (different --out_dir) or rename them."
+        )
+    for item, reason in failures:
+        tqdm.write(f"ERROR {item}: {reason}", file=sys.stderr)
+    n_inputs = len(files) + len(failures)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for path in tqdm(files, desc="files", unit="file", disable=args.quiet):
+        try:
+            _separate_file(path, model, args, report)
+        except Exception as err:  # one bad file must not stop the others
+            failures.append((str(path), str(err)))
+            tqdm.write(f"ERROR {path}: {err}", file=sys.stderr)
+    n_done = n_inputs - len(failures)
+    print(f"separated {n_done} of {n_inputs} input(s) into {args.out_dir}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} failed:", file=sys.stderr)
+        for item, reason in failures:
+            print(f"  {item}: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
