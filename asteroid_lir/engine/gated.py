@@ -21,6 +21,7 @@ from torch.optim.lr_scheduler import StepLR
 
 from ..models.gated_lir_sudormrf import GatedLIRSuDORMRFNet
 from ..models.lir_sudormrf import LIRSuDORMRFNet
+from ..models.refinement import RefinementModelMixin
 from .system import LIRSystem
 
 __all__ = [
@@ -82,7 +83,8 @@ class GatedSystem(LIRSystem):
     ``loss``/``val_loss``.
 
     Args:
-        model (GatedLIRSuDORMRFNet): the gated model (see :func:`build_gated_model`).
+        model: a refinement model with a gate (``GatedLIRSuDORMRFNet``, see
+            :func:`build_gated_model`, or any model whose ``refiner`` is gated).
         optimizer: torch optimizer over the parameters of the network and the gate.
         loss_func: separation loss ``loss(est, targets) -> scalar`` (e.g. ``SpeechPITLoss``).
         train_loader, val_loader: data loaders of ``(mixture, targets[, ids])`` batches.
@@ -108,9 +110,10 @@ class GatedSystem(LIRSystem):
         remix_task: str | None = None,
         remix_seed: int = 0,
     ):
-        if not isinstance(model, GatedLIRSuDORMRFNet):
+        if not (isinstance(model, RefinementModelMixin) and model.refiner.gated):
             raise TypeError(
-                f"GatedSystem trains a GatedLIRSuDORMRFNet, got {type(model).__name__}."
+                "GatedSystem trains a refinement model with a gate (e.g. GatedLIRSuDORMRFNet), "
+                f"got {type(model).__name__}."
             )
         if step_penalty < 0:
             raise ValueError(f"step_penalty (lambda) must be >= 0, got {step_penalty}.")
