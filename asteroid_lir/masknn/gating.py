@@ -125,13 +125,9 @@ class GatedIterativeSuDORMRF(IterativeSuDORMRF):
     samples as the full batch.
 
     Args:
-        in_chan (int): number of encoder bases (input and mask channels).
-        n_src (int): number of estimated sources.
-        bn_chan (int): bottleneck channels (the gate's input channels).
-        n_sub_blocks (int): U-ConvBlocks in the block.
+        in_chan, n_src, bn_chan, n_sub_blocks, upsampling_depth, mask_act: as for
+            :class:`IterativeSuDORMRF` (``bn_chan`` is also the gate's input size).
         n_iters (int): maximum number of refinement steps.
-        upsampling_depth (int): resolutions in each U-ConvBlock.
-        mask_act (str): mask non-linearity.
         gate_kernel_size (int): frames spanned by the gate (3200 = 4 s at 8 kHz, stride 10).
         min_steps (int): steps always taken before the first gate (0 gates every step).
         gumbel_tau (float): Gumbel-softmax temperature in training.

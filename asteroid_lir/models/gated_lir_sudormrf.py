@@ -37,23 +37,14 @@ class GatedLIRSuDORMRFNet(LIRSuDORMRFNet):
     ``torch.jit.script`` is not used).
 
     Args:
-        n_src (int): number of estimated sources.
-        n_sub_blocks (int): U-ConvBlocks in the iterated block.
+        n_src, n_sub_blocks, bn_chan, n_filters, kernel_size, stride, upsampling_depth,
+            mask_act, sample_rate, fb_name, **fb_kwargs: as for :class:`LIRSuDORMRFNet`.
         n_iters (int): maximum number of refinement steps.
-        bn_chan (int): bottleneck channels.
-        n_filters (int): encoder/decoder bases.
-        kernel_size (int): encoder/decoder filter length.
-        stride (int): encoder hop size.
-        upsampling_depth (int): resolutions in each U-ConvBlock.
-        mask_act (str): mask non-linearity.
         gate_kernel_size (int): latent frames spanned by the gate (3200 = 4 s at 8 kHz with
             stride 10); other lengths are resampled to it (see ``GatingModule``).
         min_steps (int): steps always taken before the first gate (0: gate every step).
         gumbel_tau (float): Gumbel-softmax temperature in training.
         exit_is_final (bool): in training, a 0 gate also stops the later steps of the sample.
-        sample_rate (float): sample rate of the model.
-        fb_name (str): Asteroid filterbank family of the encoder/decoder.
-        **fb_kwargs: extra filterbank arguments.
 
     References:
         [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.3 and 4.3.
@@ -138,28 +129,6 @@ class GatedLIRSuDORMRFNet(LIRSuDORMRFNet):
             self.train(was_training)
 
     # ------------------------------------------------------------------ Asteroid API
-    def get_model_args(self) -> dict:
-        """Arguments needed to re-instantiate the model."""
-        cfg = self.masker.get_config()
-        return {
-            "n_src": cfg["n_src"],
-            "n_sub_blocks": cfg["n_sub_blocks"],
-            "n_iters": cfg["n_iters"],
-            "bn_chan": cfg["bn_chan"],
-            "n_filters": self.n_filters,
-            "kernel_size": self.kernel_size,
-            "stride": self.stride,
-            "upsampling_depth": cfg["upsampling_depth"],
-            "mask_act": cfg["mask_act"],
-            "gate_kernel_size": cfg["gate_kernel_size"],
-            "min_steps": cfg["min_steps"],
-            "gumbel_tau": cfg["gumbel_tau"],
-            "exit_is_final": cfg["exit_is_final"],
-            "sample_rate": float(self.sample_rate),
-            "fb_name": self.fb_name,
-            **self.fb_kwargs,
-        }
-
     @classmethod
     def from_lir(
         cls,

@@ -207,19 +207,12 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
     # ------------------------------------------------------------------ Asteroid API
     def get_model_args(self) -> dict:
         """Arguments needed to re-instantiate the model."""
-        cfg = self.masker.get_config()
+        masker_args = {k: v for k, v in self.masker.get_config().items() if k != "in_chan"}
         return {
-            "n_src": cfg["n_src"],
-            "n_blocks": cfg["n_blocks"],
-            "n_sub_blocks": cfg["n_sub_blocks"],
-            "n_iters": cfg["n_iters"],
-            "bn_chan": cfg["bn_chan"],
+            **masker_args,
             "n_filters": self.n_filters,
             "kernel_size": self.kernel_size,
             "stride": self.stride,
-            "upsampling_depth": cfg["upsampling_depth"],
-            "mask_act": cfg["mask_act"],
-            "head_per_block": cfg["head_per_block"],
             "sample_rate": float(self.sample_rate),
             "fb_name": self.fb_name,
             **self.fb_kwargs,
