@@ -37,14 +37,16 @@ class GatedLIRSuDORMRFNet(LIRSuDORMRFNet):
     ``torch.jit.script`` is not used).
 
     Args:
-        n_src, n_sub_blocks, bn_chan, n_filters, kernel_size, stride, upsampling_depth,
-            mask_act, sample_rate, fb_name, **fb_kwargs: as for :class:`LIRSuDORMRFNet`.
+        n_src, n_sub_blocks: as for :class:`LIRSuDORMRFNet`.
         n_iters (int): maximum number of refinement steps.
         gate_kernel_size (int): latent frames spanned by the gate (3200 = 4 s at 8 kHz with
             stride 10); other lengths are resampled to it (see ``GatingModule``).
         min_steps (int): steps always taken before the first gate (0: gate every step).
         gumbel_tau (float): Gumbel-softmax temperature in training.
         exit_is_final (bool): in training, a 0 gate also stops the later steps of the sample.
+        **kwargs: the other arguments of :class:`LIRSuDORMRFNet` (``bn_chan``, ``n_filters``,
+            ``kernel_size``, ``stride``, ``upsampling_depth``, ``mask_act``, ``sample_rate``,
+            ``fb_name``, filterbank arguments); ``n_blocks=1`` and one head.
 
     References:
         [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.3 and 4.3.
@@ -55,46 +57,24 @@ class GatedLIRSuDORMRFNet(LIRSuDORMRFNet):
         n_src: int,
         n_sub_blocks: int = 1,
         n_iters: int = 4,
-        bn_chan: int = 128,
-        n_filters: int = 512,
-        kernel_size: int = 21,
-        stride: int = 10,
-        upsampling_depth: int = 5,
-        mask_act: str = "relu",
         gate_kernel_size: int = 3200,
         min_steps: int = 1,
         gumbel_tau: float = 1.0,
         exit_is_final: bool = True,
-        sample_rate: float = 8000,
-        fb_name: str = "free",
-        **fb_kwargs,
+        **kwargs,
     ):
-        super().__init__(
-            n_src,
-            n_blocks=1,
-            n_sub_blocks=n_sub_blocks,
-            n_iters=n_iters,
-            bn_chan=bn_chan,
-            n_filters=n_filters,
-            kernel_size=kernel_size,
-            stride=stride,
-            upsampling_depth=upsampling_depth,
-            mask_act=mask_act,
-            head_per_block=False,
-            sample_rate=sample_rate,
-            fb_name=fb_name,
-            **fb_kwargs,
-        )
+        super().__init__(n_src, n_blocks=1, n_sub_blocks=n_sub_blocks, n_iters=n_iters, **kwargs)
         # The parent builds its plain masker inline; replacing it (same layout plus the gate)
         # reuses all of the parent's encoder, decoder and shaping code.
+        plain = self.masker
         self.masker = GatedIterativeSuDORMRF(
-            self.masker.in_chan,
+            plain.in_chan,
             n_src,
-            bn_chan=bn_chan,
+            bn_chan=plain.bn_chan,
             n_sub_blocks=n_sub_blocks,
             n_iters=n_iters,
-            upsampling_depth=upsampling_depth,
-            mask_act=mask_act,
+            upsampling_depth=plain.upsampling_depth,
+            mask_act=plain.mask_act,
             gate_kernel_size=gate_kernel_size,
             min_steps=min_steps,
             gumbel_tau=gumbel_tau,
