@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr, singlesrc_neg_sisdr
 from torch import nn
@@ -19,8 +21,10 @@ class SpeechPITLoss(nn.Module):
 
     Args:
         n_speech (int): number of speech sources (2 for noisy separation, 1 for enhancement).
-        extra_weight (float): weight of the non-speech terms in the mean (0 ignores them, which
-            trains the extra outputs freely).
+        extra_weight (float): weight of each non-speech term relative to a speech term in the
+            weighted mean ``(sum_speech + w * sum_extra) / (n_speech + w * n_extra)``. ``0`` is the
+            paper's loss (negative SI-SDR of the speech alone; the extra outputs train freely),
+            ``1`` the plain mean over all outputs.
 
     Returns (forward):
         torch.Tensor: scalar loss (mean over the batch).
@@ -35,8 +39,10 @@ class SpeechPITLoss(nn.Module):
         super().__init__()
         if n_speech < 1:
             raise ValueError(f"n_speech must be >= 1, got {n_speech}.")
+        if not (math.isfinite(extra_weight) and extra_weight >= 0):
+            raise ValueError(f"extra_weight must be a finite number >= 0, got {extra_weight}.")
         self.n_speech = n_speech
-        self.extra_weight = extra_weight
+        self.extra_weight = float(extra_weight)
         self.pit = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
 
     def forward(
