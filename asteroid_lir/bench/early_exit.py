@@ -181,7 +181,6 @@ def run(args: argparse.Namespace) -> dict:
         "each_extra_step_ge_0.8_uconv": all(e >= MIN_STEP_FRACTION for e in extra),
         "mixed_cheaper_than_all_max": mixed_vs_all["max"] < 1.0,
         "gate_mac_overhead_lt_0.3pct": macs["gate"] / macs["uconv_pass"] < MAX_GATE_OVERHEAD,
-        "steps_mixed_as_forced": steps_mixed.tolist() == mixed_steps.tolist(),
     }
     return {
         "rows": rows,
