@@ -236,6 +236,44 @@ def test_metadata_written_and_idempotent(corpus, tmp_path):
     assert before == {s: (meta / f"{s}.json").read_text() for s in SIZES}
 
 
+def test_metadata_reports_every_unreadable_empty_or_inconsistent_file(corpus, tmp_path):
+    wav_dir = _copy(corpus[1], tmp_path)
+
+    def nth(split, folder, i):
+        return sorted((wav_dir / split / folder).iterdir())[i]
+
+    # Problems beyond the first few files of a folder, which a sampled header check misses.
+    zero_bytes = nth("tr", "s2", 3)
+    zero_bytes.write_bytes(b"")
+    no_samples = nth("tr", "noise", 3)
+    sf.write(str(no_samples), np.zeros(0, dtype=np.int16), SR)
+    garbage = nth("cv", "mix_single", 1)
+    garbage.write_bytes(b"this is not a wav file" * 10)
+    wrong_rate = nth("tt", "s1", 2)
+    sf.write(str(wrong_rate), np.zeros(sf.info(str(wrong_rate)).frames, np.int16), 16000)
+    short = nth("tr", "s1", 2)
+    wav, _ = sf.read(str(short), dtype="int16")
+    sf.write(str(short), wav[: len(wav) // 2], SR)
+    missing = nth("tt", "mix_clean", 1)
+    missing.unlink()
+    out = tmp_path / "meta"
+    with pytest.raises(ValueError) as err:
+        write_wham_metadata(wav_dir, out, sample_rate=SR)
+    msg = str(err.value)
+    for path in (zero_bytes, no_samples, garbage, wrong_rate):
+        assert str(path) in msg, path
+    assert "unreadable" in msg and "empty file" in msg and "16000 Hz" in msg
+    assert f"utterance {short.stem} of tr" in msg  # lengths differ between folders
+    assert missing.name in msg and "missing from" in msg
+    assert not out.exists() or not list(out.glob("*.json"))  # nothing half-written
+    # The WHAM! root is accepted as well as its wav8k/min folder.
+    assert [p.name for p in write_wham_metadata(corpus[0], tmp_path / "ok")] == [
+        "tr.json",
+        "cv.json",
+        "tt.json",
+    ]
+
+
 # ----------------------------------------------------------------------------- dataset
 @pytest.mark.parametrize(
     "task,return_noise,n_targets",

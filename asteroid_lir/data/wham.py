@@ -58,8 +58,9 @@ def validate_wham_dir(
     """Check a WHAM! layout and return its ``wav<k>k/<mode>`` folder.
 
     All problems found are reported together: missing split or sub-folders, empty folders,
-    files present in one folder of a split but not in another, and (on a few files per folder)
-    a sample rate or channel count that does not match.
+    files present in one folder of a split but not in another, and (on a few files per folder,
+    a quick check) an unreadable header, a sample rate or channel count that does not match.
+    :func:`write_wham_metadata` checks every file.
 
     Args:
         path (str or Path): WHAM! root (containing ``wav8k/min``) or the ``wav8k/min`` folder.
@@ -124,40 +125,111 @@ def validate_wham_dir(
     return wav_dir
 
 
-def write_wham_metadata(wav_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """Write ``<out_dir>/<split>.json`` for every split folder of ``wav_dir``.
+def _header_problems(path: Path, sample_rate: int) -> tuple[int | None, list[str]]:
+    """Frames of one wav file (``None`` if unreadable) and what is wrong with its header."""
+    try:
+        info = sf.info(str(path))
+    except RuntimeError as err:  # soundfile's LibsndfileError
+        return None, [f"unreadable file {path}: {err}"]
+    problems = []
+    if info.frames == 0:
+        problems.append(f"empty file {path} (0 samples)")
+    if info.samplerate != sample_rate:
+        problems.append(f"{path} is at {info.samplerate} Hz, expected {sample_rate} Hz")
+    if info.channels != 1:
+        problems.append(f"{path} has {info.channels} channels, expected 1")
+    return info.frames, problems
+
+
+def _scan_split(split_dir: Path, sample_rate: int) -> tuple[list[dict], list[str]]:
+    """Metadata entries of one split and every problem of its files (each file's header)."""
+    problems, names = [], {}
+    for folder in WHAM_FOLDERS:
+        sub = split_dir / folder
+        if sub.is_dir():
+            names[folder] = {f for f in os.listdir(sub) if f.endswith(".wav")}
+        else:
+            problems.append(f"missing folder {sub}")
+    union = sorted(set().union(*names.values())) if names else []
+    if names and not union:
+        problems.append(f"no .wav file in {split_dir}")
+    for folder, files in names.items():
+        missing = [n for n in union if n not in files]
+        if missing:
+            problems.append(
+                f"{len(missing)} file(s) of {split_dir.name} missing from {split_dir / folder}: "
+                + ", ".join(missing)
+            )
+    entries = []
+    for name in union:
+        frames = {}
+        for folder, files in names.items():
+            if name in files:
+                n, file_problems = _header_problems(split_dir / folder / name, sample_rate)
+                problems += file_problems
+                if n is not None:
+                    frames[folder] = n
+        if len(set(frames.values())) > 1:
+            problems.append(
+                f"utterance {name[: -len('.wav')]} of {split_dir.name}: lengths differ between "
+                "folders (" + ", ".join(f"{f} {n}" for f, n in frames.items()) + " samples)"
+            )
+        entry = {"id": name[: -len(".wav")], "length": frames.get("mix_both")}
+        entries.append({**entry, **{f: str(split_dir / f / name) for f in WHAM_FOLDERS}})
+    return entries, problems
+
+
+def write_wham_metadata(
+    wav_dir: str | Path, out_dir: str | Path, sample_rate: int = 8000, mode: str = "min"
+) -> list[Path]:
+    """Check every file of a WHAM! layout and write ``<out_dir>/<split>.json`` for each split.
+
+    Every wav file of the six folders of each split present is opened (its header): a file
+    that is unreadable, empty (0 samples), at another sample rate, not mono, missing from one
+    of the folders, or whose length differs from the other files of its utterance is a problem.
+    All problems are reported together, each naming its file, and then nothing is written.
 
     Each JSON is a list (sorted by utterance id) of ``{"id", "length", <folder>: path, ...}``
     with absolute paths of the six WHAM! folders. Files are replaced atomically, so running it
     twice gives the same files and an interrupted run leaves no half-written JSON.
 
     Args:
-        wav_dir (str or Path): the ``wav<k>k/<mode>`` folder (see :func:`validate_wham_dir`).
+        wav_dir (str or Path): the ``wav<k>k/<mode>`` folder or the WHAM! root above it (see
+            :func:`validate_wham_dir`).
         out_dir (str or Path): where to write the JSON files (created if needed).
+        sample_rate (int): sample rate every file must have.
+        mode (str): ``"min"`` or ``"max"`` (to find the folder under a WHAM! root).
 
     Returns:
         list of Path: the JSON files written.
+
+    Raises:
+        FileNotFoundError: ``wav_dir`` has no split folder.
+        ValueError: some files are bad (the message lists every one).
     """
-    wav_dir = Path(wav_dir).resolve()
+    path = Path(wav_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"WHAM! directory {path} does not exist.")
+    wav_dir = _find_wav_dir(path, sample_rate, mode).resolve()
     splits = [s for s in WHAM_SPLITS if (wav_dir / s).is_dir()]
     if not splits:
         raise FileNotFoundError(f"No split folder ({', '.join(WHAM_SPLITS)}) in {wav_dir}.")
+    scanned, problems = {}, []
+    for split in splits:
+        scanned[split], split_problems = _scan_split(wav_dir / split, sample_rate)
+        problems += split_problems
+    if problems:
+        raise ValueError(
+            f"Cannot write the metadata of {wav_dir}: {len(problems)} problem(s):\n  - "
+            + "\n  - ".join(problems)
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for split in splits:
-        mix_dir = wav_dir / split / "mix_both"
-        if not mix_dir.is_dir():
-            raise FileNotFoundError(f"Missing folder {mix_dir}.")
-        entries = []
-        for name in sorted(f for f in os.listdir(mix_dir) if f.endswith(".wav")):
-            entry = {"id": name[: -len(".wav")], "length": sf.info(str(mix_dir / name)).frames}
-            for folder in WHAM_FOLDERS:
-                entry[folder] = str(wav_dir / split / folder / name)
-            entries.append(entry)
         target = out_dir / f"{split}.json"
         tmp = target.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(entries, indent=1))
+        tmp.write_text(json.dumps(scanned[split], indent=1))
         os.replace(tmp, target)
         written.append(target)
     return written

@@ -129,8 +129,11 @@ def prepare_corpus(conf: dict, data_root: str, wham_dir: str | None) -> Path:
 
 
 def prepare_metadata(conf: dict, data_root: str, wham_dir: str | None) -> Path:
-    """Stage 1: write ``tr/cv/tt.json`` for the corpus (idempotent)."""
-    from asteroid_lir.data import validate_wham_dir, write_wham_metadata
+    """Stage 1: check every file of the corpus and write ``tr/cv/tt.json`` (idempotent).
+
+    Every unreadable, empty, mismatched or missing file is reported by name, all at once.
+    """
+    from asteroid_lir.data import write_wham_metadata
 
     wav_dir, meta_dir = corpus_paths(conf, data_root, wham_dir)
     sr = int(conf["data"].get("sample_rate", 8000))
@@ -139,9 +142,8 @@ def prepare_metadata(conf: dict, data_root: str, wham_dir: str | None) -> Path:
             f"The mini corpus {wav_dir} does not exist (or is incomplete): run stage 0 first "
             "(./run.sh --stage 0)."
         )
-    wav_dir = validate_wham_dir(wav_dir, sample_rate=sr, mode="min")
-    print(f"[stage 1] Writing metadata of {wav_dir} to {meta_dir}")
-    write_wham_metadata(wav_dir, meta_dir)
+    print(f"[stage 1] Checking every file of {wav_dir} and writing its metadata to {meta_dir}")
+    write_wham_metadata(wav_dir, meta_dir, sample_rate=sr, mode="min")
     missing = [f for f in SPLIT_FILES if not (meta_dir / f).is_file()]
     if missing:
         raise RuntimeError(f"Metadata files {missing} were not written in {meta_dir}.")
@@ -156,8 +158,8 @@ def prepare_eval_set(eval_set: str, data_root: str, sample_rate: int = 8000) -> 
     meta_dir = eval_set_meta_dir(eval_set, data_root)
     # A test set needs only its tt split (e.g. asteroid_lir.data.tts_testset writes no other).
     wav_dir = validate_wham_dir(eval_set, sample_rate=sample_rate, mode="min", splits=("tt",))
-    print(f"[stage 3] Writing metadata of the evaluation set {wav_dir} to {meta_dir}")
-    write_wham_metadata(wav_dir, meta_dir)
+    print(f"[stage 3] Checking the evaluation set {wav_dir}, metadata to {meta_dir}")
+    write_wham_metadata(wav_dir, meta_dir, sample_rate=sample_rate, mode="min")
     if not (meta_dir / "tt.json").is_file():
         raise RuntimeError(f"No test metadata was written for {wav_dir} in {meta_dir}.")
     return meta_dir
