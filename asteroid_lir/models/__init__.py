@@ -2,5 +2,6 @@
 
 from .gated_lir_sudormrf import GatedLIRSuDORMRFNet
 from .lir_sudormrf import LIRSuDORMRFNet
+from .tflocoformer import TFLocoformerNet
 
-__all__ = ["GatedLIRSuDORMRFNet", "LIRSuDORMRFNet"]
+__all__ = ["GatedLIRSuDORMRFNet", "LIRSuDORMRFNet", "TFLocoformerNet"]
