@@ -1,0 +1,290 @@
+"""SFC-CA vs band-split encoder+decoder: parameters, time per forward and peak memory.
+
+Both front ends use the same band configuration and channel size (default: musical 64 bands,
+44.1 kHz, n_fft 2048, hop 512, 96 channels, one source) on the stacked STFT of a 6-s input.
+Timings alternate the two (``time_alternating``) in one process: inference (encoder + decoder
+under ``no_grad``) and a training pass (forward + backward of a squared error).
+
+What ``peak_mib`` counts: the peak, over one call, of the bytes allocated by PyTorch during that
+call (activations, temporaries, gradients), relative to what was allocated before it; the
+parameters and the input are not included. CPU: from the profiler's memory events
+(``profile_memory=True``: every allocation and free of PyTorch's CPU allocator, in order);
+CUDA: ``torch.cuda.max_memory_allocated`` minus the allocation before the call.
+
+Full models: :func:`full_model_rows` is the hook for "full TF-Locoformer model with each front
+end" rows; it reports why it is empty until ``asteroid_lir.models.TFLocoformerNet`` accepts the
+encoder by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from collections.abc import Callable
+
+import torch
+
+from ..filterbanks import BandSplitDecoder, BandSplitEncoder, SFCDecoder, SFCEncoder
+from .common import markdown_table, ratio_spread, spread, sync, time_alternating
+
+NAME = "sfc"
+DESCRIPTION = "SFC-CA vs band-split encoder+decoder: parameters, time per forward, peak memory"
+
+FRONT_ENDS = ("sfc", "band_split")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sfc")
+    group.add_argument("--sfc-seconds", type=float, default=6.0, help="input length (s)")
+    group.add_argument("--sfc-batch", type=int, default=1, help="batch size")
+    group.add_argument("--sfc-sample-rate", type=int, default=44100, help="sampling rate (Hz)")
+    group.add_argument("--sfc-n-fft", type=int, default=2048, help="STFT size")
+    group.add_argument("--sfc-hop", type=int, default=512, help="STFT hop")
+    group.add_argument("--sfc-bands", default="musical", help="musical or bs_roformer")
+    group.add_argument("--sfc-channels", type=int, default=96, help="separator channels (D)")
+    group.add_argument(
+        "--sfc-d-inner", type=int, default=None, help="SFC-CA inner size D' (default: D)"
+    )
+    group.add_argument("--sfc-n-src", type=int, default=1, help="decoded sources")
+    group.add_argument("--sfc-no-training", action="store_true", help="skip the training pass")
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def build_front_ends(
+    sample_rate: int,
+    n_fft: int,
+    bands: str,
+    channels: int,
+    n_src: int,
+    d_inner: int | None = None,
+) -> dict[str, tuple[torch.nn.Module, torch.nn.Module]]:
+    """The encoder/decoder pairs compared, with identical band configuration and channels."""
+    common = dict(sample_rate=sample_rate, n_fft=n_fft, band_config=bands)
+    return {
+        "sfc": (
+            SFCEncoder(channels, d_inner=d_inner, **common),
+            SFCDecoder(channels, n_src, d_inner=d_inner, **common),
+        ),
+        "band_split": (
+            BandSplitEncoder(channels, **common),
+            BandSplitDecoder(channels, n_src, **common),
+        ),
+    }
+
+
+def _encode_decode(enc: torch.nn.Module, dec: torch.nn.Module, spec: torch.Tensor):
+    feats, context = enc.forward_with_context(spec)
+    return dec(feats, spec, context)
+
+
+def _cpu_peak_bytes(fn: Callable[[], object]) -> int:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    events.sort(key=lambda e: e.start_ns())
+    current = peak = 0
+    for event in events:
+        current += event.nbytes()
+        peak = max(peak, current)
+    return peak
+
+
+def peak_bytes(fn: Callable[[], object], device: str) -> int:
+    """Peak bytes allocated by PyTorch during ``fn()`` above what was allocated before it."""
+    if device.startswith("cuda"):
+        sync(device)
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        fn()
+        sync(device)
+        return int(torch.cuda.max_memory_allocated() - before)
+    return _cpu_peak_bytes(fn)
+
+
+def _training_pass(enc, dec, spec, target) -> None:
+    for module in (enc, dec):
+        module.zero_grad(set_to_none=True)
+    (_encode_decode(enc, dec, spec) - target).square().mean().backward()
+
+
+def full_model_rows(args: argparse.Namespace, spec: torch.Tensor) -> tuple[list[dict], str]:
+    """HOOK: rows for the full TF-Locoformer model with each front end.
+
+    Fill in once ``asteroid_lir.models.TFLocoformerNet`` accepts the front end by name
+    (``encoder="band_split" | "sfc"``): build one model per front end with the same separator
+    settings, then measure them with :func:`measure_pairs` (same columns as the front-end rows).
+
+    Returns:
+        tuple: (rows, note); rows is empty and note says why while the model is not ready.
+    """
+    try:
+        from ..models import TFLocoformerNet  # noqa: F401
+    except ImportError:
+        return [], "full-model rows pending: asteroid_lir.models.TFLocoformerNet does not exist yet"
+    if "encoder" not in inspect.signature(TFLocoformerNet).parameters:
+        return [], "full-model rows pending: TFLocoformerNet does not accept encoder= yet"
+    # TODO(lead): build TFLocoformerNet(..., encoder=name) for name in FRONT_ENDS and return
+    # measure_pairs({name: model.forward-on-waveform callable, ...}, ...) rows here.
+    return [], "full-model rows pending: TFLocoformerNet accepts encoder=, hook not filled yet"
+
+
+def measure_pairs(
+    forwards: dict[str, Callable[[], object]],
+    trainings: dict[str, Callable[[], object]] | None,
+    repeats: int,
+    device: str,
+) -> dict:
+    """Time (alternating) and peak memory of several callables; used for every row."""
+    out: dict = {"forward": {}, "training": {}}
+    with torch.no_grad():
+        runs = time_alternating(forwards, repeats=repeats, device=device)
+        for name, fn in forwards.items():
+            out["forward"][name] = {"s": spread(runs[name]), "runs": runs[name]}
+            out["forward"][name]["peak_mib"] = peak_bytes(fn, device) / 2**20
+    if trainings:
+        runs = time_alternating(trainings, repeats=repeats, device=device)
+        for name, fn in trainings.items():
+            out["training"][name] = {"s": spread(runs[name]), "runs": runs[name]}
+            out["training"][name]["peak_mib"] = peak_bytes(fn, device) / 2**20
+    return out
+
+
+def run(args: argparse.Namespace) -> dict:
+    seconds = 0.5 if args.quick else args.sfc_seconds
+    channels = 16 if args.quick else args.sfc_channels
+    d_inner = args.sfc_d_inner
+    sr, n_fft, hop, device = args.sfc_sample_rate, args.sfc_n_fft, args.sfc_hop, args.device
+    torch.manual_seed(0)
+    pairs = build_front_ends(sr, n_fft, args.sfc_bands, channels, args.sfc_n_src, d_inner)
+    pairs = {k: (e.to(device), d.to(device)) for k, (e, d) in pairs.items()}
+    wav = torch.randn(args.sfc_batch, int(seconds * sr), device=device)
+    window = torch.hann_window(n_fft, device=device)
+    stft = torch.stft(wav, n_fft, hop, window=window, return_complex=True).transpose(1, 2)
+    spec = torch.stack((stft.real, stft.imag), dim=1).contiguous()  # (batch, 2, frames, freqs)
+    target = torch.randn(args.sfc_batch, args.sfc_n_src, *spec.shape[1:], device=device)
+
+    forwards = {k: (lambda e=e, d=d: _encode_decode(e, d, spec)) for k, (e, d) in pairs.items()}
+    trainings = None
+    if not args.sfc_no_training:
+        trainings = {
+            k: (lambda e=e, d=d: _training_pass(e, d, spec, target)) for k, (e, d) in pairs.items()
+        }
+    measured = measure_pairs(forwards, trainings, args.repeats, device)
+
+    rows = []
+    for name, (enc, dec) in pairs.items():
+        row = {
+            "front_end": name,
+            "params_encoder": n_params(enc),
+            "params_decoder": n_params(dec),
+            "params_total": n_params(enc) + n_params(dec),
+            "forward_s": measured["forward"][name]["s"],
+            "forward_peak_mib": measured["forward"][name]["peak_mib"],
+        }
+        if trainings:
+            row["training_s"] = measured["training"][name]["s"]
+            row["training_peak_mib"] = measured["training"][name]["peak_mib"]
+        rows.append(row)
+    ratios = {
+        "forward_sfc_over_band_split": ratio_spread(
+            measured["forward"]["sfc"]["runs"], measured["forward"]["band_split"]["runs"]
+        )
+    }
+    if trainings:
+        ratios["training_sfc_over_band_split"] = ratio_spread(
+            measured["training"]["sfc"]["runs"], measured["training"]["band_split"]["runs"]
+        )
+    model_rows, model_note = full_model_rows(args, spec)
+    return {
+        "rows": rows,
+        "ratios": ratios,
+        "full_model_rows": model_rows,
+        "full_model_note": model_note,
+        "config": {
+            "seconds": seconds,
+            "batch": args.sfc_batch,
+            "sample_rate": sr,
+            "n_fft": n_fft,
+            "hop": hop,
+            "frames": spec.shape[2],
+            "freqs": spec.shape[3],
+            "bands": args.sfc_bands,
+            "n_bands": pairs["sfc"][0].n_bands,
+            "channels": channels,
+            "d_inner": pairs["sfc"][0].d_inner,
+            "n_src": args.sfc_n_src,
+        },
+        "repeats": args.repeats,
+    }
+
+
+def _mmm(s: dict, fmt: str = "{:.3f}") -> str:
+    return " / ".join(fmt.format(s[k]) for k in ("min", "median", "max"))
+
+
+def to_markdown(result: dict) -> str:
+    cfg = result["config"]
+    training = "training_s" in result["rows"][0]
+    headers = [
+        "front end",
+        "params enc / dec / total (M)",
+        "forward s (min/med/max)",
+        "fwd peak MiB",
+    ]
+    if training:
+        headers += ["fwd+bwd s (min/med/max)", "fwd+bwd peak MiB"]
+    rows = []
+    for r in result["rows"]:
+        row = [
+            r["front_end"],
+            f"{r['params_encoder'] / 1e6:.3f} / {r['params_decoder'] / 1e6:.3f} / "
+            f"{r['params_total'] / 1e6:.3f}",
+            _mmm(r["forward_s"]),
+            f"{r['forward_peak_mib']:.0f}",
+        ]
+        if training:
+            row += [_mmm(r["training_s"]), f"{r['training_peak_mib']:.0f}"]
+        rows.append(row)
+    lines = [markdown_table(headers, rows), ""]
+    by_name = {r["front_end"]: r for r in result["rows"]}
+    ratio = by_name["band_split"]["params_total"] / by_name["sfc"]["params_total"]
+    lines.append(
+        f"{cfg['bands']} {cfg['n_bands']} bands, {cfg['sample_rate']} Hz, n_fft {cfg['n_fft']}, "
+        f"hop {cfg['hop']}, {cfg['seconds']:g}-s input ({cfg['frames']} frames x "
+        f"{cfg['freqs']} bins, batch {cfg['batch']}), D = {cfg['channels']}, SFC D' = "
+        f"{cfg['d_inner']}, {cfg['n_src']} source(s); band-split has {ratio:.1f}x the "
+        f"parameters of SFC-CA. SFC / band-split time per forward (pairwise, min/med/max): "
+        f"{_mmm(result['ratios']['forward_sfc_over_band_split'], '{:.2f}')}"
+        + (
+            f"; per training pass: "
+            f"{_mmm(result['ratios']['training_sfc_over_band_split'], '{:.2f}')}"
+            if "training_sfc_over_band_split" in result["ratios"]
+            else ""
+        )
+        + f". {result['repeats']} alternating runs after one warm-up; peak = bytes allocated "
+        "during one call above those before it (parameters and input excluded)."
+    )
+    if result["full_model_rows"]:
+        lines += ["", "Full TF-Locoformer model with each front end:", ""]
+        lines.append(
+            markdown_table(
+                ["front end", "params (M)", "forward s (min/med/max)", "fwd peak MiB"],
+                [
+                    [
+                        r["front_end"],
+                        f"{r['params_total'] / 1e6:.3f}",
+                        _mmm(r["forward_s"]),
+                        f"{r['forward_peak_mib']:.0f}",
+                    ]
+                    for r in result["full_model_rows"]
+                ],
+            )
+        )
+    else:
+        lines += ["", f"Full TF-Locoformer rows: {result['full_model_note']}."]
+    return "\n".join(lines)

@@ -1,0 +1,259 @@
+"""Band-split encoder/decoder: one fixed linear layer per band (the baseline of SFC-CA).
+
+Encoder: for each band k of width ``w_k`` bins, the ``2 * w_k`` real/imaginary values of a frame
+are normalised (``GroupNorm(1, 2 w_k)`` over those values and the frames) and mapped to
+``channels`` by a 1x1 convolution. Decoder: for each band, a per-band MLP
+(``GroupNorm(1, C)`` -> 1x1 conv to ``hidden`` -> tanh -> 1x1 conv -> tanh -> 1x1 conv -> GLU)
+outputs the real and imaginary parts of a complex mask over the band's bins for every source;
+overlapping bands are added with the weights ``1 / (bands covering the bin)``; the mask is applied
+to the mixture (or, with ``output="mapping"``, taken as the spectrum).
+
+This is the band-split module of the TUSS reference (``nets/tuss.py``, ``BandSplitModule``), with
+any band configuration of :mod:`asteroid_lir.filterbanks.bands`. The per-band modules keep the
+reference's layer order and channel layout, so its weights load by renaming the prefixes:
+
+====================================================  =======================================
+TUSS reference (``separator.`` / ``model.`` prefixed)  here
+====================================================  =======================================
+``band_split_module.band_split_module.{k}.{0,1}.*``   ``BandSplitEncoder.band_modules.{k}.{0,1}.*``
+``band_split_module.bandwise_decoding_module.{k}.*``  ``BandSplitDecoder.band_modules.{k}.*``
+====================================================  =======================================
+
+(:func:`tuss_band_split_key_map` gives the prefixes.)
+
+References:
+    K. Saijo et al., "Task-aware unified source separation", ICASSP 2025.
+    W.-T. Lu et al., "Music source separation with band-split RoPE transformer", ICASSP 2024.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .bands import BandConfig, BandSpec, get_band_config
+from .common import apply_decoder_output, check_band_features, check_output_kind, check_spectrum
+
+__all__ = ["BandSplitDecoder", "BandSplitEncoder", "tuss_band_split_key_map"]
+
+
+def _plain_bands(bands: BandSpec | BandConfig) -> str | list:
+    if isinstance(bands, str):
+        return bands
+    if isinstance(bands, BandConfig):
+        return bands.to_list()
+    return [list(b) if not isinstance(b, int) else int(b) for b in bands]
+
+
+class BandSplitEncoder(nn.Module):
+    """Per-band normalisation + 1x1 convolution from the STFT to ``channels`` per band.
+
+    Args:
+        channels: output channels per band (the separator's embedding size).
+        sample_rate: sampling rate in Hz (for the band configuration).
+        n_fft: FFT size; the input has ``n_fft // 2 + 1`` bins.
+        band_config: ``"musical"``, ``"bs_roformer"`` or a user list (see
+            :func:`~asteroid_lir.filterbanks.bands.get_band_config`).
+        n_bands: number of bands for ``"musical"`` (default 64).
+        eps: GroupNorm epsilon (1e-5, as the reference).
+
+    Shapes:
+        input ``(batch, 2, frames, n_fft // 2 + 1)`` (real/imaginary stacked) ->
+        ``(batch, channels, frames, n_bands)``.
+
+    References:
+        K. Saijo et al., ICASSP 2025 (band-split module of TUSS).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        sample_rate: float,
+        n_fft: int,
+        band_config: BandSpec | BandConfig = "musical",
+        n_bands: int | None = None,
+        eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}.")
+        self.bands = get_band_config(band_config, sample_rate, n_fft, n_bands)
+        self.channels, self.sample_rate, self.n_fft, self.eps = channels, sample_rate, n_fft, eps
+        self._band_config = _plain_bands(band_config)
+        self.n_bands, self.n_freqs = self.bands.n_bands, self.bands.n_freqs
+        self.band_modules = nn.ModuleList(
+            nn.Sequential(nn.GroupNorm(1, 2 * w, eps=eps), nn.Conv1d(2 * w, channels, 1))
+            for w in self.bands.widths
+        )
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        """Encode a stacked STFT into band features.
+
+        Args:
+            spec: ``(batch, 2, frames, freqs)`` real and imaginary parts.
+
+        Returns:
+            torch.Tensor: ``(batch, channels, frames, n_bands)``.
+        """
+        check_spectrum(spec, self.n_freqs, type(self).__name__)
+        batch, _, frames, _ = spec.shape
+        # (batch, freqs, 2, frames): a band's values are (bin, re/im) interleaved, as the reference.
+        x = spec.permute(0, 3, 1, 2).contiguous()
+        out = [
+            module(x[:, s:e].reshape(batch, 2 * (e - s), frames))
+            for module, (s, e) in zip(self.band_modules, self.bands.bands)
+        ]
+        return torch.stack(out, dim=-1)
+
+    def forward_with_context(self, spec: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """Same as :meth:`forward`, plus the decoder context (None: band split needs none)."""
+        return self.forward(spec), None
+
+    def get_config(self) -> dict:
+        """Constructor arguments (plain types)."""
+        return {
+            "channels": self.channels,
+            "sample_rate": self.sample_rate,
+            "n_fft": self.n_fft,
+            "band_config": self._band_config,
+            "n_bands": self.n_bands,
+            "eps": self.eps,
+        }
+
+
+class BandSplitDecoder(nn.Module):
+    """Per-band MLP with a GLU output: complex masks (or spectra) for ``n_src`` sources.
+
+    Args:
+        channels: input channels per band.
+        n_src: number of estimated sources.
+        sample_rate: sampling rate in Hz (for the band configuration).
+        n_fft: FFT size; the output has ``n_fft // 2 + 1`` bins.
+        band_config: as :class:`BandSplitEncoder`.
+        n_bands: number of bands for ``"musical"`` (default 64).
+        hidden: hidden size of the per-band MLP (default ``4 * channels``, as the reference).
+        output: ``"mask"`` (the reference: a complex mask multiplied with the mixture) or
+            ``"mapping"`` (the MLP output is the estimated spectrum).
+        eps: GroupNorm epsilon.
+
+    Shapes:
+        ``(batch, channels, frames, n_bands)`` and the mixture ``(batch, 2, frames, freqs)`` ->
+        ``(batch, n_src, 2, frames, freqs)``.
+
+    References:
+        K. Saijo et al., ICASSP 2025 (band-split module of TUSS); K. N. Watcharasupat et al.,
+        IEEE OJSP 2024 (overlap-add weights of overlapping bands).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        n_src: int,
+        sample_rate: float,
+        n_fft: int,
+        band_config: BandSpec | BandConfig = "musical",
+        n_bands: int | None = None,
+        hidden: int | None = None,
+        output: str = "mask",
+        eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if channels < 1 or n_src < 1:
+            raise ValueError(f"{name}: channels and n_src must be >= 1, got {channels}, {n_src}.")
+        self.output = check_output_kind(output, name)
+        self.bands = get_band_config(band_config, sample_rate, n_fft, n_bands)
+        self.channels, self.n_src, self.sample_rate, self.n_fft = (
+            channels,
+            n_src,
+            sample_rate,
+            n_fft,
+        )
+        self.hidden = 4 * channels if hidden is None else hidden
+        self.eps = eps
+        self._band_config = _plain_bands(band_config)
+        self.n_bands, self.n_freqs = self.bands.n_bands, self.bands.n_freqs
+        self.band_modules = nn.ModuleList(
+            nn.Sequential(
+                nn.GroupNorm(1, channels, eps=eps),
+                nn.Conv1d(channels, self.hidden, 1),
+                nn.Tanh(),
+                nn.Conv1d(self.hidden, self.hidden, 1),
+                nn.Tanh(),
+                nn.Conv1d(self.hidden, 2 * 2 * n_src * w, 1),
+                nn.GLU(dim=1),
+            )
+            for w in self.bands.widths
+        )
+        bins, band_ids = self.bands.flat_indices()
+        weights = self.bands.overlap_weights()[band_ids, bins]
+        # Bands laid out 0..F-1 in order, without overlap: concatenation is the overlap-add.
+        self._concat = bool(
+            bins.numel() == self.n_freqs and (bins == torch.arange(bins.numel())).all()
+        )
+        self.register_buffer("bins", bins, persistent=False)
+        self.register_buffer("bin_weights", weights, persistent=False)
+
+    def forward(
+        self, feats: torch.Tensor, mixture: torch.Tensor, context: object = None
+    ) -> torch.Tensor:
+        """Decode band features into estimated spectra.
+
+        Args:
+            feats: ``(batch, channels, frames, n_bands)``.
+            mixture: the mixture's stacked STFT ``(batch, 2, frames, freqs)``.
+            context: ignored (accepted so that every decoder of the package has one signature).
+
+        Returns:
+            torch.Tensor: ``(batch, n_src, 2, frames, freqs)``.
+        """
+        name = type(self).__name__
+        check_band_features(feats, self.channels, self.n_bands, name)
+        check_spectrum(mixture, self.n_freqs, name, "mixture")
+        batch, _, frames, _ = feats.shape
+        per_band = feats.permute(3, 0, 1, 2).contiguous()  # (n_bands, batch, channels, frames)
+        out = torch.cat(
+            [
+                module(per_band[k]).view(batch, 2, self.n_src, w, frames)
+                for k, (module, w) in enumerate(zip(self.band_modules, self.bands.widths))
+            ],
+            dim=3,
+        )  # (batch, 2, n_src, sum of widths, frames)
+        if not self._concat:
+            out = out * self.bin_weights[:, None]
+            out = out.new_zeros(batch, 2, self.n_src, self.n_freqs, frames).index_add_(
+                3, self.bins, out
+            )
+        est = out.permute(0, 2, 1, 4, 3)  # (batch, n_src, 2, frames, freqs)
+        return apply_decoder_output(est, mixture, self.output, name)
+
+    def get_config(self) -> dict:
+        """Constructor arguments (plain types)."""
+        return {
+            "channels": self.channels,
+            "n_src": self.n_src,
+            "sample_rate": self.sample_rate,
+            "n_fft": self.n_fft,
+            "band_config": self._band_config,
+            "n_bands": self.n_bands,
+            "hidden": self.hidden,
+            "output": self.output,
+            "eps": self.eps,
+        }
+
+
+def tuss_band_split_key_map() -> dict[str, str]:
+    """Prefixes of the TUSS reference's band-split module -> prefixes of this module pair.
+
+    Returns:
+        dict: ``{"band_split_module.band_split_module.": "encoder.band_modules.",
+        "band_split_module.bandwise_decoding_module.": "decoder.band_modules."}``, for a model
+        holding a :class:`BandSplitEncoder` as ``encoder`` and a :class:`BandSplitDecoder` as
+        ``decoder`` (strip ``separator.`` / ``model.`` first). The reference builds 61
+        ``"bs_roformer"`` bands at 48 kHz, n_fft 2048, ``hidden = 4 * channels``, one source
+        per prompt.
+    """
+    return {
+        "band_split_module.band_split_module.": "encoder.band_modules.",
+        "band_split_module.bandwise_decoding_module.": "decoder.band_modules.",
+    }
