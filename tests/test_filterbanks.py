@@ -333,6 +333,13 @@ def test_sfc_decoder_bias_makes_bins_attend_to_their_bands():
 
 
 @torch.no_grad()
+def test_sfc_mask_outside_bands_keeps_all_attention_inside():
+    enc = SFCEncoder(16, mask_outside_bands=True, **BSR)
+    mass = _in_band_mass(enc.attention_weights(stft_like(frames=2)), enc.bands.membership())
+    torch.testing.assert_close(mass, torch.ones_like(mass))
+
+
+@torch.no_grad()
 def test_sfc_attention_weights_are_what_forward_uses():
     enc = SFCEncoder(32, d_inner=16, **MUSICAL)
     spec = stft_like(frames=2)
@@ -441,6 +448,8 @@ def test_bad_inputs_raise_clear_errors():
         SFCEncoder(16, d_inner=18, n_heads=4, **MUSICAL)
     with pytest.raises(ValueError, match="output must be one of"):
         BandSplitDecoder(16, 1, output="spectrum", **MUSICAL)
+    with pytest.raises(ValueError, match="mask_outside_bands=True needs position_bias"):
+        SFCDecoder(16, 1, position_bias=False, mask_outside_bands=True, **MUSICAL)
     with pytest.raises(ValueError, match="slopes for 4 heads"):
         SFCEncoder(16, slopes=[1.0, 2.0], **MUSICAL)
 

@@ -237,7 +237,17 @@ class BandCrossAttention(nn.Module):
         return logits.softmax(dim=-1)
 
 
-def _check_common(name: str, d_inner: int, n_heads: int, query_type: str, mlp_ratio: int) -> None:
+def _check_common(
+    name: str,
+    d_inner: int,
+    n_heads: int,
+    query_type: str,
+    mlp_ratio: int,
+    position_bias: bool,
+    mask_outside_bands: bool,
+) -> None:
+    if mask_outside_bands and not position_bias:
+        raise ValueError(f"{name}: mask_outside_bands=True needs position_bias=True.")
     if query_type not in QUERY_TYPES:
         raise ValueError(
             f"{name}: query_type must be one of {list(QUERY_TYPES)}, got {query_type!r}."
@@ -304,7 +314,9 @@ class SFCEncoder(nn.Module):
         d_inner = channels if d_inner is None else d_inner
         if channels < 1:
             raise ValueError(f"{name}: channels must be >= 1, got {channels}.")
-        _check_common(name, d_inner, n_heads, query_type, mlp_ratio)
+        _check_common(
+            name, d_inner, n_heads, query_type, mlp_ratio, position_bias, mask_outside_bands
+        )
         self.bands = get_band_config(band_config, sample_rate, n_fft, n_bands)
         self._band_config = _plain_bands(band_config)
         self.channels, self.sample_rate, self.n_fft = channels, sample_rate, n_fft
@@ -478,7 +490,9 @@ class SFCDecoder(nn.Module):
         d_inner = channels if d_inner is None else d_inner
         if channels < 1 or n_src < 1:
             raise ValueError(f"{name}: channels and n_src must be >= 1, got {channels}, {n_src}.")
-        _check_common(name, d_inner, n_heads, query_type, mlp_ratio)
+        _check_common(
+            name, d_inner, n_heads, query_type, mlp_ratio, position_bias, mask_outside_bands
+        )
         self.output = check_output_kind(output, name)
         self.bands = get_band_config(band_config, sample_rate, n_fft, n_bands)
         self._band_config = _plain_bands(band_config)
