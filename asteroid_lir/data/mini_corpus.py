@@ -1,24 +1,30 @@
-"""The embedded mini corpus: a WHAM!-layout corpus built from synthetic speech and noise.
+"""The embedded mini corpus: a WHAM!-layout corpus built from generated speech and noise.
 
-WHAM! needs the licensed wsj0 corpus, so without it the recipes train on this corpus, generated
-from the formant synthesiser of :mod:`asteroid_lir.data.speech_synth` and the ambience of
-:mod:`asteroid_lir.data.noise_synth`, mixed at WHAM! levels in "min" mode
-(:mod:`asteroid_lir.data.mixing`). Training and validation share one set of speakers; the test
-split has its own speakers and its own background talkers, like wsj0-2mix.
+WHAM! needs the licensed wsj0 corpus, so without it the recipes train on this corpus. Its speech
+comes from :mod:`asteroid_lir.data.speech_sources`: by default a Piper neural voice trained on
+real recordings, turned into many speakers by WORLD voice transforms (or, when those packages
+are missing, the formant synthesiser of :mod:`asteroid_lir.data.speech_synth`, with a warning);
+its noise is the ambience of :mod:`asteroid_lir.data.noise_synth`. Both are mixed at WHAM! levels
+in "min" mode (:mod:`asteroid_lir.data.mixing`). Training and validation share one set of
+speakers; the test split has its own speakers, its own sentences and its own background
+talkers, like wsj0-2mix. ``mixture_info/speech_source.json`` records the engine used.
 
 Everything is a function of ``seed``: each mixture draws from its own random stream
-(``(seed, split, index)``), so the corpus does not depend on the number of worker processes.
+(``(seed, split, index)``) and the neural voice's utterance pool is synthesised by a fixed
+number of seeded streams, so the corpus does not depend on the number of worker processes.
 
 Command line::
 
     python -m asteroid_lir.data.mini_corpus --out DIR [--n_train N] [--n_valid N] [--n_test N]
         [--utt_seconds S] [--seed S] [--sample_rate SR] [--workers W]
+        [--speech {auto,neural,formant}]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import multiprocessing as mp
 import sys
 from functools import partial
@@ -29,7 +35,7 @@ from tqdm import tqdm
 
 from .mixing import WHAM_FOLDERS, mix_wham_like, write_wham_mixture
 from .noise_synth import make_babble_pool, synthesize_noise
-from .speech_synth import SpeakerProfile, draw_speaker, synthesize_utterance
+from .speech_sources import ENGINES, HELD_OUT_ENGINES, make_speech_source
 
 __all__ = ["build_mini_corpus"]
 
@@ -41,11 +47,21 @@ _DURATION_SPREAD = (2.0 / 3.0, 4.0 / 3.0)
 _WORKER_STATE: dict = {}
 
 
-def _split_speakers(seed: int, split: str, n_train: int, n_test: int) -> list[SpeakerProfile]:
+def _split_speakers(source, seed: int, split: str, n_train: int, n_test: int) -> list:
     test = split == "tt"
     rng = np.random.default_rng([seed, 1000 + int(test)])
     prefix = "tt" if test else "tr"
-    return [draw_speaker(rng, f"{prefix}{i:03d}") for i in range(n_test if test else n_train)]
+    n = n_test if test else n_train
+    return [source.draw_speaker(rng, f"{prefix}{i:03d}") for i in range(n)]
+
+
+def _pool_sizes(n_train: int, n_valid: int, n_test: int) -> dict[str, int]:
+    """Utterances of the neural voice's pools: about one per 4 training/validation sources
+    (each is excerpted by several speakers) and one per 2 test sources, within bounds that keep
+    the synthesis time in check."""
+    train = int(np.clip(np.ceil(2 * (n_train + n_valid) / 8), 4, 200))
+    test = int(np.clip(np.ceil(2 * n_test / 4), 4, 40))
+    return {"train": train, "test": test}
 
 
 def _init_worker(state: dict) -> None:
@@ -61,8 +77,8 @@ def _make_mixture(index: int) -> dict:
     first, second = rng.choice(len(speakers), size=2, replace=False)
     spk1, spk2 = speakers[first], speakers[second]
     durations = rng.uniform(*_DURATION_SPREAD, size=2) * st["utt_seconds"]
-    s1 = synthesize_utterance(spk1, float(durations[0]), rng, sr)
-    s2 = synthesize_utterance(spk2, float(durations[1]), rng, sr)
+    group = "test" if st["split"] == "tt" else "train"
+    s1, s2 = st["source"].utterances([spk1, spk2], durations, rng, group)
     parts, info = mix_wham_like(
         s1,
         s2,
@@ -93,12 +109,15 @@ def build_mini_corpus(
     n_train_speakers: int = 300,
     n_test_speakers: int = 18,
     workers: int = 2,
+    speech: str = "auto",
+    pool_dir: str | Path | None = None,
 ) -> Path:
     """Generate the mini corpus in the WHAM! layout.
 
     Writes ``<out_root>/wav<sr/1000>k/min/{tr,cv,tt}/{mix_both,mix_single,mix_clean,s1,s2,noise}``
     (16-bit mono wavs, the same file names in every folder of a split) and
-    ``<out_root>/mixture_info/<split>.csv`` (speakers, length and levels of each mixture).
+    ``<out_root>/mixture_info/<split>.csv`` (speakers, length and levels of each mixture) and
+    ``<out_root>/mixture_info/speech_source.json`` (the speech engine used).
 
     Args:
         out_root (str or Path): corpus root (created if needed).
@@ -111,6 +130,11 @@ def build_mini_corpus(
         n_train_speakers (int): speakers of the training and validation splits.
         n_test_speakers (int): speakers of the test split (distinct from the training ones).
         workers (int): processes generating mixtures (results do not depend on it).
+        speech (str): speech engine, ``"auto"`` (the neural voice when installed, else the
+            formant synthesiser with a warning), ``"neural"`` or ``"formant"``; see
+            :mod:`asteroid_lir.data.speech_sources`.
+        pool_dir (str or Path, optional): cache of the neural voice's utterance pools (default
+            ``<out_root>/speech_pool``); a pool already there for the same seed is reused.
 
     Returns:
         Path: the ``wav<sr/1000>k/min`` folder.
@@ -125,9 +149,31 @@ def build_mini_corpus(
         raise ValueError(f"sample_rate must be a multiple of 1000 Hz >= 4000, got {sample_rate}.")
     if n_train_speakers < 2 or n_test_speakers < 2:
         raise ValueError("Each speaker set needs at least two speakers.")
+    if speech not in ENGINES:
+        raise ValueError(f"Unknown speech engine {speech!r}; choose one of {ENGINES}.")
     wav_dir = Path(out_root) / f"wav{sample_rate // 1000}k" / "min"
     info_dir = Path(out_root) / "mixture_info"
     info_dir.mkdir(parents=True, exist_ok=True)
+    source = make_speech_source(
+        speech,
+        seed=seed,
+        pool_sizes=_pool_sizes(n_train, n_valid, n_test),
+        sample_rate=sample_rate,
+        workers=workers,
+        progress=progress,
+        cache_dir=Path(pool_dir) if pool_dir is not None else Path(out_root) / "speech_pool",
+    )
+    if progress:
+        print(f"mini corpus speech: {source.description}", file=sys.stderr)
+    with open(info_dir / "speech_source.json", "w") as fh:
+        record = {
+            "engine": source.engine,
+            "description": source.description,
+            "seed": seed,
+            "engines_never_used": list(HELD_OUT_ENGINES),
+        }
+        json.dump(record, fh, indent=1)
+        fh.write("\n")
     bar = tqdm(total=sum(sizes.values()), desc="mini corpus", unit="mix", disable=not progress)
     pools: dict[bool, np.ndarray] = {}
     for split, n in sizes.items():
@@ -145,7 +191,8 @@ def build_mini_corpus(
             "split_dir": str(split_dir),
             "sample_rate": sample_rate,
             "utt_seconds": float(utt_seconds),
-            "speakers": _split_speakers(seed, split, n_train_speakers, n_test_speakers),
+            "source": source,
+            "speakers": _split_speakers(source, seed, split, n_train_speakers, n_test_speakers),
             "babble_pool": pools[is_test],
         }
         rows = []
@@ -179,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample_rate", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--speech", choices=ENGINES, default="auto", help="speech engine")
     args = parser.parse_args(argv)
     wav_dir = build_mini_corpus(
         args.out,
@@ -189,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         utt_seconds=args.utt_seconds,
         sample_rate=args.sample_rate,
         workers=args.workers,
+        speech=args.speech,
     )
     print(f"Mini corpus written to {wav_dir}")
     return 0

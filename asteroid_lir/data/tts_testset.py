@@ -1,12 +1,16 @@
-"""A held-out WHAM!-layout test split from espeak-ng voices (optional generalisation check).
+"""A held-out WHAM!-layout test split from espeak-ng voices (the generalisation check).
 
-The mini corpus' speech comes from our own formant synthesiser; a model trained on it should also
-separate speech it never saw. This module builds a test split whose speech comes from a different
-engine, ``espeak-ng`` (a system program, not a Python dependency: install it with
-``apt-get install espeak-ng``): each "speaker" is an espeak-ng voice with its own variant, pitch
-and speed, speaking varied English sentences, resampled to the corpus sample rate and mixed with
-the mini corpus' test noise at WHAM! levels. Only the ``tt`` split is written, so validate it with
-``validate_wham_dir(path, splits=("tt",))``; ``write_wham_metadata`` then writes ``tt.json`` only.
+The mini corpus' speech comes from a Piper neural voice turned into many speakers by WORLD
+transforms (or from the formant synthesiser); a model trained on it should also separate speech
+it never heard. This module builds a test split whose speech comes from an engine the mini
+corpus never uses for audio, eSpeak NG: through the library bundled by the ``espeakng-loader``
+package (:mod:`asteroid_lir.data.espeak_lib`), or else the ``espeak-ng`` program when it is on
+the ``PATH``; the engine used is printed and recorded in ``mixture_info/speech_source.json``.
+Each "speaker" is an espeak-ng voice with its own accent, variant, pitch and speed, speaking
+English sentences from a fixed list (not the mini corpus' sentence generator), resampled to the
+corpus sample rate and mixed with the mini corpus' test noise at WHAM! levels. Only the ``tt``
+split is written, so validate it with ``validate_wham_dir(path, splits=("tt",))``;
+``write_wham_metadata`` then writes ``tt.json`` only.
 
 Command line::
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import shutil
 import subprocess
 import sys
@@ -29,10 +34,11 @@ import soundfile as sf
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
+from .espeak_lib import espeak_library, espeak_library_available
 from .mixing import WHAM_FOLDERS, mix_wham_like, write_wham_mixture
 from .noise_synth import make_babble_pool, synthesize_noise
 
-__all__ = ["build_tts_testset", "espeak_available"]
+__all__ = ["build_tts_testset", "espeak_available", "held_out_engine"]
 
 _VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc")
 _VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
@@ -80,12 +86,30 @@ _SENTENCES = (
 )
 
 
+def held_out_engine() -> str | None:
+    """How eSpeak NG is reached: ``"library"`` (espeakng-loader), ``"program"``, or ``None``."""
+    if espeak_library_available()[0]:
+        return "library"
+    if shutil.which("espeak-ng") is not None:
+        return "program"
+    return None
+
+
 def espeak_available() -> bool:
-    """Whether the ``espeak-ng`` program can be found on the ``PATH``."""
-    return shutil.which("espeak-ng") is not None
+    """Whether eSpeak NG can be used (the espeakng-loader library or the ``espeak-ng`` program)."""
+    return held_out_engine() is not None
 
 
-def _speak(text: str, voice: dict, tmp_dir: Path, sample_rate: int) -> np.ndarray:
+def _speak(text: str, voice: dict, tmp_dir: Path, sample_rate: int, engine: str) -> np.ndarray:
+    if engine == "library":
+        lib = espeak_library()
+        wav = lib.synthesize(
+            text,
+            f"{voice['voice']}+{voice['variant']}",
+            rate=voice["speed"],
+            pitch=voice["pitch"],
+        )
+        return _to_rate_and_trim(wav, lib.sample_rate, sample_rate, text)
     path = tmp_dir / "utt.wav"
     cmd = [
         "espeak-ng",
@@ -105,6 +129,10 @@ def _speak(text: str, voice: dict, tmp_dir: Path, sample_rate: int) -> np.ndarra
     wav, sr = sf.read(str(path), dtype="float64")
     if wav.ndim > 1:
         wav = wav.mean(axis=1)
+    return _to_rate_and_trim(wav, int(sr), sample_rate, text)
+
+
+def _to_rate_and_trim(wav: np.ndarray, sr: int, sample_rate: int, text: str) -> np.ndarray:
     gcd = np.gcd(int(sr), int(sample_rate))
     wav = resample_poly(wav, sample_rate // gcd, int(sr) // gcd)
     active = np.flatnonzero(np.abs(wav) > 1e-3 * np.abs(wav).max())
@@ -123,6 +151,9 @@ def build_tts_testset(
 ) -> Path:
     """Build ``<out_root>/wav<k>k/min/tt`` from espeak-ng speech and the synthetic test noise.
 
+    eSpeak NG comes from the ``espeakng-loader`` package when installed, else from the
+    ``espeak-ng`` program; both are the same engine and voices.
+
     Args:
         out_root (str or Path): root of the test set (created if needed).
         n_test (int): number of mixtures.
@@ -137,11 +168,16 @@ def build_tts_testset(
     Raises:
         RuntimeError: espeak-ng is not installed or fails.
     """
-    if not espeak_available():
+    engine = held_out_engine()
+    if engine is None:
         raise RuntimeError(
-            "espeak-ng is not installed (it is only needed for this optional check): install it "
-            "with `apt-get install espeak-ng` and run again."
+            "espeak-ng is not installed (it is only needed for this check): install the "
+            "package with `pip install espeakng-loader` (or the program with "
+            "`apt-get install espeak-ng`) and run again."
         )
+    if progress:
+        how = "library from espeakng-loader" if engine == "library" else "espeak-ng program"
+        print(f"held-out test set speech: eSpeak NG voices ({how})", file=sys.stderr)
     if n_test < 1 or n_speakers < 2:
         raise ValueError(f"Need n_test >= 1 and n_speakers >= 2, got {n_test}, {n_speakers}.")
     rng = np.random.default_rng([seed, 3000])
@@ -168,8 +204,8 @@ def build_tts_testset(
             first, second = mix_rng.choice(n_speakers, size=2, replace=False)
             texts = mix_rng.choice(len(_SENTENCES), size=2, replace=False)
             spk1, spk2 = speakers[first], speakers[second]
-            s1 = _speak(_SENTENCES[texts[0]], spk1, Path(tmp), sample_rate)
-            s2 = _speak(_SENTENCES[texts[1]], spk2, Path(tmp), sample_rate)
+            s1 = _speak(_SENTENCES[texts[0]], spk1, Path(tmp), sample_rate, engine)
+            s2 = _speak(_SENTENCES[texts[1]], spk2, Path(tmp), sample_rate, engine)
             parts, info = mix_wham_like(
                 s1,
                 s2,
@@ -189,6 +225,9 @@ def build_tts_testset(
         writer = csv.DictWriter(fh, fieldnames=list(speakers[0]))
         writer.writeheader()
         writer.writerows(speakers)
+    with open(info_dir / "speech_source.json", "w") as fh:
+        json.dump({"engine": "espeak-ng", "access": engine, "seed": seed}, fh, indent=1)
+        fh.write("\n")
     return wav_dir
 
 

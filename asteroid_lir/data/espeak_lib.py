@@ -1,0 +1,182 @@
+"""eSpeak NG as a library: text to IPA phonemes, and text to speech (through ``espeakng-loader``).
+
+The ``espeakng-loader`` package bundles ``libespeak-ng`` and its data, so nothing has to be
+installed on the system. This module binds the few C functions we need with :mod:`ctypes`:
+
+* :meth:`EspeakLibrary.phonemize` turns text into IPA phonemes, clause by clause. The Piper
+  neural voice of :mod:`asteroid_lir.data.neural_speech` reads these phonemes (Piper voices are
+  trained on eSpeak NG's IPA); only text goes through eSpeak there, never its audio.
+* :meth:`EspeakLibrary.synthesize` speaks text with an eSpeak NG voice. Only the held-out test set
+  (:mod:`asteroid_lir.data.tts_testset`) uses eSpeak NG's audio: the training corpus never does.
+
+The library holds global state (one voice, one set of parameters), so one process uses one
+:class:`EspeakLibrary` (:func:`espeak_library`), created on first use, never on import.
+
+References:
+    eSpeak NG, ``speak_lib.h`` (the C API), https://github.com/espeak-ng/espeak-ng.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+
+import numpy as np
+
+__all__ = ["EspeakLibrary", "espeak_library", "espeak_library_available"]
+
+# speak_lib.h constants.
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_ESPEAK_CHARS_UTF8 = 1
+_ESPEAK_PHONEMES_IPA = 0x02
+_PARAMETERS = {"rate": 1, "volume": 2, "pitch": 3, "range": 4}
+_EE_OK = 0
+# Language-switch marks such as "(fr)" that eSpeak puts around foreign words.
+_LANG_FLAGS = re.compile(r"\([^)]*\)")
+
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
+_INSTANCE: EspeakLibrary | None = None
+
+
+def espeak_library_available() -> tuple[bool, str]:
+    """Whether the bundled eSpeak NG library can be used, and why not.
+
+    Returns:
+        tuple: ``(available, reason)``; ``reason`` is empty when available.
+    """
+    try:
+        import espeakng_loader  # noqa: F401
+    except ImportError:
+        return False, "the package espeakng-loader is not installed (pip install espeakng-loader)"
+    return True, ""
+
+
+class EspeakLibrary:
+    """The eSpeak NG C library loaded from ``espeakng-loader`` (use :func:`espeak_library`).
+
+    Raises:
+        RuntimeError: the package is missing or the library fails to initialise.
+    """
+
+    def __init__(self) -> None:
+        ok, reason = espeak_library_available()
+        if not ok:
+            raise RuntimeError(f"eSpeak NG is not available: {reason}.")
+        import espeakng_loader
+
+        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetParameter.restype = ctypes.c_int
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_TextToPhonemes.argtypes = [
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.c_int,
+            ctypes.c_int,
+        ]
+        lib.espeak_Synth.restype = ctypes.c_int
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
+        lib.espeak_SetSynthCallback.restype = None
+        lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
+        lib.espeak_Synchronize.restype = ctypes.c_int
+        data = espeakng_loader.get_data_path().encode()
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
+        if rate <= 0:
+            raise RuntimeError(f"eSpeak NG failed to initialise (data folder {data.decode()}).")
+        self.sample_rate = int(rate)
+        self._lib = lib
+        self._chunks: list[np.ndarray] = []
+        # Keep a reference to the callback: the library calls it after this function returns.
+        self._callback = _CALLBACK(self._collect)
+        lib.espeak_SetSynthCallback(self._callback)
+
+    def _collect(self, wav, n_samples, _events) -> int:
+        if n_samples > 0 and wav:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n_samples,)).copy())
+        return 0  # continue
+
+    def _set_voice(self, voice: str) -> None:
+        if self._lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
+            raise ValueError(f"Unknown eSpeak NG voice {voice!r}.")
+
+    def phonemize(self, text: str, voice: str = "en-us") -> list[str]:
+        """IPA phonemes of ``text``, one string per clause (punctuation is not included).
+
+        Args:
+            text (str): text without control characters.
+            voice (str): eSpeak NG voice (language) used for the pronunciation.
+
+        Returns:
+            list of str: the IPA of each clause, words separated by spaces.
+        """
+        if not text.strip():
+            raise ValueError("Cannot phonemize empty text.")
+        self._set_voice(voice)
+        buf = ctypes.create_string_buffer(text.encode("utf-8"))
+        ptr = ctypes.c_char_p(ctypes.addressof(buf))
+        clauses = []
+        while ptr.value:
+            out = self._lib.espeak_TextToPhonemes(
+                ctypes.byref(ptr), _ESPEAK_CHARS_UTF8, _ESPEAK_PHONEMES_IPA
+            )
+            phonemes = _LANG_FLAGS.sub("", (out or b"").decode("utf-8")).strip()
+            if phonemes:
+                clauses.append(phonemes)
+        return clauses
+
+    def synthesize(
+        self,
+        text: str,
+        voice: str = "en-us",
+        rate: int = 175,
+        pitch: int = 50,
+        pitch_range: int = 50,
+    ) -> np.ndarray:
+        """Speak ``text`` with an eSpeak NG voice.
+
+        Args:
+            text (str): the text.
+            voice (str): voice name, with an optional variant (``"en-gb+f3"``).
+            rate (int): words per minute (80-450).
+            pitch (int): base pitch (0-100).
+            pitch_range (int): pitch range (0-100).
+
+        Returns:
+            np.ndarray: ``(time,)`` float64 waveform in [-1, 1] at :attr:`sample_rate`.
+        """
+        if not text.strip():
+            raise ValueError("Cannot speak empty text.")
+        self._set_voice(voice)
+        for name, value in (("rate", rate), ("pitch", pitch), ("range", pitch_range)):
+            self._lib.espeak_SetParameter(_PARAMETERS[name], int(value), 0)
+        self._chunks = []
+        data = text.encode("utf-8") + b"\0"
+        err = self._lib.espeak_Synth(data, len(data), 0, 1, 0, _ESPEAK_CHARS_UTF8, None, None)
+        self._lib.espeak_Synchronize()
+        if err != _EE_OK or not self._chunks:
+            raise RuntimeError(f"eSpeak NG failed to speak {text!r} with voice {voice!r}.")
+        wav = np.concatenate(self._chunks).astype(np.float64) / 32768.0
+        self._chunks = []
+        return wav
+
+
+def espeak_library() -> EspeakLibrary:
+    """The process' :class:`EspeakLibrary`, created on first use."""
+    global _INSTANCE
+    if _INSTANCE is None:
+        _INSTANCE = EspeakLibrary()
+    return _INSTANCE

