@@ -10,6 +10,7 @@ BENCHMARKS: dict[str, str] = {
     "sudormrf": "asteroid_lir.bench.sudormrf",
     "progressive": "asteroid_lir.bench.progressive",
     "early-exit": "asteroid_lir.bench.early_exit",
+    "tflocoformer": "asteroid_lir.bench.tflocoformer",
     "sfc": "asteroid_lir.bench.sfc",
 }
 

@@ -167,7 +167,7 @@ class RotaryEmbedding(nn.Module):
             seq_dim -= x.ndim
         if not -x.ndim <= seq_dim < -1:
             raise ValueError(f"seq_dim={seq_dim} must point at an axis before the channels.")
-        if x.shape[-1] != self.dim:
+        if not torch.jit.is_tracing() and x.shape[-1] != self.dim:
             raise ValueError(f"RoPE was built for {self.dim} channels, got {x.shape[-1]}.")
         dtype = x.dtype
         if dtype not in (torch.float32, torch.float64):
@@ -652,7 +652,7 @@ class TFLocoformer(nn.Module):
         Returns:
             torch.Tensor: ``(batch, emb_dim, frames, freqs)``, channels-last in memory.
         """
-        if spec.ndim != 4 or spec.shape[1] != 2:
+        if spec.ndim != 4 or (not torch.jit.is_tracing() and spec.shape[1] != 2):
             raise ValueError(
                 "TFLocoformer expects a stacked real/imaginary spectrogram (batch, 2, frames, "
                 f"freqs), got shape {tuple(spec.shape)}."
