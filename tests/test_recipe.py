@@ -1,5 +1,7 @@
-"""The WHAM! recipe (egs/wham): options, configurations, all stages on a tiny corpus, resuming
-an interrupted training, re-evaluation without retraining, and DDP with two CPU processes."""
+"""The WHAM! recipe (egs/wham): options, configurations, models by name, all stages on a tiny
+corpus, resuming an interrupted training, re-evaluation without retraining, DDP with two CPU
+processes, and the gated and progressive procedures (per-phase reports, early-stopped
+progressive runs)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,10 @@ import yaml
 
 RECIPE = Path(__file__).resolve().parents[1] / "egs" / "wham"
 sys.path.insert(0, str(RECIPE))
+from local import models as recipe_models  # noqa: E402
 from local.config import load_config, n_sources  # noqa: E402
+
+from asteroid_lir.models import LIRSuDORMRFNet  # noqa: E402
 
 # A model of a few thousand parameters on a corpus of a few 1-s mixtures: every stage runs in
 # seconds, which is all these tests need (they check the plumbing, not the separation quality).
@@ -131,23 +136,22 @@ def test_config_inheritance_and_overrides(tmp_path):
         load_config(tmp_path / "bad_mode.yml")
 
 
-PAPER_PARAMS_M = {  # paper Table 1 (millions): enhancement, separation; README lists ours
-    "1x1x1": (0.4, 0.5), "1x1x4": (0.4, 0.5), "1x4x1": (0.8, 1.0), "1x4x4": (0.8, 1.0),
-    "1x8x1": (1.4, 1.5), "1x16x1": (2.6, 2.7), "2x4x2": (1.4, 1.5),
+# Exact counts of the Table 1 configurations (enhancement: 2 outputs, separation: 3). The paper
+# rounds to 0.1 M and differs in places; egs/wham/README.md lists both.
+TABLE1_PARAMS = {
+    "1x1x1": (375_042, 441_090), "1x1x4": (375_042, 441_090), "1x4x1": (839_301, 905_349),
+    "1x4x4": (839_301, 905_349), "1x8x1": (1_458_313, 1_524_361),
+    "1x16x1": (2_696_337, 2_762_385), "2x4x2": (1_458_313, 1_524_361),
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("name", sorted(PAPER_PARAMS_M))
-def test_table1_configs_give_the_paper_parameter_counts(name):
-    from asteroid_lir.models import LIRSuDORMRFNet
-
+@pytest.mark.parametrize("name", sorted(TABLE1_PARAMS))
+def test_table1_configs_give_the_exact_parameter_counts(name):
     conf = load_config(RECIPE / "conf" / "table1" / f"{name}.yml")
-    args = {k: v for k, v in conf["model"].items() if k != "name"}
-    for task, expected in zip(("enh_single", "sep_noisy"), PAPER_PARAMS_M[name]):
+    for task, expected in zip(("enh_single", "sep_noisy"), TABLE1_PARAMS[name]):
         _, n_src = n_sources(task, conf["data"]["return_noise"])
-        model = LIRSuDORMRFNet(n_src=n_src, **args)
-        params = sum(p.numel() for p in model.parameters()) / 1e6
-        assert abs(params - expected) < 0.1, (name, task, params)  # paper rounds to 0.1 M
+        model = recipe_models.build_model(recipe_models.resolve_model_conf(conf, n_src))
+        assert sum(p.numel() for p in model.parameters()) == expected, (name, task)
 
 
 def test_every_paper_config_has_the_paper_hyper_parameters():
@@ -165,6 +169,7 @@ def test_every_paper_config_has_the_paper_hyper_parameters():
         assert conf["optim"]["lr"] == 1e-3 and train["gradient_clip_val"] == 5.0
         assert conf["scheduler"]["step_size"] == 40
         assert conf["scheduler"]["gamma"] == pytest.approx(1 / 3)
+        assert conf["loss"] == {"extra_weight": 0.0}  # the paper's loss: speech SI-SDR alone
         if path.parent.name == "table2" and path.stem.startswith("prog_"):
             assert train["mode"] == "progressive" and conf["model"]["head_per_block"]
             assert train["epochs"] == 200
@@ -182,6 +187,71 @@ def test_default_cpu_config_is_bounded_in_time():
     conf = load_config(RECIPE / "conf" / "mini_cpu.yml")
     assert conf["training"]["max_time_minutes"] and conf["training"]["max_time_minutes"] <= 11
     assert conf["data"]["mini"]["n_test"] > 0
+    for name in ("mini_cpu", "mini_gated"):  # the mini configurations keep the noise term
+        assert load_config(RECIPE / "conf" / f"{name}.yml")["loss"] == {"extra_weight": 1.0}
+
+
+# --------------------------------------------------------------------------- models by name
+
+
+def test_unknown_model_name_lists_the_registered_ones():
+    conf = load_config(RECIPE / "conf" / "paper.yml", ["model.name=SudoNet"])
+    with pytest.raises(ValueError, match="Unknown model 'SudoNet'") as err:
+        recipe_models.resolve_model_conf(conf, 3)
+    assert "LIRSuDORMRFNet" in str(err.value) and "GatedLIRSuDORMRFNet" in str(err.value)
+
+
+def test_model_conf_is_resolved_for_the_task_and_the_procedure():
+    conf = load_config(
+        RECIPE / "conf" / "table2" / "prog_2x4x2.yml", ["model.head_per_block=false"]
+    )
+    model_conf = recipe_models.resolve_model_conf(conf, 2, progressive=True)
+    assert model_conf["head_per_block"] is True  # progressive mode sets it
+    assert model_conf["n_src"] == 2 and model_conf["sample_rate"] == 8000
+    assert conf["model"]["head_per_block"] is False  # the input is not modified
+    model = recipe_models.build_model(model_conf)
+    assert isinstance(model, LIRSuDORMRFNet) and model.refiner.head_per_block
+    conf["model"]["sample_rate"] = 16000
+    with pytest.raises(ValueError, match="model.sample_rate .16000. differs from data.sample_rate"):
+        recipe_models.resolve_model_conf(conf, 2)
+
+
+class _PresetModel:
+    calls: list = []
+
+    def __init__(self, n_src, sample_rate=8000, head_per_block=False):
+        pass
+
+    @classmethod
+    def from_preset(cls, preset, n_src, sample_rate, **rest):
+        cls.calls.append((preset, n_src, sample_rate, rest))
+        return "built"
+
+
+def test_a_preset_goes_to_from_preset(monkeypatch):
+    monkeypatch.setattr(
+        recipe_models, "registered_models", lambda: {"PresetNet": _PresetModel, "Other": object}
+    )
+    conf = {"data": {"sample_rate": 8000}, "model": {"name": "PresetNet", "preset": "S"}}
+    model_conf = recipe_models.resolve_model_conf(conf, 2, progressive=True)
+    assert recipe_models.build_model(model_conf) == "built"
+    assert _PresetModel.calls[-1] == ("S", 2, 8000, {"head_per_block": True})
+    with pytest.raises(ValueError, match="Other has no presets"):
+        recipe_models.build_model({"name": "Other", "preset": "S", "n_src": 2, "sample_rate": 8000})
+
+
+def test_load_model_uses_the_registered_class(tmp_path):
+    from asteroid_lir.models import GatedLIRSuDORMRFNet
+
+    model = GatedLIRSuDORMRFNet(2, n_filters=16, bn_chan=8, upsampling_depth=2, gate_kernel_size=8)
+    torch.save(model.serialize(), tmp_path / "gated.pth")
+    loaded, package = recipe_models.load_model(tmp_path / "gated.pth")
+    assert type(loaded) is GatedLIRSuDORMRFNet and package["model_name"] == "GatedLIRSuDORMRFNet"
+    assert recipe_models.model_structure(loaded).startswith("1x1x4 ")
+    package["model_name"] = "NotAModel"
+    torch.save(package, tmp_path / "unknown.pth")
+    with pytest.raises(ValueError, match="unknown.pth: Unknown model 'NotAModel'"):
+        recipe_models.load_model(tmp_path / "unknown.pth")
 
 
 # --------------------------------------------------------------------------- whole recipe
@@ -192,30 +262,28 @@ def finished_run(tmp_path_factory):
     """All stages (0-4) of the recipe on a tiny corpus, once for the tests below."""
     tmp = tmp_path_factory.mktemp("recipe")
     conf = write_conf(tmp)
-    start = time.time()
     res = run_recipe(*corpus_args(tmp, conf), "--tag", "tiny")
-    elapsed = time.time() - start
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return tmp, conf, res, elapsed
+    return tmp, conf, res
 
 
 @pytest.mark.slow
 def test_whole_recipe_on_a_tiny_corpus(finished_run):
-    tmp, _, res, elapsed = finished_run
-    assert elapsed < 60, f"the tiny recipe took {elapsed:.0f} s"
+    tmp, _, res = finished_run
     exp = tmp / "exp" / "tiny"
     for stage in range(5):
         assert f"[stage {stage}]" in res.stdout
     results = json.loads((exp / "results.json").read_text())
     summary = results["summary"]
     assert summary["n_utterances"] == 4 and len(summary["si_sdri_per_source"]) == 2
-    assert summary["si_sdri"] == pytest.approx(sum(summary["si_sdri_per_source"]) / 2)
-    assert summary["rtf"] > 0 and results["model"]["parameters"] > 0
+    assert len(summary["sdri_per_source"]) == 2 and results["model"]["parameters"] > 0
     assert [q["quartile"] for q in results["quartiles"]] == [1, 2, 3, 4]
     assert sum(q["count"] for q in results["quartiles"]) == 4
-    for row in results["utterances"]:  # SI-SDRi = SI-SDR of the estimate - that of the mixture
-        for out, base, imp in zip(row["si_sdr"], row["input_si_sdr"], row["si_sdri"]):
-            assert imp == pytest.approx(out - base)
+    assert results["model"]["structure"].startswith("1x1x2 ")
+    # conf.yml is the configuration as trained: task, outputs, sample rate and loss filled in.
+    trained = yaml.safe_load((exp / "conf.yml").read_text())
+    assert trained["data"]["task"] == "sep_noisy" and trained["model"]["n_src"] == 3
+    assert trained["model"]["sample_rate"] == 8000 and trained["loss"] == {"extra_weight": 0.0}
     report = (exp / "results.md").read_text()
     for png in ("snr_quartiles.png", "training_curves.png"):
         assert (exp / png).stat().st_size > 0 and f"({png})" in report
@@ -231,7 +299,7 @@ def test_whole_recipe_on_a_tiny_corpus(finished_run):
 
 @pytest.mark.slow
 def test_rerun_skips_training_and_stage3_reevaluates(finished_run):
-    tmp, conf, _, _ = finished_run
+    tmp, conf, _ = finished_run
     exp = tmp / "exp" / "tiny"
     model_mtime = (exp / "best_model.pth").stat().st_mtime_ns
     ckpts = sorted(p.name for p in (exp / "checkpoints").iterdir())
@@ -249,7 +317,7 @@ def test_rerun_skips_training_and_stage3_reevaluates(finished_run):
 
 @pytest.mark.slow
 def test_killed_training_resumes_from_last_checkpoint(finished_run):
-    tmp, conf, _, _ = finished_run
+    tmp, conf, _ = finished_run
     exp = tmp / "exp" / "resume"
     cmd = [
         sys.executable, str(RECIPE / "train.py"), "--conf", str(conf), "--task", "sep_noisy",
@@ -291,7 +359,7 @@ def test_killed_training_resumes_from_last_checkpoint(finished_run):
 
 @pytest.mark.slow
 def test_ddp_with_two_cpu_processes(finished_run):
-    tmp, conf, _, _ = finished_run
+    tmp, conf, _ = finished_run
     exp = tmp / "exp" / "ddp"
     res = subprocess.run(
         [
@@ -309,31 +377,106 @@ def test_ddp_with_two_cpu_processes(finished_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["gated", "progressive"])
-def test_gated_and_progressive_training_modes(finished_run, mode):
-    pytest.importorskip(f"asteroid_lir.engine.{mode}")
-    tmp, _, _, _ = finished_run
-    if mode == "gated":
-        extra = {
-            "training": {"mode": "gated", "epochs": 1},
-            "gated": {"joint_epochs": 1, "lambda": 0.1, "gate": {"gate_kernel_size": 16}},
-        }
-    else:
-        extra = {
-            "training": {"mode": "progressive", "epochs": 2},
-            "model": {"n_blocks": 2, "n_iters": 1, "head_per_block": True},
-        }
-    conf = write_conf(tmp, f"tiny_{mode}.yml", **extra)
-    res = run_recipe(*corpus_args(tmp, conf), "--tag", mode, "--stage", "2")
+def test_gated_training_reports_each_phase(finished_run):
+    tmp, _, _ = finished_run
+    # Pre-training 2 epochs, joint training 1 epoch, under a time bound that is never reached:
+    # neither phase was stopped by time (the joint phase's epoch is not compared with the
+    # pre-training's epochs).
+    extra = {
+        "training": {"mode": "gated", "epochs": 2, "max_time_minutes": 60},
+        "gated": {"joint_epochs": 1, "lambda": 0.1, "gate": {"gate_kernel_size": 16}},
+    }
+    conf = write_conf(tmp, "tiny_gated.yml", **extra)
+    res = run_recipe(*corpus_args(tmp, conf), "--tag", "gated", "--stage", "2")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    exp = tmp / "exp" / mode
+    exp = tmp / "exp" / "gated"
+    info = json.loads((exp / "train_done.json").read_text())
+    assert info["stopped_by_time"] is False
+    pre, joint = info["phases"]["pretrain"], info["phases"]["joint"]
+    assert (pre["epochs_done"], pre["epochs_planned"], pre["stopped_by_time"]) == (2, 2, False)
+    assert (joint["epochs_done"], joint["epochs_planned"], joint["stopped_by_time"]) == (
+        1,
+        1,
+        False,
+    )
+    assert pre["max_time_minutes"] == pytest.approx(40) and joint["max_time_minutes"] == 20
     results = json.loads((exp / "results.json").read_text())
-    assert results["model"]["gated"] == (mode == "gated")
-    if mode == "gated":
-        assert (exp / "pretrain" / "best_model.pth").is_file()  # phase 1 kept apart
-        steps = [row["steps"] for row in results["utterances"]]
-        assert all(1 <= s <= 2 for s in steps)
-        assert results["summary"]["steps_mean"] == pytest.approx(sum(steps) / len(steps))
-        assert (exp / "steps_histogram.png").stat().st_size > 0
-    else:
-        assert results["model"]["model_args"]["n_blocks"] == 2
+    assert results["model"]["gated"] and results["model"]["name"] == "GatedLIRSuDORMRFNet"
+    assert (exp / "pretrain" / "best_model.pth").is_file()  # phase 1 kept apart
+    steps = [row["steps"] for row in results["utterances"]]
+    assert all(1 <= s <= 2 for s in steps)
+    assert results["summary"]["steps_mean"] == pytest.approx(sum(steps) / len(steps))
+    assert (exp / "steps_histogram.png").stat().st_size > 0
+    # The ungated baseline is scored from its own folder.
+    res = subprocess.run(
+        [
+            sys.executable, str(RECIPE / "eval.py"), "--exp_dir", str(exp / "pretrain"),
+            "--meta_dir", str(meta_dir(tmp)), "--task", "sep_noisy", "--n_examples", "0",
+        ],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert not json.loads((exp / "pretrain" / "results.json").read_text())["model"]["gated"]
+
+
+def _progressive(tmp: Path, tag: str, epochs: int, **progressive) -> subprocess.CompletedProcess:
+    extra = {
+        "training": {"mode": "progressive", "epochs": epochs},
+        "model": {"n_blocks": 2, "n_iters": 1},  # no head_per_block: the recipe sets it
+    }
+    if progressive:
+        extra["progressive"] = progressive
+    conf = write_conf(tmp, f"{tag}.yml", **extra)
+    return run_recipe(*corpus_args(tmp, conf), "--tag", tag, "--stage", "2")
+
+
+@pytest.mark.slow
+def test_progressive_training_exports_the_full_model(finished_run):
+    tmp, _, _ = finished_run
+    res = _progressive(tmp, "progressive", epochs=2)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    exp = tmp / "exp" / "progressive"
+    assert yaml.safe_load((exp / "conf.yml").read_text())["model"]["head_per_block"] is True
+    info = json.loads((exp / "train_done.json").read_text())
+    assert info["progressive"]["complete"] and info["progressive"]["exported_step"] == 2
+    results = json.loads((exp / "results.json").read_text())
+    assert not results["model"]["gated"] and results["model"]["structure"].startswith("2x1x1 ")
+    assert results["model"]["progressive"]["complete"]
+
+
+@pytest.mark.slow
+def test_progressive_run_stopped_early_exports_the_last_completed_step(finished_run):
+    tmp, _, _ = finished_run
+    # Step 1 takes 1 epoch, step 2 five, but the training stops after 2 epochs (the same
+    # situation as a time bound reached during step 2).
+    res = _progressive(tmp, "progressive_stopped", epochs=2, epochs_per_step=[1, 5])
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "exporting the model of step 1" in res.stdout
+    exp = tmp / "exp" / "progressive_stopped"
+    info = json.loads((exp / "train_done.json").read_text())
+    assert info["progressive"] == {
+        "n_steps": 2, "steps_completed": 1, "exported_step": 1, "exported_blocks": 1,
+        "step_epochs": [1, 5], "complete": False,
+    }  # fmt: skip
+    model = LIRSuDORMRFNet.from_pretrained(str(exp / "best_model.pth"))
+    assert model.n_blocks == 1 and not model.refiner.head_per_block
+    # It is the model that step 1 wrote when it ended.
+    step1 = LIRSuDORMRFNet.from_pretrained(str(exp / "checkpoints" / "step1_model.pth"))
+    for key, value in step1.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    results = json.loads((exp / "results.json").read_text())
+    assert results["model"]["structure"].startswith("1x1x1 ")
+    assert results["model"]["progressive"]["exported_step"] == 1
+    assert (
+        "stopped during step 2 of 2**: this is the step-1 model" in (exp / "results.md").read_text()
+    )
+
+
+@pytest.mark.slow
+def test_progressive_run_stopped_during_step_1_fails_clearly(finished_run):
+    tmp, _, _ = finished_run
+    res = _progressive(tmp, "progressive_nothing", epochs=1, epochs_per_step=[2, 1])
+    assert res.returncode != 0
+    assert "during step 1 of 2" in res.stderr and "no step is complete" in res.stderr
+    exp = tmp / "exp" / "progressive_nothing"
+    assert not (exp / "best_model.pth").exists() and not (exp / "train_done.json").exists()

@@ -76,8 +76,7 @@ def plot_quartiles(results: dict, path: Path) -> None:
         twin = ax.twinx()
         twin.plot(labels, [q["steps_mean"] for q in quartiles], "o-", color="tab:red")
         twin.set_ylabel("refinement steps (mean)", color="tab:red")
-        iters = results["model"]["model_args"].get("n_iters", 1)
-        max_steps = sum(iters) if isinstance(iters, list) else int(iters)
+        max_steps = results["model"].get("n_steps") or max(q["steps_mean"] for q in quartiles)
         twin.set_ylim(0, max_steps + 0.5)  # the full range, so small differences do not look big
     ax.legend(loc="upper left")
     fig.tight_layout()

@@ -1,17 +1,26 @@
 """Stage 2 of the WHAM! recipe: train a model described by an experiment configuration.
 
-``training.mode`` picks the procedure:
+``model.name`` may be any model registered in ``asteroid_lir.models`` (``local/models.py``).
+``training.mode`` picks the procedure; the recipe only wires the library's training systems:
 
 - ``end_to_end``: :class:`asteroid_lir.engine.LIRSystem` (Asteroid ``System`` + online remixing).
-- ``progressive``: ``asteroid_lir.engine.progressive.ProgressiveSystem`` (block-wise training,
-  the epochs split evenly between the blocks).
+- ``progressive``: :class:`asteroid_lir.engine.progressive.ProgressiveSystem` (block-wise
+  training, the epochs split evenly between the blocks, ``head_per_block`` set on the model).
+  The exported model is that of the last *completed* step: a run stopped (time or epochs bound)
+  during step k + 1 exports the step-k model (blocks 1..k and head k), and says so in
+  ``train_done.json``; a run stopped during step 1 fails with a message.
 - ``gated``: pre-training of the network without the gate (``training.epochs``, end to end, in
-  ``<exp_dir>/pretrain``), then joint training of network and gate with
-  ``asteroid_lir.engine.gated.GatedSystem`` (``gated.joint_epochs``).
+  ``<exp_dir>/pretrain``), then joint training of network and gate set up by
+  :meth:`asteroid_lir.engine.gated.GatedSystem.from_pretrained_lir` (``gated.joint_epochs``).
+
+The loss is :class:`asteroid_lir.losses.SpeechPITLoss` with the weight of the noise output's
+term from ``loss.extra_weight`` (0: the paper's negative SI-SDR of the speech alone).
 
 Training resumes from ``<exp_dir>/checkpoints/last.ckpt`` when it exists, so killing the run and
-starting it again continues where it stopped. At the end ``<exp_dir>/best_model.pth`` holds the
-best checkpoint's model as ``model.serialize()`` (loadable with ``from_pretrained``).
+starting it again continues where it stopped. ``<exp_dir>/conf.yml`` is the configuration as
+trained (task, outputs, sample rate, progressive heads filled in). At the end
+``<exp_dir>/best_model.pth`` holds the model as ``model.serialize()`` (loadable with
+``from_pretrained``) and ``train_done.json`` what the training did, per phase.
 
 Usage::
 
@@ -25,16 +34,19 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local.cli import run_cli  # noqa: E402
+from local.cli import RecipeError, run_cli  # noqa: E402
 from local.config import load_config, n_sources  # noqa: E402
+from local.models import build_model, resolve_model_conf  # noqa: E402
 
 CHECKPOINT_DIR = "checkpoints"
 DONE_FILE = "train_done.json"
+GATED_KEYS = ("joint_epochs", "lr", "step_size", "lambda", "gate", "n_iters")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,16 +71,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_model(conf: dict, n_src: int):
-    """The ``LIRSuDORMRFNet`` of ``conf['model']`` with ``n_src`` outputs."""
-    from asteroid_lir.models import LIRSuDORMRFNet
+def make_loss(conf: dict, n_speech: int):
+    """``SpeechPITLoss`` of the ``loss`` section: PIT over the speech sources, the extra (noise)
+    outputs' terms weighted by ``loss.extra_weight`` (default 1; 0 is the paper's loss)."""
+    from asteroid_lir.losses import SpeechPITLoss
 
-    model_args = {k: v for k, v in conf["model"].items() if k not in ("name", "n_src")}
-    name = conf["model"].get("name", "LIRSuDORMRFNet")
-    if name != "LIRSuDORMRFNet":
-        raise ValueError(f"model.name {name!r} is not supported by this recipe (LIRSuDORMRFNet).")
-    model_args.setdefault("sample_rate", conf["data"]["sample_rate"])
-    return LIRSuDORMRFNet(n_src=n_src, **model_args)
+    section = dict(conf.get("loss") or {})
+    weight = section.pop("extra_weight", 1.0)
+    if section:
+        raise ValueError(f"Unknown loss key(s) {sorted(section)}; known: ['extra_weight'].")
+    return SpeechPITLoss(n_speech, extra_weight=float(weight))
+
+
+@dataclass
+class Run:
+    """What every training procedure shares: task, data, loss and hardware."""
+
+    task: str
+    loaders: tuple
+    loss: torch.nn.Module
+    hw: dict
 
 
 def make_loaders(conf: dict, task: str, meta_dir: Path, n_workers: int | None):
@@ -203,35 +225,82 @@ def remix_options(conf: dict, task: str) -> dict:
     }
 
 
-def train_end_to_end(conf, args, exp_dir, loaders, n_speech, n_src, hw, max_epochs, minutes):
-    """Train every block at once with ``LIRSystem``; returns ``(trainer, system, best_ckpt)``."""
-    from asteroid_lir.engine import LIRSystem
-    from asteroid_lir.losses import SpeechPITLoss
+def phase_report(trainer, planned_epochs: int, minutes: float | None, best: str | None) -> dict:
+    """What one ``fit`` did: epochs and steps run, and whether the time bound stopped it."""
+    epochs = int(trainer.current_epoch)
+    return {
+        "best_checkpoint": best,
+        "epochs_done": epochs,
+        "epochs_planned": int(planned_epochs),
+        "global_steps": int(trainer.global_step),
+        "max_time_minutes": minutes,
+        "stopped_by_time": bool(minutes) and epochs < int(planned_epochs),
+    }
 
-    model = build_model(conf, n_src)
+
+def completed_steps(step_epochs: list, epochs_done: int, planned_epochs: int) -> int:
+    """Progressive steps that ran all their epochs.
+
+    Args:
+        step_epochs: epochs of each step (``ProgressiveSystem.step_epochs``; ``None`` for an
+            open-ended last step, complete when the training ran its planned epochs).
+        epochs_done: epochs the trainer finished.
+        planned_epochs: the trainer's ``max_epochs``.
+
+    Returns:
+        int: the number of leading steps completed (0 to ``len(step_epochs)``).
+    """
+    end = 0
+    for done, n_epochs in enumerate(step_epochs):
+        if n_epochs is None:
+            ran_to_the_end = epochs_done >= planned_epochs and epochs_done > end
+            return done + int(ran_to_the_end)
+        end += n_epochs
+        if epochs_done < end:
+            return done
+    return len(step_epochs)
+
+
+def train_end_to_end(conf: dict, run: Run, exp_dir: Path, max_epochs: int, minutes):
+    """Train every block at once with ``LIRSystem``.
+
+    Returns:
+        tuple: the trainer, the model with the best checkpoint's weights and the phase report.
+    """
+    from asteroid_lir.engine import LIRSystem
+
+    model = build_model(conf["model"])
     optimizer, scheduler = make_optimizer_and_scheduler(
         model.parameters(), conf["optim"], conf["scheduler"]
     )
     system = LIRSystem(
         model,
         optimizer,
-        SpeechPITLoss(n_speech),
-        *loaders,
+        run.loss,
+        *run.loaders,
         scheduler=scheduler,
         config=conf,
-        **remix_options(conf, args.task),
+        **remix_options(conf, run.task),
     )
-    trainer, best = fit(system, exp_dir, max_epochs, minutes, conf, hw)
-    return trainer, system, best
+    trainer, best = fit(system, exp_dir, max_epochs, minutes, conf, run.hw)
+    if trainer.is_global_zero:
+        load_weights(system, best)
+    return trainer, system.model, phase_report(trainer, max_epochs, minutes, best)
 
 
-def train_progressive(conf, args, exp_dir, loaders, n_speech, n_src, hw, max_epochs, minutes):
-    """Train block after block with ``ProgressiveSystem``; returns ``(trainer, system, None)``."""
-    from asteroid_lir.engine.progressive import ProgressiveSystem
-    from asteroid_lir.losses import SpeechPITLoss
+def train_progressive(conf: dict, run: Run, exp_dir: Path, max_epochs: int, minutes):
+    """Train block after block with ``ProgressiveSystem``.
 
-    conf["model"]["head_per_block"] = True  # every block trains with its own head
-    model = build_model(conf, n_src)
+    Returns:
+        tuple: the trainer, the model of the last completed step (the full multi-head model when
+        every step completed, else :func:`export_prefix` of the completed blocks) and the report.
+
+    Raises:
+        RecipeError: if the training stopped before the end of step 1.
+    """
+    from asteroid_lir.engine.progressive import ProgressiveSystem, export_prefix
+
+    model = build_model(conf["model"])
     optimizer, scheduler = make_optimizer_and_scheduler(
         model.parameters(), conf["optim"], conf["scheduler"]
     )
@@ -243,29 +312,59 @@ def train_progressive(conf, args, exp_dir, loaders, n_speech, n_src, hw, max_epo
     system = ProgressiveSystem(
         model,
         optimizer,
-        SpeechPITLoss(n_speech),
-        *loaders,
+        run.loss,
+        *run.loaders,
         scheduler=scheduler,
         config=conf,
-        **remix_options(conf, args.task),
+        **remix_options(conf, run.task),
         **extra,
     )
-    trainer, _ = fit(system, exp_dir, max_epochs, minutes, conf, hw)
-    # The deliverable of progressive training is the full model after the last step, whose
-    # validation loss is not comparable with the earlier steps' heads: keep the final weights.
-    return trainer, system, None
+    trainer, _ = fit(system, exp_dir, max_epochs, minutes, conf, run.hw)
+    # The deliverable is the model after the last completed step (the later steps' heads have
+    # validation losses that are not comparable with the earlier ones': no "best" checkpoint).
+    report = phase_report(trainer, max_epochs, minutes, None)
+    n_steps = system.n_prog_steps
+    done = completed_steps(system.step_epochs, report["epochs_done"], max_epochs)
+    if done == 0:
+        why = "the time bound" if report["stopped_by_time"] else "the epoch bound"
+        raise RecipeError(
+            f"Progressive training stopped by {why} after {report['epochs_done']} epoch(s), "
+            f"during step 1 of {n_steps} (epochs per step {system.step_epochs}): no step is "
+            "complete, so there is no trained model to export. Raise training.max_time_minutes "
+            "or training.epochs, or lower the epochs per step, and run stage 2 again (it resumes)."
+        )
+    report["progressive"] = {
+        "n_steps": n_steps,
+        "steps_completed": done,
+        "exported_step": done,
+        "exported_blocks": done,
+        "step_epochs": list(system.step_epochs),
+        "complete": done == n_steps,
+    }
+    if done == n_steps:
+        return trainer, system.model, report
+    print(
+        f"[stage 2] WARNING: training stopped during step {done + 1} of {n_steps}: exporting the "
+        f"model of step {done} (blocks 1..{done}, head {done}); blocks {done + 1}..{n_steps} "
+        "are not in it."
+    )
+    return trainer, export_prefix(system.model, done), report
 
 
-def train_gated(conf, args, exp_dir, loaders, n_speech, n_src, hw, max_epochs, minutes):
+def train_gated(conf: dict, run: Run, exp_dir: Path, max_epochs: int, minutes):
     """Pre-train without the gate, then train network and gate jointly (``GatedSystem``).
 
-    Returns ``(trainer, system, best_ckpt)`` of the joint phase.
+    Returns:
+        tuple: the joint phase's trainer, the gated model with its best checkpoint's weights
+        and the report of both phases (``phases.pretrain``, ``phases.joint``).
     """
-    from asteroid_lir.engine.gated import GatedSystem, build_gated_model, gated_lr_scheduler
-    from asteroid_lir.losses import SpeechPITLoss
+    from asteroid_lir.engine.gated import GATED_EPOCHS, GatedSystem
 
-    gated = conf.get("gated") or {}
-    joint_epochs = int(gated.get("joint_epochs", 20))
+    gated = dict(conf.get("gated") or {})
+    unknown = set(gated) - set(GATED_KEYS)
+    if unknown:
+        raise ValueError(f"Unknown gated key(s) {sorted(unknown)}; known: {list(GATED_KEYS)}.")
+    joint_epochs = int(gated.get("joint_epochs", GATED_EPOCHS))
     # A wall-time bound is shared between the phases in proportion to their epochs.
     total = max_epochs + joint_epochs
     pre_minutes = minutes * max_epochs / total if minutes else None
@@ -274,41 +373,44 @@ def train_gated(conf, args, exp_dir, loaders, n_speech, n_src, hw, max_epochs, m
     pre_model_path = pre_dir / "best_model.pth"
     if pre_model_path.is_file():
         print(f"[stage 2] Pre-trained network found, skipping pre-training: {pre_model_path}")
+        done_file = pre_dir / DONE_FILE
+        pre_report = json.loads(done_file.read_text()) if done_file.is_file() else {}
     else:
         print(f"[stage 2] Gated model, phase 1: pre-training without the gate in {pre_dir}")
-        trainer, system, best = train_end_to_end(
-            conf, args, pre_dir, loaders, n_speech, n_src, hw, max_epochs, pre_minutes
-        )
+        trainer, model, pre_report = train_end_to_end(conf, run, pre_dir, max_epochs, pre_minutes)
         if trainer.is_global_zero:
-            load_weights(system, best)
-            save_model(system.model, pre_model_path, conf, {"phase": "pretrain"})
             # So that eval.py can score the ungated network (the baseline of the gated model).
             pre_conf = {**conf, "training": {**conf["training"], "mode": "end_to_end"}}
             (pre_dir / "conf.yml").write_text(_dump_yaml(pre_conf))
+            (pre_dir / DONE_FILE).write_text(json.dumps(pre_report, indent=2) + "\n")
+            save_model(model, pre_model_path, pre_conf, {"phase": "pretrain", **pre_report})
         trainer.strategy.barrier()
     print(
         f"[stage 2] Gated model, phase 2: joint training of network and gate "
         f"({joint_epochs} epochs, lambda={gated.get('lambda', 0.1)})"
     )
-    model = build_gated_model(str(pre_model_path), **(gated.get("gate") or {}))
-    optimizer, _ = make_optimizer_and_scheduler(
-        model.parameters(), {**conf["optim"], "lr": float(gated.get("lr", 1e-3))}, conf["scheduler"]
-    )
-    scheduler = gated_lr_scheduler(
-        optimizer, int(gated.get("step_size", 5)), float(gated.get("gamma", 1 / 3))
-    )
-    system = GatedSystem(
-        model,
-        optimizer,
-        SpeechPITLoss(n_speech),
-        *loaders,
-        scheduler=scheduler,
-        config=conf,
+    system = GatedSystem.from_pretrained_lir(
+        str(pre_model_path),
+        run.loss,
+        *run.loaders,
+        lr=float(gated.get("lr", 1e-3)),
         step_penalty=float(gated.get("lambda", 0.1)),
-        **remix_options(conf, args.task),
+        epochs_per_decay=int(gated.get("step_size", 5)),
+        n_iters=gated.get("n_iters"),
+        gate_kwargs=gated.get("gate") or {},
+        config=conf,
+        **remix_options(conf, run.task),
     )
-    trainer, best = fit(system, exp_dir, joint_epochs, joint_minutes, conf, hw)
-    return trainer, system, best
+    trainer, best = fit(system, exp_dir, joint_epochs, joint_minutes, conf, run.hw)
+    if trainer.is_global_zero:
+        load_weights(system, best)
+    joint = phase_report(trainer, joint_epochs, joint_minutes, best)
+    report = {
+        **joint,
+        "stopped_by_time": bool(pre_report.get("stopped_by_time")) or joint["stopped_by_time"],
+        "phases": {"pretrain": pre_report, "joint": joint},
+    }
+    return trainer, system.model, report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,10 +418,19 @@ def main(argv: list[str] | None = None) -> int:
     conf = load_config(args.conf, args.overrides)
     exp_dir, meta_dir = Path(args.exp_dir), Path(args.meta_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
-    n_speech, n_src = n_sources(args.task, conf["data"].get("return_noise", True))
-    conf["data"]["task"] = args.task
-    conf["model"]["n_src"] = n_src
     train = conf["training"]
+    mode = train["mode"]
+    n_speech, n_src = n_sources(args.task, conf["data"].get("return_noise", True))
+    # The configuration as trained, written to conf.yml before training starts.
+    conf["data"]["task"] = args.task
+    conf["model"] = resolve_model_conf(conf, n_src, progressive=mode == "progressive")
+    if mode == "gated" and conf["model"]["name"] != "LIRSuDORMRFNet":
+        raise ValueError(
+            "training.mode gated pre-trains a LIRSuDORMRFNet and adds the gate to it "
+            f"(GatedSystem.from_pretrained_lir); model.name is {conf['model']['name']!r}."
+        )
+    loss = make_loss(conf, n_speech)
+    conf["loss"] = {"extra_weight": loss.extra_weight}
     if train.get("online_remix", True) and not conf["data"].get("return_noise", True):
         raise ValueError(
             "training.online_remix needs data.return_noise: true (remixing sums the speech "
@@ -331,37 +442,29 @@ def main(argv: list[str] | None = None) -> int:
     pl.seed_everything(int(train.get("seed", 0)), workers=True)
     hw = trainer_hardware(args.gpus, args.num_cpu_procs)
     train_loader, val_loader, _ = make_loaders(conf, args.task, meta_dir, args.n_workers)
-    loaders = (train_loader, val_loader)
+    run = Run(task=args.task, loaders=(train_loader, val_loader), loss=loss, hw=hw)
     (exp_dir / "conf.yml").write_text(_dump_yaml(conf))
     minutes = train.get("max_time_minutes")
     print(
-        f"[stage 2] {train['mode']} training of {conf['model']} for task {args.task} "
-        f"({n_speech} speech source(s), {n_src} outputs) on {hw['accelerator']} x {hw['devices']}; "
-        f"at most {train['epochs']} epochs" + (f" and {minutes} min" if minutes else "")
+        f"[stage 2] {mode} training of {conf['model']} for task {args.task} "
+        f"({n_speech} speech source(s), {n_src} outputs, noise weight {loss.extra_weight:g}) on "
+        f"{hw['accelerator']} x {hw['devices']}; at most {train['epochs']} epochs"
+        + (f" and {minutes} min" if minutes else "")
     )
     procedure = {
         "end_to_end": train_end_to_end,
         "progressive": train_progressive,
         "gated": train_gated,
-    }[train["mode"]]
+    }[mode]
     start = time.time()
-    trainer, system, best = procedure(
-        conf, args, exp_dir, loaders, n_speech, n_src, hw, int(train["epochs"]), minutes
-    )
+    trainer, model, info = procedure(conf, run, exp_dir, int(train["epochs"]), minutes)
     if not trainer.is_global_zero:
         return 0
-    load_weights(system, best)
-    info = {
-        "best_checkpoint": best,
-        "epochs_done": int(trainer.current_epoch),
-        "global_steps": int(trainer.global_step),
-        "stopped_by_time": bool(minutes) and int(trainer.current_epoch) < int(train["epochs"]),
-        "wall_seconds_this_run": round(time.time() - start, 1),
-    }
+    info["wall_seconds_this_run"] = round(time.time() - start, 1)
     model_path = exp_dir / "best_model.pth"
-    save_model(system.model, model_path, conf, info)
+    save_model(model, model_path, conf, info)
     (exp_dir / DONE_FILE).write_text(json.dumps(info, indent=2) + "\n")
-    print(f"[stage 2] Saved {model_path} (from {best or 'the final weights'})")
+    print(f"[stage 2] Saved {model_path} (from {info['best_checkpoint'] or 'the final weights'})")
     return 0
 
 

@@ -13,6 +13,20 @@ def _fmt(value, digits: int = 2) -> str:
     return str(value)
 
 
+#: How the tables name each metric, and its unit.
+LABELS = {
+    "si_sdr": ("SI-SDR", "dB"),
+    "sdr": ("SDR", "dB"),
+    "stoi": ("STOI", ""),
+    "pesq": ("PESQ", ""),
+}
+
+
+def _label(metric: str) -> tuple[str, str]:
+    name, unit = LABELS.get(metric, (metric, ""))
+    return name, f" ({unit})" if unit else ""
+
+
 def results_markdown(results: dict, plots: dict[str, str] | None = None) -> str:
     """Render ``results.json`` (as written by ``eval.py``) as Markdown.
 
@@ -24,40 +38,62 @@ def results_markdown(results: dict, plots: dict[str, str] | None = None) -> str:
         str: the Markdown document.
     """
     s = results["summary"]
+    model = results["model"]
+    metrics = s.get("metrics", ["si_sdr"])
     lines = [
         f"# Results: {results['tag']}",
         "",
         f"- task: `{results['task']}`, test set: `{results['test_set']}` "
         f"({s['n_utterances']} mixtures, whole utterances)",
-        f"- model: `{results['model']['name']}` {results['model']['structure']}, "
-        f"{results['model']['parameters'] / 1e6:.3f} M parameters",
+        f"- model: `{model['name']}` {model['structure']}, "
+        f"{model['parameters'] / 1e6:.3f} M parameters",
+    ]
+    prog = model.get("progressive")
+    if prog:
+        if prog["complete"]:
+            lines.append(f"- progressive training: all {prog['n_steps']} steps completed")
+        else:
+            lines.append(
+                f"- progressive training **stopped during step {prog['steps_completed'] + 1} of "
+                f"{prog['n_steps']}**: this is the step-{prog['exported_step']} model (blocks "
+                f"1..{prog['exported_blocks']} of {prog['n_steps']})"
+            )
+    lines += [
         f"- real-time factor: {_fmt(s['rtf'], 4)} ({results['timing']['device']}, "
         f"{results['timing']['threads']} thread(s); compute time / audio duration)",
+        "- metrics: `asteroid.metrics.get_metrics` (pb_bss_eval), PIT over the speech sources; "
+        "the improvement (i) is the estimate's value minus the mixture's",
         "",
         "| metric | value |",
         "|---|---|",
-        f"| SI-SDRi mean over speech sources (dB) | **{_fmt(s['si_sdri'])}** |",
     ]
-    for k, value in enumerate(s["si_sdri_per_source"]):
-        lines.append(f"| SI-SDRi speech source {k + 1} (dB) | {_fmt(value)} |")
-    lines += [
-        f"| SI-SDR of the mixture (dB) | {_fmt(s['input_si_sdr'])} |",
-        f"| SI-SDR of the estimates (dB) | {_fmt(s['output_si_sdr'])} |",
-        f"| input SNR, speech to noise (dB) | {_fmt(s['input_snr_mean'])} |",
-    ]
+    for metric in metrics:
+        name, unit = _label(metric)
+        value = _fmt(s[f"{metric}i"])
+        lines.append(
+            f"| {name}i mean over speech sources{unit} | "
+            + (f"**{value}** |" if metric == "si_sdr" else f"{value} |")
+        )
+        for k, per_source in enumerate(s[f"{metric}i_per_source"]):
+            lines.append(f"| {name}i speech source {k + 1}{unit} | {_fmt(per_source)} |")
+        lines.append(f"| {name} of the mixture{unit} | {_fmt(s[f'input_{metric}'])} |")
+        lines.append(f"| {name} of the estimates{unit} | {_fmt(s[f'output_{metric}'])} |")
+    lines.append(f"| input SNR, speech to noise (dB) | {_fmt(s['input_snr_mean'])} |")
     if s.get("steps_mean") is not None:
         lines.append(f"| refinement steps per mixture (mean) | {_fmt(s['steps_mean'])} |")
+    names = [_label(m)[0] + "i" + _label(m)[1] for m in metrics]
     lines += [
         "",
-        "## SI-SDRi by input-SNR quartile",
+        "## By input-SNR quartile",
         "",
-        "| quartile | input SNR range (dB) | mixtures | SI-SDRi (dB) | steps (mean) |",
-        "|---|---|---|---|---|",
+        "| quartile | input SNR range (dB) | mixtures | " + " | ".join(names) + " | steps (mean) |",
+        "|---|---|---|" + "---|" * len(names) + "---|",
     ]
     for q in results["quartiles"]:
+        values = " | ".join(_fmt(q.get(f"{m}i")) for m in metrics)
         lines.append(
             f"| Q{q['quartile']} | {_fmt(q['snr_low'], 1)} .. {_fmt(q['snr_high'], 1)} | "
-            f"{q['count']} | {_fmt(q['si_sdri'])} | {_fmt(q.get('steps_mean'))} |"
+            f"{q['count']} | {values} | {_fmt(q.get('steps_mean'))} |"
         )
     if results.get("examples"):
         lines += ["", "## Examples", ""]
