@@ -5,6 +5,7 @@ progressive runs)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -95,6 +97,7 @@ def test_help_lists_options_and_exits_zero():
         (["--conf", "conf/nope.yml"], "configuration file 'conf/nope.yml' not found"),
         (["--wham_dir", "/nonexistent/wham"], "is not a directory"),
         (["extra"], "unexpected argument"),
+        (["--extra_metrics", "maybe"], "--extra_metrics must be true or false"),
     ],
 )
 def test_bad_options_are_reported(args, message):
@@ -254,6 +257,39 @@ def test_load_model_uses_the_registered_class(tmp_path):
         recipe_models.load_model(tmp_path / "unknown.pth")
 
 
+def _load_train_module():
+    spec = importlib.util.spec_from_file_location("wham_train", RECIPE / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["wham_train"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stopped_by_time_is_judged_per_phase(monkeypatch):
+    from pytorch_lightning.callbacks import Timer
+
+    train = _load_train_module()
+    timer = Timer(duration={"minutes": 1})
+
+    def report(epochs_done, planned, remaining, minutes=1.0):
+        monkeypatch.setattr(timer, "time_remaining", lambda stage="train": remaining)
+        trainer = SimpleNamespace(current_epoch=epochs_done, global_step=0, callbacks=[timer])
+        return train.phase_report(trainer, planned, minutes, None)["stopped_by_time"]
+
+    assert report(1, 3, 10.0) is True  # fewer epochs than planned
+    assert report(3, 3, 0.0) is True  # the last epoch was cut short (Lightning counts it)
+    assert report(3, 3, 10.0) is False
+    assert report(1, 3, 10.0, minutes=None) is False  # no time bound
+
+
+def test_completed_progressive_steps():
+    train = _load_train_module()
+    assert [train.completed_steps([2, 3], e, 5) for e in range(6)] == [0, 0, 1, 1, 1, 2]
+    assert train.completed_steps([1, 5], 2, 2) == 1  # stopped by max_epochs inside step 2
+    # An open-ended last step is complete when the trainer ran its planned epochs.
+    assert [train.completed_steps([2, None], e, 4) for e in (1, 2, 3, 4)] == [0, 1, 1, 2]
+
+
 # --------------------------------------------------------------------------- whole recipe
 
 
@@ -307,9 +343,15 @@ def test_rerun_skips_training_and_stage3_reevaluates(finished_run):
     assert res.returncode == 0, res.stderr[-2000:]
     assert "already built, skipping" in res.stdout and "already trained" in res.stdout
     (exp / "results.json").unlink()
-    res = run_recipe(*corpus_args(tmp, conf), "--tag", "tiny", "--stage", "3", "--stop_stage", "3")
+    res = run_recipe(
+        *corpus_args(tmp, conf), "--tag", "tiny", "--stage", "3", "--stop_stage", "3",
+        "--extra_metrics", "true",
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
-    assert json.loads((exp / "results.json").read_text())["summary"]["n_utterances"] == 4
+    summary = json.loads((exp / "results.json").read_text())["summary"]
+    assert summary["n_utterances"] == 4
+    assert summary["metrics"] == ["si_sdr", "sdr", "stoi", "pesq"]
+    assert len(summary["stoii_per_source"]) == len(summary["pesqi_per_source"]) == 2
     assert (exp / "best_model.pth").stat().st_mtime_ns == model_mtime
     assert sorted(p.name for p in (exp / "checkpoints").iterdir()) == ckpts
     assert "Training" not in res.stdout

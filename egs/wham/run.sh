@@ -24,8 +24,9 @@ exp_dir=exp        # parent folder of the experiments
 data_dir=data      # where the mini corpus and the metadata go
 eval_set=""        # another WHAM!-layout corpus to evaluate on (stages 3-4; needs tt/)
 max_utterances=""  # evaluate only the first N test mixtures (default: all)
+extra_metrics=false  # true: stage 3 also computes STOI and PESQ (slow)
 
-recipe_options="stage stop_stage conf task wham_dir tag id num_cpu_procs n_workers exp_dir data_dir eval_set max_utterances"
+recipe_options="stage stop_stage conf task wham_dir tag id num_cpu_procs n_workers exp_dir data_dir eval_set max_utterances extra_metrics"
 help_message="Usage: $0 [--option value ...]
 WHAM! recipe: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report."
 . utils/parse_options.sh
@@ -38,6 +39,7 @@ die() { echo "$0: ERROR: $*" >&2; exit 1; }
 [[ "$stage" =~ ^[0-9]+$ ]] || die "--stage must be a number, got '$stage'."
 [[ "$stop_stage" =~ ^[0-9]+$ ]] || die "--stop_stage must be a number, got '$stop_stage'."
 [[ "$num_cpu_procs" =~ ^[0-9]+$ ]] || die "--num_cpu_procs must be a number, got '$num_cpu_procs'."
+case "$extra_metrics" in true | false) ;; *) die "--extra_metrics must be true or false, got '$extra_metrics'." ;; esac
 case "$task" in sep_noisy | enh_single) ;; *) die "--task must be sep_noisy or enh_single, got '$task'." ;; esac
 if [ -n "$id" ] && ! [[ "$id" =~ ^[0-9]+(,[0-9]+)*$ ]]; then
   die "--id takes GPU ids such as 0 or 0,1, got '$id'."
@@ -115,6 +117,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   echo "[stage 3] Evaluation -> $results_dir/results.json, results.md, examples/"
   extra=()
   [ -n "$max_utterances" ] && extra=(--max_utterances "$max_utterances")
+  [ "$extra_metrics" = true ] && extra+=(--extra_metrics)
   python eval.py --exp_dir "$expdir" --meta_dir "$eval_meta" --task "$task" \
     --out_dir "$results_dir" --gpus "$gpu_eval" "${extra[@]}"
 fi

@@ -226,15 +226,23 @@ def remix_options(conf: dict, task: str) -> dict:
 
 
 def phase_report(trainer, planned_epochs: int, minutes: float | None, best: str | None) -> dict:
-    """What one ``fit`` did: epochs and steps run, and whether the time bound stopped it."""
+    """What one ``fit`` did: epochs and steps run, and whether the time bound stopped it.
+
+    Lightning counts an epoch cut short by the time bound as done; the bound stopped the phase
+    if it ran fewer epochs than planned or its ``Timer`` has no time left.
+    """
+    from pytorch_lightning.callbacks import Timer
+
     epochs = int(trainer.current_epoch)
+    timers = [cb for cb in trainer.callbacks if isinstance(cb, Timer)]
+    out_of_time = any((timer.time_remaining("train") or 0.0) <= 0 for timer in timers)
     return {
         "best_checkpoint": best,
         "epochs_done": epochs,
         "epochs_planned": int(planned_epochs),
         "global_steps": int(trainer.global_step),
         "max_time_minutes": minutes,
-        "stopped_by_time": bool(minutes) and epochs < int(planned_epochs),
+        "stopped_by_time": bool(minutes) and (epochs < int(planned_epochs) or out_of_time),
     }
 
 
