@@ -354,6 +354,8 @@ def separate_chunked(
 
 
 def _overlap_add(model, wav, bounds, overlap, fade, batch_chunks, prompts, align, on_chunk, device):
+    # The streaming loop of separate_chunked: only one group of chunk estimates and the
+    # previous chunk's overlap are alive at a time; the output accumulates in place.
     batch, n_samples = wav.shape
     n_chunks = len(bounds)
     out = None

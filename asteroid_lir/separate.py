@@ -284,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         model = load_model(args.model)
         check_prompts(model, args.prompts)
+        if not getattr(model, "sample_rate", None):
+            raise ValueError(f"the model in '{args.model}' does not say its sample rate")
         rate = float(model.sample_rate)
         args.chunk_size = int(round(args.chunk_seconds * rate))
         args.overlap = int(round(args.overlap_seconds * rate))

@@ -12,6 +12,7 @@ BENCHMARKS: dict[str, str] = {
     "early-exit": "asteroid_lir.bench.early_exit",
     "tflocoformer": "asteroid_lir.bench.tflocoformer",
     "sfc": "asteroid_lir.bench.sfc",
+    "long-input": "asteroid_lir.bench.long_input",
 }
 
 __all__ = ["BENCHMARKS"]

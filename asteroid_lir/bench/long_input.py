@@ -1,0 +1,377 @@
+"""Long inputs: peak memory and real-time factor of chunked inference as the input grows.
+
+The model is the default LIR model of the WHAM! recipe (the ``model`` section of
+``egs/wham/conf/mini_cpu.yml`` with its defaults, three outputs: two speakers and the noise),
+randomly initialised. For every input length (default 10 s, 1 min and 10 min of 8-kHz audio)
+three ways of separating it are measured:
+
+- ``chunked``: :func:`asteroid_lir.inference.separate_chunked` (4-s chunks, 1-s overlap);
+- ``lambda_ola``: Asteroid's ``asteroid.dsp.overlap_add.LambdaOverlapAdd`` on the same model with
+  the same window and hop (4-s Hann window, 3-s hop, ``reorder_chunks=True``);
+- ``one_piece``: the whole input through the model at once (up to ``--long-input-whole-max``
+  seconds; longer inputs would need several GB).
+
+Each case runs in a fresh Python process (so that cases do not inherit each other's allocator
+state) with the requested number of torch threads; the process reports its peak resident set
+size (``ru_maxrss``) before and after the separation and the wall time of the separation. A
+separate check in this process compares, on the shortest input, each chunked output with the
+one-piece output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .common import markdown_table, ratio_spread, spread, time_alternating
+
+NAME = "long-input"
+DESCRIPTION = (
+    "chunked inference vs Asteroid LambdaOverlapAdd vs one piece: peak memory and RTF "
+    "for 10 s / 1 min / 10 min"
+)
+METHODS = ("chunked", "lambda_ola", "one_piece")
+_REPO = Path(__file__).resolve().parents[2]
+_DEFAULT_CONFIG = _REPO / "egs" / "wham" / "conf" / "mini_cpu.yml"
+MEASUREMENT = (
+    "Each case (method x length) runs in a fresh Python subprocess with torch.set_num_threads("
+    "threads) and OMP_NUM_THREADS=threads. The child imports torch and asteroid_lir, builds the "
+    "model, creates the input and runs one 0.5-s warm-up forward pass; 'baseline' is its peak "
+    "resident set size (resource.getrusage(RUSAGE_SELF).ru_maxrss) at that point, 'peak' the "
+    "same after the separation, 'increase' their difference (it includes the float32 output "
+    "array of n_src x length samples, listed as output_mib). Wall time of the separation only "
+    "(torch.inference_mode, batch 1); RTF = wall time / audio duration."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(NAME)
+    group.add_argument(
+        "--long-input-seconds",
+        type=float,
+        nargs="+",
+        default=[10.0, 60.0, 600.0],
+        help="input lengths in seconds (default 10 60 600)",
+    )
+    group.add_argument(
+        "--long-input-config",
+        type=Path,
+        default=_DEFAULT_CONFIG,
+        help="recipe configuration whose model section is measured (default mini_cpu.yml)",
+    )
+    group.add_argument("--long-input-chunk", type=float, default=4.0, help="chunk (s)")
+    group.add_argument("--long-input-overlap", type=float, default=1.0, help="overlap (s)")
+    group.add_argument(
+        "--long-input-whole-max",
+        type=float,
+        default=60.0,
+        help="longest input also run in one piece (s, default 60)",
+    )
+    group.add_argument(
+        "--long-input-lambda-ola-max",
+        type=float,
+        default=600.0,
+        help="longest input also run with LambdaOverlapAdd (s, default 600)",
+    )
+
+
+def recipe_model(config: Path, n_src: int = 3) -> tuple[str, dict]:
+    """Model class name and arguments of a WHAM! recipe configuration (defaults resolved).
+
+    Args:
+        config: the recipe's YAML file.
+        n_src: outputs (3: two speakers and the noise, the recipe's noisy separation task).
+
+    Returns:
+        tuple: class name and keyword arguments (``sample_rate`` from the data section).
+    """
+    if not config.is_file():
+        raise SystemExit(
+            f"{config} not found: the long-input benchmark reads the recipe's model "
+            "configuration; pass --long-input-config PATH."
+        )
+    # The recipe's own loader resolves `defaults:` inheritance (egs/ is not a package).
+    loader_path = _REPO / "egs" / "wham" / "local" / "config.py"
+    spec = importlib.util.spec_from_file_location("_wham_recipe_config", loader_path)
+    loader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loader)
+    conf = loader.load_config(config)
+    model = dict(conf["model"])
+    name = model.pop("name", "LIRSuDORMRFNet")
+    model.pop("n_src", None)
+    model["sample_rate"] = float(conf["data"].get("sample_rate", 8000))
+    return name, {"n_src": n_src, **model}
+
+
+# ---------------------------------------------------------------------- child process
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def _build(spec: dict) -> torch.nn.Module:
+    from asteroid import models as asteroid_models
+
+    import asteroid_lir  # noqa: F401  (registers the models)
+
+    torch.manual_seed(0)
+    model = asteroid_models.get(spec["model_name"])(**spec["model_args"])
+    return model.eval().to(spec["device"])
+
+
+def _separate(spec: dict, model: torch.nn.Module, wav: torch.Tensor) -> tuple[torch.Tensor, int]:
+    from asteroid_lir.inference import separate_chunked
+
+    chunk, overlap = spec["chunk"], spec["overlap"]
+    if spec["method"] == "chunked":
+        result = separate_chunked(model, wav, chunk, overlap)
+        return result.estimates, result.n_chunks
+    with torch.inference_mode():
+        if spec["method"] == "one_piece":
+            return model(wav.to(spec["device"])).cpu(), 1
+        if spec["method"] == "lambda_ola":
+            from asteroid.dsp.overlap_add import LambdaOverlapAdd
+
+            hop = spec.get("hop", chunk - overlap)
+            ola = LambdaOverlapAdd(
+                model,
+                n_src=spec["model_args"]["n_src"],
+                window_size=chunk,
+                hop_size=hop,
+                window="hann",
+                reorder_chunks=True,
+            ).to(spec["device"])
+            # It pads a whole window of zeros at both ends before cutting windows.
+            n_chunks = (wav.shape[-1] + chunk) // hop + 1
+            return ola(wav[:, None].to(spec["device"])).cpu(), n_chunks
+    raise ValueError(f"unknown method {spec['method']!r}")
+
+
+def _make_input(seconds: float, sample_rate: float) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(1)
+    return 0.1 * torch.randn(1, int(round(seconds * sample_rate)), generator=gen)
+
+
+def run_case(spec: dict) -> dict:
+    """Measure one case in the current process (call it in a fresh one)."""
+    torch.set_num_threads(spec["threads"])
+    model = _build(spec)
+    wav = _make_input(spec["seconds"], spec["model_args"]["sample_rate"])
+    with torch.inference_mode():
+        model(_make_input(0.5, spec["model_args"]["sample_rate"]).to(spec["device"]))
+    if spec["device"].startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    baseline = _peak_rss_mib()
+    start = time.perf_counter()
+    est, n_chunks = _separate(spec, model, wav)
+    if spec["device"].startswith("cuda"):
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - start
+    peak = _peak_rss_mib()
+    row = {
+        "method": spec["method"],
+        "seconds": spec["seconds"],
+        "n_chunks": n_chunks,
+        "wall_s": wall,
+        "rtf": wall / spec["seconds"],
+        "baseline_rss_mib": baseline,
+        "peak_rss_mib": peak,
+        "increase_mib": peak - baseline,
+        "output_mib": est.numel() * 4 / 2**20,
+    }
+    if spec["device"].startswith("cuda"):
+        row["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return row
+
+
+def _run_child(spec: dict) -> dict:
+    env = dict(
+        os.environ, OMP_NUM_THREADS=str(spec["threads"]), MKL_NUM_THREADS=str(spec["threads"])
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "asteroid_lir.bench.long_input", "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"long-input case {spec['method']} {spec['seconds']} s failed:\n{proc.stderr[-3000:]}"
+        )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------- agreement check
+def _snr_db(est: torch.Tensor, ref: torch.Tensor) -> float:
+    err = (est - ref).pow(2).sum()
+    return float(10 * torch.log10(ref.pow(2).sum() / err.clamp_min(1e-20)))
+
+
+def _agreement(spec: dict) -> dict:
+    """SNR (dB) of the chunked outputs against the one-piece output of the same input."""
+    model = _build(spec)
+    wav = _make_input(spec["seconds"], spec["model_args"]["sample_rate"])
+    chunk = spec["chunk"]
+    whole, _ = _separate({**spec, "method": "one_piece"}, model, wav)
+    out = {"seconds": spec["seconds"]}
+    cases = {
+        "chunked": {"method": "chunked"},
+        "lambda_ola": {"method": "lambda_ola"},
+        "lambda_ola_half_hop": {"method": "lambda_ola", "hop": chunk // 2},
+    }
+    for name, change in cases.items():
+        est, _ = _separate({**spec, **change}, model, wav)
+        out[f"{name}_snr_db"] = _snr_db(est, whole)
+    out["lambda_ola_half_hop"] = {"window": chunk, "hop": chunk // 2}
+    return out
+
+
+def _speed_ratio(spec: dict, repeats: int) -> dict:
+    """Chunked vs LambdaOverlapAdd timed alternately in this process (robust to drifts)."""
+    model = _build(spec)
+    wav = _make_input(spec["seconds"], spec["model_args"]["sample_rate"])
+    runs = time_alternating(
+        {
+            method: (lambda m=method: _separate({**spec, "method": m}, model, wav))
+            for method in ("chunked", "lambda_ola")
+        },
+        repeats=repeats,
+        device=spec["device"],
+    )
+    return {
+        "seconds": spec["seconds"],
+        "repeats": repeats,
+        "chunked_s": spread(runs["chunked"]),
+        "lambda_ola_s": spread(runs["lambda_ola"]),
+        "chunked_over_lambda_ola": ratio_spread(runs["chunked"], runs["lambda_ola"]),
+    }
+
+
+# ---------------------------------------------------------------------- benchmark API
+def run(args: argparse.Namespace) -> dict:
+    threads = args.threads or 2
+    if args.quick:
+        seconds, chunk_s, overlap_s, whole_max, ola_max = [1.0, 3.0], 0.5, 0.125, 1.0, 3.0
+    else:
+        seconds = args.long_input_seconds
+        chunk_s, overlap_s = args.long_input_chunk, args.long_input_overlap
+        whole_max, ola_max = args.long_input_whole_max, args.long_input_lambda_ola_max
+    model_name, model_args = recipe_model(args.long_input_config)
+    if args.quick:  # a smaller model of the same family, so that the smoke test takes seconds
+        model_args.update(n_filters=64, bn_chan=32, n_sub_blocks=1, upsampling_depth=2)
+    rate = model_args["sample_rate"]
+    chunk, overlap = int(round(chunk_s * rate)), int(round(overlap_s * rate))
+    chunk += chunk % 2  # LambdaOverlapAdd needs an even window
+    base = {
+        "model_name": model_name,
+        "model_args": model_args,
+        "chunk": chunk,
+        "overlap": overlap,
+        "threads": threads,
+        "device": args.device,
+    }
+    rows, skipped = [], []
+    for sec in seconds:
+        for method in METHODS:
+            limit = {"one_piece": whole_max, "lambda_ola": ola_max}.get(method)
+            if limit is not None and sec > limit:
+                why = f"longer than the {limit:g}-s limit of {method} in this run"
+                if method == "one_piece":
+                    why += "; one piece needs memory growing with the length"
+                skipped.append({"method": method, "seconds": sec, "why": why})
+                continue
+            print(f"  {method} {sec:g} s ...", flush=True)
+            # --quick is a smoke test: its cases share this process (memory not isolated).
+            measure = run_case if args.quick else _run_child
+            rows.append(measure({**base, "method": method, "seconds": sec}))
+    torch.set_num_threads(threads)
+    agreement = _agreement({**base, "seconds": min(seconds)})
+    speed = _speed_ratio({**base, "seconds": min(seconds)}, repeats=1 if args.quick else 3)
+    return {
+        "rows": rows,
+        "skipped": skipped,
+        "agreement": agreement,
+        "speed_ratio": speed,
+        "model": {"name": model_name, "args": model_args, "config": str(args.long_input_config)},
+        "chunk_samples": chunk,
+        "overlap_samples": overlap,
+        "fade_samples": overlap // 2,
+        "threads": threads,
+        "measurement": MEASUREMENT
+        + (
+            " QUICK RUN: all cases ran in the benchmark's own process, memory not isolated."
+            if args.quick
+            else ""
+        ),
+        "isolated_processes": not args.quick,
+        "quick": bool(args.quick),
+    }
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def to_markdown(result: dict) -> str:
+    by_case = {(r["method"], r["seconds"]): r for r in result["rows"]}
+    lengths = sorted({r["seconds"] for r in result["rows"]})
+    headers = ["input"]
+    for method in METHODS:
+        headers += [f"{method} peak MiB (increase, increase - output)", f"{method} RTF"]
+    table_rows = []
+    for sec in lengths:
+        row = [_duration(sec)]
+        for method in METHODS:
+            r = by_case.get((method, sec))
+            if r is None:
+                row += ["not run", "-"]
+            else:
+                rest = r["increase_mib"] - r["output_mib"]
+                mem = f"{r['peak_rss_mib']:.0f} ({r['increase_mib']:+.0f}, {rest:+.0f})"
+                row += [mem, f"{r['rtf']:.3f}"]
+        table_rows.append(row)
+    speed = result["speed_ratio"]
+    ratio = speed["chunked_over_lambda_ola"]
+    agree = result["agreement"]
+    rate = result["model"]["args"]["sample_rate"]
+    lines = [
+        markdown_table(headers, table_rows),
+        "",
+        f"Model: {result['model']['name']} {result['model']['args']} (random weights); chunks "
+        f"{result['chunk_samples'] / rate:g} s, overlap {result['overlap_samples'] / rate:g} s, "
+        f"{result['threads']} CPU threads. Output array (n_src x length, float32) at the "
+        f"longest input: {max(r['output_mib'] for r in result['rows']):.0f} MiB.",
+        f"Agreement with the one-piece output on the {_duration(agree['seconds'])} input "
+        f"(SNR): chunked {agree['chunked_snr_db']:.1f} dB, LambdaOverlapAdd with the same "
+        f"window/hop {agree['lambda_ola_snr_db']:.1f} dB, LambdaOverlapAdd with half-window hop "
+        f"{agree['lambda_ola_half_hop_snr_db']:.1f} dB.",
+        f"Speed, timed alternately in one process on the {_duration(speed['seconds'])} input "
+        f"({speed['repeats']} rounds): chunked / LambdaOverlapAdd time ratio "
+        f"{ratio['min']:.2f} / {ratio['median']:.2f} / {ratio['max']:.2f} (min/median/max); "
+        "the RTF columns come from separate processes run one after the other.",
+    ]
+    for s in result["skipped"]:
+        lines.append(f"Not run: {s['method']} at {_duration(s['seconds'])} ({s['why']}).")
+    lines.append(f"Measurement: {result['measurement']}")
+    return "\n".join(lines)
+
+
+def _child_main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] != "--child":
+        print("usage: python -m asteroid_lir.bench.long_input --child SPEC_JSON", file=sys.stderr)
+        return 2
+    print(json.dumps(run_case(json.loads(argv[1]))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_child_main(sys.argv[1:]))
