@@ -3,5 +3,12 @@
 from .gated_lir_sudormrf import GatedLIRSuDORMRFNet
 from .lir_sudormrf import LIRSuDORMRFNet
 from .tflocoformer import TFLocoformerNet
+from .tuss import BSLocoformerNet, TUSSNet
 
-__all__ = ["GatedLIRSuDORMRFNet", "LIRSuDORMRFNet", "TFLocoformerNet"]
+__all__ = [
+    "BSLocoformerNet",
+    "GatedLIRSuDORMRFNet",
+    "LIRSuDORMRFNet",
+    "TFLocoformerNet",
+    "TUSSNet",
+]

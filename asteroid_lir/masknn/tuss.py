@@ -1,0 +1,470 @@
+"""TUSS separators: prompt-conditioned (TUSS) and unconditional band-wise TF-Locoformer stacks.
+
+Both work on the stacked real/imaginary STFT ``(batch, 2, frames, freqs)`` and share one layout:
+
+    band encoder -> first stack of TF-Locoformer blocks -> second stack -> band decoder (mask)
+
+The band encoder/decoder pair is the band-split one of :mod:`asteroid_lir.filterbanks` (the
+TUSS reference's) or SFC-CA (``encoder="sfc"``); either compresses the F bins of each frame
+into K band features ``(batch, emb_dim, frames, K)``.
+
+:class:`TUSSSeparator` (task-aware unified source separation [1]): every prompt name has a
+learnable vector ``(emb_dim,)``, broadcast over the K bands. For prompts ``p_1 ... p_N`` the
+time axis of the encoded mixture becomes ``[p_1, ..., p_N, SOS, frame_1, ..., frame_T]`` and the
+*cross-prompt module* (first stack) models it, so that prompts and mixture condition each
+other; the time path's rotary position embedding gives identical prompts different positions,
+which is what lets two ``sfx`` prompts extract two different sounds. Each prompt's output
+vector (one per band) then multiplies the mixture features element-wise, and the *conditional
+TSE module* (second stack, shared by every prompt) and the decoder turn each product into one
+source: ``(batch, N, 2, frames, freqs)``. Any number of prompts works.
+
+:class:`UnconditionalSeparator` (the "unconditional model" of the TUSS slides, the reference's
+``BSLocoformerStack``): the same stacks without prompts, and a decoder with a fixed number of
+outputs.
+
+Stack settings (``cross_prompt_block``, ``tse_block``, or ``first_block``/``second_block``) are
+dicts with the keys of :data:`BLOCK_DEFAULTS`: the frequency path and the time path of a block
+may have different FFN sizes and kernels (the reference's cross-prompt module uses kernel 4
+along frequency and 1 along time), both FFNs of one path share them.
+
+The TF-Locoformer blocks are :class:`~asteroid_lir.masknn.tflocoformer.TFLocoformerBlock` (one
+RoPE per path shared by the blocks of a stack, as the reference). State-dict names follow the
+reference (``cross_prompt_module.{i}.{freq_path|frame_path}.…``, ``cond_tse_module.…``,
+``prompts.<name>``, ``sos_token``); the band-split weights are ``encoder.band_modules.…`` /
+``decoder.band_modules.…`` (see :func:`~asteroid_lir.filterbanks.tuss_band_split_key_map`).
+
+References:
+    [1] K. Saijo, J. Ebbers, F. G. Germain, G. Wichern and J. Le Roux, "Task-aware unified
+    source separation", ICASSP 2025.
+    [2] K. Saijo et al., "TF-Locoformer", IWAENC 2024.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ..filterbanks import BandSplitDecoder, BandSplitEncoder, SFCDecoder, SFCEncoder
+from .tflocoformer import LocoformerBlock, RotaryEmbedding, TFLocoformerBlock
+
+__all__ = [
+    "BLOCK_DEFAULTS",
+    "ENCODERS",
+    "PROMPT_NAMES",
+    "TUSSSeparator",
+    "UnconditionalSeparator",
+    "block_config",
+]
+
+#: The prompts of the TUSS reference (and the default of :class:`TUSSSeparator`).
+PROMPT_NAMES = ("speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg")
+
+#: Band encoder/decoder families.
+ENCODERS = ("band_split", "sfc")
+
+#: Keys of a stack configuration and their defaults (the reference's cross-prompt module).
+BLOCK_DEFAULTS: dict = {
+    "attention_dim": 128,
+    "freq_ffn_hidden_dim": 384,
+    "freq_conv1d_kernel": 4,
+    "time_ffn_hidden_dim": 384,
+    "time_conv1d_kernel": 1,
+    "conv1d_shift": 1,
+}
+
+
+def block_config(conf: Mapping | None, what: str = "block") -> dict:
+    """Complete and check a stack configuration (plain ints, every key of BLOCK_DEFAULTS).
+
+    Args:
+        conf: a partial configuration (missing keys take :data:`BLOCK_DEFAULTS`), or None.
+        what: how error messages call it.
+
+    Returns:
+        dict: the full configuration.
+
+    Raises:
+        ValueError: unknown keys or non-positive values.
+    """
+    conf = dict(conf or {})
+    unknown = sorted(set(conf) - set(BLOCK_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"Unknown key(s) {unknown} in the {what} configuration; known: {list(BLOCK_DEFAULTS)}."
+        )
+    out = {key: int(conf.get(key, default)) for key, default in BLOCK_DEFAULTS.items()}
+    bad = {k: v for k, v in out.items() if v < 1}
+    if bad:
+        raise ValueError(f"The {what} configuration needs positive values, got {bad}.")
+    return out
+
+
+class _BandTFStacks(nn.Module):
+    """Band encoder, two stacks of TF-Locoformer blocks and a band decoder (shared plumbing)."""
+
+    def __init__(
+        self,
+        n_outputs: int,
+        emb_dim: int,
+        num_groups: int,
+        n_heads: int,
+        tf_order: str,
+        norm_type: str,
+        sample_rate: float,
+        n_fft: int,
+        encoder: str,
+        band_config,
+        n_bands: int | None,
+        encoder_kwargs: Mapping | None,
+        decoder_hidden: int | None,
+        dropout: float,
+        eps: float,
+    ):
+        super().__init__()
+        if encoder not in ENCODERS:
+            raise ValueError(f"Unknown encoder {encoder!r}; choose from {list(ENCODERS)}.")
+        if emb_dim < 1 or num_groups < 1 or emb_dim % num_groups:
+            raise ValueError(
+                f"emb_dim={emb_dim} must be a positive multiple of num_groups={num_groups}."
+            )
+        self.emb_dim, self.num_groups, self.n_heads = int(emb_dim), int(num_groups), int(n_heads)
+        self.tf_order, self.norm_type = tf_order, norm_type
+        self.sample_rate, self.n_fft = float(sample_rate), int(n_fft)
+        self.encoder_name = encoder
+        self.encoder_kwargs = dict(encoder_kwargs or {})
+        self.decoder_hidden = decoder_hidden
+        self.dropout, self.eps = float(dropout), float(eps)
+        common = dict(band_config=band_config, n_bands=n_bands)
+        if encoder == "band_split":
+            if self.encoder_kwargs:
+                raise ValueError(
+                    f"encoder_kwargs {sorted(self.encoder_kwargs)} apply to encoder='sfc' only."
+                )
+            self.encoder = BandSplitEncoder(emb_dim, sample_rate, n_fft, eps=eps, **common)
+            self.decoder = BandSplitDecoder(
+                emb_dim, n_outputs, sample_rate, n_fft, hidden=decoder_hidden, eps=eps, **common
+            )
+        else:
+            if decoder_hidden is not None:
+                raise ValueError("decoder_hidden applies to encoder='band_split' only.")
+            self.encoder = SFCEncoder(emb_dim, sample_rate, n_fft, **common, **self.encoder_kwargs)
+            dec_kwargs = dict(self.encoder_kwargs)
+            dec_kwargs["context_dim"] = self.encoder.d_inner
+            self.decoder = SFCDecoder(
+                emb_dim, n_outputs, sample_rate, n_fft, **common, **dec_kwargs
+            )
+        self.band_config = self.encoder.get_config()["band_config"]
+        self.n_bands = self.encoder.n_bands
+        self.n_freqs = self.encoder.n_freqs
+
+    def make_stack(self, n_blocks: int, conf: dict) -> nn.ModuleList:
+        """``n_blocks`` TF-Locoformer blocks sharing one RoPE per path (as the reference)."""
+        if n_blocks < 1:
+            raise ValueError(f"A stack needs at least one block, got {n_blocks}.")
+        if conf["attention_dim"] % self.n_heads:
+            raise ValueError(
+                f"attention_dim={conf['attention_dim']} must be a multiple of n_heads="
+                f"{self.n_heads}."
+            )
+        head_dim = conf["attention_dim"] // self.n_heads
+        rope_freq, rope_time = RotaryEmbedding(head_dim), RotaryEmbedding(head_dim)
+        common = dict(
+            norm_type=self.norm_type,
+            num_groups=self.num_groups,
+            n_heads=self.n_heads,
+            attention_dim=conf["attention_dim"],
+            conv1d_shift=conf["conv1d_shift"],
+            dropout=self.dropout,
+            eps=self.eps,
+        )
+        blocks = nn.ModuleList()
+        for _ in range(n_blocks):
+            block = TFLocoformerBlock(
+                self.emb_dim,
+                tf_order=self.tf_order,
+                rope_freq=rope_freq,
+                rope_time=rope_time,
+                ffn_hidden_dim=[conf["freq_ffn_hidden_dim"]] * 2,
+                conv1d_kernel=conf["freq_conv1d_kernel"],
+                **common,
+            )
+            # The time path has its own FFN size and kernel (TFLocoformerBlock shares one set).
+            block.frame_path = LocoformerBlock(
+                self.emb_dim,
+                ffn_hidden_dim=[conf["time_ffn_hidden_dim"]] * 2,
+                conv1d_kernel=conf["time_conv1d_kernel"],
+                rope=rope_time,
+                **common,
+            )
+            blocks.append(block)
+        return blocks
+
+    def encode(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Band features ``(batch, emb_dim, frames, K)`` and the decoder context (SFC-CA)."""
+        return self.encoder.forward_with_context(spec)
+
+    def _common_config(self) -> dict:
+        return {
+            "emb_dim": self.emb_dim,
+            "num_groups": self.num_groups,
+            "n_heads": self.n_heads,
+            "tf_order": self.tf_order,
+            "norm_type": self.norm_type,
+            "sample_rate": self.sample_rate,
+            "n_fft": self.n_fft,
+            "encoder": self.encoder_name,
+            "band_config": self.band_config,
+            "n_bands": self.n_bands,
+            "encoder_kwargs": dict(self.encoder_kwargs),
+            "decoder_hidden": self.decoder_hidden,
+            "dropout": self.dropout,
+            "eps": self.eps,
+        }
+
+
+class TUSSSeparator(_BandTFStacks):
+    """Prompt-conditioned separator of TUSS: one output spectrum per prompt.
+
+    Args:
+        prompt_names (sequence of str): names of the learnable prompts.
+        emb_dim (int): channels of the band features (``D``).
+        num_groups (int): RMSGroupNorm groups.
+        n_heads (int): attention heads.
+        n_cross_prompt_blocks (int): TF-Locoformer blocks of the cross-prompt module.
+        cross_prompt_block (dict): its settings (keys of :data:`BLOCK_DEFAULTS`).
+        n_tse_blocks (int): TF-Locoformer blocks of the conditional TSE module.
+        tse_block (dict): its settings.
+        sample_rate (float): sample rate (for the band layout).
+        n_fft (int): FFT size; the spectra have ``n_fft // 2 + 1`` bins.
+        encoder (str): ``"band_split"`` (the reference) or ``"sfc"`` (SFC-CA).
+        band_config: ``"bs_roformer"`` (the reference), ``"musical"`` or a list (see
+            :func:`~asteroid_lir.filterbanks.get_band_config`).
+        n_bands (int, optional): number of bands for ``"musical"``.
+        encoder_kwargs (dict, optional): extra :class:`~asteroid_lir.filterbanks.SFCEncoder`
+            / :class:`~asteroid_lir.filterbanks.SFCDecoder` arguments (``encoder="sfc"``).
+        decoder_hidden (int, optional): band-split decoder MLP size (default ``4 * emb_dim``).
+        use_sos_token (bool): put a learnable start token between prompts and frames.
+        tf_order (str): ``"ft"`` (frequency path first) or ``"tf"``.
+        norm_type (str): ``"rmsgroupnorm"`` or ``"layernorm"``.
+        dropout (float): dropout of the blocks.
+        eps (float): epsilon of the norms.
+
+    References:
+        [1] K. Saijo et al., "Task-aware unified source separation", ICASSP 2025.
+    """
+
+    def __init__(
+        self,
+        prompt_names: Sequence[str] = PROMPT_NAMES,
+        emb_dim: int = 64,
+        num_groups: int = 8,
+        n_heads: int = 4,
+        n_cross_prompt_blocks: int = 4,
+        cross_prompt_block: Mapping | None = None,
+        n_tse_blocks: int = 2,
+        tse_block: Mapping | None = None,
+        sample_rate: float = 48000,
+        n_fft: int = 2048,
+        encoder: str = "band_split",
+        band_config="bs_roformer",
+        n_bands: int | None = None,
+        encoder_kwargs: Mapping | None = None,
+        decoder_hidden: int | None = None,
+        use_sos_token: bool = True,
+        tf_order: str = "ft",
+        norm_type: str = "rmsgroupnorm",
+        dropout: float = 0.0,
+        eps: float = 1e-5,
+    ):
+        super().__init__(
+            1,
+            emb_dim,
+            num_groups,
+            n_heads,
+            tf_order,
+            norm_type,
+            sample_rate,
+            n_fft,
+            encoder,
+            band_config,
+            n_bands,
+            encoder_kwargs,
+            decoder_hidden,
+            dropout,
+            eps,
+        )
+        names = [str(p) for p in prompt_names]
+        if not names:
+            raise ValueError("TUSSSeparator needs at least one prompt name.")
+        if len(set(names)) != len(names):
+            raise ValueError(f"Prompt names must be unique, got {names}.")
+        bad = [p for p in names if not p or "." in p]
+        if bad:
+            raise ValueError(f"Prompt names must be non-empty and contain no '.', got {bad}.")
+        self.prompt_names = tuple(names)
+        self.cross_prompt_block = block_config(cross_prompt_block, "cross_prompt_block")
+        self.tse_block = block_config(tse_block, "tse_block")
+        self.n_cross_prompt_blocks, self.n_tse_blocks = (
+            int(n_cross_prompt_blocks),
+            int(n_tse_blocks),
+        )
+        self.use_sos_token = bool(use_sos_token)
+        self.cross_prompt_module = self.make_stack(n_cross_prompt_blocks, self.cross_prompt_block)
+        self.cond_tse_module = self.make_stack(n_tse_blocks, self.tse_block)
+        self.prompts = nn.ParameterDict(
+            {name: nn.Parameter(torch.randn(emb_dim, 1, 1)) for name in names}
+        )
+        if self.use_sos_token:
+            self.sos_token = nn.Parameter(torch.randn(emb_dim, 1, 1))
+
+    def prompt_table(self) -> torch.Tensor:
+        """All prompt vectors, ``(n_prompt_names, emb_dim)``, in :attr:`prompt_names` order."""
+        return torch.stack([self.prompts[name].view(-1) for name in self.prompt_names])
+
+    def forward(self, spec: torch.Tensor, prompt_ids: torch.Tensor) -> torch.Tensor:
+        """Separate one source per prompt.
+
+        Args:
+            spec (torch.Tensor): mixture ``(batch, 2, frames, freqs)``, real/imaginary stacked.
+            prompt_ids (torch.Tensor): ``(batch, n_prompts)`` indices into
+                :attr:`prompt_names` (long).
+
+        Returns:
+            torch.Tensor: ``(batch, n_prompts, 2, frames, freqs)``, the sources' spectra.
+        """
+        if prompt_ids.ndim != 2 or prompt_ids.shape[0] != spec.shape[0]:
+            raise ValueError(
+                f"prompt_ids must be (batch={spec.shape[0]}, n_prompts), got "
+                f"{tuple(prompt_ids.shape)}."
+            )
+        batch, n_prompts = prompt_ids.shape
+        feats, context = self.encode(spec)  # (B, C, T, K)
+        n_frames, n_bands = feats.shape[2], feats.shape[3]
+        # Prompt tokens (and SOS) in front of the frames, each broadcast over the bands.
+        tokens = self.prompt_table()[prompt_ids].to(feats.dtype)  # (B, N, C)
+        parts = [tokens.transpose(1, 2)[..., None].expand(-1, -1, -1, n_bands)]
+        if self.use_sos_token:
+            parts.append(self.sos_token.to(feats.dtype)[None].expand(batch, -1, 1, n_bands))
+        parts.append(feats)
+        z = torch.cat(parts, dim=2)  # (B, C, N [+1] + T, K)
+        for block in self.cross_prompt_module:
+            z = block(z)
+        prompt_vectors = z[:, :, :n_prompts].transpose(1, 2)  # (B, N, C, K)
+        mixture_feats = z[:, :, z.shape[2] - n_frames :]  # (B, C, T, K)
+        # Conditioning: element-wise product, then the TSE module on every (item, prompt).
+        cond = mixture_feats[:, None] * prompt_vectors[..., None, :]  # (B, N, C, T, K)
+        z = cond.reshape(batch * n_prompts, self.emb_dim, n_frames, n_bands)
+        for block in self.cond_tse_module:
+            z = block(z)
+        mix = spec[:, None].expand(-1, n_prompts, -1, -1, -1).reshape(-1, *spec.shape[1:])
+        if context is not None:
+            context = context.repeat_interleave(n_prompts, dim=0)
+        est = self.decoder(z, mix, context)  # (B * N, 1, 2, T, F)
+        return est.view(batch, n_prompts, *est.shape[2:])
+
+    def get_config(self) -> dict:
+        """Constructor arguments (plain types)."""
+        return {
+            "prompt_names": list(self.prompt_names),
+            **self._common_config(),
+            "n_cross_prompt_blocks": self.n_cross_prompt_blocks,
+            "cross_prompt_block": dict(self.cross_prompt_block),
+            "n_tse_blocks": self.n_tse_blocks,
+            "tse_block": dict(self.tse_block),
+            "use_sos_token": self.use_sos_token,
+        }
+
+
+class UnconditionalSeparator(_BandTFStacks):
+    """The unconditional counterpart of :class:`TUSSSeparator`: fixed outputs, no prompts.
+
+    Band encoder -> ``n_first_blocks`` + ``n_second_blocks`` TF-Locoformer blocks -> band
+    decoder with ``n_src`` outputs (the reference's ``BSLocoformerStack``, the "unconditional
+    model" of the TUSS slides, trained with permutation-invariant training).
+
+    Args:
+        n_src (int): number of outputs.
+        n_first_blocks, first_block: first stack (as TUSS's cross-prompt module).
+        n_second_blocks, second_block: second stack (as TUSS's TSE module).
+        Others: as :class:`TUSSSeparator`.
+
+    References:
+        [1] K. Saijo et al., "Task-aware unified source separation", ICASSP 2025.
+    """
+
+    def __init__(
+        self,
+        n_src: int = 4,
+        emb_dim: int = 64,
+        num_groups: int = 8,
+        n_heads: int = 4,
+        n_first_blocks: int = 4,
+        first_block: Mapping | None = None,
+        n_second_blocks: int = 2,
+        second_block: Mapping | None = None,
+        sample_rate: float = 48000,
+        n_fft: int = 2048,
+        encoder: str = "band_split",
+        band_config="bs_roformer",
+        n_bands: int | None = None,
+        encoder_kwargs: Mapping | None = None,
+        decoder_hidden: int | None = None,
+        tf_order: str = "ft",
+        norm_type: str = "rmsgroupnorm",
+        dropout: float = 0.0,
+        eps: float = 1e-5,
+    ):
+        if n_src < 1:
+            raise ValueError(f"n_src must be >= 1, got {n_src}.")
+        super().__init__(
+            n_src,
+            emb_dim,
+            num_groups,
+            n_heads,
+            tf_order,
+            norm_type,
+            sample_rate,
+            n_fft,
+            encoder,
+            band_config,
+            n_bands,
+            encoder_kwargs,
+            decoder_hidden,
+            dropout,
+            eps,
+        )
+        self.n_src = int(n_src)
+        self.first_block = block_config(first_block, "first_block")
+        self.second_block = block_config(second_block, "second_block")
+        self.n_first_blocks, self.n_second_blocks = int(n_first_blocks), int(n_second_blocks)
+        self.first_module = self.make_stack(n_first_blocks, self.first_block)
+        self.second_module = self.make_stack(n_second_blocks, self.second_block)
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        """Separate ``n_src`` sources.
+
+        Args:
+            spec (torch.Tensor): mixture ``(batch, 2, frames, freqs)``.
+
+        Returns:
+            torch.Tensor: ``(batch, n_src, 2, frames, freqs)``.
+        """
+        z, context = self.encode(spec)
+        for block in self.first_module:
+            z = block(z)
+        for block in self.second_module:
+            z = block(z)
+        return self.decoder(z, spec, context)
+
+    def get_config(self) -> dict:
+        """Constructor arguments (plain types)."""
+        return {
+            "n_src": self.n_src,
+            **self._common_config(),
+            "n_first_blocks": self.n_first_blocks,
+            "first_block": dict(self.first_block),
+            "n_second_blocks": self.n_second_blocks,
+            "second_block": dict(self.second_block),
+        }
