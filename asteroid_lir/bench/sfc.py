@@ -155,7 +155,7 @@ def measure_pairs(
 
 
 def run(args: argparse.Namespace) -> dict:
-    seconds = 0.5 if args.quick else args.sfc_seconds
+    seconds = 0.25 if args.quick else args.sfc_seconds
     channels = 16 if args.quick else args.sfc_channels
     d_inner = args.sfc_d_inner
     sr, n_fft, hop, device = args.sfc_sample_rate, args.sfc_n_fft, args.sfc_hop, args.device
