@@ -134,6 +134,15 @@ def test_config_inheritance_and_overrides(tmp_path):
         load_config(tmp_path / "loop.yml")
     with pytest.raises(FileNotFoundError, match="missing.yml"):
         load_config(tmp_path / "missing.yml")
+    # A model section naming another model replaces the inherited one instead of merging.
+    (tmp_path / "other.yml").write_text("defaults: child.yml\nmodel: {name: OtherNet, depth: 3}\n")
+    assert load_config(tmp_path / "other.yml")["model"] == {"name": "OtherNet", "depth": 3}
+    (tmp_path / "named.yml").write_text("defaults: other.yml\nmodel: {name: OtherNet, width: 8}\n")
+    assert load_config(tmp_path / "named.yml")["model"] == {
+        "name": "OtherNet",
+        "depth": 3,
+        "width": 8,
+    }
     (tmp_path / "bad_mode.yml").write_text("defaults: base.yml\ntraining: {mode: magic}\n")
     with pytest.raises(ValueError, match="training.mode"):
         load_config(tmp_path / "bad_mode.yml")
@@ -217,6 +226,24 @@ def test_model_conf_is_resolved_for_the_task_and_the_procedure():
     conf["model"]["sample_rate"] = 16000
     with pytest.raises(ValueError, match="model.sample_rate .16000. differs from data.sample_rate"):
         recipe_models.resolve_model_conf(conf, 2)
+
+
+def test_any_registered_model_trains_by_name_with_the_paper_settings(tmp_path):
+    # A TF-Locoformer experiment inherits paper.yml's training settings but not its Sudo rm -rf
+    # arguments; the preset's sizes are overridden to keep the model tiny.
+    (tmp_path / "tfl.yml").write_text(
+        f"defaults: {RECIPE / 'conf' / 'paper.yml'}\n"
+        "model: {name: TFLocoformerNet, preset: S, n_layers: 1, emb_dim: 8, n_heads: 2, "
+        "attention_dim: 8, ffn_hidden_dim: [8, 8], num_groups: 2}\n"
+    )
+    conf = load_config(tmp_path / "tfl.yml")
+    assert "bn_chan" not in conf["model"] and conf["optim"]["lr"] == 1e-3
+    model_conf = recipe_models.resolve_model_conf(conf, 3)
+    model = recipe_models.build_model(model_conf)
+    assert type(model).__name__ == "TFLocoformerNet" and model.n_src == 3
+    assert recipe_models.model_structure(model, "S") == "preset S"
+    with torch.no_grad():
+        assert model(torch.randn(1, 1000)).shape == (1, 3, 1000)
 
 
 class _PresetModel:

@@ -364,7 +364,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         "test_set": str(tt_json),
         "model": {
             "name": package.get("model_name"),
-            "structure": model_structure(model),
+            "structure": model_structure(model, (conf.get("model") or {}).get("preset")),
             "model_args": package.get("model_args", {}),
             "parameters": int(sum(p.numel() for p in model.parameters())),
             "gated": gated,

@@ -3,6 +3,9 @@
 A configuration file may start with ``defaults: <file>`` (or a list of files), paths relative
 to the file itself; those are loaded first and the file's own keys are merged over them,
 section by section. This keeps every paper experiment a few lines on top of ``paper.yml``.
+A ``model`` section whose ``name`` differs from the inherited one replaces the inherited
+section (another model's arguments do not apply), so e.g. a TF-Locoformer experiment can
+inherit the training settings of ``paper.yml``.
 """
 
 from __future__ import annotations
@@ -13,9 +16,18 @@ from typing import Any
 
 import yaml
 
-__all__ = ["TRAINING_MODES", "deep_merge", "load_config", "n_sources", "parse_override"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "TRAINING_MODES",
+    "deep_merge",
+    "load_config",
+    "n_sources",
+    "parse_override",
+]
 
 TRAINING_MODES = ("end_to_end", "progressive", "gated")
+#: ``model.name`` of a configuration that names none.
+DEFAULT_MODEL = "LIRSuDORMRFNet"
 # Speech sources of each task; the noise is one more output when `data.return_noise` is true.
 N_SPEECH = {"sep_noisy": 2, "enh_single": 1}
 REQUIRED_SECTIONS = ("data", "model", "training", "optim", "scheduler")
@@ -63,6 +75,11 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> dict:
     merged: dict = {}
     for parent in parents:
         merged = deep_merge(merged, _load_file(path.parent / parent, (*chain, path)))
+    model = conf.get("model")
+    if isinstance(model, dict) and "name" in model:
+        inherited = merged.get("model") or {}
+        if model["name"] != inherited.get("name", DEFAULT_MODEL):
+            merged.pop("model")  # another model: the inherited model arguments do not apply
     return deep_merge(merged, conf)
 
 

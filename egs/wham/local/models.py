@@ -11,6 +11,8 @@ import inspect
 import os
 from pathlib import Path
 
+from .config import DEFAULT_MODEL
+
 __all__ = [
     "build_model",
     "load_model",
@@ -66,7 +68,7 @@ def resolve_model_conf(conf: dict, n_src: int, progressive: bool = False) -> dic
         ValueError: unknown model name, or a model sample rate that differs from the data's.
     """
     model = dict(conf["model"])
-    name = model.setdefault("name", "LIRSuDORMRFNet")
+    name = model.setdefault("name", DEFAULT_MODEL)
     cls = model_class(name)
     model["n_src"] = n_src
     data_sr = int(conf["data"]["sample_rate"])
@@ -136,18 +138,24 @@ def model_sample_rate(model) -> int | None:
     return None if sr is None else int(sr)
 
 
-def model_structure(model) -> str:
+def model_structure(model, preset: str | None = None) -> str:
     """Short description of the model's structure for reports.
 
-    Refinement models give ``blocks x sub-blocks x iterations``; any other model its class name
-    (and preset, when its arguments record one).
+    Args:
+        model: the model.
+        preset: the configuration's ``model.preset``, if it named one.
+
+    Returns:
+        str: ``blocks x sub-blocks x iterations`` for refinement models, then the preset when
+        there is one (empty for another model without preset: its class name says it all).
     """
     refiner = getattr(model, "refiner", None)
+    parts = []
     if refiner is not None and hasattr(refiner, "n_iters"):
         iters = list(refiner.n_iters)
         its = str(iters[0]) if len(set(iters)) == 1 else "(" + ",".join(map(str, iters)) + ")"
         sub = getattr(refiner, "n_sub_blocks", "?")
-        return f"{refiner.n_blocks}x{sub}x{its} (blocks x sub-blocks x iterations)"
-    args = model.get_model_args() if hasattr(model, "get_model_args") else {}
-    preset = args.get("preset")
-    return type(model).__name__ + (f" preset {preset}" if preset else "")
+        parts.append(f"{refiner.n_blocks}x{sub}x{its} (blocks x sub-blocks x iterations)")
+    if preset:
+        parts.append(f"preset {preset}")
+    return ", ".join(parts)

@@ -45,7 +45,7 @@ def results_markdown(results: dict, plots: dict[str, str] | None = None) -> str:
         "",
         f"- task: `{results['task']}`, test set: `{results['test_set']}` "
         f"({s['n_utterances']} mixtures, whole utterances)",
-        f"- model: `{model['name']}` {model['structure']}, "
+        f"- model: `{model['name']}` {model['structure'] + ', ' if model['structure'] else ''}"
         f"{model['parameters'] / 1e6:.3f} M parameters",
     ]
     prog = model.get("progressive")
