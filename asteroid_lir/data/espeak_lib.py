@@ -34,6 +34,21 @@ _EE_OK = 0
 # Language-switch marks such as "(fr)" that eSpeak puts around foreign words.
 _LANG_FLAGS = re.compile(r"\([^)]*\)")
 
+
+class _Voice(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.POINTER(ctypes.c_ubyte)),
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
+    ]
+
+
 _CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
 )
@@ -93,6 +108,9 @@ class EspeakLibrary:
         lib.espeak_SetSynthCallback.restype = None
         lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
         lib.espeak_Synchronize.restype = ctypes.c_int
+        lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
+        lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
+        self._languages: dict[str, str] | None = None
         data = espeakng_loader.get_data_path().encode()
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
         if rate <= 0:
@@ -110,8 +128,37 @@ class EspeakLibrary:
         return 0  # continue
 
     def _set_voice(self, voice: str) -> None:
-        if self._lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
-            raise ValueError(f"Unknown eSpeak NG voice {voice!r}.")
+        if self._lib.espeak_SetVoiceByName(voice.encode()) == _EE_OK:
+            return
+        # Not a voice name: look the language up (e.g. "en-gb" is the voice "gmw/en"), as the
+        # espeak-ng program does, and keep the variant ("+m3").
+        language, _, variant = voice.partition("+")
+        identifier = self._voices_by_language().get(language.lower())
+        if identifier is not None:
+            name = identifier + (f"+{variant}" if variant else "")
+            if self._lib.espeak_SetVoiceByName(name.encode()) == _EE_OK:
+                return
+        raise ValueError(f"Unknown eSpeak NG voice {voice!r}.")
+
+    def _voices_by_language(self) -> dict[str, str]:
+        """Language code -> identifier of the first voice speaking it (highest priority)."""
+        if self._languages is None:
+            self._languages = {}
+            voices = self._lib.espeak_ListVoices(None)
+            for k in range(10000):
+                if not voices[k]:
+                    break
+                entry = voices[k].contents
+                raw, pos = entry.languages, 0
+                # Packed list: a priority byte, the language, a NUL; an empty entry ends it.
+                while raw and raw[pos] != 0:
+                    end = pos + 1
+                    while raw[end] != 0:
+                        end += 1
+                    language = bytes(raw[pos + 1 : end]).decode(errors="replace").lower()
+                    self._languages.setdefault(language, entry.identifier.decode())
+                    pos = end + 1
+        return self._languages
 
     def phonemize(self, text: str, voice: str = "en-us") -> list[str]:
         """IPA phonemes of ``text``, one string per clause (punctuation is not included).

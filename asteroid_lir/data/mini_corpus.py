@@ -56,11 +56,11 @@ def _split_speakers(source, seed: int, split: str, n_train: int, n_test: int) ->
 
 
 def _pool_sizes(n_train: int, n_valid: int, n_test: int) -> dict[str, int]:
-    """Utterances of the neural voice's pools: about one per 4 training/validation sources
-    (each is excerpted by several speakers) and one per 2 test sources, within bounds that keep
-    the synthesis time in check."""
-    train = int(np.clip(np.ceil(2 * (n_train + n_valid) / 8), 4, 200))
-    test = int(np.clip(np.ceil(2 * n_test / 4), 4, 40))
+    """Utterances of the neural voice's pools: one per 5 training/validation sources and one
+    per 6 test sources (each pool utterance is excerpted by several speakers), within bounds
+    that keep the synthesis time in check (about 5 s of speech per utterance)."""
+    train = int(np.clip(np.ceil(2 * (n_train + n_valid) / 10), 4, 200))
+    test = int(np.clip(np.ceil(2 * n_test / 6), 4, 40))
     return {"train": train, "test": test}
 
 

@@ -42,7 +42,14 @@ from tqdm import tqdm
 from .neural_speech import PiperVoice, ProsodyScales, neural_speech_available
 from .sentences import make_sentence
 from .speech_synth import draw_speaker, synthesize_utterance
-from .voice_transform import draw_world_voice, transform_voice, world_available
+from .voice_transform import (
+    WorldFeatures,
+    analyze_speech,
+    draw_world_voice,
+    frame_period_samples,
+    render_voice,
+    world_available,
+)
 
 __all__ = [
     "FORMANT_ENGINE",
@@ -63,7 +70,7 @@ ENGINES = ("auto", NEURAL_ENGINE, FORMANT_ENGINE)
 HELD_OUT_ENGINES = ("espeak-ng",)
 # Fixed number of Piper streams: the pool does not depend on the number of worker processes.
 _POOL_STREAMS = 2
-_POOL_VERSION = 1
+_POOL_VERSION = 3
 _TARGET_RMS = 0.05
 _FADE_SECONDS = 0.01
 
@@ -105,18 +112,18 @@ def resolve_speech_engine(engine: str = "auto") -> str:
 # ----------------------------------------------------------------------------- speech pool
 @dataclass
 class SpeechPool:
-    """Utterances of the neural voice at the corpus sample rate.
+    """Utterances of the neural voice at the corpus sample rate, with their WORLD analysis.
 
     Args:
         wavs (list of np.ndarray): float32 waveforms.
         texts (list of str): what each utterance says.
-        f0_hz (np.ndarray): median F0 of each utterance (the source pitch of the transforms).
+        features (list of WorldFeatures): the WORLD analysis of each waveform.
         sample_rate (int): sample rate in Hz.
     """
 
     wavs: list[np.ndarray]
     texts: list[str]
-    f0_hz: np.ndarray
+    features: list[WorldFeatures]
     sample_rate: int
 
     def __len__(self) -> int:
@@ -124,12 +131,16 @@ class SpeechPool:
 
     def save(self, path: Path) -> None:
         """Write the pool to ``path`` (``.npz``) and its texts to ``path`` + ``.json``."""
-        lengths = np.array([len(w) for w in self.wavs], dtype=np.int64)
+        feats = self.features
         np.savez(
             path,
             audio=np.concatenate(self.wavs).astype(np.float32),
-            lengths=lengths,
-            f0_hz=self.f0_hz,
+            lengths=np.array([len(w) for w in self.wavs], dtype=np.int64),
+            frames=np.array([len(f) for f in feats], dtype=np.int64),
+            f0=np.concatenate([f.f0 for f in feats]),
+            log_sp=np.concatenate([f.log_sp for f in feats]),
+            ap=np.concatenate([f.ap for f in feats]),
+            n_bins=feats[0].n_bins,
             sample_rate=self.sample_rate,
         )
         Path(str(path) + ".json").write_text(json.dumps(self.texts, indent=1) + "\n")
@@ -137,13 +148,18 @@ class SpeechPool:
     @classmethod
     def load(cls, path: Path) -> SpeechPool:
         """Read a pool written by :meth:`save`."""
+
+        def split(array, lengths):
+            bounds = np.concatenate([[0], np.cumsum(lengths)])
+            return [array[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])]
+
         with np.load(path) as data:
-            bounds = np.concatenate([[0], np.cumsum(data["lengths"])])
-            audio = data["audio"]
-            wavs = [audio[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])]
-            f0, sr = data["f0_hz"].copy(), int(data["sample_rate"])
+            sr, n_bins = int(data["sample_rate"]), int(data["n_bins"])
+            wavs = split(data["audio"], data["lengths"])
+            parts = [split(data[k], data["frames"]) for k in ("f0", "log_sp", "ap")]
+        feats = [WorldFeatures(f0, sp, ap, n_bins, sr) for f0, sp, ap in zip(*parts)]
         texts = json.loads(Path(str(path) + ".json").read_text())
-        return cls(wavs=wavs, texts=texts, f0_hz=f0, sample_rate=sr)
+        return cls(wavs=wavs, texts=texts, features=feats, sample_rate=sr)
 
 
 def _pool_jobs(seed: int, sizes: dict[str, int]) -> list[tuple[str, int, str, ProsodyScales]]:
@@ -162,15 +178,6 @@ def _pool_jobs(seed: int, sizes: dict[str, int]) -> list[tuple[str, int, str, Pr
     return jobs
 
 
-def _median_f0(wav: np.ndarray, sample_rate: int) -> float:
-    import pyworld as pw
-
-    x = np.ascontiguousarray(wav, dtype=np.float64)
-    f0, times = pw.dio(x, sample_rate, f0_floor=60.0, f0_ceil=400.0, frame_period=5.0)
-    f0 = pw.stonemask(x, f0, times, sample_rate)
-    return float(np.median(f0[f0 > 0])) if np.count_nonzero(f0) >= 5 else 150.0
-
-
 def _run_stream(stream: int, seed: int, jobs: list, sample_rate: int, emit) -> None:
     """Synthesise the jobs of one stream in order with its own seeded Piper session."""
     stream_seed = int(np.random.SeedSequence([seed, 4100, stream]).generate_state(1)[0] >> 1)
@@ -179,7 +186,7 @@ def _run_stream(stream: int, seed: int, jobs: list, sample_rate: int, emit) -> N
     for group, index, text, scales in jobs:
         wav = voice.synthesize(text, scales).astype(np.float64)
         wav = resample_poly(wav, sample_rate // gcd, voice.sample_rate // gcd)
-        emit((group, index, wav.astype(np.float32), _median_f0(wav, sample_rate)))
+        emit((group, index, wav.astype(np.float32), analyze_speech(wav, sample_rate)))
 
 
 def _stream_process(stream, seed, jobs, sample_rate, out_queue) -> None:
@@ -221,7 +228,7 @@ def build_speech_pools(
         return {g: SpeechPool.load(p) for g, p in paths.items()}
     jobs = _pool_jobs(seed, sizes)
     per_stream = [jobs[s::_POOL_STREAMS] for s in range(_POOL_STREAMS)]
-    results: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
+    results: dict[tuple[str, int], tuple[np.ndarray, WorldFeatures]] = {}
     bar = tqdm(total=len(jobs), desc="speech pool (Piper)", unit="utt", disable=not progress)
 
     def collect(item) -> None:
@@ -268,7 +275,7 @@ def build_speech_pools(
         pools[group] = SpeechPool(
             wavs=[w for w, _ in items],
             texts=texts,
-            f0_hz=np.array([f for _, f in items]),
+            features=[f for _, f in items],
             sample_rate=sample_rate,
         )
     for group, path in paths.items():
@@ -342,21 +349,23 @@ class NeuralSpeech:
 
         Each excerpt is long enough to last ``duration`` seconds after the speaker's tempo
         change (or the whole pool utterance when that is shorter), starts at a random place,
-        and is transformed into the speaker's voice, faded in and out, at an RMS of 0.05.
+        and is resynthesised in the speaker's voice from the pool's WORLD analysis, faded in
+        and out, at an RMS of 0.05.
         """
         pool = self.pools[group]
         if len(speakers) > len(pool):
             raise ValueError(f"Pool {group!r} has {len(pool)} utterances for {len(speakers)}.")
         picks = rng.choice(len(pool), size=len(speakers), replace=False)
         sr = self.sample_rate
+        hop = frame_period_samples(sr)
         out = []
         for spk, duration, k in zip(speakers, durations, picks):
-            source = pool.wavs[int(k)]
+            feats = pool.features[int(k)]
             n_out = int(round(float(duration) * sr))
-            need = int(np.ceil(n_out * spk.tempo * 1.06)) + sr // 20
-            start = int(rng.integers(0, max(1, len(source) - need + 1)))
-            excerpt = source[start : start + need]
-            wav = transform_voice(excerpt, spk, rng, sr, source_f0_hz=float(pool.f0_hz[k]))
+            need = int(np.ceil(n_out / hop * spk.tempo * 1.06)) + 4
+            start = int(rng.integers(0, max(1, len(feats) - need + 1)))
+            excerpt = feats.crop(start, start + need)
+            wav = render_voice(excerpt, spk, rng, source_f0_hz=feats.median_f0)
             out.append(_normalise(_fade(wav[:n_out].copy(), sr)))
         return out
 
@@ -375,7 +384,7 @@ def make_speech_source(
     Args:
         engine (str): ``"auto"``, ``"neural"`` or ``"formant"``.
         seed (int): seed of the neural engine's pools.
-        pool_sizes (dict, optional): pool sizes of the neural engine (default 160 / 30).
+        pool_sizes (dict, optional): pool sizes of the neural engine (default 128 / 20).
         sample_rate (int): sample rate in Hz.
         workers (int): processes for the pool synthesis.
         progress (bool): progress bar for the pool synthesis.
@@ -386,6 +395,6 @@ def make_speech_source(
     """
     if resolve_speech_engine(engine) == FORMANT_ENGINE:
         return FormantSpeech(sample_rate)
-    sizes = pool_sizes or {"train": 160, "test": 30}
+    sizes = pool_sizes or {"train": 128, "test": 20}
     pools = build_speech_pools(sizes, seed, sample_rate, workers, progress, cache_dir)
     return NeuralSpeech(pools)

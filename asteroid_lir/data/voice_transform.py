@@ -8,9 +8,9 @@ tilt, breathiness (more aperiodicity) and speaking rate (a time stretch of the p
 tracks). Applied to utterances of a single neural voice they give many distinct speakers that
 keep the natural phonetics, coarticulation and prosody of speech learnt from real recordings.
 
-F0 comes from DIO refined by StoneMask (at 8 kHz, on clean synthetic speech, DIO agrees with the
-harmonic structure where Harvest often halves the pitch), the envelope from CheapTrick and the
-aperiodicity from D4C.
+F0 comes from DIO (4 channels per octave, a lenient voicing range, so that low or rough vowels
+stay voiced) refined by StoneMask and smoothed in time; frames with little energy below 1 kHz
+are unvoiced. The envelope comes from CheapTrick and the aperiodicity from D4C.
 
 References:
     Morise, Yokomori and Ozawa, "WORLD: a vocoder-based high-quality speech synthesis system for
@@ -22,12 +22,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, median_filter
 
-__all__ = ["WorldVoice", "draw_world_voice", "transform_voice", "world_available"]
+__all__ = [
+    "WorldFeatures",
+    "WorldVoice",
+    "analyze_speech",
+    "draw_world_voice",
+    "render_voice",
+    "transform_voice",
+    "world_available",
+]
 
 _FRAME_MS = 5.0
 _F0_FLOOR, _F0_CEIL = 60.0, 400.0
+# Stored features keep every 2nd envelope bin and every 8th aperiodicity bin (both are smooth
+# in frequency: at 8 kHz the envelope is then sampled every 31 Hz), as float16.
+_SP_STEP, _AP_STEP = 2, 8
+# Voiced frames need at least this share of their envelope energy below 1 kHz.
+_MIN_LOW_SHARE = 0.1
 
 
 def world_available() -> tuple[bool, str]:
@@ -91,12 +104,15 @@ def draw_world_voice(rng: np.random.Generator, speaker_id: str) -> WorldVoice:
     )
 
 
-def _warp_frequency(tracks: np.ndarray, factor: float) -> np.ndarray:
-    """``out[:, k] = tracks[:, k / factor]`` (linear interpolation, edge value beyond Nyquist)."""
-    bins = np.arange(tracks.shape[1], dtype=np.float64)
-    src = np.clip(bins / factor, 0.0, bins[-1])
+def _warp_frequency(tracks: np.ndarray, factor: float, step: int, n_bins: int) -> np.ndarray:
+    """Warp and upsample coarse frequency tracks: ``out[:, k] = full[:, k / factor]``.
+
+    ``tracks[:, j]`` holds bin ``j * step`` of an ``n_bins``-bin track; values are linearly
+    interpolated, and beyond the last bin the edge value is kept.
+    """
+    src = np.clip(np.arange(n_bins) / factor / step, 0.0, tracks.shape[1] - 1.0)
     lo = np.floor(src).astype(np.int64)
-    hi = np.minimum(lo + 1, len(bins) - 1)
+    hi = np.minimum(lo + 1, tracks.shape[1] - 1)
     frac = src - lo
     return tracks[:, lo] * (1.0 - frac) + tracks[:, hi] * frac
 
@@ -110,51 +126,141 @@ def _stretch_time(tracks: np.ndarray, n_out: int) -> np.ndarray:
     return tracks[lo] * (1.0 - frac) + tracks[hi] * frac
 
 
-def transform_voice(
-    wav: np.ndarray,
-    voice: WorldVoice,
-    rng: np.random.Generator,
-    sample_rate: int = 8000,
-    source_f0_hz: float | None = None,
-) -> np.ndarray:
-    """Make ``wav`` sound as if spoken by ``voice`` (WORLD analysis, transform, resynthesis).
-
-    Besides the speaker's settings each call adds a little per-utterance variation (pitch
-    offset of up to a semitone, slow intonation drift, tempo within 5 %).
+@dataclass(frozen=True)
+class WorldFeatures:
+    """Compact WORLD features of one utterance (see :func:`analyze_speech`).
 
     Args:
-        wav (np.ndarray): ``(time,)`` speech of a single talker.
-        voice (WorldVoice): the target speaker.
-        rng (np.random.Generator): random generator of the per-utterance variation.
-        sample_rate (int): sample rate of ``wav`` (and of the output).
-        source_f0_hz (float, optional): median F0 of the source voice; by default the median
-            of the voiced frames of ``wav``.
-
-    Returns:
-        np.ndarray: ``(time',)`` float64 waveform, ``time' ~ time / tempo``.
-
-    Raises:
-        RuntimeError: pyworld is missing. ValueError: ``wav`` is empty, silent or not finite.
+        f0 (np.ndarray): ``(frames,)`` F0 in Hz, 0 where unvoiced (5 ms frames).
+        log_sp (np.ndarray): ``(frames, bins/2+1)`` float16 log spectral envelope, every 2nd bin.
+        ap (np.ndarray): ``(frames, bins/8+1)`` float16 aperiodicity, every 8th bin.
+        n_bins (int): number of envelope bins of the full resolution (``fft_size // 2 + 1``).
+        sample_rate (int): sample rate in Hz.
     """
+
+    f0: np.ndarray
+    log_sp: np.ndarray
+    ap: np.ndarray
+    n_bins: int
+    sample_rate: int
+
+    def __len__(self) -> int:
+        return len(self.f0)
+
+    def crop(self, start: int, stop: int) -> WorldFeatures:
+        """Frames ``start:stop``."""
+        return WorldFeatures(
+            self.f0[start:stop],
+            self.log_sp[start:stop],
+            self.ap[start:stop],
+            self.n_bins,
+            self.sample_rate,
+        )
+
+    @property
+    def median_f0(self) -> float:
+        """Median F0 of the voiced frames (150 Hz when fewer than 5 are voiced)."""
+        voiced = self.f0[self.f0 > 0]
+        return float(np.median(voiced)) if voiced.size >= 5 else 150.0
+
+
+def _smooth_f0(f0: np.ndarray) -> np.ndarray:
+    """Median-filter and smooth log-F0 over the voiced frames (DIO's frame-to-frame jumps blur
+    the resynthesised harmonics); unvoiced frames stay at 0."""
+    voiced = f0 > 0
+    if voiced.sum() < 2:
+        return f0
+    frames = np.arange(len(f0))
+    log_f0 = np.interp(frames, frames[voiced], np.log(f0[voiced]))
+    log_f0 = gaussian_filter1d(median_filter(log_f0, size=7, mode="nearest"), 1.5)
+    return np.where(voiced, np.exp(log_f0), 0.0)
+
+
+def _require_world():
     ok, reason = world_available()
     if not ok:
         raise RuntimeError(f"The WORLD vocoder is not available: {reason}.")
-    import pyworld as pw
+    import pyworld
 
+    return pyworld
+
+
+def analyze_speech(wav: np.ndarray, sample_rate: int = 8000) -> WorldFeatures:
+    """WORLD analysis of one talker's speech (DIO + StoneMask, CheapTrick, D4C).
+
+    Args:
+        wav (np.ndarray): ``(time,)`` waveform, at least 50 ms.
+        sample_rate (int): its sample rate.
+
+    Returns:
+        WorldFeatures: F0, envelope and aperiodicity every 5 ms.
+
+    Raises:
+        RuntimeError: pyworld is missing. ValueError: ``wav`` is too short, silent or not finite.
+    """
+    pw = _require_world()
     x = np.ascontiguousarray(wav, dtype=np.float64)
     if x.ndim != 1 or x.size < sample_rate // 20:
         raise ValueError(f"Expected a (time,) waveform of at least 50 ms, got shape {x.shape}.")
     if not np.all(np.isfinite(x)) or not np.any(x):
         raise ValueError("The waveform is silent or not finite.")
-    f0, times = pw.dio(x, sample_rate, f0_floor=_F0_FLOOR, f0_ceil=_F0_CEIL, frame_period=_FRAME_MS)
-    f0 = pw.stonemask(x, f0, times, sample_rate)
+    f0, times = pw.dio(
+        x,
+        sample_rate,
+        f0_floor=_F0_FLOOR,
+        f0_ceil=_F0_CEIL,
+        frame_period=_FRAME_MS,
+        channels_in_octave=4,
+        allowed_range=0.15,
+    )
+    f0 = _smooth_f0(pw.stonemask(x, f0, times, sample_rate))
     sp = pw.cheaptrick(x, f0, times, sample_rate, f0_floor=_F0_FLOOR)
+    # Frames with little energy below 1 kHz are fricatives or silence, not voiced speech.
+    low = np.arange(sp.shape[1]) * sample_rate / (2.0 * (sp.shape[1] - 1)) < 1000.0
+    low_share = sp[:, low].sum(axis=1) / np.maximum(sp.sum(axis=1), 1e-30)
+    f0[low_share < _MIN_LOW_SHARE] = 0.0
     # threshold=0: voicing comes from the F0 track; D4C's own voiced/unvoiced test marks every
     # frame aperiodic at 8 kHz (its bands need more bandwidth), which makes whispers.
     ap = pw.d4c(x, f0, times, sample_rate, threshold=0.0)
+    return WorldFeatures(
+        f0=f0.astype(np.float32),
+        log_sp=np.log(np.maximum(sp[:, ::_SP_STEP], 1e-16)).astype(np.float16),
+        ap=ap[:, ::_AP_STEP].astype(np.float16),
+        n_bins=sp.shape[1],
+        sample_rate=sample_rate,
+    )
+
+
+def render_voice(
+    features: WorldFeatures,
+    voice: WorldVoice,
+    rng: np.random.Generator,
+    source_f0_hz: float | None = None,
+) -> np.ndarray:
+    """Resynthesise analysed speech in the voice of ``voice``.
+
+    Besides the speaker's settings each call adds a little per-utterance variation (pitch
+    offset of up to a semitone, slow intonation drift, tempo within 5 %).
+
+    Args:
+        features (WorldFeatures): the analysed speech (:func:`analyze_speech`).
+        voice (WorldVoice): the target speaker.
+        rng (np.random.Generator): random generator of the per-utterance variation.
+        source_f0_hz (float, optional): median F0 of the source talker (default: the median of
+            ``features``); the speaker's ``f0_hz`` replaces it.
+
+    Returns:
+        np.ndarray: ``(time,)`` float64 waveform at ``features.sample_rate``, about
+        ``len(features) * 5 ms / tempo`` long.
+    """
+    pw = _require_world()
+    if len(features) < 2:
+        raise ValueError("Need at least two analysis frames.")
+    sample_rate = features.sample_rate
+    f0 = features.f0.astype(np.float64)
     voiced = f0 > 0
     if source_f0_hz is None:
-        source_f0_hz = float(np.median(f0[voiced])) if voiced.sum() >= 5 else 150.0
+        source_f0_hz = features.median_f0
 
     # Pitch: new median, scaled excursions, a random offset and a slow drift (semitones). The
     # log-F0 track is interpolated through unvoiced frames so that it can be stretched in time.
@@ -167,21 +273,22 @@ def transform_voice(
         frames = np.arange(n)
         log_f0 = np.interp(frames, frames[voiced], log_f0[voiced])
 
-    # Envelope: vocal-tract length warp (log domain) and tilt; aperiodicity: same warp, breath.
-    freqs = np.arange(sp.shape[1]) * sample_rate / (2.0 * (sp.shape[1] - 1))
-    tilt = voice.tilt_db_per_octave / 10.0 * np.log(10.0)
-    log_sp = _warp_frequency(np.log(np.maximum(sp, 1e-16)), voice.vtl_factor)
-    log_sp += tilt * np.log2(np.maximum(freqs, 100.0) / 500.0)
-    ap = _warp_frequency(ap, voice.vtl_factor)
-    ap = np.clip(ap + voice.breathiness * (1.0 - ap), 0.0, 1.0)
-
     # Speaking rate: stretch every track in time (voicing decisions from the nearest frame).
     tempo = voice.tempo * rng.uniform(0.95, 1.05)
     n_out = max(2, int(round(n / tempo)))
     voiced = voiced[np.round(np.linspace(0, n - 1, n_out)).astype(np.int64)]
     log_f0 = _stretch_time(log_f0, n_out)
-    log_sp = _stretch_time(log_sp, n_out)
-    ap = _stretch_time(ap, n_out)
+    log_sp = _stretch_time(features.log_sp.astype(np.float64), n_out)
+    ap = _stretch_time(features.ap.astype(np.float64), n_out)
+
+    # Envelope: vocal-tract length warp (log domain) and tilt; aperiodicity: same warp, breath.
+    n_bins = features.n_bins
+    freqs = np.arange(n_bins) * sample_rate / (2.0 * (n_bins - 1))
+    tilt = voice.tilt_db_per_octave / 10.0 * np.log(10.0)
+    log_sp = _warp_frequency(log_sp, voice.vtl_factor, _SP_STEP, n_bins)
+    log_sp += tilt * np.log2(np.maximum(freqs, 100.0) / 500.0)
+    ap = np.clip(_warp_frequency(ap, voice.vtl_factor, _AP_STEP, n_bins), 0.0, 1.0)
+    ap = ap + voice.breathiness * (1.0 - ap)
     new_f0 = np.where(voiced, np.clip(np.exp(log_f0), _F0_FLOOR * 0.8, 0.45 * sample_rate), 0.0)
     out = pw.synthesize(
         np.ascontiguousarray(new_f0),
@@ -193,3 +300,31 @@ def transform_voice(
     if not np.all(np.isfinite(out)) or not np.any(out):
         raise RuntimeError("WORLD resynthesis produced silence or non-finite samples.")
     return out
+
+
+def transform_voice(
+    wav: np.ndarray,
+    voice: WorldVoice,
+    rng: np.random.Generator,
+    sample_rate: int = 8000,
+    source_f0_hz: float | None = None,
+) -> np.ndarray:
+    """Make ``wav`` sound as if spoken by ``voice``: :func:`analyze_speech`, then
+    :func:`render_voice`.
+
+    Args:
+        wav (np.ndarray): ``(time,)`` speech of a single talker.
+        voice (WorldVoice): the target speaker.
+        rng (np.random.Generator): random generator of the per-utterance variation.
+        sample_rate (int): sample rate of ``wav`` (and of the output).
+        source_f0_hz (float, optional): median F0 of the source talker (default: from ``wav``).
+
+    Returns:
+        np.ndarray: ``(time',)`` float64 waveform, ``time' ~ time / tempo``.
+    """
+    return render_voice(analyze_speech(wav, sample_rate), voice, rng, source_f0_hz)
+
+
+def frame_period_samples(sample_rate: int) -> float:
+    """Samples per analysis frame (5 ms)."""
+    return _FRAME_MS * sample_rate / 1000.0
