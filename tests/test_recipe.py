@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -358,6 +359,29 @@ def test_whole_recipe_on_a_tiny_corpus(finished_run):
     assert model.get_model_args()["n_src"] == 3 and model.n_steps == 2
     with torch.no_grad():
         assert model(torch.randn(1, 800)).shape == (1, 3, 800)
+
+
+@pytest.mark.slow
+def test_metadata_stage_names_every_bad_file(finished_run, tmp_path):
+    tmp, _, _ = finished_run
+    wav_dir = meta_dir(tmp).parent / "wav8k" / "min"
+    root = tmp_path / "wham"
+    shutil.copytree(wav_dir, root / "wav8k" / "min")
+    first = sorted((root / "wav8k" / "min" / "tr" / "s1").iterdir())[0]  # sampled by stage 0
+    fourth = sorted((root / "wav8k" / "min" / "tr" / "s2").iterdir())[3]  # not sampled
+    first.write_bytes(b"")
+    fourth.write_bytes(b"RIFF")
+    res = subprocess.run(
+        [
+            sys.executable, str(RECIPE / "local" / "prepare_data.py"), "metadata",
+            "--conf", str(RECIPE / "conf" / "paper.yml"), "--data_root", str(tmp_path / "data"),
+            "--wham_dir", str(root),
+        ],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode != 0
+    assert str(first) in res.stderr and str(fourth) in res.stderr
+    assert "Traceback" not in res.stderr
 
 
 @pytest.mark.slow
