@@ -247,8 +247,9 @@ def check_prompts(model: nn.Module, prompts: Sequence[str] | None) -> list[str] 
     known = list(model.prompt_names)
     if not prompts:
         raise ValueError(
-            f"{name} is steered by prompts: give one prompt name per source to extract, "
-            f"from {known} (e.g. prompts=['{known[0]}', ...])."
+            f"{name} is steered by prompts: name the sources to extract, one prompt per output, "
+            f"from {known} (Python: prompts=['{known[0]}', ...]; command line: --prompts "
+            f"{known[0]},...)."
         )
     unknown = [p for p in prompts if p not in known]
     if unknown:
