@@ -1,0 +1,656 @@
+"""Data of the unified (TUSS) recipe: class folders, prompt-driven mixtures and the test tasks.
+
+Sources live in one folder per class (the TUSS prompts ``speech, sfx, sfxbg, drums, bass,
+vocals, other, musicbg``), either split already (``<root>/{tr,cv,tt}/<class>/*.wav``) or not
+(``<root>/<class>/*.wav``: files are assigned to tr / cv / tt by a stable hash of their name,
+80 / 10 / 10 %). Files with the same name in ``drums/``, ``bass/``, ``vocals/`` and ``other/``
+are the stems of one song (MUSDB18-style); a song's stems always land in the same split. The
+embedded corpus (:mod:`asteroid_lir.data.unified_corpus`) has this layout, and so can any real
+collection (VCTK / WSJ speech, FSD50K events, WHAM! / DEMAND noise, MUSDB18 stems, FMA music).
+
+:func:`index_sources` checks every file (readable, mono, the expected sample rate, not empty,
+not silent) and writes nothing; :func:`write_unified_metadata` writes the index and the fixed
+evaluation mixtures.
+
+Mixtures are drawn the way the TUSS reference trains: 2, 3 or 4 prompts with equal probability,
+the classes drawn one after the other from a table of likely successors (speech with noise,
+music or more speech; sound events together; stems with other stems), ``speech`` and ``sfx``
+possibly several times, the other classes once, never ``sfx`` with ``sfxbg`` nor a stem with
+``musicbg`` (those would be ambiguous). Each source is cropped where it is active, set to a
+level drawn per class (dB, relative to an RMS of 0.05: speech and stems -10..0, the others
+-20..0) and the mixture is their sum. A background (``sfxbg`` / ``musicbg``) is sometimes mixed
+on the fly from 1-4 event clips / stems instead of a background clip. With probability
+``p_absent`` a prompt whose source is absent (a zero reference) is added to a mixture with fewer
+prompts than the most allowed, which teaches the model to output silence for it. Stems drawn
+together come from one song half of the time.
+
+Evaluation tasks (:data:`TASKS`, the TUSS slides): SE (speech, sfxbg), SS (speech x 2 +
+sfxbg), USS (sfx x 2-4), MSS (vocals, bass, drums, other; scored with SNR), CASS (speech, sfxbg,
+musicbg), plus :data:`FIVE_PROMPTS`, a five-source case for a model trained with at most four.
+
+References:
+    K. Saijo et al., "Task-aware unified source separation", ICASSP 2025 (the training data
+    scheme; configs/unified/tuss.medium.2-4src.yaml of merlresearch/unified-source-separation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch.utils.data import Dataset
+
+from ..masknn.tuss import PROMPT_NAMES
+
+__all__ = [
+    "CLASSES",
+    "FIVE_PROMPTS",
+    "MixingOptions",
+    "SourceBank",
+    "TASKS",
+    "TaskSpec",
+    "UnifiedMixtures",
+    "collate_prompted",
+    "index_sources",
+    "make_task_mixtures",
+    "write_unified_metadata",
+]
+
+CLASSES = PROMPT_NAMES
+SPLITS = ("tr", "cv", "tt")
+STEM_CLASSES = ("drums", "bass", "vocals", "other")
+BACKGROUNDS = ("sfxbg", "musicbg")
+_TARGET_RMS = 0.05
+
+#: Level range (dB) of each class around an RMS of 0.05 (the reference's gain ranges).
+GAIN_DB = {
+    "speech": (-10.0, 0.0),
+    "sfx": (-20.0, 0.0),
+    "sfxbg": (-20.0, 0.0),
+    "drums": (-10.0, 0.0),
+    "bass": (-10.0, 0.0),
+    "vocals": (-10.0, 0.0),
+    "other": (-10.0, 0.0),
+    "musicbg": (-20.0, 0.0),
+}
+#: How often a class may appear in one mixture.
+MAX_COUNT = {c: (4 if c in ("speech", "sfx") else 1) for c in CLASSES}
+#: Probability of the first class of a mixture.
+FIRST = {
+    "speech": 0.2,
+    "sfx": 0.2,
+    "sfxbg": 0.2,
+    "musicbg": 0.2,
+    "drums": 0.05,
+    "bass": 0.05,
+    "vocals": 0.05,
+    "other": 0.05,
+}
+_STEMS_SMALL = {s: 0.025 for s in STEM_CLASSES}
+#: Weights of the class that follows a class (renormalised over the allowed classes).
+NEXT = {
+    "speech": {"speech": 0.35, "sfx": 0.15, "sfxbg": 0.2, "musicbg": 0.2, **_STEMS_SMALL},
+    "sfx": {"speech": 0.2, "sfx": 0.5, "musicbg": 0.2, **_STEMS_SMALL},
+    "sfxbg": {"speech": 0.5, "musicbg": 0.4, **_STEMS_SMALL},
+    "musicbg": {"speech": 0.34, "sfx": 0.33, "sfxbg": 0.33},
+    **{
+        stem: {
+            **{s: (0.3 if s != stem else 0.0) for s in STEM_CLASSES},
+            "speech": 0.033,
+            "sfx": 0.033,
+            "sfxbg": 0.033,
+        }
+        for stem in STEM_CLASSES
+    },
+}
+#: Pairs of classes never mixed together (the prompts would be ambiguous).
+EXCLUSIVE = {frozenset(("sfx", "sfxbg"))} | {frozenset((s, "musicbg")) for s in STEM_CLASSES}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """An evaluation task: its prompts (a tuple, or the sfx counts of USS) and metric."""
+
+    name: str
+    prompts: tuple
+    metric: str  # "si_sdr" or "snr"
+    description: str
+
+
+#: The evaluation tasks of the TUSS slides.
+TASKS = {
+    "SE": TaskSpec("SE", ("speech", "sfxbg"), "si_sdr", "speech enhancement"),
+    "SS": TaskSpec("SS", ("speech", "speech", "sfxbg"), "si_sdr", "noisy speech separation"),
+    "USS": TaskSpec("USS", ("sfx",), "si_sdr", "universal sound separation (2-4 sfx)"),
+    "MSS": TaskSpec("MSS", ("vocals", "bass", "drums", "other"), "snr", "music separation"),
+    "CASS": TaskSpec("CASS", ("speech", "sfxbg", "musicbg"), "si_sdr", "cinematic separation"),
+}
+#: The five-prompt case (the model trains with at most four): speech in ambience with three
+#: stems of one song. Each mixture rotates this order by a random number of places, so that
+#: every class is the fifth prompt in about a fifth of the mixtures.
+FIVE_PROMPTS = ("speech", "sfxbg", "bass", "vocals", "drums")
+
+
+# ---------------------------------------------------------------------- indexing
+def _stable_split(name: str) -> str:
+    bucket = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) % 10
+    return "tt" if bucket == 0 else ("cv" if bucket == 1 else "tr")
+
+
+def index_sources(root: str | Path, sample_rate: int, check_silence: bool = True) -> dict:
+    """Index and check a folder-per-class source tree.
+
+    Args:
+        root: ``<root>/{tr,cv,tt}/<class>/*.wav`` or ``<root>/<class>/*.wav``.
+        sample_rate: the rate every file must have.
+        check_silence: read every file and reject all-zero ones.
+
+    Returns:
+        dict: ``{"sample_rate", "root", "splits": {split: {class: [{"path", "frames"}]}},
+        "songs": {split: {name: {stem: path}}}, "missing": {split: [classes]}}`` with paths
+        relative to ``root``.
+
+    Raises:
+        FileNotFoundError: no such folder, or no class folder in it.
+        ValueError: unreadable, multi-channel, empty, silent files or files of another
+            sample rate (all listed at once, up to 10 per kind), or a split without any file.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"The source folder '{root}' does not exist.")
+    pre_split = any((root / s).is_dir() for s in SPLITS)
+    files: dict[str, dict[str, list[Path]]] = {s: {c: [] for c in CLASSES} for s in SPLITS}
+    found_any = False
+    for cls in CLASSES:
+        folders = [(s, root / s / cls) for s in SPLITS] if pre_split else [(None, root / cls)]
+        for split, folder in folders:
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.glob("*.wav")) + sorted(folder.glob("*.flac")):
+                found_any = True
+                target = split or _stable_split(path.stem)
+                files[target][cls].append(path)
+    if not found_any:
+        layout = "<root>/{tr,cv,tt}/<class>/*.wav" if pre_split else "<root>/<class>/*.wav"
+        raise FileNotFoundError(
+            f"No audio files under '{root}' in the layout {layout}, with <class> one of "
+            f"{list(CLASSES)}."
+        )
+    problems: dict[str, list[str]] = {}
+
+    def problem(kind: str, path: Path, detail: str = "") -> None:
+        problems.setdefault(kind, []).append(f"{path.relative_to(root)}{detail}")
+
+    out: dict = {"sample_rate": int(sample_rate), "root": str(root), "splits": {}, "songs": {}}
+    for split in SPLITS:
+        out["splits"][split] = {}
+        for cls in CLASSES:
+            entries = []
+            for path in files[split][cls]:
+                try:
+                    info = sf.info(str(path))
+                except RuntimeError as err:
+                    problem("unreadable", path, f" ({err})")
+                    continue
+                if info.samplerate != sample_rate:
+                    problem("sample rate", path, f" ({info.samplerate} Hz)")
+                    continue
+                if info.channels != 1:
+                    problem("not mono", path, f" ({info.channels} channels)")
+                    continue
+                if info.frames == 0:
+                    problem("empty", path)
+                    continue
+                if check_silence:
+                    data, _ = sf.read(str(path), dtype="float32")
+                    if not np.abs(data).max() > 0:
+                        problem("silent", path)
+                        continue
+                entries.append({"path": str(path.relative_to(root)), "frames": int(info.frames)})
+            out["splits"][split][cls] = entries
+        songs: dict[str, dict[str, str]] = {}
+        for stem in STEM_CLASSES:
+            for entry in out["splits"][split][stem]:
+                songs.setdefault(Path(entry["path"]).stem, {})[stem] = entry["path"]
+        out["songs"][split] = {k: v for k, v in sorted(songs.items()) if len(v) > 1}
+    if problems:
+        lines = []
+        for kind, items in problems.items():
+            extra = f" (and {len(items) - 10} more)" if len(items) > 10 else ""
+            lines.append(f"  {kind} ({len(items)}): {', '.join(items[:10])}{extra}")
+        raise ValueError(
+            f"Source files under '{root}' cannot be used (expected mono audio at {sample_rate} "
+            "Hz, not empty, not silent):\n" + "\n".join(lines)
+        )
+    out["missing"] = {s: [c for c in CLASSES if not out["splits"][s][c]] for s in SPLITS}
+    empty = [s for s in SPLITS if all(not out["splits"][s][c] for c in CLASSES)]
+    if empty:
+        raise ValueError(
+            f"Split(s) {empty} of '{root}' have no file (with an unsplit tree, add more files "
+            "per class: 10 % go to cv and 10 % to tt)."
+        )
+    return out
+
+
+# ---------------------------------------------------------------------- sources and mixing
+class SourceBank:
+    """Clips of an index, loaded on first use and kept in memory (float32).
+
+    Args:
+        index (dict): the output of :func:`index_sources` (or the metadata file's content).
+        split (str): ``"tr"``, ``"cv"`` or ``"tt"``.
+    """
+
+    def __init__(self, index: dict, split: str):
+        if split not in SPLITS:
+            raise ValueError(f"Unknown split {split!r}; choose from {list(SPLITS)}.")
+        self.root = Path(index["root"])
+        self.sample_rate = int(index["sample_rate"])
+        self.split = split
+        self.entries = {c: list(index["splits"][split].get(c, [])) for c in CLASSES}
+        self.songs = dict(index.get("songs", {}).get(split, {}))
+        self.available = [c for c in CLASSES if self.entries[c]]
+        self._cache: dict[str, np.ndarray] = {}
+
+    def load(self, rel_path: str) -> np.ndarray:
+        """A clip as float32 (cached)."""
+        wav = self._cache.get(rel_path)
+        if wav is None:
+            wav, _ = sf.read(str(self.root / rel_path), dtype="float32")
+            self._cache[rel_path] = wav
+        return wav
+
+
+@dataclass
+class MixingOptions:
+    """How mixtures are drawn (see the module docstring).
+
+    Attributes:
+        n_prompts (sequence of int): possible numbers of prompts (equal probability).
+        p_absent (float): probability of one extra prompt whose source is absent.
+        p_dynamic_bg (float): probability that a background is mixed from 1-4 events / stems.
+        p_same_song (float): probability that stems drawn together come from one song.
+    """
+
+    n_prompts: Sequence[int] = (2, 3, 4)
+    p_absent: float = 0.1
+    p_dynamic_bg: float = 0.25
+    p_same_song: float = 0.5
+
+    def __post_init__(self):
+        self.n_prompts = tuple(int(n) for n in self.n_prompts)
+        if not self.n_prompts or min(self.n_prompts) < 1:
+            raise ValueError(f"n_prompts must list positive counts, got {self.n_prompts}.")
+        for name in ("p_absent", "p_dynamic_bg", "p_same_song"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability, got {getattr(self, name)}.")
+
+
+def _allowed(cls: str, chosen: list[str], available: Sequence[str]) -> bool:
+    if cls not in available or chosen.count(cls) >= MAX_COUNT[cls]:
+        return False
+    return all(frozenset((cls, c)) not in EXCLUSIVE for c in chosen if c != cls)
+
+
+def draw_classes(n: int, rng: np.random.Generator, available: Sequence[str]) -> list[str]:
+    """``n`` classes drawn by the successor table (see the module docstring), shuffled.
+
+    Raises:
+        ValueError: if the available classes cannot make ``n`` compatible prompts.
+    """
+    for _ in range(100):
+        chosen: list[str] = []
+        weights = FIRST
+        while len(chosen) < n:
+            options = [
+                c for c in CLASSES if weights.get(c, 0) > 0 and _allowed(c, chosen, available)
+            ]
+            if not options:
+                # Fall back to any compatible class (the table leads nowhere).
+                options = [c for c in CLASSES if _allowed(c, chosen, available)]
+                if not options:
+                    break
+                probs = np.ones(len(options))
+            else:
+                probs = np.array([weights[c] for c in options])
+            chosen.append(options[int(rng.choice(len(options), p=probs / probs.sum()))])
+            weights = NEXT[chosen[-1]]
+        if len(chosen) == n:
+            rng.shuffle(chosen)
+            return chosen
+    raise ValueError(f"Cannot draw {n} compatible prompts from the classes {list(available)}.")
+
+
+def _active_rms(wav: np.ndarray, frame: int = 256) -> float:
+    n = len(wav) // frame * frame
+    if n == 0:
+        return float(np.sqrt(np.mean(wav**2))) if len(wav) else 0.0
+    energy = (wav[:n].astype(np.float64).reshape(-1, frame) ** 2).mean(1)
+    if not energy.max() > 0:
+        return 0.0
+    return float(np.sqrt(energy[energy > energy.max() * 1e-4].mean()))
+
+
+def _crop_offset(wav: np.ndarray, length: int, rng: np.random.Generator, tries: int = 4) -> int:
+    """A crop start, preferring crops that hold a fair share of the clip's energy."""
+    if len(wav) <= length:
+        return 0
+    total = float(np.mean(wav.astype(np.float64) ** 2)) + 1e-12
+    best, best_energy = 0, -1.0
+    for _ in range(tries):
+        start = int(rng.integers(0, len(wav) - length + 1))
+        energy = float(np.mean(wav[start : start + length].astype(np.float64) ** 2))
+        if energy >= 0.3 * total:
+            return start
+        if energy > best_energy:
+            best, best_energy = start, energy
+    return best
+
+
+def _fit(wav: np.ndarray, start: int, length: int, rng: np.random.Generator) -> np.ndarray:
+    piece = wav[start : start + length]
+    if len(piece) < length:  # a short clip is placed at a random position
+        out = np.zeros(length, dtype=np.float32)
+        pos = int(rng.integers(0, length - len(piece) + 1))
+        out[pos : pos + len(piece)] = piece
+        return out
+    return piece.astype(np.float32, copy=True)
+
+
+def _level(wav: np.ndarray, cls: str, rng: np.random.Generator) -> np.ndarray:
+    rms = _active_rms(wav)
+    if not rms > 1e-6:
+        return np.zeros_like(wav)  # nothing active in this crop: a zero reference
+    gain = 10 ** (rng.uniform(*GAIN_DB[cls]) / 20)
+    return (wav * (_TARGET_RMS * gain / rms)).astype(np.float32)
+
+
+def render_sources(
+    classes: Sequence[str],
+    bank: SourceBank,
+    length: int,
+    rng: np.random.Generator,
+    options: MixingOptions | None = None,
+    absent: Sequence[bool] | None = None,
+) -> np.ndarray:
+    """One reference signal per class, ``(len(classes), length)`` float32.
+
+    Args:
+        classes: the class of each reference (repeats allowed for speech and sfx).
+        bank: where the clips come from.
+        length: samples.
+        rng: random generator.
+        options: mixing options (dynamic backgrounds, same-song stems); None: no dynamic
+            backgrounds, stems from one song when possible.
+        absent: references to leave at zero (prompts whose source is absent).
+    """
+    dynamic_bg = options.p_dynamic_bg if options is not None else 0.0
+    same_song = options.p_same_song if options is not None else 1.0
+    absent = absent or [False] * len(classes)
+    refs = np.zeros((len(classes), length), dtype=np.float32)
+    used: dict[str, set] = {c: set() for c in CLASSES}
+    stems = [i for i, c in enumerate(classes) if c in STEM_CLASSES and not absent[i]]
+    song = None
+    if len(stems) > 1 and bank.songs and rng.random() < same_song:
+        candidates = [
+            s for s, parts in bank.songs.items() if all(classes[i] in parts for i in stems)
+        ]
+        if candidates:
+            song = bank.songs[candidates[int(rng.integers(len(candidates)))]]
+    song_start = None
+    for i, cls in enumerate(classes):
+        if absent[i]:
+            continue
+        if song is not None and i in stems:
+            wav = bank.load(song[cls])
+            if song_start is None:
+                song_start = _crop_offset(wav, length, rng)
+            piece = _fit(wav, song_start, length, rng)
+        elif cls in BACKGROUNDS and rng.random() < dynamic_bg:
+            parts = ("sfx",) if cls == "sfxbg" else STEM_CLASSES
+            parts = [p for p in parts if bank.entries[p]]
+            piece = np.zeros(length, dtype=np.float32)
+            for _ in range(int(rng.integers(1, 5)) if parts else 0):
+                part = parts[int(rng.integers(len(parts)))]
+                entry = bank.entries[part][int(rng.integers(len(bank.entries[part])))]
+                wav = bank.load(entry["path"])
+                piece += _level(_fit(wav, _crop_offset(wav, length, rng), length, rng), part, rng)
+            if not _active_rms(piece) > 0:
+                entry = bank.entries[cls][int(rng.integers(len(bank.entries[cls])))]
+                wav = bank.load(entry["path"])
+                piece = _fit(wav, _crop_offset(wav, length, rng), length, rng)
+        else:
+            entries = bank.entries[cls]
+            choices = [k for k in range(len(entries)) if k not in used[cls]] or list(
+                range(len(entries))
+            )
+            k = choices[int(rng.integers(len(choices)))]
+            used[cls].add(k)
+            wav = bank.load(entries[k]["path"])
+            piece = _fit(wav, _crop_offset(wav, length, rng), length, rng)
+        refs[i] = _level(piece, cls, rng)
+    return refs
+
+
+def _mixture_from(refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mix = refs.sum(0)
+    peak = float(np.abs(mix).max())
+    if peak > 0.99:
+        refs = refs * (0.99 / peak)
+        mix = mix * (0.99 / peak)
+    return mix.astype(np.float32), refs.astype(np.float32)
+
+
+def draw_training_example(
+    bank: SourceBank,
+    length: int,
+    rng: np.random.Generator,
+    n: int,
+    options: MixingOptions,
+    add_absent: bool = False,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A training mixture with ``n`` prompts, plus one whose source is absent if asked.
+
+    Returns:
+        tuple: mixture ``(length,)``, references ``(n_prompts, length)`` (zeros for the absent
+        source), prompt names.
+    """
+    classes = draw_classes(n, rng, bank.available)
+    absent = [False] * len(classes)
+    if add_absent:
+        extra = [c for c in bank.available if c not in classes and _allowed(c, classes, CLASSES)]
+        if not extra:  # nothing compatible is left: repeat a class that may repeat
+            extra = [c for c in ("speech", "sfx") if _allowed(c, classes, bank.available)]
+        if extra:
+            pos = int(rng.integers(0, len(classes) + 1))
+            classes.insert(pos, extra[int(rng.integers(len(extra)))])
+            absent.insert(pos, True)
+        else:
+            raise ValueError(f"No class can be added as absent to {classes}.")
+    refs = render_sources(classes, bank, length, rng, options, absent)
+    mix, refs = _mixture_from(refs)
+    return mix, refs, classes
+
+
+class UnifiedMixtures(Dataset):
+    """Batches of mixtures drawn on the fly (training) or fixed (validation).
+
+    Every item is a whole batch, so that its mixtures share their number of prompts (and one
+    absent prompt, or none): batch ``b`` draws the count from ``(seed, epoch, b)`` and mixture
+    ``j`` from ``(seed, epoch, b, j)``. Use it with ``DataLoader(dataset, batch_size=None)``.
+    Call :meth:`set_epoch` to draw new mixtures (training); with ``fixed=True`` the epoch is
+    ignored (validation).
+
+    Args:
+        index (dict): the source index (:func:`index_sources`).
+        split (str): the split to draw from.
+        n_batches (int): batches per epoch.
+        batch_size (int): mixtures per batch.
+        segment (float): seconds per mixture.
+        options (MixingOptions): how mixtures are drawn.
+        seed (int): seed.
+        fixed (bool): the same batches every epoch.
+
+    Items:
+        tuple: ``(batch, time)`` mixtures, ``(batch, n_prompts, time)`` references and one
+        list of prompt names per mixture.
+    """
+
+    def __init__(
+        self,
+        index: dict,
+        split: str,
+        n_batches: int,
+        batch_size: int,
+        segment: float,
+        options: MixingOptions | None = None,
+        seed: int = 0,
+        fixed: bool = False,
+    ):
+        if n_batches < 1 or batch_size < 1 or not segment > 0:
+            raise ValueError(
+                f"Need n_batches >= 1, batch_size >= 1 and segment > 0, got {n_batches}, "
+                f"{batch_size}, {segment}."
+            )
+        self.bank = SourceBank(index, split)
+        if len(self.bank.available) < 2:
+            raise ValueError(
+                f"Split {split!r} has sources of {self.bank.available} only; mixtures need at "
+                "least two classes."
+            )
+        self.n_batches, self.batch_size = int(n_batches), int(batch_size)
+        self.length = int(round(segment * self.bank.sample_rate))
+        self.options = options or MixingOptions()
+        self.seed, self.fixed, self.epoch = int(seed), bool(fixed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the mixtures of another epoch (no effect with ``fixed=True``)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < self.n_batches:
+            raise IndexError(f"Batch {index} out of range (0..{self.n_batches - 1}).")
+        epoch = 0 if self.fixed else self.epoch
+        batch_rng = np.random.default_rng([self.seed, epoch, index])
+        n = int(batch_rng.choice(self.options.n_prompts))
+        add_absent = n < max(self.options.n_prompts) and batch_rng.random() < self.options.p_absent
+        items = []
+        for j in range(self.batch_size):
+            rng = np.random.default_rng([self.seed, epoch, index, j])
+            mix, refs, prompts = draw_training_example(
+                self.bank, self.length, rng, n, self.options, add_absent
+            )
+            items.append((torch.from_numpy(mix), torch.from_numpy(refs), prompts))
+        return collate_prompted(items)
+
+
+def collate_prompted(items):
+    """Batch ``(mixture, references, prompts)`` items with equal prompt counts.
+
+    Returns:
+        tuple: ``(batch, time)`` mixtures, ``(batch, n_prompts, time)`` references and one
+        list of prompt names per item.
+
+    Raises:
+        ValueError: items with different prompt counts.
+    """
+    counts = {len(p) for _, _, p in items}
+    if len(counts) != 1:
+        raise ValueError(f"A batch mixes prompt counts {sorted(counts)}; they must be equal.")
+    mix = torch.stack([m for m, _, _ in items])
+    refs = torch.stack([r for _, r, _ in items])
+    return mix, refs, [list(p) for _, _, p in items]
+
+
+# ---------------------------------------------------------------------- evaluation mixtures
+def task_classes(task: str, rng: np.random.Generator) -> list[str]:
+    """The prompts of one mixture of ``task`` (USS draws 2-4 sfx)."""
+    spec = TASKS[task] if task in TASKS else None
+    if task == "FIVE":
+        shift = int(rng.integers(len(FIVE_PROMPTS)))
+        return list(FIVE_PROMPTS[shift:] + FIVE_PROMPTS[:shift])
+    if spec is None:
+        raise ValueError(f"Unknown task {task!r}; choose from {list(TASKS) + ['FIVE']}.")
+    if task == "USS":
+        return ["sfx"] * int(rng.integers(2, 5))
+    return list(spec.prompts)
+
+
+def make_task_mixtures(
+    index: dict, task: str, n: int, seconds: float, seed: int = 0, split: str = "tt"
+) -> list[dict]:
+    """Fixed evaluation mixtures of a task, as sample arrays in memory.
+
+    Args:
+        index: the source index.
+        task: a key of :data:`TASKS` or ``"FIVE"`` (:data:`FIVE_PROMPTS`).
+        n: number of mixtures.
+        seconds: their length.
+        seed: seed (mixture ``i`` draws from ``(seed, task, i)``).
+        split: the split to draw from.
+
+    Returns:
+        list of dict: ``{"id", "task", "prompts", "mixture" (time,), "sources" (n_src, time)}``.
+
+    Raises:
+        ValueError: if the split lacks a class the task needs.
+    """
+    bank = SourceBank(index, split)
+    needed = set(task_classes(task, np.random.default_rng(0))) if task != "USS" else {"sfx"}
+    missing = sorted(needed - set(bank.available))
+    if missing:
+        raise ValueError(f"Task {task} needs sources of {missing}, absent from split {split!r}.")
+    length = int(round(seconds * bank.sample_rate))
+    code = int(hashlib.sha1(task.encode()).hexdigest()[:6], 16)
+    out = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, code, i])
+        classes = task_classes(task, rng)
+        mix, refs = _mixture_from(render_sources(classes, bank, length, rng))
+        out.append(
+            {
+                "id": f"{task}{i:04d}",
+                "task": task,
+                "prompts": classes,
+                "mixture": mix,
+                "sources": refs,
+            }
+        )
+    return out
+
+
+def write_unified_metadata(
+    source_root: str | Path,
+    out_dir: str | Path,
+    sample_rate: int,
+    check_silence: bool = True,
+) -> dict:
+    """Index and check a source tree and write ``<out_dir>/sources.json``.
+
+    Args:
+        source_root: the folder-per-class tree.
+        out_dir: where the metadata goes.
+        sample_rate: expected sample rate.
+        check_silence: reject all-zero files (reads every file).
+
+    Returns:
+        dict: the index (also written), with a per-split count of files per class.
+    """
+    index = index_sources(source_root, sample_rate, check_silence)
+    index["counts"] = {s: {c: len(index["splits"][s][c]) for c in CLASSES} for s in SPLITS}
+    index["root"] = str(Path(source_root).resolve())
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / "sources.json.tmp"
+    tmp.write_text(json.dumps(index, indent=1) + "\n")
+    tmp.replace(out_dir / "sources.json")
+    return index

@@ -1,0 +1,255 @@
+"""The embedded unified-separation corpus: a folder of clips per source class, generated here.
+
+TUSS trains on speech, sound effects, background mixes and music stems from many licensed
+corpora. Without them the unified recipe builds this corpus from signals the project generates
+itself, in the layout the recipe also reads for real data (one folder per source class)::
+
+    <out>/{tr,cv,tt}/speech/*.wav    speech-like utterances (asteroid_lir.data.speech_sources)
+    <out>/{tr,cv,tt}/sfx/*.wav       one sound event kind per clip (asteroid_lir.data.sfx_synth)
+    <out>/{tr,cv,tt}/sfxbg/*.wav     ambience (asteroid_lir.data.noise_synth), some with events
+    <out>/{tr,cv,tt}/drums|bass|vocals|other/songNNNNN.wav
+                                     the four stems of a song (asteroid_lir.data.music_synth);
+                                     one file name = one song in all four folders
+    <out>/{tr,cv,tt}/musicbg/*.wav   mixes of 2-4 stems of other songs
+    <out>/corpus_info.json           sizes, seed, sample rate, speech engine
+
+Every clip is mono, ``clip_seconds`` long, 16-bit, at an RMS of about -26 dBFS over its active
+part (the recipe's mixer sets the levels). Training/validation and test use different speakers
+(formant voices drawn from other seeds), different background talkers and different songs and
+events. Everything is a function of ``seed``: clip ``i`` of class ``c`` in split ``s`` draws
+from its own generator, so the corpus does not depend on the number of worker processes.
+
+Command line::
+
+    python -m asteroid_lir.data.unified_corpus --out DIR [--n_train N] [--n_valid N]
+        [--n_test N] [--clip_seconds S] [--sample_rate SR] [--seed S] [--workers W]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..masknn.tuss import PROMPT_NAMES
+from .music_synth import STEMS, synthesize_song
+from .noise_synth import make_babble_pool, synthesize_noise
+from .sfx_synth import SFX_KINDS, synthesize_sfx
+from .speech_sources import ENGINES, make_speech_source
+
+__all__ = ["CLASSES", "SPLITS", "build_unified_corpus"]
+
+#: Source classes of the corpus: the TUSS prompts.
+CLASSES = PROMPT_NAMES
+SPLITS = ("tr", "cv", "tt")
+_SPLIT_CODES = {"tr": 0, "cv": 1, "tt": 2}
+_KIND_CODES = {"speech": 0, "sfx": 1, "sfxbg": 2, "song": 3, "musicbg": 4}
+_RMS = 0.05
+_PEAK = 0.99
+
+_STATE: dict = {}
+
+
+def _normalise(wav: np.ndarray) -> np.ndarray:
+    """Scale the active part (frames above -40 dB of the loudest) to RMS 0.05, peak <= 0.99."""
+    frame = 256
+    n = len(wav) // frame * frame
+    if n == 0:
+        return wav
+    energy = (wav[:n].reshape(-1, frame) ** 2).mean(1)
+    active = energy > energy.max() * 1e-4
+    rms = np.sqrt(energy[active].mean()) if active.any() else 0.0
+    if not rms > 0:
+        raise RuntimeError("A generated clip is silent.")
+    wav = wav * (_RMS / rms)
+    peak = np.abs(wav).max()
+    return wav * (_PEAK / peak) if peak > _PEAK else wav
+
+
+def _write(path: Path, wav: np.ndarray, sr: int) -> None:
+    sf.write(str(path), _normalise(np.asarray(wav, dtype=np.float64)), sr, subtype="PCM_16")
+
+
+def _init(state: dict) -> None:
+    _STATE.clear()
+    _STATE.update(state)
+
+
+def _job(job: tuple[str, str, int]) -> None:
+    split, kind, index = job
+    st = _STATE
+    sr, n = st["sample_rate"], st["n_samples"]
+    rng = np.random.default_rng([st["seed"], _SPLIT_CODES[split], _KIND_CODES[kind], index])
+    root = Path(st["out"]) / split
+    name = f"{split}{index:05d}.wav"
+    if kind == "speech":
+        group = "test" if split == "tt" else "train"
+        speaker = st["speech"].draw_speaker(rng, f"{group}{index}")
+        (wav,) = st["speech"].utterances([speaker], [st["clip_seconds"]], rng, group)
+        wav = np.pad(wav, (0, max(0, n - len(wav))))[:n]
+        _write(root / "speech" / name, wav, sr)
+    elif kind == "sfx":
+        kind_name = SFX_KINDS[index % len(SFX_KINDS)]
+        _write(
+            root / "sfx" / f"{split}{index:05d}_{kind_name}.wav",
+            synthesize_sfx(n, rng, sr, kind_name),
+            sr,
+        )
+    elif kind == "sfxbg":
+        pool = st["babble"]["test" if split == "tt" else "train"]
+        wav = synthesize_noise(n, rng, pool, sr) * 0.2
+        if rng.random() < 0.3:  # an ambience with a few foreground-like events in it
+            for _ in range(int(rng.integers(1, 3))):
+                wav = wav + synthesize_sfx(n, rng, sr) * 10 ** (rng.uniform(-18, -6) / 20)
+        _write(root / "sfxbg" / name, wav, sr)
+    elif kind == "song":
+        stems = synthesize_song(n, rng, sr)
+        for stem in STEMS:
+            _write(root / stem / f"song{split}{index:05d}.wav", stems[stem], sr)
+    else:  # musicbg: 2-4 stems of a song at random levels
+        stems = synthesize_song(n, rng, sr)
+        chosen = rng.choice(len(STEMS), size=int(rng.integers(2, 5)), replace=False)
+        wav = sum(
+            stems[STEMS[k]]
+            / (np.sqrt(np.mean(stems[STEMS[k]] ** 2)) + 1e-9)
+            * 10 ** (rng.uniform(-8, 0) / 20)
+            for k in chosen
+        )
+        _write(root / "musicbg" / name, wav, sr)
+
+
+def build_unified_corpus(
+    out: str | Path,
+    n_train: int = 200,
+    n_valid: int = 24,
+    n_test: int = 40,
+    clip_seconds: float = 3.0,
+    sample_rate: int = 8000,
+    seed: int = 0,
+    workers: int = 1,
+    speech_engine: str = "formant",
+    progress: bool = True,
+) -> Path:
+    """Generate the embedded unified corpus (see the module docstring for the layout).
+
+    Args:
+        out: corpus root (created if needed).
+        n_train, n_valid, n_test: clips per class (songs for the stems) in tr / cv / tt.
+        clip_seconds: length of every clip.
+        sample_rate: sample rate in Hz (at least 8000).
+        seed: seed of the whole corpus.
+        workers: processes (the result does not depend on it).
+        speech_engine: ``"formant"`` (fast, no optional package), ``"neural"`` or ``"auto"``
+            (see :func:`asteroid_lir.data.speech_sources.make_speech_source`).
+        progress: print one line per split.
+
+    Returns:
+        Path: ``out``.
+
+    Raises:
+        ValueError: bad sizes, rate or engine.
+    """
+    sizes = {"tr": int(n_train), "cv": int(n_valid), "tt": int(n_test)}
+    if min(sizes.values()) < 1:
+        raise ValueError(f"Every split needs at least one clip per class, got {sizes}.")
+    if sample_rate < 8000:
+        raise ValueError(f"sample_rate must be at least 8000 Hz, got {sample_rate}.")
+    if not clip_seconds > 0.5:
+        raise ValueError(f"clip_seconds must be more than 0.5 s, got {clip_seconds}.")
+    if speech_engine not in ENGINES:
+        raise ValueError(f"Unknown speech engine {speech_engine!r}; choose from {list(ENGINES)}.")
+    out = Path(out)
+    for split in SPLITS:
+        for cls in CLASSES:
+            (out / split / cls).mkdir(parents=True, exist_ok=True)
+    pool_rng = np.random.default_rng([seed, 99])
+    state = {
+        "out": str(out),
+        "seed": int(seed),
+        "sample_rate": int(sample_rate),
+        "clip_seconds": float(clip_seconds),
+        "n_samples": int(round(clip_seconds * sample_rate)),
+        "speech": make_speech_source(
+            speech_engine,
+            seed=seed,
+            pool_sizes={"train": max(4, sizes["tr"] // 4), "test": max(4, sizes["tt"] // 4)},
+            sample_rate=sample_rate,
+            workers=max(1, workers),
+            progress=progress,
+            cache_dir=out / "speech_pool",
+        ),
+        "babble": {
+            group: make_babble_pool(pool_rng, n_streams=6, seconds=8.0, sample_rate=sample_rate)
+            for group in ("train", "test")
+        },
+    }
+    start = time.time()
+    for split in SPLITS:
+        jobs = [
+            (split, kind, i)
+            for kind in ("speech", "sfx", "sfxbg", "song", "musicbg")
+            for i in range(sizes[split])
+        ]
+        if workers > 1:
+            with mp.get_context("fork").Pool(workers, initializer=_init, initargs=(state,)) as pool:
+                for _ in pool.imap_unordered(_job, jobs, chunksize=8):
+                    pass
+        else:
+            _init(state)
+            for job in jobs:
+                _job(job)
+        if progress:
+            print(
+                f"[unified corpus] {split}: {sizes[split]} clips per class "
+                f"({time.time() - start:.0f} s)",
+                flush=True,
+            )
+    info = {
+        "layout": "one folder per source class: <split>/<class>/*.wav",
+        "classes": list(CLASSES),
+        "sizes": sizes,
+        "clip_seconds": float(clip_seconds),
+        "sample_rate": int(sample_rate),
+        "seed": int(seed),
+        "speech_engine": state["speech"].description,
+        "sfx_kinds": list(SFX_KINDS),
+        "stems": list(STEMS),
+    }
+    (out / "corpus_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Generate the embedded unified corpus.")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--n_train", type=int, default=200)
+    parser.add_argument("--n_valid", type=int, default=24)
+    parser.add_argument("--n_test", type=int, default=40)
+    parser.add_argument("--clip_seconds", type=float, default=3.0)
+    parser.add_argument("--sample_rate", type=int, default=8000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--speech", default="formant", choices=ENGINES)
+    args = parser.parse_args(argv)
+    build_unified_corpus(
+        args.out,
+        args.n_train,
+        args.n_valid,
+        args.n_test,
+        args.clip_seconds,
+        args.sample_rate,
+        args.seed,
+        args.workers,
+        args.speech,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
