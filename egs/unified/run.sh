@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Unified source separation recipe (TUSS, prompts) in Kaldi style, like Asteroid's recipes.
+#
+#   ./run.sh                                           # all stages, embedded corpus, CPU
+#   ./run.sh --conf conf/baseline_cpu.yml              # the unconditional baseline, same budget
+#   ./run.sh --source_dir /data/classes --conf conf/tuss_small16k.yml --id 0
+#   ./run.sh --stage 3 --tag tuss_cpu                  # re-evaluate, no retraining
+#
+# Stages: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report. See README.md.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# ---------------------------------------------------------------- options (--name value)
+stage=0            # first stage to run
+stop_stage=4       # last stage to run
+conf=conf/tuss_cpu.yml   # experiment configuration
+source_dir=""      # real sources, one folder per class (see README.md); empty: embedded corpus
+tag=""             # experiment name: exp_dir/<tag> (default: the config's name)
+id=""              # GPU ids, e.g. 0 or 0,1 (several: DDP); empty: CPU
+n_workers=""       # data loader workers (default: training.num_workers of the config)
+exp_dir=exp        # parent folder of the experiments
+data_dir=data      # where the embedded corpus and the metadata go
+compare=""         # other experiment folder(s) to compare with in the report (comma separated)
+
+recipe_options="stage stop_stage conf source_dir tag id n_workers exp_dir data_dir compare"
+help_message="Usage: $0 [--option value ...]
+Unified (TUSS) recipe: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report."
+. utils/parse_options.sh
+if [ $# -gt 0 ]; then
+  echo "$0: ERROR: unexpected argument(s) '$*' (options are --name value; see --help)." >&2
+  exit 1
+fi
+
+die() { echo "$0: ERROR: $*" >&2; exit 1; }
+[[ "$stage" =~ ^[0-9]+$ ]] || die "--stage must be a number, got '$stage'."
+[[ "$stop_stage" =~ ^[0-9]+$ ]] || die "--stop_stage must be a number, got '$stop_stage'."
+if [ -n "$id" ] && ! [[ "$id" =~ ^[0-9]+(,[0-9]+)*$ ]]; then
+  die "--id takes GPU ids such as 0 or 0,1, got '$id'."
+fi
+[ -f "$conf" ] || die "configuration file '$conf' not found (see conf/ and README.md)."
+if [ -n "$source_dir" ] && [ ! -d "$source_dir" ]; then
+  die "--source_dir '$source_dir' is not a directory."
+fi
+[ -n "$tag" ] || tag="$(basename "$conf" .yml)"
+expdir="$exp_dir/$tag"
+
+. ./path.sh
+
+paths="$(python local/prepare_data.py paths --conf "$conf" --data_dir "$data_dir" --source_dir "$source_dir")"
+src_dir="$(sed -n 1p <<<"$paths")"
+meta_dir="$(sed -n 2p <<<"$paths")"
+gpu_eval=""
+[ -n "$id" ] && gpu_eval="${id%%,*}"
+echo "[run] conf=$conf tag=$tag stages $stage..$stop_stage"
+echo "[run] sources: $src_dir"
+echo "[run] metadata: $meta_dir"
+echo "[run] experiment: $expdir"
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  echo "[stage 0] Data: $( [ -n "$source_dir" ] && echo "source folders" || echo "embedded corpus" )"
+  python local/prepare_data.py corpus --conf "$conf" --data_dir "$data_dir" --source_dir "$source_dir"
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  echo "[stage 1] Metadata -> $meta_dir/sources.json"
+  python local/prepare_data.py metadata --conf "$conf" --data_dir "$data_dir" --source_dir "$source_dir"
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  if [ -f "$expdir/train_done.json" ] && [ -f "$expdir/best_model.pth" ]; then
+    echo "[stage 2] $expdir is already trained ($expdir/train_done.json); skipping."
+    echo "[stage 2] (Use another --tag, or delete $expdir, to train again.)"
+  else
+    [ -f "$meta_dir/sources.json" ] || die "metadata $meta_dir/sources.json is missing: run stage 1 first (--stage 1)."
+    echo "[stage 2] Training -> $expdir (checkpoints/, logs/, best_model.pth)"
+    workers=()
+    [ -n "$n_workers" ] && workers=(--n_workers "$n_workers")
+    python train.py --conf "$conf" --meta_dir "$meta_dir" --exp_dir "$expdir" --gpus "$id" "${workers[@]}"
+  fi
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  [ -f "$expdir/best_model.pth" ] || die "no trained model $expdir/best_model.pth: run stage 2 first (--stage 2)."
+  [ -f "$meta_dir/sources.json" ] || die "metadata $meta_dir/sources.json is missing: run stage 1 first (--stage 1)."
+  echo "[stage 3] Evaluation -> $expdir/results.json, results.md, examples/"
+  python eval.py --exp_dir "$expdir" --meta_dir "$meta_dir" --gpus "$gpu_eval"
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  [ -f "$expdir/results.json" ] || die "$expdir/results.json is missing: run stage 3 first (--stage 3)."
+  echo "[stage 4] Report -> $expdir/*.png, $expdir/results.md"
+  cmp=()
+  IFS=',' read -r -a others <<<"$compare"
+  for other in "${others[@]}"; do
+    [ -n "$other" ] && cmp+=(--compare "$other")
+  done
+  python report.py --exp_dir "$expdir" "${cmp[@]}"
+fi
+echo "[run] Done (stages $stage..$stop_stage) in $((SECONDS / 60)) min $((SECONDS % 60)) s." \
+  "Results: $expdir/results.md"
