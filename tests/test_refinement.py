@@ -142,3 +142,57 @@ def test_importing_the_library_leaves_warning_filters_alone():
         "assert list(warnings.filters) == before, 'filters changed'"
     )
     subprocess.run([sys.executable, "-W", "default", "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- TF-Locoformer blocks on the core
+TF_TINY = dict(n_layers=1, emb_dim=8, attention_dim=8, n_heads=2, num_groups=2,
+               ffn_hidden_dim=[8, 8], n_fft=32, hop_length=8)  # fmt: skip
+
+
+def test_iterated_tflocoformer_shares_one_block_and_gives_anytime_steps():
+    from asteroid_lir.models import TFLocoformerNet
+
+    torch.manual_seed(0)
+    iterated = TFLocoformerNet(n_src=2, n_iters=4, **TF_TINY).eval()
+    plain = TFLocoformerNet(n_src=2, **TF_TINY).eval()
+    n_params = [sum(p.numel() for p in m.parameters()) for m in (iterated, plain)]
+    assert n_params[0] == n_params[1] and iterated.n_steps == 4
+    plain.load_state_dict(iterated.state_dict())
+    wav = torch.randn(2, 301)
+    with torch.no_grad():
+        steps = iterated.forward_steps(wav)
+        assert len(steps) == 4 and steps[0].shape == (2, 2, 301)
+        torch.testing.assert_close(steps[0], plain(wav))
+        torch.testing.assert_close(steps[-1], iterated(wav))
+        torch.testing.assert_close(steps[1], iterated(wav, n_steps=2))
+        assert (steps[1] - steps[0]).abs().max() > 1e-4  # a second pass changes the estimate
+
+
+def test_progressive_and_gated_training_run_on_tflocoformer():
+    from asteroid_lir.engine.gated import GatedSystem
+    from asteroid_lir.engine.progressive import ProgressiveSystem, export_prefix
+    from asteroid_lir.losses import SpeechPITLoss
+    from asteroid_lir.models import TFLocoformerNet
+
+    torch.manual_seed(0)
+    sources = torch.randn(2, 2, 301)
+    mix = sources.sum(1)
+    model = TFLocoformerNet(n_src=2, n_blocks=2, n_iters=[1, 2], head_per_block=True, **TF_TINY)
+    system = ProgressiveSystem(model, torch.optim.Adam, SpeechPITLoss(2), None, total_epochs=2)
+    system.enter_step(2)
+    system.loss_func(system.forward_step(mix), sources).backward()
+    assert all(p.grad is None for m in model.step_modules(1) for p in m.parameters())
+    assert all(p.grad is not None for m in model.step_modules(2) for p in m.parameters())
+    prefix = export_prefix(model.eval(), 1)
+    with torch.no_grad():
+        torch.testing.assert_close(prefix(mix), model(mix, n_steps=1))
+
+    gated = TFLocoformerNet(n_src=2, n_iters=3, gate_kernel_size=8, **TF_TINY)
+    gated_system = GatedSystem(gated, torch.optim.Adam(gated.parameters()), SpeechPITLoss(2), None)
+    loss = gated_system.common_step((mix, sources), 0)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None for p in gated.separator.gate.parameters())
+    with torch.no_grad():
+        _, steps = gated.eval().forward_with_steps(mix)
+    assert steps.dtype == torch.long and ((steps >= 1) & (steps <= 3)).all()

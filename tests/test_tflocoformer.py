@@ -94,7 +94,8 @@ def test_state_dict_names_follow_the_reference_layout():
             "attn.rope.freqs",
         ):
             assert prefix + name in keys
-    assert {"conv.0.weight", "conv.1.weight", "deconv.weight"} <= keys
+    # The output head is head 0 of the refinement core (the reference's `deconv`).
+    assert {"conv.0.weight", "conv.1.weight", "deconv.0.weight"} <= keys
 
 
 def test_separator_config_round_trip():
@@ -233,10 +234,10 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_from_espnet_key_handling():
     model = tiny_model(n_layers=2)
-    conf = {**model.separator.get_config(), "flash_attention": False, "input_dim": None}
-    conf["num_spk"] = conf.pop("n_src")
+    conf = {**model.separator.reference_config(), "flash_attention": False, "input_dim": None}
     espnet_sd = {
-        k.replace("blocks.0.", "blocks.", 1): v for k, v in model.separator.state_dict().items()
+        k.replace("blocks.0.", "blocks.", 1).replace("deconv.0.", "deconv.", 1): v
+        for k, v in model.separator.state_dict().items()
     }
     stft = dict(n_fft=TINY["n_fft"], hop_length=TINY["hop_length"])
     wav = torch.randn(1, 400)

@@ -48,6 +48,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .gating import GatingModule
+from .refinement import RefinementCore
+
 __all__ = [
     "ConvSwiGLUFFN",
     "LocoformerBlock",
@@ -422,6 +425,9 @@ class LocoformerBlock(nn.Module):
         [1] Saijo et al., IWAENC 2024 (see module docstring).
     """
 
+    #: In inference, the largest intermediate tensor of one chunk of sequences (bytes).
+    chunk_bytes: int = 16 * 2**20
+
     def __init__(
         self,
         emb_dim: int = 128,
@@ -467,6 +473,8 @@ class LocoformerBlock(nn.Module):
         self.attn = RotaryMultiHeadSelfAttention(
             emb_dim, attention_dim=attention_dim, n_heads=n_heads, dropout=dropout, rope=rope
         )
+        # Widest intermediate per position (elements): q|k|v or the FFN's 2 * hidden channels.
+        self._widest = max(3 * attention_dim, 2 * max(ffn_dims), emb_dim)
 
     @staticmethod
     def _normed(norm: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -478,12 +486,35 @@ class LocoformerBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the block.
 
+        Without an autograd graph (inference) the batch is processed in chunks of sequences
+        whose largest intermediate tensor (queries/keys/values or the FFN's hidden channels)
+        stays below :attr:`chunk_bytes`: the sequences are independent, so the result is the
+        same, and the memory of one pass is then the input and output plus one chunk's working
+        set. Small chunks also come from the allocator's reused memory instead of fresh pages
+        (on Linux, every allocation above 32 MiB is new memory that the kernel has to fault in
+        and zero: about 2 s of system time per 4-s forward pass of the S preset unchunked).
+
         Args:
             x (torch.Tensor): ``(batch, length, emb_dim)``.
 
         Returns:
             torch.Tensor: ``(batch, length, emb_dim)``.
         """
+        n_seq = x.shape[0]
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or n_seq < 2:
+            return self._forward(x)
+        per_seq = x.shape[1] * self._widest * x.element_size()
+        chunk = max(1, self.chunk_bytes // max(1, per_seq))
+        if chunk >= n_seq:
+            return self._forward(x)
+        out = torch.empty_like(x)
+        for start in range(0, n_seq, chunk):
+            out[start : start + chunk] = self._forward(x[start : start + chunk])
+        return out
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Residuals are added in place to the sublayer outputs (fresh tensors whose backward
+        # does not need them), which saves one large allocation per sublayer.
         if self.macaron_style:
             x = self.ffn[1](*self._normed(self.ffn_norm[1], x)).add_(x)
         x = self.attn(*self._normed(self.attn_norm, x)).add_(x)
@@ -552,22 +583,38 @@ class TFLocoformerBlock(nn.Module):
         return x.permute(0, 3, 1, 2)
 
 
-class TFLocoformer(nn.Module):
-    """TF-Locoformer separator: stacked real/imaginary STFT in, the sources' spectra out.
+#: Arguments of :class:`TFLocoformer` that the reference separator does not have.
+_REFINEMENT_ARGS = (
+    "n_blocks",
+    "n_iters",
+    "head_per_block",
+    "gate_kernel_size",
+    "min_steps",
+    "gumbel_tau",
+    "exit_is_final",
+)
 
-    ``Conv2d(2 -> emb_dim, 3x3) + GroupNorm(1, emb_dim)`` (:meth:`embed`) -> ``n_layers``
-    :class:`TFLocoformerBlock` (``blocks``) -> ``ConvTranspose2d(emb_dim -> 2 * n_src, 3x3)``
-    (:meth:`head`). The output is the sources' complex spectra (no mask). State-dict names are
-    the reference's with ``blocks.{j}`` become ``blocks.0.{j}``: ``blocks`` is a list of stages
-    (one here), each an ``nn.Sequential`` of TF-Locoformer blocks, so that a refinement schedule
-    (blocks x sub-blocks x iterations) can address them.
+
+class TFLocoformer(RefinementCore):
+    """TF-Locoformer separator on the refinement core: stacked real/imaginary STFT in, spectra out.
+
+    ``Conv2d(2 -> emb_dim, 3x3) + GroupNorm(1, emb_dim)`` (:meth:`embed`) -> the refinement
+    schedule ``B_N^{I_N} o ... o B_1^{I_1}`` whose sub-blocks are :class:`TFLocoformerBlock`
+    (``n_blocks`` distinct blocks of ``n_layers`` TF-Locoformer blocks, block ``b`` applied
+    ``n_iters[b]`` times with shared weights) -> ``ConvTranspose2d(emb_dim -> 2 * n_src, 3x3)``
+    (:meth:`head`). The output is the sources' complex spectra (no mask). The reference model is
+    ``(n_blocks, n_iters) = (1, 1)``; its state-dict names load after
+    :meth:`convert_espnet_state_dict` (``blocks.{j}`` -> ``blocks.0.{j}``, ``deconv`` ->
+    ``deconv.0``). Anytime steps, one head per block (progressive training) and the
+    frequency-pooled early-exit gate come from :class:`~asteroid_lir.masknn.RefinementCore`.
 
     The constructor arguments are those of the reference's ``separator_conf`` (``num_spk`` is
-    ``n_src``; ``input_dim`` and ``flash_attention`` do not apply).
+    ``n_src``; ``input_dim`` and ``flash_attention`` do not apply), plus the refinement ones.
 
     Args:
         n_src (int): number of sources.
-        n_layers (int): number of TF-Locoformer blocks.
+        n_layers (int): TF-Locoformer blocks per refinement block (sub-blocks ``S``; the
+            reference's number of blocks when ``n_blocks=1``).
         emb_dim (int): channels of the latent.
         norm_type (str): ``"rmsgroupnorm"`` or ``"layernorm"``.
         num_groups (int): groups of the RMSGroupNorm.
@@ -580,10 +627,19 @@ class TFLocoformer(nn.Module):
         conv1d_shift (int): stride of the FFN convolutions.
         dropout (float): dropout probability.
         eps (float): epsilon of the norms.
+        n_blocks (int): distinct refinement blocks ``N``.
+        n_iters (int or list of int): iterations of each block ``I``.
+        head_per_block (bool): one output head per block (progressive training).
+        gate_kernel_size (int, optional): frames spanned by an early-exit gate
+            (:class:`GatingModule` on the frequency-pooled latent); ``None``: no gate.
+        min_steps, gumbel_tau, exit_is_final: gate settings, see :class:`RefinementCore`.
 
     References:
         [1] Saijo et al., IWAENC 2024 (see module docstring).
+        [2] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.
     """
+
+    heads_name = "deconv"
 
     def __init__(
         self,
@@ -601,47 +657,54 @@ class TFLocoformer(nn.Module):
         conv1d_shift: int = 1,
         dropout: float = 0.0,
         eps: float = 1e-5,
+        n_blocks: int = 1,
+        n_iters: int | Sequence[int] = 1,
+        head_per_block: bool = False,
+        gate_kernel_size: int | None = None,
+        min_steps: int = 1,
+        gumbel_tau: float = 1.0,
+        exit_is_final: bool = True,
     ):
-        super().__init__()
         if n_src < 1 or n_layers < 1:
             raise ValueError(f"n_src and n_layers must be >= 1, got {n_src} and {n_layers}.")
+        block_kwargs = dict(
+            tf_order=tf_order,
+            norm_type=norm_type,
+            num_groups=num_groups,
+            n_heads=n_heads,
+            attention_dim=attention_dim,
+            ffn_type=[str(t) for t in _as_list(ffn_type, "ffn_type")],
+            ffn_hidden_dim=[int(d) for d in _as_list(ffn_hidden_dim, "ffn_hidden_dim")],
+            conv1d_kernel=conv1d_kernel,
+            conv1d_shift=conv1d_shift,
+            dropout=dropout,
+            eps=eps,
+        )
+        gate = None if gate_kernel_size is None else GatingModule(emb_dim, gate_kernel_size)
+        super().__init__(
+            lambda: TFLocoformerBlock(emb_dim, **block_kwargs),
+            lambda: nn.ConvTranspose2d(emb_dim, 2 * n_src, (3, 3), padding=(1, 1)),
+            n_blocks=n_blocks,
+            n_sub_blocks=n_layers,
+            n_iters=n_iters,
+            head_per_block=head_per_block,
+            gate=gate,
+            min_steps=min_steps,
+            gumbel_tau=gumbel_tau,
+            exit_is_final=exit_is_final,
+        )
         self.n_src = n_src
         self.n_layers = n_layers
         self.emb_dim = emb_dim
-        self.norm_type = norm_type
-        self.num_groups = num_groups
-        self.tf_order = tf_order
-        self.n_heads = n_heads
-        self.attention_dim = attention_dim
-        self.ffn_type = [str(t) for t in _as_list(ffn_type, "ffn_type")]
-        self.ffn_hidden_dim = [int(d) for d in _as_list(ffn_hidden_dim, "ffn_hidden_dim")]
-        self.conv1d_kernel = conv1d_kernel
-        self.conv1d_shift = conv1d_shift
-        self.dropout = dropout
-        self.eps = eps
+        self.block_kwargs = block_kwargs
         self.conv = nn.Sequential(
             nn.Conv2d(2, emb_dim, (3, 3), padding=(1, 1)),
             nn.GroupNorm(1, emb_dim, eps=eps),
         )
-        self.blocks = nn.ModuleList([nn.Sequential(*[self.make_block() for _ in range(n_layers)])])
-        self.deconv = nn.ConvTranspose2d(emb_dim, 2 * n_src, (3, 3), padding=(1, 1))
 
     def make_block(self) -> TFLocoformerBlock:
         """A new TF-Locoformer block with this separator's settings."""
-        return TFLocoformerBlock(
-            self.emb_dim,
-            tf_order=self.tf_order,
-            norm_type=self.norm_type,
-            num_groups=self.num_groups,
-            n_heads=self.n_heads,
-            attention_dim=self.attention_dim,
-            ffn_type=self.ffn_type,
-            ffn_hidden_dim=self.ffn_hidden_dim,
-            conv1d_kernel=self.conv1d_kernel,
-            conv1d_shift=self.conv1d_shift,
-            dropout=self.dropout,
-            eps=self.eps,
-        )
+        return TFLocoformerBlock(self.emb_dim, **self.block_kwargs)
 
     def embed(self, spec: torch.Tensor) -> torch.Tensor:
         """Latent ``z_0`` of a spectrogram.
@@ -660,54 +723,64 @@ class TFLocoformer(nn.Module):
         z = self.conv(spec.contiguous(memory_format=torch.channels_last))
         return z.contiguous(memory_format=torch.channels_last)
 
-    def head(self, z: torch.Tensor) -> torch.Tensor:
+    def head(self, z: torch.Tensor, head_idx: int = -1) -> torch.Tensor:
         """The sources' spectra from a latent.
 
         Args:
             z (torch.Tensor): ``(batch, emb_dim, frames, freqs)``.
+            head_idx (int): which head (one per block with ``head_per_block``).
 
         Returns:
             torch.Tensor: ``(batch, n_src, 2, frames, freqs)`` (real, imaginary).
         """
-        out = self.deconv(z)
-        return out.unflatten(1, (self.n_src, 2))
+        return self.deconv[head_idx](z).unflatten(1, (self.n_src, 2))
 
-    def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        """Separate: :meth:`embed`, every block in order, :meth:`head`.
+    def forward(self, spec: torch.Tensor, n_steps: int | None = None) -> torch.Tensor:
+        """Separate: :meth:`embed`, the refinement steps (gated if there is a gate), :meth:`head`.
 
         Args:
             spec (torch.Tensor): ``(batch, 2, frames, freqs)``.
+            n_steps (int, optional): run only the first ``n_steps`` steps (a gated separator
+                takes exactly that many).
 
         Returns:
             torch.Tensor: ``(batch, n_src, 2, frames, freqs)``.
         """
         z = self.embed(spec)
-        for stage in self.blocks:
-            z = stage(z)
-        return self.head(z)
+        if self.gated:
+            return self.head(self.run_gated(z, n_steps)[0], 0)
+        block_idx, z = self.run(z, n_steps)
+        return self.head(z, self.head_index(block_idx))
 
     def get_config(self) -> dict:
         """Arguments to re-instantiate the separator."""
+        kw = self.block_kwargs
         return {
             "n_src": self.n_src,
             "n_layers": self.n_layers,
             "emb_dim": self.emb_dim,
-            "norm_type": self.norm_type,
-            "num_groups": self.num_groups,
-            "tf_order": self.tf_order,
-            "n_heads": self.n_heads,
-            "attention_dim": self.attention_dim,
-            "ffn_type": list(self.ffn_type),
-            "ffn_hidden_dim": list(self.ffn_hidden_dim),
-            "conv1d_kernel": self.conv1d_kernel,
-            "conv1d_shift": self.conv1d_shift,
-            "dropout": self.dropout,
-            "eps": self.eps,
+            **{k: list(v) if isinstance(v, list) else v for k, v in kw.items()},
+            "n_blocks": self.n_blocks,
+            "n_iters": list(self.n_iters),
+            "head_per_block": self.head_per_block,
+            "gate_kernel_size": self.gate.kernel_size if self.gated else None,
+            "min_steps": self.min_steps,
+            "gumbel_tau": self.gumbel_tau,
+            "exit_is_final": self.exit_is_final,
         }
+
+    def reference_config(self) -> dict:
+        """The reference's ``separator_conf`` of a one-block, one-pass separator (``num_spk``)."""
+        if self.n_blocks != 1 or self.n_steps != 1 or self.gated:
+            raise ValueError("Only a (1, n_layers, 1) separator without a gate has a reference.")
+        conf = {k: v for k, v in self.get_config().items() if k not in _REFINEMENT_ARGS}
+        conf["num_spk"] = conf.pop("n_src")
+        return conf
 
     @staticmethod
     def convert_espnet_state_dict(state_dict: dict) -> dict:
-        """Rename the reference's separator keys (``blocks.{j}.…``) to ours (``blocks.0.{j}.…``).
+        """Rename the reference's separator keys to ours (``blocks.{j}.…`` -> ``blocks.0.{j}.…``,
+        ``deconv.…`` -> ``deconv.0.…``).
 
         Args:
             state_dict (dict): the ESPnet separator's state dict, without the ``separator.``
@@ -720,5 +793,7 @@ class TFLocoformer(nn.Module):
         for key, value in state_dict.items():
             if key.startswith("blocks."):
                 key = "blocks.0." + key[len("blocks.") :]
+            elif key.startswith("deconv."):
+                key = "deconv.0." + key[len("deconv.") :]
             out[key] = value
         return out

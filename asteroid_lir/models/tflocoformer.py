@@ -7,9 +7,11 @@ from collections.abc import Mapping, Sequence
 import torch
 from asteroid.models.base_models import BaseModel, _shape_reconstructed, _unsqueeze_to_3d
 from asteroid.utils.torch_utils import jitable_shape
+from torch import nn
 
 from ..masknn.tflocoformer import TFLocoformer
 from .base import LIRModelMixin
+from .refinement import RefinementModelMixin
 
 __all__ = ["TFLOCOFORMER_PRESETS", "TFLocoformerNet"]
 
@@ -35,7 +37,7 @@ _PRESET_COMMON = dict(
 _ESPNET_IGNORED = ("input_dim", "flash_attention")
 
 
-class TFLocoformerNet(LIRModelMixin, BaseModel):
+class TFLocoformerNet(LIRModelMixin, RefinementModelMixin, BaseModel):
     """TF-Locoformer speech separation / enhancement model (complex spectral mapping).
 
     ``wav -> STFT -> TFLocoformer -> iSTFT``. The STFT is the one of ESPnet's ``stft`` encoder
@@ -59,6 +61,13 @@ class TFLocoformerNet(LIRModelMixin, BaseModel):
         n_layers, emb_dim, norm_type, num_groups, tf_order, n_heads, attention_dim, ffn_type,
             ffn_hidden_dim, conv1d_kernel, conv1d_shift, dropout, eps: separator settings, see
             :class:`~asteroid_lir.masknn.TFLocoformer`.
+        n_blocks, n_iters, head_per_block, gate_kernel_size, min_steps, gumbel_tau,
+            exit_is_final: latent iterative refinement on TF-Locoformer blocks (``n_blocks``
+            blocks of ``n_layers`` TF-Locoformer blocks, each iterated ``n_iters`` times; one
+            head per block for progressive training; an early-exit gate spanning
+            ``gate_kernel_size`` STFT frames), see :class:`~asteroid_lir.masknn.RefinementCore`.
+            ``model(wav, n_steps=k)``, ``forward_steps``, ``forward_with_steps`` (gated),
+            ``ProgressiveSystem`` and ``GatedSystem`` work as for ``LIRSuDORMRFNet``.
         n_fft (int): FFT size.
         hop_length (int): hop size in samples.
         win_length (int, optional): window length (default ``n_fft``).
@@ -89,6 +98,13 @@ class TFLocoformerNet(LIRModelMixin, BaseModel):
         conv1d_shift: int = 1,
         dropout: float = 0.0,
         eps: float = 1e-5,
+        n_blocks: int = 1,
+        n_iters: int | Sequence[int] = 1,
+        head_per_block: bool = False,
+        gate_kernel_size: int | None = None,
+        min_steps: int = 1,
+        gumbel_tau: float = 1.0,
+        exit_is_final: bool = True,
         n_fft: int = 256,
         hop_length: int = 64,
         win_length: int | None = None,
@@ -127,11 +143,31 @@ class TFLocoformerNet(LIRModelMixin, BaseModel):
             conv1d_shift=conv1d_shift,
             dropout=dropout,
             eps=eps,
+            n_blocks=n_blocks,
+            n_iters=n_iters,
+            head_per_block=head_per_block,
+            gate_kernel_size=gate_kernel_size,
+            min_steps=min_steps,
+            gumbel_tau=gumbel_tau,
+            exit_is_final=exit_is_final,
         )
 
     @property
     def n_src(self) -> int:
         return self.separator.n_src
+
+    @property
+    def refiner(self) -> TFLocoformer:
+        """The refinement core (the separator)."""
+        return self.separator
+
+    def stem_modules(self) -> list[nn.Module]:
+        """The input convolution and its norm: what runs before the first block."""
+        return [self.separator.conv]
+
+    def head_modules(self, head_idx: int) -> list[nn.Module]:
+        """The output (transposed) convolution of head ``head_idx``."""
+        return [self.separator.deconv[head_idx]]
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -297,26 +333,24 @@ class TFLocoformerNet(LIRModelMixin, BaseModel):
         )
         return wav.reshape(tuple(lead) + (wav.shape[-1],))
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        """Separate ``wav``.
-
-        Args:
-            wav (torch.Tensor): ``(batch, time)``, ``(time,)`` or ``(batch, 1, time)``.
-
-        Returns:
-            torch.Tensor: ``(batch, n_src, time)`` (``(n_src, time)`` for a 1-D input), the
-            input's length.
-        """
+    def encode(self, wav: torch.Tensor) -> tuple[tuple, torch.Tensor]:
+        """``(ctx, z_0)``: checked and normalised input, its STFT and the embedded latent."""
         shape, wav = self.prepare_input(wav)
         n_samples = wav.shape[-1]
         min_len = self.n_fft // 2 + 1
         if not torch.jit.is_tracing() and n_samples < min_len:
             wav = torch.nn.functional.pad(wav, (0, min_len - n_samples))
+        std = None
         if self.normalize_variance:
             std = wav.std(dim=-1, keepdim=True).clamp_min(torch.finfo(wav.dtype).tiny)
             wav = wav / std
-        est = self.istft(self.separator(self.stft(wav)), wav.shape[-1])
-        if self.normalize_variance:
+        return (std, wav.shape[-1], n_samples, shape), self.separator.embed(self.stft(wav))
+
+    def decode(self, ctx: tuple, z: torch.Tensor, head_idx: int) -> torch.Tensor:
+        """Waveforms ``(batch, n_src, time)`` of head ``head_idx`` for the latent ``z``."""
+        std, padded, n_samples, shape = ctx
+        est = self.istft(self.separator.head(z, head_idx), padded)
+        if std is not None:
             est = est * std.unsqueeze(1)
         return _shape_reconstructed(est[..., :n_samples], shape)
 
