@@ -43,11 +43,13 @@ References:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..filterbanks import BandSplitDecoder, BandSplitEncoder, SFCDecoder, SFCEncoder
 from .gating import GatingModule
 from .refinement import RefinementCore
 
@@ -426,7 +428,7 @@ class LocoformerBlock(nn.Module):
     """
 
     #: In inference, the largest intermediate tensor of one chunk of sequences (bytes).
-    chunk_bytes: int = 16 * 2**20
+    chunk_bytes: int = 128 * 2**20
 
     def __init__(
         self,
@@ -592,7 +594,17 @@ _REFINEMENT_ARGS = (
     "min_steps",
     "gumbel_tau",
     "exit_is_final",
+    "encoder",
+    "front_end",
 )
+
+#: Front ends by name: ``conv`` (the reference's Conv2d + GroupNorm / ConvTranspose2d) or a pair
+#: of band encoder/decoder classes from :mod:`asteroid_lir.filterbanks`.
+FRONT_ENDS = {
+    "conv": None,
+    "band_split": (BandSplitEncoder, BandSplitDecoder),
+    "sfc": (SFCEncoder, SFCDecoder),
+}
 
 
 class TFLocoformer(RefinementCore):
@@ -633,6 +645,11 @@ class TFLocoformer(RefinementCore):
         gate_kernel_size (int, optional): frames spanned by an early-exit gate
             (:class:`GatingModule` on the frequency-pooled latent); ``None``: no gate.
         min_steps, gumbel_tau, exit_is_final: gate settings, see :class:`RefinementCore`.
+        encoder (str): front end: ``"conv"`` (the reference), ``"band_split"`` or ``"sfc"``
+            (SFC-CA): the blocks then run on ``n_bands`` band features instead of the bins.
+        front_end (dict): arguments of the band encoder and decoder (``sample_rate``, ``n_fft``,
+            ``band_config``, ``n_bands``, ...; keys ``encoder``/``decoder`` hold arguments for
+            one side only).
 
     References:
         [1] Saijo et al., IWAENC 2024 (see module docstring).
@@ -664,7 +681,17 @@ class TFLocoformer(RefinementCore):
         min_steps: int = 1,
         gumbel_tau: float = 1.0,
         exit_is_final: bool = True,
+        encoder: str = "conv",
+        front_end: dict | None = None,
     ):
+        if encoder not in FRONT_ENDS:
+            raise ValueError(f"encoder must be one of {sorted(FRONT_ENDS)}, got {encoder!r}.")
+        front_end = dict(front_end or {})
+        if encoder != "conv" and not {"sample_rate", "n_fft"} <= set(front_end):
+            raise ValueError(
+                f"encoder={encoder!r} needs front_end={{'sample_rate': ..., 'n_fft': ..., ...}} "
+                "(TFLocoformerNet fills them in)."
+            )
         if n_src < 1 or n_layers < 1:
             raise ValueError(f"n_src and n_layers must be >= 1, got {n_src} and {n_layers}.")
         block_kwargs = dict(
@@ -681,9 +708,15 @@ class TFLocoformer(RefinementCore):
             eps=eps,
         )
         gate = None if gate_kernel_size is None else GatingModule(emb_dim, gate_kernel_size)
+        if encoder == "conv":
+            make_head = partial(nn.ConvTranspose2d, emb_dim, 2 * n_src, (3, 3), padding=(1, 1))
+        else:
+            shared = {k: v for k, v in front_end.items() if k not in ("encoder", "decoder")}
+            decoder_args = {**shared, **front_end.get("decoder", {})}
+            make_head = partial(FRONT_ENDS[encoder][1], emb_dim, n_src, **decoder_args)
         super().__init__(
             lambda: TFLocoformerBlock(emb_dim, **block_kwargs),
-            lambda: nn.ConvTranspose2d(emb_dim, 2 * n_src, (3, 3), padding=(1, 1)),
+            make_head,
             n_blocks=n_blocks,
             n_sub_blocks=n_layers,
             n_iters=n_iters,
@@ -697,43 +730,70 @@ class TFLocoformer(RefinementCore):
         self.n_layers = n_layers
         self.emb_dim = emb_dim
         self.block_kwargs = block_kwargs
-        self.conv = nn.Sequential(
-            nn.Conv2d(2, emb_dim, (3, 3), padding=(1, 1)),
-            nn.GroupNorm(1, emb_dim, eps=eps),
-        )
+        self.encoder = encoder
+        self.front_end = front_end
+        if encoder == "conv":
+            self.conv = nn.Sequential(
+                nn.Conv2d(2, emb_dim, (3, 3), padding=(1, 1)),
+                nn.GroupNorm(1, emb_dim, eps=eps),
+            )
+        else:  # band features (batch, emb_dim, frames, n_bands) replace the frequency axis
+            shared = {k: v for k, v in front_end.items() if k not in ("encoder", "decoder")}
+            encoder_args = {**shared, **front_end.get("encoder", {})}
+            self.band_encoder = FRONT_ENDS[encoder][0](emb_dim, **encoder_args)
+
+    @property
+    def stem(self) -> nn.Module:
+        """The module that turns the spectrogram into ``z_0`` (``conv`` or ``band_encoder``)."""
+        return self.conv if self.encoder == "conv" else self.band_encoder
 
     def make_block(self) -> TFLocoformerBlock:
         """A new TF-Locoformer block with this separator's settings."""
         return TFLocoformerBlock(self.emb_dim, **self.block_kwargs)
 
-    def embed(self, spec: torch.Tensor) -> torch.Tensor:
-        """Latent ``z_0`` of a spectrogram.
+    def embed(self, spec: torch.Tensor) -> tuple[torch.Tensor, object]:
+        """Latent ``z_0`` of a spectrogram, and the context the band decoders need.
 
         Args:
             spec (torch.Tensor): ``(batch, 2, frames, freqs)``, real and imaginary parts.
 
         Returns:
-            torch.Tensor: ``(batch, emb_dim, frames, freqs)``, channels-last in memory.
+            tuple: ``z_0`` ``(batch, emb_dim, frames, freqs or n_bands)``, channels-last in
+            memory, and the decoder context (``None`` but for SFC-CA's adaptive queries).
         """
         if spec.ndim != 4 or (not torch.jit.is_tracing() and spec.shape[1] != 2):
             raise ValueError(
                 "TFLocoformer expects a stacked real/imaginary spectrogram (batch, 2, frames, "
                 f"freqs), got shape {tuple(spec.shape)}."
             )
-        z = self.conv(spec.contiguous(memory_format=torch.channels_last))
-        return z.contiguous(memory_format=torch.channels_last)
+        if self.encoder == "conv":
+            z, context = self.conv(spec.contiguous(memory_format=torch.channels_last)), None
+        else:
+            z, context = self.band_encoder.forward_with_context(spec)
+        return z.contiguous(memory_format=torch.channels_last), context
 
-    def head(self, z: torch.Tensor, head_idx: int = -1) -> torch.Tensor:
+    def head(
+        self,
+        z: torch.Tensor,
+        head_idx: int = -1,
+        spec: torch.Tensor | None = None,
+        context: object = None,
+    ) -> torch.Tensor:
         """The sources' spectra from a latent.
 
         Args:
-            z (torch.Tensor): ``(batch, emb_dim, frames, freqs)``.
+            z (torch.Tensor): ``(batch, emb_dim, frames, freqs or n_bands)``.
             head_idx (int): which head (one per block with ``head_per_block``).
+            spec (torch.Tensor, optional): the mixture ``(batch, 2, frames, freqs)``; needed by
+                the band decoders (their masks apply to it).
+            context: the decoder context returned by :meth:`embed`.
 
         Returns:
             torch.Tensor: ``(batch, n_src, 2, frames, freqs)`` (real, imaginary).
         """
-        return self.deconv[head_idx](z).unflatten(1, (self.n_src, 2))
+        if self.encoder == "conv":
+            return self.deconv[head_idx](z).unflatten(1, (self.n_src, 2))
+        return self.deconv[head_idx](z, spec, context)
 
     def forward(self, spec: torch.Tensor, n_steps: int | None = None) -> torch.Tensor:
         """Separate: :meth:`embed`, the refinement steps (gated if there is a gate), :meth:`head`.
@@ -746,11 +806,11 @@ class TFLocoformer(RefinementCore):
         Returns:
             torch.Tensor: ``(batch, n_src, 2, frames, freqs)``.
         """
-        z = self.embed(spec)
+        z, context = self.embed(spec)
         if self.gated:
-            return self.head(self.run_gated(z, n_steps)[0], 0)
+            return self.head(self.run_gated(z, n_steps)[0], 0, spec, context)
         block_idx, z = self.run(z, n_steps)
-        return self.head(z, self.head_index(block_idx))
+        return self.head(z, self.head_index(block_idx), spec, context)
 
     def get_config(self) -> dict:
         """Arguments to re-instantiate the separator."""
@@ -767,11 +827,13 @@ class TFLocoformer(RefinementCore):
             "min_steps": self.min_steps,
             "gumbel_tau": self.gumbel_tau,
             "exit_is_final": self.exit_is_final,
+            "encoder": self.encoder,
+            "front_end": dict(self.front_end),
         }
 
     def reference_config(self) -> dict:
         """The reference's ``separator_conf`` of a one-block, one-pass separator (``num_spk``)."""
-        if self.n_blocks != 1 or self.n_steps != 1 or self.gated:
+        if self.n_blocks != 1 or self.n_steps != 1 or self.gated or self.encoder != "conv":
             raise ValueError("Only a (1, n_layers, 1) separator without a gate has a reference.")
         conf = {k: v for k, v in self.get_config().items() if k not in _REFINEMENT_ARGS}
         conf["num_spk"] = conf.pop("n_src")

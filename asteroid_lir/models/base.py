@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from typing import Any
 
 import torch
@@ -93,7 +94,11 @@ class LIRModelMixin:
     """
 
     def serialize(self) -> dict:
-        conf = super().serialize()  # type: ignore[misc]
+        # Asteroid's serialize() imports pytorch_lightning, whose torchmetrics<=0.11.4 warns that
+        # pkg_resources is deprecated (asteroid 0.7.0's pin, nothing a user can act on).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+            conf = super().serialize()  # type: ignore[misc]
         conf["infos"] = _plain(conf.get("infos", {}))
         conf["model_args"] = _plain(conf["model_args"])
         return conf

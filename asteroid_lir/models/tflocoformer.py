@@ -68,6 +68,11 @@ class TFLocoformerNet(LIRModelMixin, RefinementModelMixin, BaseModel):
             ``gate_kernel_size`` STFT frames), see :class:`~asteroid_lir.masknn.RefinementCore`.
             ``model(wav, n_steps=k)``, ``forward_steps``, ``forward_with_steps`` (gated),
             ``ProgressiveSystem`` and ``GatedSystem`` work as for ``LIRSuDORMRFNet``.
+        encoder (str): front end by name: ``"conv"`` (the reference), ``"band_split"`` or
+            ``"sfc"`` (SFC-CA, :mod:`asteroid_lir.filterbanks`); the blocks then run on band
+            features.
+        front_end (dict, optional): band encoder/decoder arguments (``band_config``,
+            ``n_bands``, ...; the sample rate and FFT size are the model's).
         n_fft (int): FFT size.
         hop_length (int): hop size in samples.
         win_length (int, optional): window length (default ``n_fft``).
@@ -105,6 +110,8 @@ class TFLocoformerNet(LIRModelMixin, RefinementModelMixin, BaseModel):
         min_steps: int = 1,
         gumbel_tau: float = 1.0,
         exit_is_final: bool = True,
+        encoder: str = "conv",
+        front_end: dict | None = None,
         n_fft: int = 256,
         hop_length: int = 64,
         win_length: int | None = None,
@@ -150,6 +157,10 @@ class TFLocoformerNet(LIRModelMixin, RefinementModelMixin, BaseModel):
             min_steps=min_steps,
             gumbel_tau=gumbel_tau,
             exit_is_final=exit_is_final,
+            encoder=encoder,
+            front_end=None
+            if encoder == "conv"
+            else {"sample_rate": float(sample_rate), "n_fft": self.n_fft, **(front_end or {})},
         )
 
     @property
@@ -162,8 +173,8 @@ class TFLocoformerNet(LIRModelMixin, RefinementModelMixin, BaseModel):
         return self.separator
 
     def stem_modules(self) -> list[nn.Module]:
-        """The input convolution and its norm: what runs before the first block."""
-        return [self.separator.conv]
+        """The front end (input convolution and norm, or band encoder): before the first block."""
+        return [self.separator.stem]
 
     def head_modules(self, head_idx: int) -> list[nn.Module]:
         """The output (transposed) convolution of head ``head_idx``."""
@@ -344,12 +355,14 @@ class TFLocoformerNet(LIRModelMixin, RefinementModelMixin, BaseModel):
         if self.normalize_variance:
             std = wav.std(dim=-1, keepdim=True).clamp_min(torch.finfo(wav.dtype).tiny)
             wav = wav / std
-        return (std, wav.shape[-1], n_samples, shape), self.separator.embed(self.stft(wav))
+        spec = self.stft(wav)
+        z, context = self.separator.embed(spec)
+        return (std, wav.shape[-1], n_samples, shape, spec, context), z
 
     def decode(self, ctx: tuple, z: torch.Tensor, head_idx: int) -> torch.Tensor:
         """Waveforms ``(batch, n_src, time)`` of head ``head_idx`` for the latent ``z``."""
-        std, padded, n_samples, shape = ctx
-        est = self.istft(self.separator.head(z, head_idx), padded)
+        std, padded, n_samples, shape, spec, context = ctx
+        est = self.istft(self.separator.head(z, head_idx, spec, context), padded)
         if std is not None:
             est = est * std.unsqueeze(1)
         return _shape_reconstructed(est[..., :n_samples], shape)
