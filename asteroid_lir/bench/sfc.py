@@ -11,15 +11,13 @@ parameters and the input are not included. CPU: from the profiler's memory event
 (``profile_memory=True``: every allocation and free of PyTorch's CPU allocator, in order);
 CUDA: ``torch.cuda.max_memory_allocated`` minus the allocation before the call.
 
-Full models: :func:`full_model_rows` is the hook for "full TF-Locoformer model with each front
-end" rows; it reports why it is empty until ``asteroid_lir.models.TFLocoformerNet`` accepts the
-encoder by name.
+Full models: :func:`full_model_rows` measures ``TFLocoformerNet`` with each band front end
+(``encoder="sfc"`` / ``"band_split"``) on the same waveform.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 from collections.abc import Callable
 
 import torch
@@ -42,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sfc-hop", type=int, default=512, help="STFT hop")
     group.add_argument("--sfc-bands", default="musical", help="musical or bs_roformer")
     group.add_argument("--sfc-channels", type=int, default=96, help="separator channels (D)")
+    group.add_argument(
+        "--sfc-model-layers", type=int, default=1, help="TF-Locoformer blocks of the full models"
+    )
     group.add_argument(
         "--sfc-d-inner", type=int, default=None, help="SFC-CA inner size D' (default: D)"
     )
@@ -113,24 +114,47 @@ def _training_pass(enc, dec, spec, target) -> None:
 
 
 def full_model_rows(args: argparse.Namespace, spec: torch.Tensor) -> tuple[list[dict], str]:
-    """HOOK: rows for the full TF-Locoformer model with each front end.
+    """Rows for a full TF-Locoformer model (``TFLocoformerNet``) with each band front end.
 
-    Fill in once ``asteroid_lir.models.TFLocoformerNet`` accepts the front end by name
-    (``encoder="band_split" | "sfc"``): build one model per front end with the same separator
-    settings, then measure them with :func:`measure_pairs` (same columns as the front-end rows).
+    Same separator settings for both (the S preset's block with ``--sfc-model-layers`` blocks
+    and ``--sfc-channels`` channels), the same band configuration, the waveform of the
+    front-end rows; forward passes only (a CPU training pass of the full models takes minutes).
 
     Returns:
-        tuple: (rows, note); rows is empty and note says why while the model is not ready.
+        tuple: (rows, note).
     """
-    try:
-        from ..models import TFLocoformerNet  # noqa: F401
-    except ImportError:
-        return [], "full-model rows pending: asteroid_lir.models.TFLocoformerNet does not exist yet"
-    if "encoder" not in inspect.signature(TFLocoformerNet).parameters:
-        return [], "full-model rows pending: TFLocoformerNet does not accept encoder= yet"
-    # TODO(lead): build TFLocoformerNet(..., encoder=name) for name in FRONT_ENDS and return
-    # measure_pairs({name: model.forward-on-waveform callable, ...}, ...) rows here.
-    return [], "full-model rows pending: TFLocoformerNet accepts encoder=, hook not filled yet"
+    from ..models import TFLocoformerNet
+
+    sr, n_fft, hop, device = args.sfc_sample_rate, args.sfc_n_fft, args.sfc_hop, args.device
+    channels = 16 if args.quick else args.sfc_channels
+    models = {}
+    for name in FRONT_ENDS:
+        torch.manual_seed(0)
+        front_end = {"band_config": args.sfc_bands}
+        if name == "sfc" and args.sfc_d_inner:
+            front_end["d_inner"] = args.sfc_d_inner
+        models[name] = TFLocoformerNet.from_preset(
+            "S", n_src=args.sfc_n_src, sample_rate=sr, n_fft=n_fft, hop_length=hop,
+            n_layers=args.sfc_model_layers, emb_dim=channels, encoder=name, front_end=front_end,
+        ).to(device).eval()  # fmt: skip
+    wav = torch.randn(spec.shape[0], (spec.shape[2] - 1) * hop, device=device)
+    measured = measure_pairs(
+        {k: (lambda m=m: m(wav)) for k, m in models.items()}, None, args.repeats, device
+    )
+    rows = [
+        {
+            "front_end": name,
+            "params_total": n_params(model),
+            "forward_s": measured["forward"][name]["s"],
+            "forward_peak_mib": measured["forward"][name]["peak_mib"],
+        }
+        for name, model in models.items()
+    ]
+    note = (
+        f"TFLocoformerNet S block x {args.sfc_model_layers}, D = {channels}, "
+        f"{args.sfc_n_src} sources, forward of {wav.shape[-1] / sr:.1f} s"
+    )
+    return rows, note
 
 
 def measure_pairs(
@@ -270,7 +294,11 @@ def to_markdown(result: dict) -> str:
         "during one call above those before it (parameters and input excluded)."
     )
     if result["full_model_rows"]:
-        lines += ["", "Full TF-Locoformer model with each front end:", ""]
+        lines += [
+            "",
+            f"Full TF-Locoformer model with each front end ({result['full_model_note']}):",
+            "",
+        ]
         lines.append(
             markdown_table(
                 ["front end", "params (M)", "forward s (min/med/max)", "fwd peak MiB"],
