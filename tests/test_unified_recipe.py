@@ -18,7 +18,12 @@ import torch
 import yaml
 
 from asteroid_lir.data.music_synth import STEMS, synthesize_song
-from asteroid_lir.data.sfx_synth import SFX_KINDS, synthesize_sfx
+from asteroid_lir.data.sfx_synth import (
+    AMBIENCE_KINDS,
+    SFX_KINDS,
+    synthesize_ambience,
+    synthesize_sfx,
+)
 from asteroid_lir.data.unified import (
     CLASSES,
     FIVE_PROMPTS,
@@ -73,6 +78,16 @@ def test_sfx_is_deterministic_and_rejects_unknown_kinds():
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="Unknown sound-effect kind"):
         synthesize_sfx(SR, np.random.default_rng(0), SR, "explosion")
+
+
+@pytest.mark.parametrize("kind", AMBIENCE_KINDS)
+def test_ambiences_are_active_everywhere(kind):
+    wav = synthesize_ambience(2 * SR, np.random.default_rng(3), SR, kind)
+    assert np.isfinite(wav).all() and np.sqrt(np.mean(wav**2)) == pytest.approx(1.0)
+    frames = (wav[: len(wav) // 400 * 400].reshape(-1, 400) ** 2).mean(1)
+    assert frames.min() > 1e-3  # a background: no silent stretch
+    with pytest.raises(ValueError, match="Unknown ambience"):
+        synthesize_ambience(SR, np.random.default_rng(0), SR, "jungle")
 
 
 def test_song_stems_have_their_own_spectra():

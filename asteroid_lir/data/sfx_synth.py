@@ -14,6 +14,10 @@ around it, like a FSD50K clip. The kinds cover the acoustic families of everyday
 * ``creak``: a door creak, a low irregular pulse train gliding in pitch;
 * ``whoosh``: a noise band sweeping across the spectrum, swelling and fading.
 
+:func:`synthesize_ambience` makes DEMAND-like backgrounds without talkers (``street``,
+``kitchen``, ``car``, ``rain``, ``park``, ``hall``): coloured noise whose level and tilt drift,
+plus the typical steady or sparse sounds of the place at a lower level.
+
 Every parameter is drawn from a wide range, so that two clips of one kind differ. Everything is
 a function of the ``np.random.Generator`` given.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import butter, lfilter, sosfilt
 
-__all__ = ["SFX_KINDS", "synthesize_sfx"]
+__all__ = ["AMBIENCE_KINDS", "SFX_KINDS", "synthesize_ambience", "synthesize_sfx"]
 
 SFX_KINDS = (
     "impact",
@@ -206,6 +210,65 @@ def _repeat(ev, n, rng, count, gap_s, sr, jitter: float = 0.0) -> np.ndarray:
         out[start : start + len(ev)] += gain * ev[: n - start]
         pos += period * (1 + jitter * rng.uniform(-1, 1))
     return out
+
+
+AMBIENCE_KINDS = ("street", "kitchen", "car", "rain", "park", "hall")
+# Per kind: (spectral tilt range of the bed, sfx kinds of its foreground, events per second).
+_AMBIENCE = {
+    "street": ((-1.5, -0.5), ("engine", "alarm", "steps", "whoosh"), 1.0),
+    "kitchen": ((-1.0, 0.0), ("impact", "water", "chime", "steps"), 1.5),
+    "car": ((-2.5, -1.5), ("engine",), 0.5),
+    "rain": ((-0.5, 0.3), ("water", "impact"), 2.0),
+    "park": ((-1.2, -0.2), ("chirp", "bark", "steps"), 1.2),
+    "hall": ((-1.5, -0.5), ("steps", "impact", "creak"), 0.8),
+}
+
+
+def _coloured_noise(n: int, tilt: float, rng: np.random.Generator) -> np.ndarray:
+    """Noise with a power spectrum ~ f^tilt (tilt -1: pink, -2: brown)."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(len(spec), dtype=float)
+    f[0] = 1.0
+    out = np.fft.irfft(spec * f ** (tilt / 2), n=n)
+    return out / (np.std(out) + 1e-12)
+
+
+def synthesize_ambience(
+    n_samples: int,
+    rng: np.random.Generator,
+    sample_rate: int = 8000,
+    kind: str | None = None,
+) -> np.ndarray:
+    """A background ambience without talkers (DEMAND-like).
+
+    Args:
+        n_samples (int): length in samples.
+        rng (np.random.Generator): random generator.
+        sample_rate (int): sample rate in Hz.
+        kind (str, optional): one of :data:`AMBIENCE_KINDS` (default: drawn at random).
+
+    Returns:
+        np.ndarray: ``(n_samples,)`` float64 of unit RMS, active everywhere.
+
+    Raises:
+        ValueError: unknown kind or non-positive length.
+    """
+    if n_samples <= 0:
+        raise ValueError(f"n_samples must be positive, got {n_samples}.")
+    if kind is None:
+        kind = AMBIENCE_KINDS[int(rng.integers(len(AMBIENCE_KINDS)))]
+    if kind not in _AMBIENCE:
+        raise ValueError(f"Unknown ambience {kind!r}; choose from {list(AMBIENCE_KINDS)}.")
+    tilts, events, rate = _AMBIENCE[kind]
+    bed = _coloured_noise(n_samples, rng.uniform(*tilts), rng)
+    t = _time(n_samples, sample_rate)
+    swell = 1 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.05, 0.4) * t + rng.uniform(0, 6.3))
+    out = bed * swell
+    n_events = rng.poisson(rate * n_samples / sample_rate)
+    for _ in range(n_events):
+        ev = synthesize_sfx(n_samples, rng, sample_rate, events[int(rng.integers(len(events)))])
+        out += ev * 10 ** (rng.uniform(-12, 0) / 20)
+    return out / (np.sqrt(np.mean(out**2)) + 1e-12)
 
 
 _MAKERS = {

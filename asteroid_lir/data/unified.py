@@ -276,14 +276,28 @@ class MixingOptions:
         p_absent (float): probability of one extra prompt whose source is absent.
         p_dynamic_bg (float): probability that a background is mixed from 1-4 events / stems.
         p_same_song (float): probability that stems drawn together come from one song.
+        first_weights (dict, optional): changes to the weights of the first class
+            (:data:`FIRST`), e.g. ``{"sfx": 0.4}``.
+        next_weights (dict, optional): changes to the successor weights (:data:`NEXT`), e.g.
+            ``{"sfx": {"sfx": 1.0}}``.
     """
 
     n_prompts: Sequence[int] = (2, 3, 4)
     p_absent: float = 0.1
     p_dynamic_bg: float = 0.25
     p_same_song: float = 0.5
+    first_weights: dict | None = None
+    next_weights: dict | None = None
 
     def __post_init__(self):
+        unknown = sorted(set(self.first_weights or {}) | set(self.next_weights or {}))
+        unknown = [c for c in unknown if c not in CLASSES]
+        for row in (self.next_weights or {}).values():
+            unknown += [c for c in row if c not in CLASSES]
+        if unknown:
+            raise ValueError(f"Unknown class(es) {unknown} in the weights; known: {list(CLASSES)}.")
+        self.first = {**FIRST, **(self.first_weights or {})}
+        self.successors = {c: {**NEXT[c], **(self.next_weights or {}).get(c, {})} for c in CLASSES}
         self.n_prompts = tuple(int(n) for n in self.n_prompts)
         if not self.n_prompts or min(self.n_prompts) < 1:
             raise ValueError(f"n_prompts must list positive counts, got {self.n_prompts}.")
@@ -298,15 +312,30 @@ def _allowed(cls: str, chosen: list[str], available: Sequence[str]) -> bool:
     return all(frozenset((cls, c)) not in EXCLUSIVE for c in chosen if c != cls)
 
 
-def draw_classes(n: int, rng: np.random.Generator, available: Sequence[str]) -> list[str]:
+def draw_classes(
+    n: int,
+    rng: np.random.Generator,
+    available: Sequence[str],
+    first: dict | None = None,
+    successors: dict | None = None,
+) -> list[str]:
     """``n`` classes drawn by the successor table (see the module docstring), shuffled.
+
+    Args:
+        n: number of classes.
+        rng: random generator.
+        available: classes that have sources.
+        first: weights of the first class (default :data:`FIRST`).
+        successors: weights of the class after each class (default :data:`NEXT`).
 
     Raises:
         ValueError: if the available classes cannot make ``n`` compatible prompts.
     """
+    first = FIRST if first is None else first
+    successors = NEXT if successors is None else successors
     for _ in range(100):
         chosen: list[str] = []
-        weights = FIRST
+        weights = first
         while len(chosen) < n:
             options = [
                 c for c in CLASSES if weights.get(c, 0) > 0 and _allowed(c, chosen, available)
@@ -320,7 +349,7 @@ def draw_classes(n: int, rng: np.random.Generator, available: Sequence[str]) -> 
             else:
                 probs = np.array([weights[c] for c in options])
             chosen.append(options[int(rng.choice(len(options), p=probs / probs.sum()))])
-            weights = NEXT[chosen[-1]]
+            weights = successors[chosen[-1]]
         if len(chosen) == n:
             rng.shuffle(chosen)
             return chosen
@@ -461,7 +490,7 @@ def draw_training_example(
         tuple: mixture ``(length,)``, references ``(n_prompts, length)`` (zeros for the absent
         source), prompt names.
     """
-    classes = draw_classes(n, rng, bank.available)
+    classes = draw_classes(n, rng, bank.available, options.first, options.successors)
     absent = [False] * len(classes)
     if add_absent:
         extra = [c for c in bank.available if c not in classes and _allowed(c, classes, CLASSES)]

@@ -6,7 +6,9 @@ itself, in the layout the recipe also reads for real data (one folder per source
 
     <out>/{tr,cv,tt}/speech/*.wav    speech-like utterances (asteroid_lir.data.speech_sources)
     <out>/{tr,cv,tt}/sfx/*.wav       one sound event kind per clip (asteroid_lir.data.sfx_synth)
-    <out>/{tr,cv,tt}/sfxbg/*.wav     ambience (asteroid_lir.data.noise_synth), some with events
+    <out>/{tr,cv,tt}/sfxbg/*.wav     ambience: half WHAM!-like with babble
+                                     (asteroid_lir.data.noise_synth), half DEMAND-like places
+                                     without talkers (asteroid_lir.data.sfx_synth)
     <out>/{tr,cv,tt}/drums|bass|vocals|other/songNNNNN.wav
                                      the four stems of a song (asteroid_lir.data.music_synth);
                                      one file name = one song in all four folders
@@ -40,7 +42,7 @@ import soundfile as sf
 from ..masknn.tuss import PROMPT_NAMES
 from .music_synth import STEMS, synthesize_song
 from .noise_synth import make_babble_pool, synthesize_noise
-from .sfx_synth import SFX_KINDS, synthesize_sfx
+from .sfx_synth import SFX_KINDS, synthesize_ambience, synthesize_sfx
 from .speech_sources import ENGINES, make_speech_source
 
 __all__ = ["CLASSES", "SPLITS", "build_unified_corpus"]
@@ -102,11 +104,11 @@ def _job(job: tuple[str, str, int]) -> None:
             sr,
         )
     elif kind == "sfxbg":
-        pool = st["babble"]["test" if split == "tt" else "train"]
-        wav = synthesize_noise(n, rng, pool, sr) * 0.2
-        if rng.random() < 0.3:  # an ambience with a few foreground-like events in it
-            for _ in range(int(rng.integers(1, 3))):
-                wav = wav + synthesize_sfx(n, rng, sr) * 10 ** (rng.uniform(-18, -6) / 20)
+        if rng.random() < 0.5:  # WHAM!-like: cafe / restaurant ambience with babble
+            pool = st["babble"]["test" if split == "tt" else "train"]
+            wav = synthesize_noise(n, rng, pool, sr)
+        else:  # DEMAND-like: places without talkers
+            wav = synthesize_ambience(n, rng, sr)
         _write(root / "sfxbg" / name, wav, sr)
     elif kind == "song":
         stems = synthesize_song(n, rng, sr)

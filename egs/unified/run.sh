@@ -3,7 +3,7 @@
 #
 #   ./run.sh                                           # all stages, embedded corpus, CPU
 #   ./run.sh --conf conf/baseline_cpu.yml              # the unconditional baseline, same budget
-#   ./run.sh --source_dir /data/classes --conf conf/tuss_small16k.yml --id 0
+#   ./run.sh --source_dir /data/classes --conf conf/tuss_medium.yml --id 0
 #   ./run.sh --stage 3 --tag tuss_cpu                  # re-evaluate, no retraining
 #
 # Stages: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report. See README.md.

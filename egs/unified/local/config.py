@@ -1,7 +1,8 @@
 """Configurations of the unified recipe: YAML with ``defaults:`` inheritance and overrides.
 
 A file may start with ``defaults: other.yml`` (a path relative to it); the other file is loaded
-first and this file's sections are merged over it, key by key. ``--set section.key=value``
+first and this file's sections are merged over it, key by key, except ``model``: a file's model
+section replaces the inherited one as a whole. ``--set section.key=value``
 changes one value after loading (the value is read as YAML: ``3``, ``1e-3``, ``[2, 3]``).
 """
 
@@ -45,8 +46,8 @@ def _read(path: Path, seen: tuple) -> dict:
     parent = conf.pop("defaults", None)
     if parent:
         base = _read(path.parent / parent, (*seen, path))
-        # A model section that names another model replaces the inherited one.
-        if "model" in conf and conf["model"].get("name") != base.get("model", {}).get("name"):
+        # A model section replaces the inherited one as a whole (no mixing of two models' args).
+        if "model" in conf:
             base.pop("model", None)
         conf = merge(base, conf)
     return conf
