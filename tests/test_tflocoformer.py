@@ -156,6 +156,18 @@ def test_inference_paths_equal_autograd_paths():
     assert torch.allclose(fast, slow.detach(), atol=1e-6, rtol=1e-5)
 
 
+def test_chunked_inference_equals_whole_batch():
+    model = tiny_model(n_layers=2)
+    wav = torch.randn(2, 900)
+    with torch.no_grad():
+        whole = model(wav)
+        for block in model.modules():
+            if isinstance(block, LocoformerBlock):
+                block.chunk_bytes = 1  # one sequence per chunk
+        chunked = model(wav)
+    assert torch.allclose(chunked, whole, atol=1e-6, rtol=1e-5)
+
+
 def test_training_step_reaches_every_parameter():
     model = tiny_model(dropout=0.1).train()
     model(torch.randn(2, 500)).square().mean().backward()
