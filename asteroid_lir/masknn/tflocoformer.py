@@ -492,9 +492,11 @@ class LocoformerBlock(nn.Module):
         whose largest intermediate tensor (queries/keys/values or the FFN's hidden channels)
         stays below :attr:`chunk_bytes`: the sequences are independent, so the result is the
         same, and the memory of one pass is then the input and output plus one chunk's working
-        set. Small chunks also come from the allocator's reused memory instead of fresh pages
-        (on Linux, every allocation above 32 MiB is new memory that the kernel has to fault in
-        and zero: about 2 s of system time per 4-s forward pass of the S preset unchunked).
+        set, whatever the input length. The default (128 MiB) leaves a 4-s 8-kHz input of the S
+        preset unchunked: measured here, chunks small enough to stay below glibc's 32-MiB mmap
+        threshold saved the ~2 s of page-fault system time of such a pass with one thread, but
+        cost more than that with two threads on a shared machine (more, smaller parallel
+        regions), so chunking is a memory bound, not a speed-up.
 
         Args:
             x (torch.Tensor): ``(batch, length, emb_dim)``.
