@@ -99,7 +99,7 @@ def draw_world_voice(rng: np.random.Generator, speaker_id: str) -> WorldVoice:
         f0_range=float(rng.uniform(0.6, 1.5)),
         vtl_factor=vtl,
         tilt_db_per_octave=float(rng.uniform(-3.0, 2.0)),
-        breathiness=float(rng.uniform(0.0, 0.3)),
+        breathiness=float(rng.uniform(0.0, 0.1)),
         tempo=float(rng.uniform(0.88, 1.15)),
     )
 
