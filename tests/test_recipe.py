@@ -168,7 +168,9 @@ def test_table1_configs_give_the_exact_parameter_counts(name):
 
 
 def test_every_paper_config_has_the_paper_hyper_parameters():
-    paper = sorted((RECIPE / "conf").glob("*/*.yml"))
+    paper = sorted(
+        p for d in ("table1", "table2", "gated") for p in (RECIPE / "conf" / d).glob("*.yml")
+    )
     names = {f"{p.parent.name}/{p.stem}" for p in paper}
     for row in ("1x1x1", "1x1x2", "1x1x3", "1x1x4", "1x4x1", "1x4x4", "1x8x1", "1x16x1", "2x4x2"):
         assert f"table1/{row}" in names
@@ -194,6 +196,18 @@ def test_every_paper_config_has_the_paper_hyper_parameters():
         b, s, i = (int(v) for v in path.stem.split("_")[-1].split("x"))
         assert (conf["model"]["n_blocks"], conf["model"]["n_sub_blocks"]) == (b, s)
         assert conf["model"]["n_iters"] == i
+
+
+def test_tflocoformer_configs_build_the_reference_sizes():
+    sizes = {}
+    for name in ("S", "S_1x2x2", "mini_cpu"):
+        conf = load_config(RECIPE / "conf" / "tflocoformer" / f"{name}.yml")
+        model = recipe_models.build_model(recipe_models.resolve_model_conf(conf, 2))
+        assert type(model).__name__ == "TFLocoformerNet"
+        sizes[name] = (sum(p.numel() for p in model.parameters()), model.n_steps)
+    assert abs(sizes["S"][0] / 5.125e6 - 1) < 0.01 and sizes["S"][1] == 1  # the paper's S
+    assert sizes["S_1x2x2"][1] == 2 and sizes["S_1x2x2"][0] < 0.55 * sizes["S"][0]
+    assert sizes["mini_cpu"][1] == 2
 
 
 def test_default_cpu_config_is_bounded_in_time():
@@ -242,7 +256,10 @@ def test_any_registered_model_trains_by_name_with_the_paper_settings(tmp_path):
     model_conf = recipe_models.resolve_model_conf(conf, 3)
     model = recipe_models.build_model(model_conf)
     assert type(model).__name__ == "TFLocoformerNet" and model.n_src == 3
-    assert recipe_models.model_structure(model, "S") == "preset S"
+    # TF-Locoformer runs on the refinement core: one block of n_layers=1 TF-Locoformer blocks.
+    assert recipe_models.model_structure(model, "S") == (
+        "1x1x1 (blocks x sub-blocks x iterations), preset S"
+    )
     with torch.no_grad():
         assert model(torch.randn(1, 1000)).shape == (1, 3, 1000)
 
