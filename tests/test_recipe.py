@@ -445,8 +445,10 @@ def test_killed_training_resumes_from_last_checkpoint(finished_run):
             time.sleep(0.2)
         time.sleep(0.5)  # let the checkpoint file be complete
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"the training ended by itself ({proc.returncode})"
     assert last.is_file(), "the training never wrote last.ckpt"
     saved = torch.load(last, map_location="cpu", weights_only=False)
     done_epochs, done_steps = saved["epoch"], saved["global_step"]
