@@ -372,7 +372,8 @@ def test_remix_batch_requires_noise():
 
 # ----------------------------------------------------------------------------- espeak-ng set
 def test_tts_testset_fails_clearly_without_espeak(tmp_path, monkeypatch):
-    monkeypatch.setattr("shutil.which", lambda name: None)
+    # Neither the espeak-ng program nor the espeakng-loader library is found.
+    monkeypatch.setattr("asteroid_lir.data.tts_testset.held_out_engine", lambda: None)
     assert not espeak_available()
     with pytest.raises(RuntimeError, match="espeak-ng is not installed"):
         build_tts_testset(tmp_path, n_test=1, progress=False)
