@@ -503,12 +503,8 @@ class TUSSNet(_TUSSFrontEnd):
         est = self._synthesise(self.separator(spec, ids), wav.shape[-1], std)
         return _shape_reconstructed(est, shape)
 
-    def forward_wav(self, wav: torch.Tensor, prompts=None, **kwargs) -> torch.Tensor:
+    def forward_wav(self, wav: torch.Tensor, prompts=None) -> torch.Tensor:
         """Asteroid's separation entry point: checks ``wav`` (also for silence), then forward."""
-        if prompts is None:
-            prompts = kwargs.pop("prompt", None)
-        if kwargs:
-            raise TypeError(f"Unexpected argument(s) {sorted(kwargs)} for {type(self).__name__}.")
         validate_waveform(wav)
         return self(wav, prompts)
 
