@@ -250,7 +250,14 @@ def test_corpus_records_the_fallback(monkeypatch, tmp_path):
     _without_onnxruntime(monkeypatch)
     with pytest.warns(RuntimeWarning, match="Falling back"):
         build_mini_corpus(
-            tmp_path, n_train=2, n_valid=1, n_test=2, utt_seconds=1.0, progress=False, workers=1
+            tmp_path,
+            n_train=2,
+            n_valid=1,
+            n_test=2,
+            utt_seconds=1.0,
+            progress=False,
+            workers=1,
+            speech="auto",
         )
     record = json.loads((tmp_path / "mixture_info" / "speech_source.json").read_text())
     assert record["engine"] == "formant"
@@ -297,7 +304,14 @@ def test_corpus_never_uses_the_held_out_engine(monkeypatch, tmp_path):
     monkeypatch.setattr(tts_testset.subprocess, "run", forbidden)
     monkeypatch.setattr(ss, "PiperVoice", _FakePiper)
     build_mini_corpus(
-        tmp_path, n_train=3, n_valid=1, n_test=2, utt_seconds=0.6, progress=False, workers=1
+        tmp_path,
+        n_train=3,
+        n_valid=1,
+        n_test=2,
+        utt_seconds=0.6,
+        progress=False,
+        workers=1,
+        speech="neural",
     )
     record = json.loads((tmp_path / "mixture_info" / "speech_source.json").read_text())
     assert record["engine"] == "neural" and "espeak-ng" in record["engines_never_used"]
