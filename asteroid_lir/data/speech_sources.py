@@ -70,7 +70,7 @@ ENGINES = ("auto", NEURAL_ENGINE, FORMANT_ENGINE)
 HELD_OUT_ENGINES = ("espeak-ng",)
 # Fixed number of Piper streams: the pool does not depend on the number of worker processes.
 _POOL_STREAMS = 2
-_POOL_VERSION = 3
+_POOL_VERSION = 4
 _TARGET_RMS = 0.05
 _FADE_SECONDS = 0.01
 
