@@ -152,6 +152,10 @@ class PositionalBias(nn.Module):
         return bias * self.slopes.to(bias.dtype)
 
 
+#: Attention scores (frames x heads x queries x keys) computed at once by an inference pass.
+_INFERENCE_SCORES = 1 << 22
+
+
 class BandCrossAttention(nn.Module):
     """One SFC-CA block: RMSNorm'd queries and keys/values, multi-head cross-attention with a
     positional bias, then a residual SwiGLU MLP (no residual around the attention).
@@ -211,6 +215,23 @@ class BandCrossAttention(nn.Module):
         Returns:
             torch.Tensor: ``(n, q_len, dim)``.
         """
+        n, q_len = kv.shape[0], query.shape[1]
+        chunk = max(1, _INFERENCE_SCORES // (self.n_heads * q_len * kv.shape[1]))
+        if torch.is_grad_enabled() or n <= chunk:
+            return self._attend(kv, query)
+        # Owned inference variant: every frame attends on its own, so frames are processed in
+        # chunks whose attention scores hold at most _INFERENCE_SCORES values. Same outputs;
+        # the peak memory of a forward pass no longer grows with frames x K x F
+        # (``python -m asteroid_lir.bench sfc`` measures it).
+        shared = query.shape[0] == 1
+        return torch.cat(
+            [
+                self._attend(kv[i : i + chunk], query if shared else query[i : i + chunk])
+                for i in range(0, n, chunk)
+            ]
+        )
+
+    def _attend(self, kv: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         q, k, v = self._project(kv, query)
         mask = None if self.position_bias is None else self.position_bias(q.dtype)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
