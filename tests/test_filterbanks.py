@@ -535,3 +535,23 @@ def test_sfc_inference_in_frame_chunks_gives_the_training_path_outputs(query_typ
         est_nc = dec(feats_nc, spec, context=ctx_nc)
     torch.testing.assert_close(feats_nc, feats.detach(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(est_nc, est.detach(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("padding", ["reflect", "zero"])
+@pytest.mark.parametrize("length", [1000, 1001])
+def test_stacked_stft_round_trip_and_layout(padding, length):
+    from asteroid_lir.filterbanks.stft import stacked_istft, stacked_stft
+
+    wav = torch.randn(3, length)
+    window = torch.hann_window(64)
+    spec = stacked_stft(wav, 64, 16, 64, window, padding=padding)
+    assert spec.shape[:2] == (3, 2) and spec.shape[-1] == 33
+    # Frame t, bin f equals the complex STFT's value there.
+    ref = torch.stft(wav, 64, 16, 64, window, center=True, return_complex=True)
+    if padding == "reflect":
+        torch.testing.assert_close(spec[:, 0], ref.real.transpose(1, 2))
+    back = stacked_istft(spec[None], 64, 16, 64, window, length)
+    assert back.shape == (1, 3, length)
+    torch.testing.assert_close(back[0], wav, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="padding"):
+        stacked_stft(wav, 64, 16, 64, window, padding="circular")

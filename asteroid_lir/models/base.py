@@ -8,8 +8,10 @@ import warnings
 from typing import Any
 
 import torch
+from asteroid.models.base_models import _unsqueeze_to_3d
+from asteroid.utils.torch_utils import jitable_shape
 
-__all__ = ["LIRModelMixin", "load_model_conf", "validate_waveform"]
+__all__ = ["LIRModelMixin", "load_model_conf", "mono_batch", "validate_waveform"]
 
 
 def validate_waveform(wav: Any, name: str = "input waveform") -> None:
@@ -37,6 +39,42 @@ def validate_waveform(wav: Any, name: str = "input waveform") -> None:
         raise ValueError(
             f"The {name} is silent (all samples are zero): there is nothing to separate."
         )
+
+
+def mono_batch(wav: Any, owner: str) -> tuple:
+    """Check a model input and reshape it to ``(batch, time)``.
+
+    Args:
+        wav: ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` tensor.
+        owner: the model's name, for the error messages.
+
+    Returns:
+        tuple: ``(shape, wav_2d)``; ``shape`` gives the output its input's layout through
+        Asteroid's ``_shape_reconstructed``.
+
+    Raises:
+        TypeError: not a tensor.
+        ValueError: wrong rank, several channels, no samples, NaN or infinite samples (the
+            value checks are skipped while tracing).
+    """
+    if not isinstance(wav, torch.Tensor):
+        raise TypeError(f"Expected a torch.Tensor waveform, got {type(wav).__name__}.")
+    if wav.ndim not in (1, 2, 3):
+        raise ValueError(
+            "Expected a waveform of shape (time,), (batch, time) or (batch, 1, time); got "
+            f"{wav.ndim} dimensions {tuple(wav.shape)}."
+        )
+    if wav.ndim == 3 and wav.shape[1] != 1:
+        raise ValueError(
+            f"{owner} separates single-channel audio; got {wav.shape[1]} channels "
+            f"(input shape {tuple(wav.shape)}). Pick or mix down one channel first."
+        )
+    if not torch.jit.is_tracing():
+        if wav.numel() == 0:
+            raise ValueError(f"The input waveform is empty (shape {tuple(wav.shape)}).")
+        if not torch.isfinite(wav).all():
+            raise ValueError("The input waveform contains NaN or infinite samples.")
+    return jitable_shape(wav), _unsqueeze_to_3d(wav)[:, 0]
 
 
 def _plain(obj: Any) -> Any:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
-from asteroid.models.base_models import BaseModel, _shape_reconstructed, _unsqueeze_to_3d
-from asteroid.utils.torch_utils import jitable_shape
+from asteroid.models.base_models import BaseModel, _shape_reconstructed
 from torch import nn
 
+from ..filterbanks.stft import stacked_istft, stacked_stft
 from ..masknn.tflocoformer import TFLocoformer
-from .base import LIRModelMixin
+from .base import LIRModelMixin, mono_batch
 from .refinement import RefinementModelMixin
 
 __all__ = ["TFLOCOFORMER_PRESETS", "TFLocoformerNet"]
@@ -281,68 +281,17 @@ class TFLocoformerNet(LIRModelMixin, RefinementModelMixin, BaseModel):
 
     # ------------------------------------------------------------------ forward
     def prepare_input(self, wav: torch.Tensor) -> tuple:
-        """Check ``wav`` and reshape it to ``(batch, time)``.
-
-        Args:
-            wav (torch.Tensor): ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)``.
-
-        Returns:
-            tuple: ``(shape, wav_2d)`` with ``shape`` for ``_shape_reconstructed``.
-
-        Raises:
-            ValueError: wrong rank, several channels, no samples, NaN or infinite samples.
-        """
-        if wav.ndim not in (1, 2, 3):
-            raise ValueError(
-                "Expected a waveform of shape (time,), (batch, time) or (batch, 1, time); got "
-                f"{wav.ndim} dimensions {tuple(wav.shape)}."
-            )
-        if wav.ndim == 3 and wav.shape[1] != 1:
-            raise ValueError(
-                f"TFLocoformerNet separates single-channel audio; got {wav.shape[1]} channels "
-                f"(input shape {tuple(wav.shape)}). Pick or mix down one channel first."
-            )
-        if not torch.jit.is_tracing():
-            if wav.shape[-1] == 0 or wav.numel() == 0:
-                raise ValueError(f"The input waveform is empty (shape {tuple(wav.shape)}).")
-            if not torch.isfinite(wav).all():
-                raise ValueError("The input waveform contains NaN or infinite samples.")
-        shape = jitable_shape(wav)
-        return shape, _unsqueeze_to_3d(wav)[:, 0]
+        """``(shape, wav_2d)``: ``wav`` checked and shaped ``(batch, time)`` (``mono_batch``)."""
+        return mono_batch(wav, type(self).__name__)
 
     def stft(self, wav: torch.Tensor) -> torch.Tensor:
         """Stacked real/imaginary STFT ``(batch, 2, frames, freqs)`` of ``(batch, time)``."""
-        spec = torch.stft(
-            wav,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.stft_window.to(wav.dtype),
-            center=True,
-            pad_mode="reflect",
-            normalized=False,
-            onesided=True,
-            return_complex=True,
-        )  # (batch, freqs, frames)
-        return torch.view_as_real(spec).permute(0, 3, 2, 1)
+        return stacked_stft(wav, self.n_fft, self.hop_length, self.win_length, self.stft_window)
 
     def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Waveforms ``(..., time)`` of spectra ``(..., 2, frames, freqs)``."""
-        lead = spec.shape[:-3]
-        spec = spec.reshape((-1,) + tuple(spec.shape[-3:]))
-        cspec = torch.complex(spec[:, 0], spec[:, 1]).transpose(1, 2)  # (n, freqs, frames)
-        wav = torch.istft(
-            cspec,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.stft_window.to(spec.dtype),
-            center=True,
-            normalized=False,
-            onesided=True,
-            length=length,
-        )
-        return wav.reshape(tuple(lead) + (wav.shape[-1],))
+        args = (self.n_fft, self.hop_length, self.win_length, self.stft_window)
+        return stacked_istft(spec, *args, length)
 
     def encode(self, wav: torch.Tensor) -> tuple[tuple, torch.Tensor]:
         """``(ctx, z_0)``: checked and normalised input, its STFT and the embedded latent."""

@@ -34,11 +34,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from asteroid.models.base_models import BaseModel, _shape_reconstructed, _unsqueeze_to_3d
-from asteroid.utils.torch_utils import jitable_shape
+from asteroid.models.base_models import BaseModel, _shape_reconstructed
 
+from ..filterbanks.stft import stacked_istft, stacked_stft
 from ..masknn.tuss import PROMPT_NAMES, TUSSSeparator, UnconditionalSeparator
-from .base import LIRModelMixin, validate_waveform
+from .base import LIRModelMixin, mono_batch, validate_waveform
 
 __all__ = ["BSLocoformerNet", "PROMPT_NAMES", "TUSS_PRESETS", "TUSSNet"]
 
@@ -186,71 +186,18 @@ class _TUSSFrontEnd(LIRModelMixin, BaseModel):
         }
 
     def prepare_input(self, wav: torch.Tensor) -> tuple:
-        """Check ``wav`` and reshape it to ``(batch, time)``.
-
-        Args:
-            wav (torch.Tensor): ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)``.
-
-        Returns:
-            tuple: ``(shape, wav_2d)`` with ``shape`` for ``_shape_reconstructed``.
-
-        Raises:
-            ValueError: wrong rank, several channels, no samples, NaN or infinite samples.
-        """
-        if not isinstance(wav, torch.Tensor):
-            raise TypeError(f"Expected a torch.Tensor waveform, got {type(wav).__name__}.")
-        if wav.ndim not in (1, 2, 3):
-            raise ValueError(
-                "Expected a waveform of shape (time,), (batch, time) or (batch, 1, time); got "
-                f"{wav.ndim} dimensions {tuple(wav.shape)}."
-            )
-        if wav.ndim == 3 and wav.shape[1] != 1:
-            raise ValueError(
-                f"{type(self).__name__} separates single-channel audio; got {wav.shape[1]} "
-                f"channels (input shape {tuple(wav.shape)}). Pick or mix down one channel first."
-            )
-        if wav.numel() == 0:
-            raise ValueError(f"The input waveform is empty (shape {tuple(wav.shape)}).")
-        if not torch.isfinite(wav).all():
-            raise ValueError("The input waveform contains NaN or infinite samples.")
-        return jitable_shape(wav), _unsqueeze_to_3d(wav)[:, 0]
+        """``(shape, wav_2d)``: ``wav`` checked and shaped ``(batch, time)`` (``mono_batch``)."""
+        return mono_batch(wav, type(self).__name__)
 
     def stft(self, wav: torch.Tensor) -> torch.Tensor:
         """Stacked real/imaginary STFT ``(batch, 2, frames, freqs)`` of ``(batch, time)``."""
-        n = wav.shape[-1]
-        half = self.n_fft // 2
-        end = (-(n + 2 * half - self.win_length) % self.hop_length) % self.win_length
-        padded = torch.nn.functional.pad(wav, (half, half + end))
-        spec = torch.stft(
-            padded,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.stft_window.to(wav.dtype),
-            center=False,
-            normalized=False,
-            onesided=True,
-            return_complex=True,
-        )  # (batch, freqs, frames)
-        return torch.view_as_real(spec).permute(0, 3, 2, 1)
+        args = (self.n_fft, self.hop_length, self.win_length, self.stft_window)
+        return stacked_stft(wav, *args, padding="zero")
 
     def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Waveforms ``(..., length)`` of spectra ``(..., 2, frames, freqs)``."""
-        lead = spec.shape[:-3]
-        spec = spec.reshape((-1,) + tuple(spec.shape[-3:]))
-        cspec = torch.complex(spec[:, 0], spec[:, 1]).transpose(1, 2)  # (n, freqs, frames)
-        wav = torch.istft(
-            cspec,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.stft_window.to(spec.dtype),
-            center=True,
-            normalized=False,
-            onesided=True,
-            length=length,
-        )
-        return wav.reshape(tuple(lead) + (length,))
+        args = (self.n_fft, self.hop_length, self.win_length, self.stft_window)
+        return stacked_istft(spec, *args, length)
 
     def _analyse(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         std = None
