@@ -303,6 +303,79 @@ def test_step_penalty_pushes_c_hat_down(wav):
     assert train_gate(step_penalty=2.0) < train_gate(step_penalty=0.0)
 
 
+def _gate_logit_shift(**rates) -> float:
+    """Mean |change| of the gate's logits over a batch after one joint training step."""
+    torch.manual_seed(0)
+    lir = LIRSuDORMRFNet(n_src=2, n_blocks=1, n_sub_blocks=1, n_iters=4, **TINY)
+    train, _ = _toy_loaders()
+    system = GatedSystem.from_pretrained_lir(
+        lir,
+        _neg_sisdr,
+        train,
+        lr=1e-3,
+        step_penalty=0.3,
+        gate_kwargs={"gate_kernel_size": 400},
+        **rates,
+    )
+    model, batch = system.model, next(iter(train))
+
+    def logits() -> torch.Tensor:
+        with torch.no_grad():
+            _, z = model.encode(batch[0])
+            return model.refiner.gate(model.refiner.refine(z, 0))
+
+    before = logits()
+    system.train()
+    system.optimizer.zero_grad()
+    torch.manual_seed(1)
+    system.common_step(batch, 0, train=True).backward()
+    system.optimizer.step()
+    return (logits() - before).abs().mean().item()
+
+
+def test_joint_training_default_rates_do_not_saturate_the_gate():
+    # At the paper's single rate one Adam step moves every weight of the gate's 400-frame
+    # temporal convolution by about lr (at the mini recipe's sizes the logits moved by about 5,
+    # issue 15); the default rates (a tenth for network and gate) move them ten times less.
+    paper = _gate_logit_shift(network_lr=1e-3, gate_lr=1e-3)
+    default = _gate_logit_shift()
+    assert paper > 0.05
+    assert default < 0.3 * paper
+
+
+def test_joint_param_groups_and_frozen_network():
+    lir = LIRSuDORMRFNet(n_src=2, n_blocks=1, n_sub_blocks=1, n_iters=2, **TINY)
+    train, _ = _toy_loaders()
+    system = GatedSystem.from_pretrained_lir(
+        lir,
+        _neg_sisdr,
+        train,
+        lr=1e-3,
+        network_lr=0,
+        gate_lr=2e-3,
+        gate_kwargs={"gate_kernel_size": 16},
+    )
+    groups = system.optimizer.param_groups
+    assert [g["name"] for g in groups] == ["gate"] and groups[0]["lr"] == 2e-3
+    model, batch = system.model, next(iter(train))
+    net_before = {k: v.clone() for k, v in model.state_dict().items() if ".gate." not in k}
+    gate_before = model.masker.gate.temporal.weight.clone()
+    system.train()
+    system.common_step(batch, 0, train=True).backward()
+    system.optimizer.step()
+    for k, v in model.state_dict().items():
+        if ".gate." not in k:
+            torch.testing.assert_close(v, net_before[k])
+    assert not torch.equal(model.masker.gate.temporal.weight, gate_before)
+    default = GatedSystem.from_pretrained_lir(lir, _neg_sisdr, train, lr=1e-3)
+    assert [(g["name"], g["lr"]) for g in default.optimizer.param_groups] == [
+        ("gate", pytest.approx(1e-4)),
+        ("network", pytest.approx(1e-4)),
+    ]
+    with pytest.raises(ValueError, match="gate_lr"):
+        GatedSystem.from_pretrained_lir(lir, _neg_sisdr, train, gate_lr=0)
+
+
 def test_lr_schedule_divides_by_three_every_five_epochs():
     param = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([param], lr=0.9)

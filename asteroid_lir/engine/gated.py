@@ -26,9 +26,11 @@ from .system import LIRSystem
 
 __all__ = [
     "GATED_EPOCHS",
+    "JOINT_LR_SCALE",
     "GatedSystem",
     "build_gated_model",
     "gated_lr_scheduler",
+    "joint_param_groups",
 ]
 
 #: Epochs of the joint network + gate training in the paper (after 180 epochs of pre-training).
@@ -70,6 +72,46 @@ def build_gated_model(
         GatedLIRSuDORMRFNet: see :meth:`GatedLIRSuDORMRFNet.from_lir`.
     """
     return GatedLIRSuDORMRFNet.from_lir(pretrained, n_iters=n_iters, **gate_kwargs)
+
+
+#: Default scale of the joint phase's learning rates (network and gate) relative to ``lr``.
+#: Measured on the mini corpus (1x1x4, 256 bases, lambda 0.3, issue 15;
+#: ``egs/wham/examples/paper_trends/gate_investigation.md``): at the paper's single rate the
+#: gate's decision saturated to "exit after the first step" for every mixture within one short
+#: epoch (logit(process) - logit(exit) -9.5 +- 1.1 over the test set). Two causes, both
+#: measured: the gate's temporal convolution sums ``kernel_size`` (3200) frames, so one Adam
+#: step at 1e-3 moves every logit by about 5 (each weight moves by about ``lr``); and the
+#: network's latent drifts under it (with the gate at 1e-5 but the network at 1e-3 the logits
+#: still fell to -6 within 50 batches). At a tenth of the rate neither happens.
+JOINT_LR_SCALE = 0.1
+
+
+def joint_param_groups(model, network_lr: float, gate_lr: float) -> list[dict]:
+    """Adam parameter groups of joint training: the network and the gate, each with its rate.
+
+    Args:
+        model: a gated refinement model (its gate is ``model.refiner.gate``).
+        network_lr (float): learning rate of every parameter outside the gate (``0``: frozen,
+            the parameters get ``requires_grad=False`` and stay out of the optimizer).
+        gate_lr (float): learning rate of the gate's parameters.
+
+    Returns:
+        list of dict: ``[{"params": gate, "lr": gate_lr}, {"params": network, ...}]``.
+    """
+    if network_lr < 0 or gate_lr <= 0:
+        raise ValueError(
+            f"network_lr must be >= 0 and gate_lr > 0, got {network_lr} and {gate_lr}."
+        )
+    gate = list(model.refiner.gate.parameters())
+    gate_ids = {id(p) for p in gate}
+    network = [p for p in model.parameters() if id(p) not in gate_ids]
+    groups = [{"params": gate, "lr": gate_lr, "name": "gate"}]
+    if network_lr == 0:
+        for p in network:
+            p.requires_grad_(False)
+    else:
+        groups.append({"params": network, "lr": network_lr, "name": "network"})
+    return groups
 
 
 class GatedSystem(LIRSystem):
@@ -145,17 +187,25 @@ class GatedSystem(LIRSystem):
         config: dict | None = None,
         remix_task: str | None = None,
         remix_seed: int = 0,
+        network_lr: float | None = None,
+        gate_lr: float | None = None,
     ) -> GatedSystem:
         """The paper's joint training set up in one call.
 
         Builds the gated model from ``pretrained`` (:func:`build_gated_model`), Adam over the
-        network and the gate, and the lr / 3 every ``epochs_per_decay`` epochs schedule.
+        network and the gate (one parameter group each, :func:`joint_param_groups`), and the
+        lr / 3 every ``epochs_per_decay`` epochs schedule.
+
+        Learning rates: by default the network and the gate are trained at
+        ``lr * JOINT_LR_SCALE`` each (see :data:`JOINT_LR_SCALE` for the measurements behind
+        it); ``network_lr=lr, gate_lr=lr`` is the paper's single learning rate, which made the
+        gate collapse to one constant decision on the mini corpus.
 
         Args:
             pretrained: a one-block ``LIRSuDORMRFNet``, its package or a package file.
             loss_func: separation loss.
             train_loader, val_loader: data loaders.
-            lr (float): initial learning rate.
+            lr (float): initial learning rate (the base of the two groups' defaults).
             step_penalty (float): ``lambda`` of Eq. 12.
             epochs_per_decay (int): epochs between two divisions of the learning rate by 3.
             n_iters (int, optional): maximum steps (default: the pre-trained iterations).
@@ -164,12 +214,18 @@ class GatedSystem(LIRSystem):
             config (dict, optional): experiment configuration saved in checkpoints.
             remix_task (str, optional): online remixing task.
             remix_seed (int): seed of the remixing generator.
+            network_lr (float, optional): initial learning rate of the network (encoder, block,
+                mask network, decoder); default ``lr * JOINT_LR_SCALE``. ``0`` freezes it.
+            gate_lr (float, optional): initial learning rate of the gate; default
+                ``lr * JOINT_LR_SCALE``.
 
         Returns:
             GatedSystem: ready for ``pl.Trainer(max_epochs=GATED_EPOCHS).fit(system)``.
         """
         model = build_gated_model(pretrained, n_iters=n_iters, **(gate_kwargs or {}))
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        network_lr = lr * JOINT_LR_SCALE if network_lr is None else float(network_lr)
+        gate_lr = lr * JOINT_LR_SCALE if gate_lr is None else float(gate_lr)
+        optimizer = torch.optim.Adam(joint_param_groups(model, network_lr, gate_lr), lr=lr)
         scheduler = gated_lr_scheduler(optimizer, epochs_per_decay)
         return cls(
             model,
