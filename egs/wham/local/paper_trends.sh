@@ -36,13 +36,16 @@ case "$parallel" in 1 | 2) ;; *) die "--parallel must be 1 or 2, got '$parallel'
 
 . ./path.sh
 start=$SECONDS
-command_line="$0 --budget_minutes $budget_minutes --parallel $parallel$( [ -n "$wham_dir" ] && echo " --wham_dir $wham_dir")$( [ -n "$id" ] && echo " --id $id")"
+command_line="$0 --budget_minutes $budget_minutes --parallel $parallel"
+if [ -n "$wham_dir" ]; then command_line+=" --wham_dir $wham_dir"; fi
+if [ -n "$id" ]; then command_line+=" --id $id"; fi
 cpus=$(nproc)
 threads=$(( cpus / parallel )); [ "$threads" -ge 1 ] || threads=1
 mkdir -p "$exp_root/confs" "$exp_root/logs"
 wham_opt=(); [ -n "$wham_dir" ] && wham_opt=(--wham_dir "$wham_dir")
 gpu_opt=(); [ -n "$id" ] && gpu_opt=(--id "$id")
 eval_opt=(); [ -n "$max_utterances" ] && eval_opt=(--max_utterances "$max_utterances")
+notes_opt=(); [ -n "$notes" ] && notes_opt=(--notes "$notes")
 
 wait_for_machine() {
   if [ -n "$wait_file" ]; then
@@ -88,9 +91,9 @@ done
 
 wall=$((SECONDS - start))
 machine="$cpus-core CPU ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1))"
-[ -n "$id" ] && machine="GPU $id ($(nvidia-smi --query-gpu=name --format=csv,noheader -i "${id%%,*}" 2>/dev/null))"
+[ -z "$id" ] || machine="GPU $id ($(nvidia-smi --query-gpu=name --format=csv,noheader -i "${id%%,*}" 2>/dev/null))"
 python local/paper_trends.py report --root "$exp_root" --command "$command_line" \
   --wall_seconds "$wall" --machine "$machine" --budget_minutes "$budget_minutes" \
-  --parallel "$parallel" --threads "$threads" $( [ -n "$notes" ] && printf -- '--notes %q' "$notes")
+  --parallel "$parallel" --threads "$threads" "${notes_opt[@]}"
 echo "[trends] Done in $((wall / 60)) min $((wall % 60)) s: $exp_root/report.md"
 exit $failed
