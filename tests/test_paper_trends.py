@@ -153,6 +153,8 @@ def test_fig5_adaptive_gate_is_reproduced():
     # Ungated curve 1..4 steps = 3, 4, 5, 6 dB: at 3.125 steps, 5.125 dB.
     assert f5["ungated_si_sdri_at_mean_steps"] == pytest.approx(5.125)
     assert f5["steps_histogram"] == {"2": 2, "3": 3, "4": 3}
+    # Measured 1..4 GFLOPs at 1..4 steps: 3.125 GFLOPs at the mean.
+    assert f5["gflops_per_second_at_mean_steps"] == pytest.approx(3.125)
     assert verdicts(report, "fig5") == {
         "gate_adapts": "reproduced",
         "gated_beats_3_steps": "reproduced",

@@ -169,7 +169,12 @@ def _model_row(entries: dict, tag: str) -> dict:
         "sdri": res["summary"].get("sdri"),
         "gflops_per_second": None if flops is None else _flops_value(flops) / 1e9,
         "train_wall_s": train.get("wall_seconds_this_run"),
-        "train_steps": train.get("global_steps"),
+        # A gated run's own count is its joint phase's: add the pre-training's.
+        "train_steps": (
+            sum(p.get("global_steps") or 0 for p in train["phases"].values())
+            if train.get("phases")
+            else train.get("global_steps")
+        ),
         "stopped_by_time": train.get("stopped_by_time"),
     }
 
@@ -179,6 +184,16 @@ def _flops_value(flops) -> float:
     if isinstance(flops, dict):
         return float(flops[max(flops, key=int)])
     return float(flops)
+
+
+def _flops_at(measure: dict | None, steps: float) -> float | None:
+    """GFLOPs per second of audio of a gated model at a (mean) number of steps, interpolated
+    between its measured step counts."""
+    flops = (measure or {}).get("flops_per_second")
+    if not isinstance(flops, dict):
+        return None
+    value = interpolate_curve({float(k): v for k, v in flops.items()}, steps)
+    return None if value is None else value / 1e9
 
 
 def table1_section(entries: dict) -> dict:
@@ -302,8 +317,9 @@ def fig5_section(entries: dict) -> dict:
             "spearman_snr_steps": rho,
             "steps_mean": mean_steps,
             "steps_histogram": {
-                str(k): int(sum(1 for s in steps if s == k)) for k in sorted(set(steps))
+                f"{k:g}": int(sum(1 for s in steps if s == k)) for k in sorted(set(steps))
             },
+            "gflops_per_second_at_mean_steps": _flops_at(gated.get("measure"), mean_steps),
             "si_sdri": si,
             "ungated_curve": {str(k): v for k, v in sorted(curve.items())},
             "ungated_si_sdri_at_mean_steps": same_steps,
@@ -495,7 +511,9 @@ def report_markdown(report: dict, plots: dict[str, str] | None = None) -> str:
         lines += [
             "",
             f"- mean steps {_f(f5['steps_mean'])}, histogram {f5['steps_histogram']}, "
-            f"Spearman(input SNR, steps) {_f(f5['spearman_snr_steps'])}",
+            f"Spearman(input SNR, steps) {_f(f5['spearman_snr_steps'])}; compute at the mean "
+            f"steps {_f(f5['gflops_per_second_at_mean_steps'], 3)} GFLOPs per second of audio, "
+            f"{_f(f5['row'].get('train_steps'))} training batches (pre-training and joint)",
             f"- ungated models of the same budget: {curve}",
         ]
     oracle = f5.get("oracle")
