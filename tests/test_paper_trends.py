@@ -110,9 +110,16 @@ def test_table1_verdicts():
         "more_iterations": "reproduced",
         "iterated_vs_conventional": "reproduced",
     }
-    # Two iterations worse than one: the trend breaks.
+    # Two iterations worse than one: the trend breaks. With as many training batches for
+    # every model, no reason is given; with fewer batches for more iterations, that is the one.
     report = pt.build_report(grid(si={"t1_1x1x2": 2.5}))
     assert verdicts(report, "table1")["more_iterations"] == "not reproduced"
+    assert "Likely reason" not in report["table1"]["claims"][0]["text"]
+    entries = grid(si={"t1_1x1x4": 3.5})
+    entries["t1_1x1x4"]["measure"]["train_done"]["global_steps"] = 50
+    claim = pt.build_report(entries)["table1"]["claims"][0]
+    assert claim["verdict"] == "not reproduced"
+    assert "ran 50 batches against 100" in claim["text"]
     # The conventional model 1.5 dB better: beyond the 1-dB criterion.
     report = pt.build_report(grid(si={"t1_1x4x1": 7.5}))
     claim = report["table1"]["claims"][1]
@@ -133,6 +140,7 @@ def test_table2_verdicts_need_quality_and_memory():
     report = pt.build_report(grid(mem={"t2_prog_2x2x1": 70.0}))
     assert verdicts(report, "table2")["progressive_2_blocks"] == "not reproduced"
     assert report["table2"]["claims"][0]["numbers"]["memory_ratio"] == pytest.approx(0.7)
+    assert "Likely reason for the memory" in report["table2"]["claims"][0]["text"]
     # Quality 2 dB below end to end.
     report = pt.build_report(grid(si={"t2_prog_4x1x1": 4.5}))
     assert verdicts(report, "table2")["progressive_4_blocks"] == "not reproduced"
@@ -224,6 +232,7 @@ def test_markdown_and_plots(tmp_path):
     for text in ("## 1. Table 1", "## 2. Table 2", "## 3. Fig. 5", "![Fig. 5 trend](fig5.png)"):
         assert text in md
     assert md.count("**reproduced**") == 6
+    assert md.count("| reproduced |") == 6  # the summary table
     assert "- command: `x`" in md
 
 
@@ -238,3 +247,27 @@ def test_grid_configurations_load():
     # Every ungated model of the Fig. 5 curve has one U-ConvBlock (equal parameters).
     for tag in pt.ITERATED:
         assert load_config(str(RECIPE / pt.GRID[tag]), [])["model"]["n_sub_blocks"] == 1
+
+
+def test_fig5_oracle_section_and_reason():
+    entries = grid(gated_steps=[2] * 8, gated_si=4.0)
+    # Per-step SI-SDRi of the 4-step baseline: every mixture gains 1 dB at step 2 and 0.1 dB
+    # after, whatever its SNR, so the oracle (lambda 0.3) takes 2 steps everywhere.
+    per_step = [{"input_snr": s, "si_sdri": [1.0, 2.0, 2.1, 2.2]} for s in SNRS]
+    entries["t1_1x1x4"]["measure"]["per_step"] = per_step
+    entries["gated_1x1x4"]["measure"]["lambda"] = 0.3
+    f5 = pt.build_report(entries)["fig5"]
+    assert f5["oracle"]["oracle_steps_mean"] == 2.0
+    assert f5["oracle"]["oracle_spearman_snr"] is None  # constant: undefined
+    assert f5["oracle"]["marginal_gain"]["2"]["mean"] == pytest.approx(1.0)
+    assert f5["oracle"]["marginal_gain"]["3"]["share_above_lambda"] == 0.0
+    # The oracle's steps grow with SNR here (1 step below 0 dB, 4 above): positive correlation.
+    per_step = [
+        {"input_snr": s, "si_sdri": [1.0, 1.1, 1.2, 1.3] if s < 0 else [1.0, 2.0, 3.0, 4.0]}
+        for s in SNRS
+    ]
+    entries["t1_1x1x4"]["measure"]["per_step"] = per_step
+    f5 = pt.build_report(entries)["fig5"]
+    assert f5["oracle"]["oracle_spearman_snr"] > 0.8
+    assert "even an oracle gate would not do it" in f5["claims"][0]["text"]
+    assert pt.oracle_steps(per_step[:1], 0.0) == [4] and pt.oracle_steps(per_step[:1], 0.3) == [1]
