@@ -191,6 +191,8 @@ def test_every_paper_config_has_the_paper_hyper_parameters():
         elif path.parent.name == "gated":
             assert train["mode"] == "gated" and train["epochs"] == 180
             assert conf["gated"]["joint_epochs"] == 20 and conf["gated"]["step_size"] == 5
+            # The paper trains network and gate at one rate (the library default is lr / 10).
+            assert conf["gated"]["network_lr"] == conf["gated"]["gate_lr"] == 1e-3
         else:
             assert train["mode"] == "end_to_end" and train["epochs"] == 200
         b, s, i = (int(v) for v in path.stem.split("_")[-1].split("x"))

@@ -46,7 +46,16 @@ from local.models import build_model, resolve_model_conf  # noqa: E402
 
 CHECKPOINT_DIR = "checkpoints"
 DONE_FILE = "train_done.json"
-GATED_KEYS = ("joint_epochs", "lr", "step_size", "lambda", "gate", "n_iters")
+GATED_KEYS = (
+    "joint_epochs",
+    "lr",
+    "network_lr",
+    "gate_lr",
+    "step_size",
+    "lambda",
+    "gate",
+    "n_iters",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -408,6 +417,8 @@ def train_gated(conf: dict, run: Run, exp_dir: Path, max_epochs: int, minutes):
         gate_kwargs=gated.get("gate") or {},
         config=conf,
         **remix_options(conf, run.task),
+        network_lr=gated.get("network_lr"),
+        gate_lr=gated.get("gate_lr"),
     )
     trainer, best = fit(system, exp_dir, joint_epochs, joint_minutes, conf, run.hw)
     if trainer.is_global_zero:
