@@ -283,10 +283,21 @@ def _sizes(args: argparse.Namespace) -> dict:
     )
 
 
-def _build_runners(
+def build_step_runners(
     config: tuple[int, int, int, str], sizes: dict, batch, device: str
 ) -> list[Callable[[], _StepRunner]]:
-    """Builders of the runners of one Table 2 row (one per progressive step)."""
+    """Builders of the training-step runners of one Table 2 row, one per progressive step.
+
+    Args:
+        config: ``(n_blocks, n_sub_blocks, n_iters, "progressive" | "end_to_end")``.
+        sizes: ``{"model": LIRSuDORMRFNet size arguments, "n_src": outputs, ...}``.
+        batch: ``(mixture, targets)`` of one training step.
+        device: where to run.
+
+    Returns:
+        list: callables building a runner whose ``measure_peak(device)`` and calls time and
+        measure one training step (used by the bench and by ``egs/wham/local/paper_trends.py``).
+    """
     n_blocks, n_sub, n_iters, mode = config
     loss = SpeechPITLoss(n_speech=sizes["n_src"] - 1)
 
@@ -330,7 +341,8 @@ def run(args: argparse.Namespace) -> dict:
     batch = (targets.sum(1).to(device), targets.to(device))
     names = [f"{b}x{s}x{i}" for b, s, i, _ in TABLE2_CONFIGS]
     builders = {
-        name: _build_runners(cfg, sizes, batch, device) for name, cfg in zip(names, TABLE2_CONFIGS)
+        name: build_step_runners(cfg, sizes, batch, device)
+        for name, cfg in zip(names, TABLE2_CONFIGS)
     }
 
     # Memory: one model at a time, so that nothing else is allocated while it is measured.

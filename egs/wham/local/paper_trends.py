@@ -708,7 +708,7 @@ def train_memory(conf: dict) -> dict:
     steps)."""
     import torch
 
-    from asteroid_lir.bench.progressive import _build_runners
+    from asteroid_lir.bench.progressive import build_step_runners
 
     m, train = conf["model"], conf["training"]
     mode = "progressive" if train["mode"] == "progressive" else "end_to_end"
@@ -726,7 +726,7 @@ def train_memory(conf: dict) -> dict:
     structure = (int(m["n_blocks"]), int(m["n_sub_blocks"]), int(m["n_iters"]), mode)
     peaks = [
         b().measure_peak("cpu")["peak_bytes"]
-        for b in _build_runners(structure, sizes, batch, "cpu")
+        for b in build_step_runners(structure, sizes, batch, "cpu")
     ]
     return {
         "peak_bytes": max(peaks),
@@ -867,7 +867,7 @@ def _time_progressive_steps(conf: dict, threads: int) -> list[float]:
 
     import torch
 
-    from asteroid_lir.bench.progressive import _build_runners
+    from asteroid_lir.bench.progressive import build_step_runners
 
     torch.set_num_threads(threads)
     m, train = conf["model"], conf["training"]
@@ -881,7 +881,7 @@ def _time_progressive_steps(conf: dict, threads: int) -> list[float]:
     targets = torch.randn(sizes["batch"], 3, n, generator=torch.Generator().manual_seed(0))
     structure = (int(m["n_blocks"]), int(m["n_sub_blocks"]), int(m["n_iters"]), "progressive")
     times = []
-    for build in _build_runners(structure, sizes, (targets.sum(1), targets), "cpu"):
+    for build in build_step_runners(structure, sizes, (targets.sum(1), targets), "cpu"):
         runner = build()
         runner.train_step()
         laps = []
