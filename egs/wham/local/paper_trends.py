@@ -706,34 +706,35 @@ def train_memory(conf: dict) -> dict:
     parameters, Adam state, batch, saved activations and gradients, as counted by
     :class:`asteroid_lir.bench.progressive.TrainingMemoryMeter`; maximum over progressive
     steps)."""
-    import torch
-
-    from asteroid_lir.bench.progressive import build_step_runners
-
-    m, train = conf["model"], conf["training"]
-    mode = "progressive" if train["mode"] == "progressive" else "end_to_end"
-    sizes = {
-        "model": {k: m[k] for k in ("n_filters", "bn_chan", "upsampling_depth")},
-        "batch": int(train["batch_size"]),
-        "seconds": float(conf["data"]["segment"]),
-        "n_src": int(m["n_src"]),
-    }
-    n = int(sizes["seconds"] * conf["data"]["sample_rate"])
-    targets = torch.randn(
-        sizes["batch"], sizes["n_src"], n, generator=torch.Generator().manual_seed(0)
-    )
-    batch = (targets.sum(1), targets)
-    structure = (int(m["n_blocks"]), int(m["n_sub_blocks"]), int(m["n_iters"]), mode)
-    peaks = [
-        b().measure_peak("cpu")["peak_bytes"]
-        for b in build_step_runners(structure, sizes, batch, "cpu")
-    ]
+    mode = "progressive" if conf["training"]["mode"] == "progressive" else "end_to_end"
+    sizes, builders = _step_runners(conf, mode, int(conf["model"]["n_src"]))
+    peaks = [b().measure_peak("cpu")["peak_bytes"] for b in builders]
     return {
         "peak_bytes": max(peaks),
         "per_step_peak_bytes": peaks,
         "batch": sizes["batch"],
         "seconds": sizes["seconds"],
     }
+
+
+def _step_runners(conf: dict, mode: str, n_src: int) -> tuple[dict, list]:
+    """The bench's training-step runners (one per progressive step) for ``conf``'s model at its
+    batch and chunk sizes, on a fixed random batch: ``(sizes, builders)``."""
+    import torch
+
+    from asteroid_lir.bench.progressive import build_step_runners
+
+    m, train = conf["model"], conf["training"]
+    sizes = {
+        "model": {k: m[k] for k in ("n_filters", "bn_chan", "upsampling_depth")},
+        "batch": int(train["batch_size"]),
+        "seconds": float(conf["data"]["segment"]),
+        "n_src": n_src,
+    }
+    n = int(sizes["seconds"] * conf["data"]["sample_rate"])
+    targets = torch.randn(sizes["batch"], n_src, n, generator=torch.Generator().manual_seed(0))
+    structure = (int(m["n_blocks"]), int(m["n_sub_blocks"]), int(m["n_iters"]), mode)
+    return sizes, build_step_runners(structure, sizes, (targets.sum(1), targets), "cpu")
 
 
 def per_step_scores(model, meta_dir: Path, task: str, max_utterances: int | None = None) -> list:
@@ -867,21 +868,9 @@ def _time_progressive_steps(conf: dict, threads: int) -> list[float]:
 
     import torch
 
-    from asteroid_lir.bench.progressive import build_step_runners
-
     torch.set_num_threads(threads)
-    m, train = conf["model"], conf["training"]
-    sizes = {
-        "model": {k: m[k] for k in ("n_filters", "bn_chan", "upsampling_depth")},
-        "batch": int(train["batch_size"]),
-        "seconds": float(conf["data"]["segment"]),
-        "n_src": 3,
-    }
-    n = int(sizes["seconds"] * conf["data"]["sample_rate"])
-    targets = torch.randn(sizes["batch"], 3, n, generator=torch.Generator().manual_seed(0))
-    structure = (int(m["n_blocks"]), int(m["n_sub_blocks"]), int(m["n_iters"]), "progressive")
     times = []
-    for build in build_step_runners(structure, sizes, (targets.sum(1), targets), "cpu"):
+    for build in _step_runners(conf, "progressive", n_src=3)[1]:
         runner = build()
         runner.train_step()
         laps = []
