@@ -67,13 +67,7 @@ def randomized(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
     return model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # These models are tiny: one thread avoids the synchronisation cost of two on a busy CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models
 
 
 @pytest.fixture(scope="module")

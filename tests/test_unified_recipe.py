@@ -54,12 +54,7 @@ losses = _recipe_module("losses")
 config = _recipe_module("config")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models
 
 
 # ---------------------------------------------------------------------- synthesisers
