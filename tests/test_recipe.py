@@ -25,6 +25,7 @@ sys.path.insert(0, str(RECIPE))
 from local import models as recipe_models  # noqa: E402
 from local.config import load_config, n_sources  # noqa: E402
 
+from asteroid_lir.data.tts_testset import espeak_available  # noqa: E402
 from asteroid_lir.models import LIRSuDORMRFNet  # noqa: E402
 
 # A model of a few thousand parameters on a corpus of a few 1-s mixtures: every stage runs in
@@ -33,7 +34,15 @@ TINY = {
     "defaults": str(RECIPE / "conf" / "paper.yml"),
     "data": {
         "segment": 0.5,
-        "mini": {"n_train": 8, "n_valid": 4, "n_test": 4, "utt_seconds": 1.0, "seed": 3},
+        # The formant engine needs no synthesis pools: the corpus builds in a second.
+        "mini": {
+            "n_train": 8,
+            "n_valid": 4,
+            "n_test": 4,
+            "utt_seconds": 1.0,
+            "seed": 3,
+            "speech": "formant",
+        },
     },
     "model": {
         "n_blocks": 1,
@@ -99,6 +108,7 @@ def test_help_lists_options_and_exits_zero():
         (["--wham_dir", "/nonexistent/wham"], "is not a directory"),
         (["extra"], "unexpected argument"),
         (["--extra_metrics", "maybe"], "--extra_metrics must be true or false"),
+        (["--held_out", "yes"], "--held_out must be auto, true or false"),
     ],
 )
 def test_bad_options_are_reported(args, message):
@@ -115,6 +125,23 @@ def test_missing_inputs_stop_with_the_missing_path(tmp_path):
     res = run_recipe(*corpus_args(tmp_path, conf), "--stage", "3")
     assert res.returncode != 0
     assert "best_model.pth" in res.stderr and "run stage 2" in res.stderr
+
+
+def test_held_out_set_needs_espeak_only_when_asked_for(monkeypatch, tmp_path, capsys):
+    from local import prepare_data
+    from local.cli import RecipeError
+
+    from asteroid_lir.data import tts_testset
+
+    conf = load_config(str(write_conf(tmp_path)))
+    monkeypatch.setattr(tts_testset, "espeak_available", lambda: False)
+    assert prepare_data.prepare_held_out(conf, str(tmp_path), "auto") is None
+    err = capsys.readouterr().err
+    assert "espeakng-loader" in err and "skipping" in err
+    with pytest.raises(RecipeError, match="espeakng-loader"):
+        prepare_data.prepare_held_out(conf, str(tmp_path), "true")
+    assert prepare_data.prepare_held_out(conf, str(tmp_path), "false") is None
+    assert not list(tmp_path.glob("heldout_*"))
 
 
 # --------------------------------------------------------------------------- configurations
@@ -218,6 +245,11 @@ def test_default_cpu_config_is_bounded_in_time():
     assert conf["data"]["mini"]["n_test"] > 0
     for name in ("mini_cpu", "mini_gated"):  # the mini configurations keep the noise term
         assert load_config(RECIPE / "conf" / f"{name}.yml")["loss"] == {"extra_weight": 1.0}
+    # The quick start trains on every speech engine; the configurations whose committed figures
+    # were measured on the formant corpus keep it.
+    assert conf["data"]["mini"]["speech"] == "auto"
+    for name in ("mini_gated", "trends/base", "tflocoformer/mini_cpu", "front_ends/sfc_16k"):
+        assert load_config(RECIPE / "conf" / f"{name}.yml")["data"]["mini"]["speech"] == "formant"
 
 
 # --------------------------------------------------------------------------- models by name
@@ -372,6 +404,16 @@ def test_whole_recipe_on_a_tiny_corpus(finished_run):
         assert (exp / png).stat().st_size > 0 and f"({png})" in report
     (example,) = (exp / "examples").iterdir()
     assert {p.name for p in example.iterdir()} >= {"mixture.wav", "s1_estimate.wav"}
+    # Stage 3 also scored the held-out eSpeak NG voices, with examples to listen to, and the
+    # report gives that figure.
+    if espeak_available():
+        (held,) = exp.glob("eval_heldout_espeak_*")
+        held_results = json.loads((held / "results.json").read_text())["summary"]
+        assert held_results["n_utterances"] == 4  # as many as the mini test split
+        (held_example,) = (held / "examples").iterdir()
+        assert held_example.name.startswith("tt00000_es")  # eSpeak NG speakers
+        assert (held_example / "s2_estimate.wav").stat().st_size > 0
+        assert f"{held_results['si_sdri']:.2f} dB" in report and held.name in report
     from asteroid_lir.models import LIRSuDORMRFNet
 
     model = LIRSuDORMRFNet.from_pretrained(str(exp / "best_model.pth"))

@@ -1,5 +1,6 @@
-"""Tests of the mini corpus' speech sources: Piper voice, WORLD speakers, sentences, fallback,
-and the separation between training engines and the held-out eSpeak NG test set."""
+"""Tests of the mini corpus' speech sources: Piper voice, WORLD speakers, eSpeak NG voices,
+sentences, the mixture of engines, fallback, and the separation between training voices and the
+held-out eSpeak NG test set."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from asteroid_lir.data import build_mini_corpus
 from asteroid_lir.data import speech_sources as ss
+from asteroid_lir.data.espeak_lib import espeak_library_available
 from asteroid_lir.data.neural_speech import neural_speech_available, split_clauses
 from asteroid_lir.data.sentences import make_sentence
 from asteroid_lir.data.voice_transform import (
@@ -230,25 +232,38 @@ def _without_onnxruntime(monkeypatch):
     )
 
 
-def test_fallback_to_formant_is_announced(monkeypatch):
+def _without_espeak(monkeypatch):
+    monkeypatch.setattr(
+        ss, "espeak_library_available", lambda: (False, "missing package: espeakng-loader")
+    )
+
+
+def test_a_missing_engine_is_announced_and_left_out(monkeypatch):
     _without_onnxruntime(monkeypatch)
-    with pytest.warns(RuntimeWarning, match="onnxruntime.*Falling back to the formant"):
-        assert ss.resolve_speech_engine("auto") == ss.FORMANT_ENGINE
-    with pytest.warns(RuntimeWarning, match="Falling back"):
+    with pytest.warns(RuntimeWarning, match="neural speech engine cannot run.*onnxruntime"):
+        assert ss.resolve_speech_engine("auto") == [ss.ESPEAK_ENGINE, ss.FORMANT_ENGINE]
+    for engine in ("neural", "mixed"):  # asked for by name: an error that names the package
+        with pytest.raises(RuntimeError, match="onnxruntime"):
+            ss.resolve_speech_engine(engine)
+    _without_espeak(monkeypatch)
+    with pytest.warns(RuntimeWarning) as record:
         assert isinstance(ss.make_speech_source("auto"), ss.FormantSpeech)
-    with pytest.raises(RuntimeError, match="onnxruntime"):
-        ss.resolve_speech_engine("neural")
-    with pytest.raises(ValueError, match="Unknown speech engine"):
+    messages = sorted(str(w.message) for w in record)
+    assert len(messages) == 2 and "espeakng-loader" in messages[0] and "onnxruntime" in messages[1]
+    with pytest.raises(RuntimeError, match="espeakng-loader"):
         ss.resolve_speech_engine("espeak")
+    with pytest.raises(ValueError, match="Unknown speech engine"):
+        ss.resolve_speech_engine("festival")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # asking for the formant engine is not a fallback
-        assert ss.resolve_speech_engine("formant") == ss.FORMANT_ENGINE
+        assert ss.resolve_speech_engine("formant") == [ss.FORMANT_ENGINE]
 
 
 @pytest.mark.slow
 def test_corpus_records_the_fallback(monkeypatch, tmp_path):
     _without_onnxruntime(monkeypatch)
-    with pytest.warns(RuntimeWarning, match="Falling back"):
+    _without_espeak(monkeypatch)
+    with pytest.warns(RuntimeWarning, match="cannot run"):
         build_mini_corpus(
             tmp_path,
             n_train=2,
@@ -260,7 +275,84 @@ def test_corpus_records_the_fallback(monkeypatch, tmp_path):
             speech="auto",
         )
     record = json.loads((tmp_path / "mixture_info" / "speech_source.json").read_text())
-    assert record["engine"] == "formant"
+    assert record["engine"] == "formant" and record["engines"] == ["formant"]
+
+
+class _TaggedSource:
+    """A source whose utterances say which source and which speaker made them."""
+
+    def __init__(self, engine: str, tag: float):
+        self.engine, self.tag, self.sample_rate = engine, tag, SR
+        self.description = engine
+
+    def draw_speaker(self, rng, speaker_id, group="train"):
+        return (speaker_id, group, float(rng.uniform()))
+
+    def utterances(self, speakers, durations, rng, group="train"):
+        return [np.full(int(d * SR), self.tag + spk[2]) for spk, d in zip(speakers, durations)]
+
+
+def test_mixed_source_draws_with_the_weights_and_keeps_each_speakers_source():
+    sources = [_TaggedSource("a", 10.0), _TaggedSource("b", 20.0), _TaggedSource("c", 30.0)]
+    mixed = ss.MixedSpeech(sources, [2.0, 1.0, 1.0])
+    rng = np.random.default_rng(0)
+    speakers = [mixed.draw_speaker(rng, f"s{i}", "test") for i in range(2000)]
+    counts = np.bincount([spk.source for spk in speakers], minlength=3) / len(speakers)
+    np.testing.assert_allclose(counts, [0.5, 0.25, 0.25], atol=0.04)
+    assert all(spk.profile[0] == spk.speaker_id and spk.profile[1] == "test" for spk in speakers)
+    chosen = speakers[:7]
+    wavs = mixed.utterances(chosen, [0.1 * (i + 1) for i in range(7)], rng, "test")
+    for i, (spk, wav) in enumerate(zip(chosen, wavs)):
+        assert len(wav) == int(0.1 * (i + 1) * SR)  # each speaker keeps its own duration
+        assert 10 * (spk.source + 1) <= wav[0] < 10 * (spk.source + 2)  # and its own source
+    assert mixed.engines == ["a", "b", "c"] and "50% a" in mixed.description
+    with pytest.raises(ValueError, match="positive weight"):
+        ss.MixedSpeech(sources, [1.0, 0.0, 1.0])
+
+
+_TONES_HZ = (300.0, 500.0, 700.0)
+
+
+def _espeak_like_pools():
+    """Pools whose sentence k of every voice is a tone at ``_TONES_HZ[k]`` (so an excerpt tells
+    which sentence it comes from)."""
+    from asteroid_lir.data.espeak_voices import EspeakVoice
+
+    voice = EspeakVoice("v0", "en-us", "klatt", 50, 50, 160)
+    other = EspeakVoice("v1", "en-gb", "Annie", 30, 60, 150)
+    wavs = [
+        (0.3 * np.sin(2 * np.pi * f * np.arange(int(s * SR)) / SR)).astype(np.float32)
+        for f, s in zip(_TONES_HZ, (2.0, 3.0, 0.5))
+    ]
+    return {"train": [(voice, wavs), (other, wavs[:2])], "test": [(other, wavs[:2])]}
+
+
+def _tone_of(wav: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(wav))
+    return float(np.fft.rfftfreq(len(wav), 1 / SR)[int(np.argmax(spectrum))])
+
+
+def test_espeak_source_excerpts_each_voices_own_sentences():
+    source = ss.EspeakSpeech(_espeak_like_pools(), SR)
+    rng = np.random.default_rng(1)
+    a = next(s for s in iter(lambda: source.draw_speaker(rng, "a", "train"), None) if s.index == 0)
+    b = ss.EspeakSpeaker("b", a.index, a.voice)  # another corpus speaker with the same voice
+    seen = set()
+    for seed in range(12):
+        first, second = source.utterances([a, b], [1.0, 1.0], np.random.default_rng(seed))
+        again, _ = source.utterances([a, b], [1.0, 1.0], np.random.default_rng(seed))
+        np.testing.assert_array_equal(first, again)
+        assert len(first) <= SR and len(second) <= SR
+        assert np.sqrt(np.mean(first**2)) == pytest.approx(0.05)
+        # Two speakers sharing a voice never say the same sentence in one mixture.
+        tones = (_tone_of(first), _tone_of(second))
+        assert tones[0] != tones[1]
+        assert min(abs(t - f) for t in tones for f in _TONES_HZ) < 5.0
+        seen.add(tones[0])
+    assert len(seen) == 3  # every sentence of the voice gets used
+    test_speaker = source.draw_speaker(np.random.default_rng(0), "t", "test")
+    assert test_speaker.voice.speaker_id == "v1"  # the test group has its own voices
+    assert "none of m1" in source.description
 
 
 def test_missing_package_is_named(monkeypatch):
@@ -290,33 +382,76 @@ class _FakePiper:
         return (0.1 * sum(np.sin(k * phase) / k for k in range(1, 20))).astype(np.float32)
 
 
+ESPEAK_OK = espeak_library_available()[0]
+needs_espeak = pytest.mark.skipif(not ESPEAK_OK, reason="espeakng-loader is missing")
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_espeak_pools_are_reproducible_and_never_use_held_out_voices():
+    from asteroid_lir.data.espeak_voices import (
+        HELD_OUT_VARIANTS,
+        IRREPRODUCIBLE_VARIANTS,
+        build_espeak_pools,
+        training_variants,
+    )
+
+    variants = training_variants()
+    assert len(variants) > 50 and not set(variants) & set(HELD_OUT_VARIANTS)
+    assert not set(variants) & set(IRREPRODUCIBLE_VARIANTS)
+    sizes = {"train": (4, 2), "test": (2, 2)}
+    # eSpeak NG carries audio state from one utterance to the next: speak something first, in
+    # this process, to check that the pools do not depend on it.
+    from asteroid_lir.data.espeak_lib import espeak_library
+
+    espeak_library().synthesize("Something else first.", "en-us+klatt")
+    a = build_espeak_pools(sizes, seed=3, workers=2, progress=False)
+    b = build_espeak_pools(sizes, seed=3, workers=1, progress=False)
+    c = build_espeak_pools(sizes, seed=4, workers=2, progress=False)
+    for group in sizes:
+        for (va, wa), (vb, wb) in zip(a[group], b[group]):
+            assert va == vb and va.variant in variants
+            for x, y in zip(wa, wb):
+                np.testing.assert_array_equal(x, y)  # bit-identical
+            assert 1.0 * SR < len(wa[0]) < 12 * SR and wa[0].dtype == np.float32
+    assert [v for v, _ in a["train"]] != [v for v, _ in c["train"]]
+    train_ids = {v.speaker_id for v, _ in a["train"]}
+    assert not train_ids & {v.speaker_id for v, _ in a["test"]}
+
+
+@needs_espeak
+def test_held_out_test_set_speaks_only_held_out_voices(tmp_path):
+    from asteroid_lir.data.espeak_voices import HELD_OUT_VARIANTS
+    from asteroid_lir.data.tts_testset import build_tts_testset
+
+    build_tts_testset(tmp_path, n_test=2, n_speakers=13, progress=False)
+    with open(tmp_path / "mixture_info" / "speakers.csv") as fh:
+        variants = {row["variant"] for row in csv.DictReader(fh)}
+    assert variants == set(HELD_OUT_VARIANTS)
+    record = json.loads((tmp_path / "mixture_info" / "speech_source.json").read_text())
+    assert record["voices"] == list(HELD_OUT_VARIANTS)
+
+
 @pytest.mark.slow
 @needs_neural
-def test_corpus_never_uses_the_held_out_engine(monkeypatch, tmp_path):
-    """Building a neural corpus never calls eSpeak NG's synthesiser (library or program), and
-    records which engines it leaves to the held-out test set."""
-    from asteroid_lir.data import espeak_lib, tts_testset
-
-    def forbidden(*args, **kwargs):
-        raise AssertionError("the training corpus used eSpeak NG audio")
-
-    monkeypatch.setattr(espeak_lib.EspeakLibrary, "synthesize", forbidden)
-    monkeypatch.setattr(tts_testset.subprocess, "run", forbidden)
+@needs_espeak
+def test_mixed_corpus_uses_every_engine_but_no_held_out_voice(monkeypatch, tmp_path):
+    """The default corpus mixes the three engines, records the voices it leaves to the held-out
+    test set, and keeps training and test speakers and sentences apart."""
     monkeypatch.setattr(ss, "PiperVoice", _FakePiper)
     build_mini_corpus(
-        tmp_path,
-        n_train=3,
-        n_valid=1,
-        n_test=2,
-        utt_seconds=0.6,
-        progress=False,
-        workers=1,
-        speech="neural",
+        tmp_path, n_train=12, n_valid=2, n_test=6, utt_seconds=0.6, progress=False, workers=1
     )
     record = json.loads((tmp_path / "mixture_info" / "speech_source.json").read_text())
-    assert record["engine"] == "neural" and "espeak-ng" in record["engines_never_used"]
-    assert set(ss.HELD_OUT_ENGINES) == {"espeak-ng"}
-    # Training and test speakers are disjoint, and so are the sentences of their pools.
+    assert record["engine"] == "mixed"
+    assert record["engines"] == ["neural", "espeak", "formant"]
+    assert record["voices_never_used"] == {"espeak-ng variants": list(ss.HELD_OUT_VARIANTS)}
+    with open(tmp_path / "mixture_info" / "speakers.csv") as fh:
+        voices = [row["voice"] for row in csv.DictReader(fh)]
+    assert {v.split()[0] for v in voices} == {"piper+world", "espeak", "formant"}
+    espeak_variants = {v.split()[1].split("+")[1] for v in voices if v.startswith("espeak")}
+    assert espeak_variants and not espeak_variants & set(ss.HELD_OUT_VARIANTS)
+    # Training and test speakers are disjoint, and so are the sentences of the Piper pools.
     speakers = {}
     for split in ("tr", "cv", "tt"):
         with open(tmp_path / "mixture_info" / f"{split}.csv") as fh:
@@ -328,3 +463,23 @@ def test_corpus_never_uses_the_held_out_engine(monkeypatch, tmp_path):
         for p in (tmp_path / "speech_pool").glob("*.json")
     }
     assert texts["train"] and texts["test"] and not texts["train"] & texts["test"]
+
+
+# ----------------------------------------------------------------------------- streams
+def _emit_or_fail(name: str, n: int, fail: bool, emit) -> None:
+    for i in range(n):
+        emit((name, i), 10 * i)
+    if fail:
+        raise ValueError(f"stream {name} broke")
+
+
+def test_streams_collect_every_item_and_name_a_failing_stream():
+    from asteroid_lir.data.streams import run_streams
+
+    streams = [("a", 3, False), ("b", 2, False), ("c", 1, False)]
+    expected = {("a", 0): 0, ("a", 1): 10, ("a", 2): 20, ("b", 0): 0, ("b", 1): 10, ("c", 0): 0}
+    for workers in (1, 2):  # in this process, then forked processes two at a time
+        assert run_streams(_emit_or_fail, streams, 6, workers=workers, progress=False) == expected
+    broken = [("a", 3, False), ("b", 1, True)]
+    with pytest.raises(RuntimeError, match="(?s)stream 'b' failed.*stream b broke"):
+        run_streams(_emit_or_fail, broken, 4, workers=2, progress=False)

@@ -6,11 +6,13 @@ installed on the system. This module binds the few C functions we need with :mod
 * :meth:`EspeakLibrary.phonemize` turns text into IPA phonemes, clause by clause. The Piper
   neural voice of :mod:`asteroid_lir.data.neural_speech` reads these phonemes (Piper voices are
   trained on eSpeak NG's IPA); only text goes through eSpeak there, never its audio.
-* :meth:`EspeakLibrary.synthesize` speaks text with an eSpeak NG voice. Only the held-out test set
-  (:mod:`asteroid_lir.data.tts_testset`) uses eSpeak NG's audio: the training corpus never does.
+* :meth:`EspeakLibrary.synthesize` speaks text with an eSpeak NG voice: the training voices of
+  :mod:`asteroid_lir.data.espeak_voices` and the held-out voices of
+  :mod:`asteroid_lir.data.tts_testset` (two disjoint sets of variants).
 
-The library holds global state (one voice, one set of parameters), so one process uses one
-:class:`EspeakLibrary` (:func:`espeak_library`), created on first use, never on import.
+The library holds global state (one voice, one set of parameters, and audio state carried from
+one utterance to the next), so one process uses one :class:`EspeakLibrary`
+(:func:`espeak_library`), created on first use, never on import.
 
 References:
     eSpeak NG, ``speak_lib.h`` (the C API), https://github.com/espeak-ng/espeak-ng.
@@ -121,6 +123,16 @@ class EspeakLibrary:
         # Keep a reference to the callback: the library calls it after this function returns.
         self._callback = _CALLBACK(self._collect)
         lib.espeak_SetSynthCallback(self._callback)
+
+    def seed_random(self, seed: int) -> None:
+        """Seed the C library's ``rand()``, where eSpeak NG draws its voices' noise.
+
+        Args:
+            seed (int): the seed (taken modulo 2**32).
+        """
+        libc = ctypes.CDLL(None)
+        libc.srand.argtypes = [ctypes.c_uint]
+        libc.srand(int(seed) % (1 << 32))
 
     def _collect(self, wav, n_samples, _events) -> int:
         if n_samples > 0 and wav:

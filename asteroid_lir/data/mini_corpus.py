@@ -1,23 +1,25 @@
 """The embedded mini corpus: a WHAM!-layout corpus built from generated speech and noise.
 
 WHAM! needs the licensed wsj0 corpus, so without it the recipes train on this corpus. Its speech
-comes from :mod:`asteroid_lir.data.speech_sources`: by default a Piper neural voice trained on
-real recordings, turned into many speakers by WORLD voice transforms (or, when those packages
-are missing, the formant synthesiser of :mod:`asteroid_lir.data.speech_synth`, with a warning);
-its noise is the ambience of :mod:`asteroid_lir.data.noise_synth`. Both are mixed at WHAM! levels
-in "min" mode (:mod:`asteroid_lir.data.mixing`). Training and validation share one set of
-speakers; the test split has its own speakers, its own sentences and its own background
+comes from :mod:`asteroid_lir.data.speech_sources`: by default every speaker is drawn from one of
+three engines, a Piper neural voice trained on real recordings turned into many speakers by WORLD
+voice transforms, eSpeak NG's training voices, and the formant synthesiser of
+:mod:`asteroid_lir.data.speech_synth` (an engine whose package is missing is left out, with a
+warning); its noise is the ambience of :mod:`asteroid_lir.data.noise_synth`. Both are mixed at
+WHAM! levels in "min" mode (:mod:`asteroid_lir.data.mixing`). Training and validation share one
+set of speakers; the test split has its own speakers, its own sentences and its own background
 talkers, like wsj0-2mix. ``mixture_info/speech_source.json`` records the engine used.
 
 Everything is a function of ``seed``: each mixture draws from its own random stream
 (``(seed, split, index)``) and the neural voice's utterance pool is synthesised by a fixed
-number of seeded streams, so the corpus does not depend on the number of worker processes.
+number of seeded streams (so are the eSpeak NG voices' sentences), so the corpus does not depend
+on the number of worker processes.
 
 Command line::
 
     python -m asteroid_lir.data.mini_corpus --out DIR [--n_train N] [--n_valid N] [--n_test N]
         [--utt_seconds S] [--seed S] [--sample_rate SR] [--workers W]
-        [--speech {auto,neural,formant}]
+        [--speech {auto,mixed,neural,espeak,formant}]
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from tqdm import tqdm
 
 from .mixing import WHAM_FOLDERS, mix_wham_like, write_wham_mixture
 from .noise_synth import make_babble_pool, synthesize_noise
-from .speech_sources import ENGINES, HELD_OUT_ENGINES, make_speech_source
+from .speech_sources import ENGINES, HELD_OUT_VOICES, make_speech_source
 
 __all__ = ["build_mini_corpus"]
 
@@ -50,18 +52,28 @@ _WORKER_STATE: dict = {}
 def _split_speakers(source, seed: int, split: str, n_train: int, n_test: int) -> list:
     test = split == "tt"
     rng = np.random.default_rng([seed, 1000 + int(test)])
-    prefix = "tt" if test else "tr"
+    prefix, group = ("tt", "test") if test else ("tr", "train")
     n = n_test if test else n_train
-    return [source.draw_speaker(rng, f"{prefix}{i:03d}") for i in range(n)]
+    return [source.draw_speaker(rng, f"{prefix}{i:03d}", group) for i in range(n)]
 
 
-def _pool_sizes(n_train: int, n_valid: int, n_test: int) -> dict[str, int]:
-    """Utterances of the neural voice's pools: one per 5 training/validation sources and one
-    per 6 test sources (each pool utterance is excerpted by several speakers), within bounds
-    that keep the synthesis time in check (about 5 s of speech per utterance)."""
+def _pool_sizes(n_train: int, n_valid: int, n_test: int, n_train_speakers: int, n_test_speakers):
+    """Pool sizes of the engines (see ``speech_sources.DEFAULT_POOL_SIZES``).
+
+    Piper utterances: one per 5 training/validation sources and one per 6 test sources (each
+    pool utterance is excerpted by several speakers), within bounds that keep the synthesis
+    time in check (about 5 s of speech per utterance). eSpeak NG voices: one per 3 speakers
+    or sources, whichever is fewer, 6 sentences each, within bounds (the corpus speakers drawn
+    from that engine are spread over these voices).
+    """
     train = int(np.clip(np.ceil(2 * (n_train + n_valid) / 10), 4, 200))
     test = int(np.clip(np.ceil(2 * n_test / 6), 4, 40))
-    return {"train": train, "test": test}
+    voices_train = int(np.clip(min(n_train_speakers, 2 * (n_train + n_valid)) // 3, 2, 100))
+    voices_test = int(np.clip(min(n_test_speakers, 2 * n_test) // 3, 2, 20))
+    return {
+        "neural": {"train": train, "test": test},
+        "espeak": {"train": (voices_train, 6), "test": (voices_test, 6)},
+    }
 
 
 def _init_worker(state: dict) -> None:
@@ -109,7 +121,7 @@ def build_mini_corpus(
     n_train_speakers: int = 300,
     n_test_speakers: int = 18,
     workers: int = 2,
-    speech: str = "formant",
+    speech: str = "auto",
     pool_dir: str | Path | None = None,
 ) -> Path:
     """Generate the mini corpus in the WHAM! layout.
@@ -117,7 +129,8 @@ def build_mini_corpus(
     Writes ``<out_root>/wav<sr/1000>k/min/{tr,cv,tt}/{mix_both,mix_single,mix_clean,s1,s2,noise}``
     (16-bit mono wavs, the same file names in every folder of a split) and
     ``<out_root>/mixture_info/<split>.csv`` (speakers, length and levels of each mixture) and
-    ``<out_root>/mixture_info/speech_source.json`` (the speech engine used).
+    ``<out_root>/mixture_info/speech_source.json`` (the speech engine used) and
+    ``<out_root>/mixture_info/speakers.csv`` (each speaker's engine and voice).
 
     Args:
         out_root (str or Path): corpus root (created if needed).
@@ -130,11 +143,9 @@ def build_mini_corpus(
         n_train_speakers (int): speakers of the training and validation splits.
         n_test_speakers (int): speakers of the test split (distinct from the training ones).
         workers (int): processes generating mixtures (results do not depend on it).
-        speech (str): speech engine, ``"formant"`` (default), ``"neural"`` or ``"auto"`` (the
-            neural voice when installed, else the formant synthesiser with a warning); see
-            :mod:`asteroid_lir.data.speech_sources`. The neural voice is opt-in: two builds with
-            the same seed gave different audio (onnxruntime's noise), so it breaks the
-            corpus's determinism until that is fixed.
+        speech (str): speech engine: ``"auto"`` (default: a mixture of the engines that are
+            installed, each missing one named in a warning), ``"mixed"``, ``"neural"``,
+            ``"espeak"`` or ``"formant"``; see :mod:`asteroid_lir.data.speech_sources`.
         pool_dir (str or Path, optional): cache of the neural voice's utterance pools (default
             ``<out_root>/speech_pool``); a pool already there for the same seed is reused.
 
@@ -159,7 +170,7 @@ def build_mini_corpus(
     source = make_speech_source(
         speech,
         seed=seed,
-        pool_sizes=_pool_sizes(n_train, n_valid, n_test),
+        pool_sizes=_pool_sizes(n_train, n_valid, n_test, n_train_speakers, n_test_speakers),
         sample_rate=sample_rate,
         workers=workers,
         progress=progress,
@@ -170,14 +181,16 @@ def build_mini_corpus(
     with open(info_dir / "speech_source.json", "w") as fh:
         record = {
             "engine": source.engine,
+            "engines": getattr(source, "engines", [source.engine]),
             "description": source.description,
             "seed": seed,
-            "engines_never_used": list(HELD_OUT_ENGINES),
+            "voices_never_used": HELD_OUT_VOICES,
         }
         json.dump(record, fh, indent=1)
         fh.write("\n")
     bar = tqdm(total=sum(sizes.values()), desc="mini corpus", unit="mix", disable=not progress)
     pools: dict[bool, np.ndarray] = {}
+    speaker_rows: list[dict] = []
     for split, n in sizes.items():
         split_dir = wav_dir / split
         for folder in WHAM_FOLDERS:
@@ -197,6 +210,11 @@ def build_mini_corpus(
             "speakers": _split_speakers(source, seed, split, n_train_speakers, n_test_speakers),
             "babble_pool": pools[is_test],
         }
+        if split != "cv":  # cv shares the training speakers
+            speaker_rows += [
+                {"speaker_id": spk.speaker_id, "split": split, "voice": source.describe(spk)}
+                for spk in state["speakers"]
+            ]
         rows = []
         if workers > 1 and n > 1:
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
@@ -214,6 +232,10 @@ def build_mini_corpus(
             writer.writeheader()
             writer.writerows(rows)
     bar.close()
+    with open(info_dir / "speakers.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(speaker_rows[0]))
+        writer.writeheader()
+        writer.writerows(speaker_rows)
     return wav_dir
 
 
@@ -228,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample_rate", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--speech", choices=ENGINES, default="formant", help="speech engine")
+    parser.add_argument("--speech", choices=ENGINES, default="auto", help="speech engine")
     args = parser.parse_args(argv)
     wav_dir = build_mini_corpus(
         args.out,

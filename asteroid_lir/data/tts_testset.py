@@ -1,14 +1,17 @@
 """A held-out WHAM!-layout test split from espeak-ng voices (the generalisation check).
 
 The mini corpus' speech comes from a Piper neural voice turned into many speakers by WORLD
-transforms (or from the formant synthesiser); a model trained on it should also separate speech
-it never heard. This module builds a test split whose speech comes from an engine the mini
-corpus never uses for audio, eSpeak NG: through the library bundled by the ``espeakng-loader``
-package (:mod:`asteroid_lir.data.espeak_lib`), or else the ``espeak-ng`` program when it is on
-the ``PATH``; the engine used is printed and recorded in ``mixture_info/speech_source.json``.
-Each "speaker" is an espeak-ng voice with its own accent, variant, pitch and speed, speaking
-English sentences from a fixed list (not the mini corpus' sentence generator), resampled to the
-corpus sample rate and mixed with the mini corpus' test noise at WHAM! levels. Only the ``tt``
+transforms, eSpeak NG's training voices and the formant synthesiser; a model trained on it should
+also separate speech it never heard. This module builds a test split whose speakers are eSpeak NG
+voices the mini corpus never uses: the variants ``m1``-``m7`` and ``f1``-``f5``
+(:data:`asteroid_lir.data.espeak_voices.HELD_OUT_VARIANTS`; the corpus' eSpeak NG speakers use
+the other variants), through the library bundled by the ``espeakng-loader`` package
+(:mod:`asteroid_lir.data.espeak_lib`), or else the ``espeak-ng`` program when it is on the
+``PATH``; the voices and the access used are printed and recorded in
+``mixture_info/speech_source.json``. Each "speaker" is one of those voices with its own accent,
+pitch and speed, speaking English sentences from a fixed list (not the mini corpus' sentence
+generator), resampled to the corpus sample rate and mixed with the mini corpus' test noise at
+WHAM! levels. Only the ``tt``
 split is written, so validate it with ``validate_wham_dir(path, splits=("tt",))``;
 ``write_wham_metadata`` then writes ``tt.json`` only.
 
@@ -31,17 +34,18 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 from tqdm import tqdm
 
 from .espeak_lib import espeak_library, espeak_library_available
+from .espeak_voices import HELD_OUT_VARIANTS, to_rate_and_trim
 from .mixing import WHAM_FOLDERS, mix_wham_like, write_wham_mixture
 from .noise_synth import make_babble_pool, synthesize_noise
 
 __all__ = ["build_tts_testset", "espeak_available", "held_out_engine"]
 
 _VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc")
-_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
+# The held-out voices (variants) that the mini corpus never uses.
+_VARIANTS = HELD_OUT_VARIANTS
 _SENTENCES = (
     "The old lighthouse keeper climbed the stairs before the storm arrived.",
     "Please put the blue folder on the second shelf near the window.",
@@ -109,7 +113,7 @@ def _speak(text: str, voice: dict, tmp_dir: Path, sample_rate: int, engine: str)
             rate=voice["speed"],
             pitch=voice["pitch"],
         )
-        return _to_rate_and_trim(wav, lib.sample_rate, sample_rate, text)
+        return to_rate_and_trim(wav, lib.sample_rate, sample_rate, text)
     path = tmp_dir / "utt.wav"
     cmd = [
         "espeak-ng",
@@ -129,16 +133,7 @@ def _speak(text: str, voice: dict, tmp_dir: Path, sample_rate: int, engine: str)
     wav, sr = sf.read(str(path), dtype="float64")
     if wav.ndim > 1:
         wav = wav.mean(axis=1)
-    return _to_rate_and_trim(wav, int(sr), sample_rate, text)
-
-
-def _to_rate_and_trim(wav: np.ndarray, sr: int, sample_rate: int, text: str) -> np.ndarray:
-    gcd = np.gcd(int(sr), int(sample_rate))
-    wav = resample_poly(wav, sample_rate // gcd, int(sr) // gcd)
-    active = np.flatnonzero(np.abs(wav) > 1e-3 * np.abs(wav).max())
-    if active.size == 0:
-        raise RuntimeError(f"espeak-ng produced silence for {text!r}.")
-    return wav[active[0] : active[-1] + 1]
+    return to_rate_and_trim(wav, int(sr), sample_rate, text)
 
 
 def build_tts_testset(
@@ -177,9 +172,16 @@ def build_tts_testset(
         )
     if progress:
         how = "library from espeakng-loader" if engine == "library" else "espeak-ng program"
-        print(f"held-out test set speech: eSpeak NG voices ({how})", file=sys.stderr)
+        print(
+            f"held-out test set speech: eSpeak NG voices {', '.join(_VARIANTS)} ({how}); the "
+            "mini corpus never uses these voices",
+            file=sys.stderr,
+        )
     if n_test < 1 or n_speakers < 2:
         raise ValueError(f"Need n_test >= 1 and n_speakers >= 2, got {n_test}, {n_speakers}.")
+    if engine == "library":
+        # eSpeak NG's noise comes from rand(): seeded, a fresh process builds the same set.
+        espeak_library().seed_random(seed)
     rng = np.random.default_rng([seed, 3000])
     speakers = [
         {
@@ -226,7 +228,8 @@ def build_tts_testset(
         writer.writeheader()
         writer.writerows(speakers)
     with open(info_dir / "speech_source.json", "w") as fh:
-        json.dump({"engine": "espeak-ng", "access": engine, "seed": seed}, fh, indent=1)
+        record = {"engine": "espeak-ng", "voices": list(_VARIANTS), "access": engine, "seed": seed}
+        json.dump(record, fh, indent=1)
         fh.write("\n")
     return wav_dir
 

@@ -92,7 +92,7 @@ def _job(job: tuple[str, str, int]) -> None:
     name = f"{split}{index:05d}.wav"
     if kind == "speech":
         group = "test" if split == "tt" else "train"
-        speaker = st["speech"].draw_speaker(rng, f"{group}{index}")
+        speaker = st["speech"].draw_speaker(rng, f"{group}{index}", group)
         (wav,) = st["speech"].utterances([speaker], [st["clip_seconds"]], rng, group)
         wav = np.pad(wav, (0, max(0, n - len(wav))))[:n]
         _write(root / "speech" / name, wav, sr)
@@ -147,8 +147,9 @@ def build_unified_corpus(
         sample_rate: sample rate in Hz (at least 8000).
         seed: seed of the whole corpus.
         workers: processes (the result does not depend on it).
-        speech_engine: ``"formant"`` (fast, no optional package), ``"neural"`` or ``"auto"``
-            (see :func:`asteroid_lir.data.speech_sources.make_speech_source`).
+        speech_engine: ``"formant"`` (fast, no optional package), ``"neural"``, ``"espeak"``,
+            ``"mixed"`` or ``"auto"`` (see
+            :func:`asteroid_lir.data.speech_sources.make_speech_source`).
         progress: print one line per split.
 
     Returns:
@@ -180,7 +181,10 @@ def build_unified_corpus(
         "speech": make_speech_source(
             speech_engine,
             seed=seed,
-            pool_sizes={"train": max(4, sizes["tr"] // 4), "test": max(4, sizes["tt"] // 4)},
+            pool_sizes={
+                "neural": {"train": max(4, sizes["tr"] // 4), "test": max(4, sizes["tt"] // 4)},
+                "espeak": {"train": (max(2, sizes["tr"] // 8), 4), "test": (2, 4)},
+            },
             sample_rate=sample_rate,
             workers=max(1, workers),
             progress=progress,

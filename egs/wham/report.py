@@ -4,7 +4,12 @@ Writes in the results folder (default: the experiment folder):
 
 - ``snr_quartiles.png``: SI-SDRi by input-SNR quartile (and steps per quartile for gated models);
 - ``training_curves.png``: training and validation loss (and learning rate) from the CSV logs;
-- ``steps_histogram.png``: refinement steps run per mixture, for gated models.
+- ``steps_histogram.png``: refinement steps run per mixture, for gated models;
+- ``example_spectrograms.png``: spectrograms of the first example (mixture, each reference and
+  its estimate), to look at beside the wavs of ``examples/``;
+
+and, when stage 3 also scored the held-out eSpeak NG voices (``eval_heldout_*/``), a section that
+gives that figure, the spectrograms of its first example, and where its wavs are.
 
 Usage::
 
@@ -20,6 +25,7 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import soundfile as sf
 
 matplotlib.use("Agg")  # files only: works without a display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -129,6 +135,50 @@ def plot_steps_histogram(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_example(examples_dir: Path, path: Path) -> bool:
+    """Spectrograms of the first example of ``examples_dir``; ``False`` when there is none."""
+    folders = sorted(p for p in examples_dir.glob("*") if (p / "mixture.wav").is_file())
+    if not folders:
+        return False
+    example = folders[0]
+    names = ["mixture"] + [
+        f"{src}_{kind}"
+        for src in sorted({p.name.split("_")[0] for p in example.glob("s*_reference.wav")})
+        for kind in ("reference", "estimate")
+    ]
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 1.6 * len(names)), sharex=True)
+    for ax, name in zip(axes, names):
+        wav, sr = sf.read(example / f"{name}.wav", dtype="float32")
+        ax.specgram(wav, NFFT=256, Fs=sr, noverlap=192, cmap="magma", vmin=-120)
+        ax.set_ylabel("Hz")
+        ax.set_title(name.replace("_", " "), fontsize=9, loc="left")
+    axes[-1].set_xlabel(f"time (s): {example.name}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def held_out_section(exp_dir: Path) -> str:
+    """Markdown of the held-out speech results of stage 3 (empty when there are none); draws
+    the spectrograms of each held-out set's first example."""
+    lines = []
+    for path in sorted(exp_dir.glob("eval_heldout_*/results.json")):
+        held = json.loads(path.read_text())["summary"]
+        folder = path.parent.name
+        lines.append(
+            f"- `{folder}`: SI-SDRi **{held['si_sdri']:.2f} dB** on {held['n_utterances']} "
+            f"mixtures ([results]({folder}/results.md); listen: `{folder}/examples/`)"
+        )
+        png = path.parent / "example_spectrograms.png"
+        if plot_example(path.parent / "examples", png):
+            lines.append(f"\n  ![first held-out example]({folder}/{png.name})")
+    if not lines:
+        return ""
+    title = "## Held-out speech: eSpeak NG voices the training corpus never uses"
+    return "\n".join(["", title, "", *lines, ""])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Plots of a WHAM! experiment (recipe stage 4).")
     parser.add_argument("--exp_dir", required=True, help="experiment folder (with logs/)")
@@ -152,7 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     if results["model"]["gated"]:
         plot_steps_histogram(results, out / "steps_histogram.png")
         plots["Refinement steps per mixture"] = "steps_histogram.png"
-    (out / "results.md").write_text(results_markdown(results, plots))
+    if plot_example(out / "examples", out / "example_spectrograms.png"):
+        plots["First example: spectrograms"] = "example_spectrograms.png"
+    report = results_markdown(results, plots)
+    if out == exp_dir:
+        report += held_out_section(exp_dir)
+    (out / "results.md").write_text(report)
     for name in plots.values():
         print(f"[stage 4] Wrote {out / name}")
     print(f"[stage 4] Report: {out / 'results.md'}")

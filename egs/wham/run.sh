@@ -25,8 +25,10 @@ data_dir=data      # where the mini corpus and the metadata go
 eval_set=""        # another WHAM!-layout corpus to evaluate on (stages 3-4; needs tt/)
 max_utterances=""  # evaluate only the first N test mixtures (default: all)
 extra_metrics=false  # true: stage 3 also computes STOI and PESQ (slow)
+held_out=auto      # mini corpus: stage 3 also scores the held-out eSpeak NG voices (auto: when
+                   # eSpeak NG is installed; true: required; false: skip)
 
-recipe_options="stage stop_stage conf task wham_dir tag id num_cpu_procs n_workers exp_dir data_dir eval_set max_utterances extra_metrics"
+recipe_options="stage stop_stage conf task wham_dir tag id num_cpu_procs n_workers exp_dir data_dir eval_set max_utterances extra_metrics held_out"
 help_message="Usage: $0 [--option value ...]
 WHAM! recipe: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report."
 . utils/parse_options.sh
@@ -40,6 +42,7 @@ die() { echo "$0: ERROR: $*" >&2; exit 1; }
 [[ "$stop_stage" =~ ^[0-9]+$ ]] || die "--stop_stage must be a number, got '$stop_stage'."
 [[ "$num_cpu_procs" =~ ^[0-9]+$ ]] || die "--num_cpu_procs must be a number, got '$num_cpu_procs'."
 case "$extra_metrics" in true | false) ;; *) die "--extra_metrics must be true or false, got '$extra_metrics'." ;; esac
+case "$held_out" in auto | true | false) ;; *) die "--held_out must be auto, true or false, got '$held_out'." ;; esac
 case "$task" in sep_noisy | enh_single) ;; *) die "--task must be sep_noisy or enh_single, got '$task'." ;; esac
 if [ -n "$id" ] && ! [[ "$id" =~ ^[0-9]+(,[0-9]+)*$ ]]; then
   die "--id takes GPU ids such as 0 or 0,1, got '$id'."
@@ -111,15 +114,28 @@ if [ -n "$eval_set" ]; then
   fi
 fi
 
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  [ -f "$expdir/best_model.pth" ] || die "no trained model $expdir/best_model.pth: run stage 2 first (--stage 2)."
-  [ -f "$eval_meta/tt.json" ] || die "test metadata $eval_meta/tt.json is missing: run stage 1 first (--stage 1)."
-  echo "[stage 3] Evaluation -> $results_dir/results.json, results.md, examples/"
-  extra=()
+evaluate() {  # evaluate METADATA_DIR RESULTS_DIR
+  [ -f "$1/tt.json" ] || die "test metadata $1/tt.json is missing: run stage 1 first (--stage 1)."
+  echo "[stage 3] Evaluation -> $2/results.json, results.md, examples/"
+  local extra=()
   [ -n "$max_utterances" ] && extra=(--max_utterances "$max_utterances")
   [ "$extra_metrics" = true ] && extra+=(--extra_metrics)
-  python eval.py --exp_dir "$expdir" --meta_dir "$eval_meta" --task "$task" \
-    --out_dir "$results_dir" --gpus "$gpu_eval" "${extra[@]}"
+  python eval.py --exp_dir "$expdir" --meta_dir "$1" --task "$task" \
+    --out_dir "$2" --gpus "$gpu_eval" "${extra[@]}"
+}
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  [ -f "$expdir/best_model.pth" ] || die "no trained model $expdir/best_model.pth: run stage 2 first (--stage 2)."
+  evaluate "$eval_meta" "$results_dir"
+  # On the mini corpus, also the speech it never heard: eSpeak NG voices it never uses.
+  if [ -z "$wham_dir" ] && [ -z "$eval_set" ] && [ "$held_out" != false ] && [ "$task" = sep_noisy ]; then
+    held_dir="$(python local/prepare_data.py held_out --conf "$conf" --data_root "$data_dir" --held_out "$held_out")"
+    if [ -n "$held_dir" ]; then
+      held_paths="$(python local/prepare_data.py paths --conf "$conf" --data_root "$data_dir" --eval_set "$held_dir")"
+      python local/prepare_data.py eval_set --conf "$conf" --data_root "$data_dir" --eval_set "$held_dir"
+      evaluate "$(sed -n 3p <<<"$held_paths")" "$expdir/eval_$(sed -n 4p <<<"$held_paths")"
+    fi
+  fi
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then

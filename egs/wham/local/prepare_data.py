@@ -12,6 +12,11 @@ Usage::
     python local/prepare_data.py metadata --conf conf/mini_cpu.yml --data_root data [--wham_dir D]
     python local/prepare_data.py paths    --conf conf/mini_cpu.yml --data_root data [--wham_dir D]
     python local/prepare_data.py eval_set --conf conf/mini_cpu.yml --data_root data --eval_set E
+    python local/prepare_data.py held_out --conf conf/mini_cpu.yml --data_root data [--held_out M]
+
+The ``held_out`` action builds (once) the held-out test set of eSpeak NG voices that the mini
+corpus never uses (:mod:`asteroid_lir.data.tts_testset`, as many mixtures as the mini test split)
+and prints its folder, or prints nothing when ``--held_out auto`` finds eSpeak NG missing.
 """
 
 from __future__ import annotations
@@ -24,10 +29,17 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from local.cli import run_cli  # noqa: E402
+from local.cli import RecipeError, run_cli  # noqa: E402
 from local.config import load_config  # noqa: E402
 
-MINI_DEFAULTS = {"n_train": 200, "n_valid": 40, "n_test": 40, "utt_seconds": 3.0, "seed": 0}
+MINI_DEFAULTS = {
+    "n_train": 200,
+    "n_valid": 40,
+    "n_test": 40,
+    "utt_seconds": 3.0,
+    "seed": 0,
+    "speech": "auto",  # asteroid_lir.data.speech_sources engine: auto|mixed|neural|espeak|formant
+}
 SPLIT_FILES = ("tr.json", "cv.json", "tt.json")
 
 
@@ -51,7 +63,7 @@ def corpus_name(conf: dict, wham_dir: str | None) -> str:
     sr = int(conf["data"].get("sample_rate", 8000))
     return (
         f"mini_tr{m['n_train']}_cv{m['n_valid']}_tt{m['n_test']}_"
-        f"{m['utt_seconds']:g}s_{sr // 1000}k_seed{m['seed']}"
+        f"{m['utt_seconds']:g}s_{sr // 1000}k_{m['speech']}_seed{m['seed']}"
     )
 
 
@@ -103,7 +115,8 @@ def prepare_corpus(conf: dict, data_root: str, wham_dir: str | None) -> Path:
     m = mini_settings(conf)
     print(
         f"[stage 0] Building the embedded mini corpus ({m['n_train']}/{m['n_valid']}/{m['n_test']}"
-        f" train/valid/test mixtures of {m['utt_seconds']:g} s, seed {m['seed']}) in {corpus_root}"
+        f" train/valid/test mixtures of {m['utt_seconds']:g} s, speech engine {m['speech']}, "
+        f"seed {m['seed']}) in {corpus_root}"
     )
     # Build next to the target and rename at the end: an interrupted build never looks complete.
     partial = corpus_root.with_name(corpus_root.name + ".partial")
@@ -118,6 +131,7 @@ def prepare_corpus(conf: dict, data_root: str, wham_dir: str | None) -> Path:
         utt_seconds=m["utt_seconds"],
         sample_rate=sr,
         progress=True,
+        speech=m["speech"],
     )
     if corpus_root.exists():
         shutil.rmtree(corpus_root)
@@ -180,13 +194,59 @@ def eval_set_meta_dir(eval_set: str, data_root: str) -> Path:
     return Path(data_root) / f"eval_{tag}" / "metadata"
 
 
+def prepare_held_out(conf: dict, data_root: str, mode: str = "auto") -> Path | None:
+    """Stage 3 on the mini corpus: the held-out eSpeak NG test set, built once.
+
+    Args:
+        conf (dict): the experiment configuration (``data.mini.n_test``, ``data.sample_rate``).
+        data_root (str): where generated data goes.
+        mode (str): ``"auto"`` (skip, with a message, when eSpeak NG is missing), ``"true"``
+            (fail instead) or ``"false"`` (skip).
+
+    Returns:
+        Path or None: the set's ``wav<k>k/min`` folder, or None when skipped.
+    """
+    from asteroid_lir.data.tts_testset import build_tts_testset, espeak_available
+
+    if mode not in ("auto", "true", "false"):
+        raise ValueError(f"--held_out must be auto, true or false, got {mode!r}.")
+    if mode == "false":
+        return None
+    if not espeak_available():
+        message = (
+            "eSpeak NG (the espeakng-loader package) is not installed, so the held-out "
+            "speech test set cannot be built"
+        )
+        if mode == "true":
+            raise RecipeError(message + ".")
+        print(f"[stage 3] {message}; skipping it.", file=sys.stderr)
+        return None
+    m = mini_settings(conf)
+    sr = int(conf["data"].get("sample_rate", 8000))
+    root = Path(data_root) / f"heldout_espeak_tt{m['n_test']}_{sr // 1000}k_seed{m['seed']}"
+    wav_dir = root / f"wav{sr // 1000}k" / "min"
+    stamp = root / ".complete"
+    if not stamp.is_file():
+        print(f"[stage 3] Building the held-out speech test set in {root}", file=sys.stderr)
+        partial = root.with_name(root.name + ".partial")
+        if partial.exists():
+            shutil.rmtree(partial)
+        build_tts_testset(partial, n_test=m["n_test"], seed=m["seed"], sample_rate=sr)
+        if root.exists():
+            shutil.rmtree(root)
+        partial.rename(root)
+        stamp.write_text(json.dumps({"generator": generator_fingerprint()}) + "\n")
+    return wav_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=("corpus", "metadata", "paths", "eval_set"))
+    parser.add_argument("action", choices=("corpus", "metadata", "paths", "eval_set", "held_out"))
     parser.add_argument("--conf", required=True, help="experiment configuration (YAML)")
     parser.add_argument("--data_root", required=True, help="folder of generated data/metadata")
     parser.add_argument("--wham_dir", default="", help="real WHAM! root or wav8k/min folder")
     parser.add_argument("--eval_set", default="", help="another WHAM!-layout corpus (eval_set)")
+    parser.add_argument("--held_out", default="auto", help="held_out action: auto|true|false")
     args = parser.parse_args(argv)
     conf = load_config(args.conf)
     wham_dir = args.wham_dir or None
@@ -198,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.eval_set:
             raise ValueError("The eval_set action needs --eval_set DIR.")
         prepare_eval_set(args.eval_set, args.data_root, int(conf["data"]["sample_rate"]))
+    elif args.action == "held_out":
+        wav_dir = prepare_held_out(conf, args.data_root, args.held_out)
+        if wav_dir is not None:
+            print(wav_dir)
     else:
         wav_dir, meta_dir = corpus_paths(conf, args.data_root, wham_dir)
         print(f"{wav_dir}\n{meta_dir}")

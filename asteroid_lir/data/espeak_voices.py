@@ -1,0 +1,217 @@
+"""eSpeak NG voices: which ones train, which ones are held out, and seeded utterance pools.
+
+eSpeak NG describes a voice by an accent (the English pronunciation rules: ``en-us``,
+``en-gb-scotland``, ...) and a *variant* (``m3``, ``klatt2``, ``Annie``, ...: formant positions,
+pitch, breathiness, tone, roughness). The variants are split in two:
+
+* :data:`HELD_OUT_VARIANTS` (``m1``-``m7``, ``f1``-``f5``) speak only in the held-out test set of
+  :mod:`asteroid_lir.data.tts_testset`; the training corpus never uses them;
+* :func:`training_variants` is every other variant installed with ``espeakng-loader``, less
+  :data:`IRREPRODUCIBLE_VARIANTS` (their noise does not follow the seed).
+
+A training speaker (:class:`EspeakVoice`) is an accent, a training variant, a base pitch, a
+pitch range and a speaking rate. :func:`build_espeak_pools` speaks procedural sentences
+(:mod:`~asteroid_lir.data.sentences`) with each voice of each group.
+
+Determinism: eSpeak NG keeps state between utterances in static memory (echo buffers, pitch
+flutter) and draws noise from the C library's ``rand()``, so the same text gives different
+audio depending on what was spoken before, and nothing in the API resets it. The pools are
+therefore synthesised by a fixed number of streams (:mod:`~asteroid_lir.data.streams`), each in a
+freshly spawned process that seeds ``rand()`` and speaks a fixed list of jobs in order: the same
+seed gives bit-identical pools.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from .espeak_lib import espeak_library, espeak_library_available
+from .sentences import make_sentence
+from .streams import run_streams
+
+__all__ = [
+    "ACCENTS",
+    "HELD_OUT_VARIANTS",
+    "IRREPRODUCIBLE_VARIANTS",
+    "EspeakVoice",
+    "build_espeak_pools",
+    "draw_espeak_voice",
+    "to_rate_and_trim",
+    "training_variants",
+]
+
+# English accents of eSpeak NG (pronunciation rules, not voices): both sets use them.
+ACCENTS = (
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-029",
+    "en-us-nyc",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+)
+# Voices of the held-out test set only.
+HELD_OUT_VARIANTS = tuple(f"m{i}" for i in range(1, 8)) + tuple(f"f{i}" for i in range(1, 6))
+# Variants whose noise comes from elsewhere than the seeded rand(): not reproducible.
+IRREPRODUCIBLE_VARIANTS = ("whisper", "whisperf")
+_STREAMS = 2
+
+
+def training_variants() -> tuple[str, ...]:
+    """eSpeak NG variants the training corpus may use (installed, not held out, reproducible).
+
+    Returns:
+        tuple of str: variant names, sorted.
+
+    Raises:
+        RuntimeError: ``espeakng-loader`` is not installed.
+    """
+    ok, reason = espeak_library_available()
+    if not ok:
+        raise RuntimeError(f"eSpeak NG is not available: {reason}.")
+    import espeakng_loader
+
+    folder = os.path.join(espeakng_loader.get_data_path(), "voices", "!v")
+    excluded = set(HELD_OUT_VARIANTS) | set(IRREPRODUCIBLE_VARIANTS)
+    return tuple(sorted(v for v in os.listdir(folder) if v not in excluded))
+
+
+@dataclass(frozen=True)
+class EspeakVoice:
+    """An eSpeak NG speaker.
+
+    Args:
+        speaker_id (str): identifier (used in file names).
+        accent (str): English accent (one of :data:`ACCENTS`).
+        variant (str): eSpeak NG variant.
+        pitch (int): base pitch, 0-100.
+        pitch_range (int): pitch range, 0-100.
+        rate (int): words per minute.
+    """
+
+    speaker_id: str
+    accent: str
+    variant: str
+    pitch: int
+    pitch_range: int
+    rate: int
+
+    @property
+    def name(self) -> str:
+        """The voice name eSpeak NG takes (``"en-gb+klatt2"``)."""
+        return f"{self.accent}+{self.variant}"
+
+
+def draw_espeak_voice(
+    rng: np.random.Generator, speaker_id: str, variants: tuple[str, ...]
+) -> EspeakVoice:
+    """Draw a speaker: accent, variant, pitch, pitch range and rate, uniformly.
+
+    Args:
+        rng (np.random.Generator): random generator.
+        speaker_id (str): identifier.
+        variants (tuple of str): the variants to draw from.
+
+    Returns:
+        EspeakVoice: the speaker.
+    """
+    return EspeakVoice(
+        speaker_id=speaker_id,
+        accent=str(rng.choice(ACCENTS)),
+        variant=str(rng.choice(variants)),
+        pitch=int(rng.integers(15, 86)),
+        pitch_range=int(rng.integers(20, 91)),
+        rate=int(rng.integers(125, 196)),
+    )
+
+
+def to_rate_and_trim(wav: np.ndarray, sr: int, sample_rate: int, what: str) -> np.ndarray:
+    """Resample eSpeak NG's output to ``sample_rate`` and cut the silence around it.
+
+    Args:
+        wav (np.ndarray): waveform at ``sr``.
+        sr (int): its sample rate.
+        sample_rate (int): the wanted sample rate.
+        what (str): the text, for the error message.
+
+    Returns:
+        np.ndarray: the trimmed float64 waveform.
+
+    Raises:
+        RuntimeError: the waveform is silent.
+    """
+    gcd = np.gcd(int(sr), int(sample_rate))
+    wav = resample_poly(np.asarray(wav, dtype=np.float64), sample_rate // gcd, int(sr) // gcd)
+    peak = np.abs(wav).max() if wav.size else 0.0
+    active = np.flatnonzero(np.abs(wav) > 1e-3 * peak) if peak > 0 else np.array([], dtype=int)
+    if active.size == 0:
+        raise RuntimeError(f"eSpeak NG produced silence for {what!r}.")
+    return wav[active[0] : active[-1] + 1]
+
+
+def _espeak_stream(stream: int, seed: int, jobs: list, sample_rate: int, emit) -> None:
+    """Speak the jobs of one stream in order, after seeding the C library's ``rand()``."""
+    lib = espeak_library()
+    lib.seed_random(int(np.random.SeedSequence([seed, 5200, stream]).generate_state(1)[0] >> 1))
+    for key, voice, text in jobs:
+        wav = lib.synthesize(text, voice.name, voice.rate, voice.pitch, voice.pitch_range)
+        emit(key, to_rate_and_trim(wav, lib.sample_rate, sample_rate, text).astype(np.float32))
+
+
+def build_espeak_pools(
+    sizes: dict[str, tuple[int, int]],
+    seed: int = 0,
+    sample_rate: int = 8000,
+    workers: int = 2,
+    progress: bool = True,
+) -> dict[str, list[tuple[EspeakVoice, list[np.ndarray]]]]:
+    """Draw eSpeak NG training voices and speak a few sentences with each.
+
+    Args:
+        sizes (dict): ``group -> (n_voices, utterances_per_voice)``; each group has its own
+            voices and sentences (e.g. ``{"train": (64, 6), "test": (12, 6)}``).
+        seed (int): seed of the voices, the sentences and eSpeak NG's noise.
+        sample_rate (int): sample rate of the utterances.
+        workers (int): processes at once (no effect on the result).
+        progress (bool): show a progress bar.
+
+    Returns:
+        dict: per group, a list of ``(voice, utterances)``.
+    """
+    if any(int(v) < 1 or int(u) < 2 for v, u in sizes.values()):
+        raise ValueError(f"Every group needs a voice and two utterances per voice, got {sizes}.")
+    variants = training_variants()
+    voices: dict[str, list[EspeakVoice]] = {}
+    jobs = []
+    for code, (group, (n_voices, n_utts)) in enumerate(sizes.items()):
+        voices[group] = []
+        for v in range(int(n_voices)):
+            voice = draw_espeak_voice(
+                np.random.default_rng([seed, 5000 + code, v]), f"es{group[:2]}{v:03d}", variants
+            )
+            voices[group].append(voice)
+            for u in range(int(n_utts)):
+                text = make_sentence(np.random.default_rng([seed, 5100 + code, v, u]), 9, 20)
+                jobs.append(((group, v, u), voice, text))
+    streams = [(s, seed, jobs[s::_STREAMS], sample_rate) for s in range(_STREAMS)]
+    wavs = run_streams(
+        _espeak_stream,
+        streams,
+        len(jobs),
+        workers=workers,
+        fresh_process=True,
+        desc="speech pool (eSpeak NG)",
+        progress=progress,
+    )
+    return {
+        group: [
+            (voice, [wavs[(group, v, u)] for u in range(int(sizes[group][1]))])
+            for v, voice in enumerate(group_voices)
+        ]
+        for group, group_voices in voices.items()
+    }
