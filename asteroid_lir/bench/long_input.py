@@ -1,7 +1,7 @@
 """Long inputs: peak memory and real-time factor of chunked inference as the input grows.
 
-The model is the default LIR model of the WHAM! recipe (the ``model`` section of
-``egs/wham/conf/mini_cpu.yml`` with its defaults, three outputs: two speakers and the noise),
+The model is the LIR model of the WHAM! recipe's mini configurations (the ``model`` section of
+``egs/wham/conf/mini_base.yml`` with its defaults, three outputs: two speakers and the noise),
 randomly initialised. For every input length (default 10 s, 1 min and 10 min of 8-kHz audio)
 three ways of separating it are measured:
 
@@ -41,7 +41,7 @@ DESCRIPTION = (
 )
 METHODS = ("chunked", "lambda_ola", "one_piece")
 _REPO = Path(__file__).resolve().parents[2]
-_DEFAULT_CONFIG = _REPO / "egs" / "wham" / "conf" / "mini_cpu.yml"
+_DEFAULT_CONFIG = _REPO / "egs" / "wham" / "conf" / "mini_base.yml"
 MEASUREMENT = (
     "Each case (method x length) runs in a fresh Python subprocess with torch.set_num_threads("
     "threads) and OMP_NUM_THREADS=threads. The child imports torch and asteroid_lir, builds the "
@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--long-input-config",
         type=Path,
         default=_DEFAULT_CONFIG,
-        help="recipe configuration whose model section is measured (default mini_cpu.yml)",
+        help="recipe configuration whose model section is measured (default mini_base.yml)",
     )
     group.add_argument("--long-input-chunk", type=float, default=4.0, help="chunk (s)")
     group.add_argument("--long-input-overlap", type=float, default=1.0, help="overlap (s)")

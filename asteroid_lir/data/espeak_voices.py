@@ -7,7 +7,11 @@ pitch, breathiness, tone, roughness). The variants are split in two:
 * :data:`HELD_OUT_VARIANTS` (``m1``-``m7``, ``f1``-``f5``) speak only in the held-out test set of
   :mod:`asteroid_lir.data.tts_testset`; the training corpus never uses them;
 * :func:`training_variants` is every other variant installed with ``espeakng-loader``, less
-  :data:`IRREPRODUCIBLE_VARIANTS` (their noise does not follow the seed).
+  the *breathy* ones (:func:`irreproducible_variants`: a ``breath`` line in their definition).
+  Their breath noise changes from one process to another even with the same seed and the same
+  requests (measured: ``sandro`` and ``Alicia`` gave different audio in two fresh processes once
+  PyTorch was imported, every other variant tried the same audio), so they would break the
+  corpus' determinism.
 
 A training speaker (:class:`EspeakVoice`) is an accent, a training variant, a base pitch, a
 pitch range and a speaking rate. :func:`build_espeak_pools` speaks procedural sentences
@@ -36,10 +40,10 @@ from .streams import run_streams
 __all__ = [
     "ACCENTS",
     "HELD_OUT_VARIANTS",
-    "IRREPRODUCIBLE_VARIANTS",
     "EspeakVoice",
     "build_espeak_pools",
     "draw_espeak_voice",
+    "irreproducible_variants",
     "to_rate_and_trim",
     "training_variants",
 ]
@@ -57,13 +61,20 @@ ACCENTS = (
 )
 # Voices of the held-out test set only.
 HELD_OUT_VARIANTS = tuple(f"m{i}" for i in range(1, 8)) + tuple(f"f{i}" for i in range(1, 6))
-# Variants whose noise comes from elsewhere than the seeded rand(): not reproducible.
-IRREPRODUCIBLE_VARIANTS = ("whisper", "whisperf")
 _STREAMS = 2
 
 
-def training_variants() -> tuple[str, ...]:
-    """eSpeak NG variants the training corpus may use (installed, not held out, reproducible).
+def _variant_folder() -> str:
+    ok, reason = espeak_library_available()
+    if not ok:
+        raise RuntimeError(f"eSpeak NG is not available: {reason}.")
+    import espeakng_loader
+
+    return os.path.join(espeakng_loader.get_data_path(), "voices", "!v")
+
+
+def irreproducible_variants() -> tuple[str, ...]:
+    """Installed variants with breath noise, which does not follow the seed (module docstring).
 
     Returns:
         tuple of str: variant names, sorted.
@@ -71,14 +82,26 @@ def training_variants() -> tuple[str, ...]:
     Raises:
         RuntimeError: ``espeakng-loader`` is not installed.
     """
-    ok, reason = espeak_library_available()
-    if not ok:
-        raise RuntimeError(f"eSpeak NG is not available: {reason}.")
-    import espeakng_loader
+    folder = _variant_folder()
+    breathy = []
+    for name in os.listdir(folder):
+        with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as fh:
+            if any(line.split()[:1] == ["breath"] for line in fh):
+                breathy.append(name)
+    return tuple(sorted(breathy))
 
-    folder = os.path.join(espeakng_loader.get_data_path(), "voices", "!v")
-    excluded = set(HELD_OUT_VARIANTS) | set(IRREPRODUCIBLE_VARIANTS)
-    return tuple(sorted(v for v in os.listdir(folder) if v not in excluded))
+
+def training_variants() -> tuple[str, ...]:
+    """eSpeak NG variants the training corpus may use (installed, not held out, not breathy).
+
+    Returns:
+        tuple of str: variant names, sorted.
+
+    Raises:
+        RuntimeError: ``espeakng-loader`` is not installed.
+    """
+    excluded = set(HELD_OUT_VARIANTS) | set(irreproducible_variants())
+    return tuple(sorted(v for v in os.listdir(_variant_folder()) if v not in excluded))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ the other variants), through the library bundled by the ``espeakng-loader`` pack
 ``mixture_info/speech_source.json``. Each "speaker" is one of those voices with its own accent,
 pitch and speed, speaking English sentences from a fixed list (not the mini corpus' sentence
 generator), resampled to the corpus sample rate and mixed with the mini corpus' test noise at
-WHAM! levels. Only the ``tt``
+WHAM! levels. Three of the held-out voices (``f2``, ``f3``, ``f5``) are breathy, and eSpeak NG's
+breath noise differs from one process to the next, so two builds of the set differ slightly in
+the mixtures of those voices (build it once and keep it, as the WHAM! recipe does). Only the ``tt``
 split is written, so validate it with ``validate_wham_dir(path, splits=("tt",))``;
 ``write_wham_metadata`` then writes ``tt.json`` only.
 
