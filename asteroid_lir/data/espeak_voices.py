@@ -14,8 +14,10 @@ pitch, breathiness, tone, roughness). The variants are split in two:
   corpus' determinism.
 
 A training speaker (:class:`EspeakVoice`) is an accent, a training variant, a base pitch, a
-pitch range and a speaking rate. :func:`build_espeak_pools` speaks procedural sentences
-(:mod:`~asteroid_lir.data.sentences`) with each voice of each group.
+pitch range, a speaking rate and, for two speakers in five, a breathy voice made here
+(:func:`add_breath`, seeded noise shaped like the speech), in place of the breathy variants.
+:func:`build_espeak_pools` speaks procedural sentences (:mod:`~asteroid_lir.data.sentences`)
+with each voice of each group.
 
 Determinism: eSpeak NG keeps state between utterances in static memory (echo buffers, pitch
 flutter) and draws noise from the C library's ``rand()``, so the same text gives different
@@ -31,7 +33,8 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import resample_poly
+from scipy.ndimage import gaussian_filter1d
+from scipy.signal import istft, resample_poly, stft
 
 from .espeak_lib import espeak_library, espeak_library_available
 from .sentences import make_sentence
@@ -41,6 +44,7 @@ __all__ = [
     "ACCENTS",
     "HELD_OUT_VARIANTS",
     "EspeakVoice",
+    "add_breath",
     "build_espeak_pools",
     "draw_espeak_voice",
     "irreproducible_variants",
@@ -115,6 +119,7 @@ class EspeakVoice:
         pitch (int): base pitch, 0-100.
         pitch_range (int): pitch range, 0-100.
         rate (int): words per minute.
+        breath (float): level of the added breath noise relative to the speech (0: none).
     """
 
     speaker_id: str
@@ -123,6 +128,7 @@ class EspeakVoice:
     pitch: int
     pitch_range: int
     rate: int
+    breath: float = 0.0
 
     @property
     def name(self) -> str:
@@ -150,7 +156,38 @@ def draw_espeak_voice(
         pitch=int(rng.integers(15, 86)),
         pitch_range=int(rng.integers(20, 91)),
         rate=int(rng.integers(125, 196)),
+        breath=float(rng.uniform(0.1, 0.4)) if rng.random() < 0.4 else 0.0,
     )
+
+
+def add_breath(
+    wav: np.ndarray, level: float, rng: np.random.Generator, sample_rate: int
+) -> np.ndarray:
+    """Make a voice breathy: add noise whose short-time spectrum follows the speech's envelope.
+
+    The noise has the magnitude of the speech's STFT smoothed across frequency (the formants
+    without the harmonics) and random phases, so it is loud where the voice is and shaped by
+    the same vocal tract, like aspiration.
+
+    Args:
+        wav (np.ndarray): the speech.
+        level (float): RMS of the noise relative to the speech's (0 returns ``wav`` unchanged).
+        rng (np.random.Generator): random generator of the phases.
+        sample_rate (int): sample rate in Hz.
+
+    Returns:
+        np.ndarray: the breathy speech, same length.
+    """
+    if level <= 0 or wav.size == 0:
+        return wav
+    n_fft = int(2 ** np.ceil(np.log2(0.032 * sample_rate)))
+    _, _, spec = stft(wav, nperseg=n_fft, noverlap=3 * n_fft // 4)
+    envelope = gaussian_filter1d(np.abs(spec), sigma=2.0, axis=0)
+    phases = np.exp(2j * np.pi * rng.random(spec.shape))
+    _, noise = istft(envelope * phases, nperseg=n_fft, noverlap=3 * n_fft // 4)
+    noise = np.pad(noise, (0, max(0, len(wav) - len(noise))))[: len(wav)]
+    gain = level * np.sqrt(np.mean(wav**2) / max(np.mean(noise**2), 1e-20))
+    return wav + gain * noise
 
 
 def to_rate_and_trim(wav: np.ndarray, sr: int, sample_rate: int, what: str) -> np.ndarray:
@@ -181,9 +218,13 @@ def _espeak_stream(stream: int, seed: int, jobs: list, sample_rate: int, emit) -
     """Speak the jobs of one stream in order, after seeding the C library's ``rand()``."""
     lib = espeak_library()
     lib.seed_random(int(np.random.SeedSequence([seed, 5200, stream]).generate_state(1)[0] >> 1))
-    for key, voice, text in jobs:
+    for k, (key, voice, text) in enumerate(jobs):
         wav = lib.synthesize(text, voice.name, voice.rate, voice.pitch, voice.pitch_range)
-        emit(key, to_rate_and_trim(wav, lib.sample_rate, sample_rate, text).astype(np.float32))
+        wav = to_rate_and_trim(wav, lib.sample_rate, sample_rate, text)
+        wav = add_breath(
+            wav, voice.breath, np.random.default_rng([seed, 5300, stream, k]), sample_rate
+        )
+        emit(key, wav.astype(np.float32))
 
 
 def build_espeak_pools(
