@@ -420,6 +420,23 @@ def test_espeak_pools_are_reproducible_and_never_use_held_out_voices():
     assert not train_ids & {v.speaker_id for v, _ in a["test"]}
 
 
+def test_breath_noise_has_its_level_and_follows_the_speech():
+    from asteroid_lir.data.espeak_voices import add_breath
+
+    t = np.arange(SR) / SR
+    wav = np.where(t < 0.5, sum(np.sin(2 * np.pi * k * 180 * t) / k for k in range(1, 8)), 0.0)
+    out = add_breath(wav, 0.3, np.random.default_rng(1), SR)
+    noise = out - wav
+    assert np.sqrt(np.mean(noise**2) / np.mean(wav**2)) == pytest.approx(0.3)
+    # Loud where the voice is, (almost) nothing where it is silent.
+    assert np.sqrt(np.mean(noise[t > 0.6] ** 2)) < 0.02 * np.sqrt(np.mean(noise[t < 0.4] ** 2))
+    # Noise, not a copy of the harmonics: it barely correlates with the speech.
+    assert abs(np.corrcoef(noise[t < 0.4], wav[t < 0.4])[0, 1]) < 0.2
+    np.testing.assert_array_equal(out, add_breath(wav, 0.3, np.random.default_rng(1), SR))
+    assert not np.array_equal(out, add_breath(wav, 0.3, np.random.default_rng(2), SR))
+    assert add_breath(wav, 0.0, np.random.default_rng(1), SR) is wav
+
+
 @pytest.mark.slow
 @needs_espeak
 def test_every_training_variant_speaks_the_same_audio_in_two_processes():
