@@ -57,7 +57,9 @@ def _split_speakers(source, seed: int, split: str, n_train: int, n_test: int) ->
     return [source.draw_speaker(rng, f"{prefix}{i:03d}", group) for i in range(n)]
 
 
-def _pool_sizes(n_train: int, n_valid: int, n_test: int, n_train_speakers: int, n_test_speakers):
+def _pool_sizes(
+    n_train: int, n_valid: int, n_test: int, n_train_speakers: int, n_test_speakers: int
+) -> dict[str, dict]:
     """Pool sizes of the engines (see ``speech_sources.DEFAULT_POOL_SIZES``).
 
     Piper utterances: one per 5 training/validation sources and one per 6 test sources (each

@@ -17,9 +17,9 @@ class of :func:`asteroid_lir.data.build_unified_corpus`):
 
 ``"mixed"`` draws every speaker from one of the three (:data:`MIX_WEIGHTS`: half eSpeak NG, a
 quarter each the others), so a model hears voices of different making and cannot learn one
-synthesiser's fingerprint. ``"auto"`` (the
-default) is ``"mixed"`` over the engines whose packages are installed: it says which package is
-missing (a :class:`RuntimeWarning`) and goes on without that engine. Asking for ``"mixed"``,
+synthesiser's fingerprint. ``"auto"`` (the default) is ``"mixed"`` over the engines whose
+packages are installed: it says which package is missing (a :class:`RuntimeWarning`) and goes on
+without that engine. Asking for ``"mixed"``,
 ``"neural"`` or ``"espeak"`` explicitly fails with that message instead.
 
 The training/validation speakers and the test speakers are disjoint, and so are the sentences of
@@ -79,7 +79,8 @@ MIXED_ENGINE = "mixed"
 ENGINES = ("auto", MIXED_ENGINE, NEURAL_ENGINE, ESPEAK_ENGINE, FORMANT_ENGINE)
 # Share of the speakers of each engine in "mixed" (renormalised over the available engines).
 # Half eSpeak NG: with a third each, the quick start's model gained 2.39 dB on the held-out
-# eSpeak NG voices, with half 3.32 dB, and 3.26 vs 3.37 dB on its own test split (README).
+# eSpeak NG voices, with half 3.32 dB, and 3.26 vs 3.37 dB on its own test split (README,
+# "Results on the embedded mini corpus": pairs with an eSpeak NG speaker are the hardest).
 MIX_WEIGHTS = {NEURAL_ENGINE: 1.0, ESPEAK_ENGINE: 2.0, FORMANT_ENGINE: 1.0}
 # Voices that the training corpus never uses (those of the held-out test set).
 HELD_OUT_VOICES = {"espeak-ng variants": list(HELD_OUT_VARIANTS)}
