@@ -22,8 +22,9 @@ packages are installed: it says which package is missing (a :class:`RuntimeWarni
 without that engine. Asking for ``"mixed"``,
 ``"neural"`` or ``"espeak"`` explicitly fails with that message instead.
 
-The training/validation speakers and the test speakers are disjoint, and so are the sentences of
-their pools. Determinism: the pools are synthesised by a fixed number of seeded streams
+The training/validation speakers and the test speakers are disjoint, and the sentences of their
+pools come from separate random streams (the default corpus' have no sentence in common).
+Determinism: the pools are synthesised by a fixed number of seeded streams
 (:mod:`~asteroid_lir.data.streams`), independent of the number of worker processes, so the same
 seed always gives the same pools; everything else draws from per-mixture generators.
 """
