@@ -19,8 +19,8 @@ class of :func:`asteroid_lir.data.build_unified_corpus`):
 quarter each the others), so a model hears voices of different making and cannot learn one
 synthesiser's fingerprint. ``"auto"`` (the default) is ``"mixed"`` over the engines whose
 packages are installed: it says which package is missing (a :class:`RuntimeWarning`) and goes on
-without that engine. Asking for ``"mixed"``,
-``"neural"`` or ``"espeak"`` explicitly fails with that message instead.
+without that engine. Asking for ``"mixed"``, ``"neural"`` or ``"espeak"`` explicitly fails
+with that message instead.
 
 The training/validation speakers and the test speakers are disjoint, and the sentences of their
 pools come from separate random streams (the default corpus' have no sentence in common).
