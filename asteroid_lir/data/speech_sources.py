@@ -395,7 +395,9 @@ class EspeakSpeech:
 
     engine = ESPEAK_ENGINE
 
-    def __init__(self, pools: dict[str, list[tuple[EspeakVoice, list[np.ndarray]]]], sample_rate):
+    def __init__(
+        self, pools: dict[str, list[tuple[EspeakVoice, list[np.ndarray]]]], sample_rate: int
+    ):
         self.pools = pools
         self.sample_rate = int(sample_rate)
         variants = sorted({v.variant for group in pools.values() for v, _ in group})
