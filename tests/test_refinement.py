@@ -22,26 +22,6 @@ DATA = Path(__file__).parent / "data"
 TINY = dict(n_filters=16, bn_chan=8, upsampling_depth=2)
 
 
-# ---------------------------------------------------------------- files written before the core
-@pytest.mark.parametrize("name", ["lir_2x2x2_heads", "lir_1x2x3", "gated_1x1x4"])
-def test_files_written_before_the_refactor_load_and_give_the_same_output(name):
-    # Written by commit 9792f91's parent code (see infos.test_fixture.written_by_commit).
-    path = DATA / f"{name}.pth"
-    fixture = load_model_conf(path)["infos"]["test_fixture"]
-    for model in (
-        BaseModel.from_pretrained(str(path)),
-        type(BaseModel.from_pretrained(str(path))).from_pretrained(str(path)),
-    ):
-        model.eval()
-        with torch.no_grad():
-            if isinstance(model, GatedLIRSuDORMRFNet):
-                est, steps = model.forward_with_steps(fixture["wav"])
-                assert steps.tolist() == fixture["steps"].tolist()
-            else:
-                est = model(fixture["wav"])
-        torch.testing.assert_close(est, fixture["est"], rtol=1e-5, atol=1e-6)
-
-
 # ---------------------------------------------------------------- gated tracing
 def test_trace_of_a_gated_model_follows_each_input_gates():
     path = DATA / "gated_1x1x4.pth"
