@@ -16,7 +16,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
     import asteroid  # noqa: F401
 
-from . import masknn, models  # noqa: E402
+from . import filterbanks, masknn, models  # noqa: E402
 from .models import __all__ as _model_names  # noqa: E402
 
 
@@ -33,4 +33,4 @@ def _register_models() -> None:
 
 _register_models()
 
-__all__ = ["__version__", "masknn", "models"]
+__all__ = ["__version__", "filterbanks", "masknn", "models"]

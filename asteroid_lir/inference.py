@@ -1,56 +1,50 @@
-"""Chunked inference: separate signals of any length with bounded memory.
+"""Separation of waveforms and files, chunk-wise with bounded memory: the one separation path.
 
-A long input is cut into chunks of ``chunk_size`` samples that overlap by ``overlap`` samples
-(chunk ``i`` starts at ``i * (chunk_size - overlap)``; the last one ends at the input's end and
-may be shorter). Each chunk goes through the model on its own; the chunk estimates are added
-into one output array with weights that cross-fade between neighbouring chunks, and before that
-the sources of every chunk are reordered to match the previous chunk on their overlap. Inputs no
-longer than one chunk go through the model in one piece.
+``model.separate()`` / ``model.file_separate()`` of every asteroid_lir model and the
+``asteroid-lir-separate`` command call :func:`separate_waveform` and :func:`separate_file`, which
+run :func:`separate_chunked`. What they keep of Asteroid's ``separate`` and what they change:
 
-Cross-fade: in the overlap of chunks ``i`` and ``i + 1`` the first ``margin = (overlap - fade)
-// 2`` samples come from chunk ``i`` alone, the next ``fade`` samples fade from chunk ``i`` to
-chunk ``i + 1`` with complementary raised-cosine weights (``sin^2`` rising, ``cos^2`` falling),
-and the rest come from chunk ``i + 1`` alone. The weights of all chunks sum to one at every
-sample (:func:`chunk_weights`), so no normalisation pass is needed, and every sample is taken
-from chunk positions at least ``margin`` samples away from the chunk's cut edges. Hence for a
-model whose output at a sample depends only on the input within ``margin`` samples of it, the
-chunked result equals the one-piece result up to float rounding (models with a global
-normalisation, such as Sudo rm -rf's global layer norm, only approximately).
+- kept: the return types (tensor in, tensor out on the input's device; numpy in, numpy out; a
+  file in, files ``<name>_est<k>.wav`` out), ``resample=False`` refusing a file at another
+  sample rate (the error is a ``RuntimeError`` as Asteroid's, and a ``ValueError``), no
+  overwriting unless ``force_overwrite``;
+- changed: the estimates are **not rescaled** (Asteroid multiplies them so that their summed
+  magnitude equals the mixture's; that changes with the number of outputs, breaks the scale of
+  models trained with SNR losses such as TUSS, and lifts an absent prompt's silence), files are
+  written as 32-bit float WAV (no clipping, no 16-bit rounding) at the input's sample rate and
+  length, several channels are mixed down (``channels="each"`` separates every channel; Asteroid
+  keeps the first one), resampling uses torchaudio, outputs of prompt-conditioned models are
+  named by prompt (``<name>_speech.wav``, ``<name>_sfx1.wav``, ``<name>_sfx2.wav``), and inputs
+  longer than ``chunk_seconds`` are cut into chunks (below).
 
-Source order: a separation model may output the sources of two chunks in different orders. Each
-chunk's estimates are permuted to maximise their inner product with the previous chunk's
-(already aligned) estimates on the ``overlap`` samples both cover, which is the permutation of
-least squared error. It is found exactly as a linear assignment (Hungarian algorithm,
-``scipy.optimize.linear_sum_assignment``) for any number of sources. Models steered by prompts
-(``model(wav, prompts)``, e.g. TUSS) output their sources in prompt order; only outputs of the
-same prompt name may be swapped between chunks.
-
-Memory: the input, one float32 output array of the input's length and one chunk's (or one
-batch of chunks') activations; the previous chunk's overlap is the only estimate kept.
+A long input is cut into overlapping chunks that go through the model one by one (or a few at a
+time) and are cross-faded back together after their sources were aligned: chunk geometry,
+weights and alignment are :mod:`asteroid_lir.chunking`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from .models.base import validate_waveform
+from .chunking import align_sources, check_chunk_sizes, chunk_bounds, chunk_weights, source_groups
+from .models.base import check_waveform, to_float_waveform, validate_waveform
 
 __all__ = [
     "ChunkedResult",
     "align_sources",
-    "chunk_bounds",
     "check_chunk_sizes",
     "check_prompts",
+    "chunk_bounds",
+    "chunk_samples",
     "chunk_weights",
     "is_gated",
+    "model_device",
     "separate_chunked",
+    "separate_waveform",
     "source_groups",
     "takes_prompts",
 ]
@@ -70,151 +64,6 @@ class ChunkedResult:
     estimates: torch.Tensor
     n_chunks: int
     steps: torch.Tensor | None = None
-
-
-def check_chunk_sizes(chunk_size: int, overlap: int, fade: int | None = None) -> int:
-    """Check chunk, overlap and cross-fade lengths (samples) and resolve the default fade.
-
-    Args:
-        chunk_size (int): samples per chunk, at least 1.
-        overlap (int): samples shared by consecutive chunks, in ``[0, chunk_size)``.
-        fade (int, optional): cross-fade length, in ``[0, min(overlap, chunk_size - overlap)]``;
-            default ``overlap // 2``.
-
-    Returns:
-        int: the cross-fade length.
-
-    Raises:
-        ValueError: a length out of its range.
-    """
-    fade = overlap // 2 if fade is None else int(fade)
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1 sample, got {chunk_size}.")
-    if not 0 <= overlap < chunk_size:
-        raise ValueError(
-            f"overlap must be in [0, chunk_size): got overlap={overlap}, chunk_size={chunk_size}."
-        )
-    if not 0 <= fade <= overlap:
-        raise ValueError(f"fade must be in [0, overlap={overlap}], got {fade}.")
-    if fade > chunk_size - overlap:
-        raise ValueError(
-            f"fade ({fade}) must not exceed the hop chunk_size - overlap "
-            f"({chunk_size - overlap}): the fade-in and fade-out of a chunk would overlap."
-        )
-    return fade
-
-
-def chunk_bounds(n_samples: int, chunk_size: int, overlap: int) -> list[tuple[int, int]]:
-    """Start and end sample of every chunk of a signal.
-
-    Args:
-        n_samples (int): length of the signal.
-        chunk_size (int): samples per chunk.
-        overlap (int): samples shared by consecutive chunks, in ``[0, chunk_size)``.
-
-    Returns:
-        list of (int, int): ``(start, end)`` pairs; chunk ``i`` starts at
-        ``i * (chunk_size - overlap)``, every chunk but the last has ``chunk_size`` samples, the
-        last ends at ``n_samples`` and has more than ``overlap`` samples. One chunk
-        ``(0, n_samples)`` when ``n_samples <= chunk_size``.
-    """
-    check_chunk_sizes(chunk_size, overlap, 0)
-    if n_samples < 1:
-        raise ValueError(f"Cannot cut a signal of {n_samples} samples into chunks.")
-    hop = chunk_size - overlap
-    n_chunks = 1 if n_samples <= chunk_size else 1 + math.ceil((n_samples - chunk_size) / hop)
-    starts = [i * hop for i in range(n_chunks)]
-    return [(s, min(s + chunk_size, n_samples)) for s in starts]
-
-
-def _rise(fade: int) -> torch.Tensor:
-    t = (torch.arange(fade, dtype=torch.float64) + 0.5) / fade
-    return torch.sin(0.5 * math.pi * t) ** 2
-
-
-def chunk_weights(
-    length: int, has_prev: bool, has_next: bool, overlap: int, fade: int
-) -> torch.Tensor:
-    """Overlap-add weights of one chunk (see the module docstring for the layout).
-
-    Args:
-        length (int): samples in the chunk.
-        has_prev (bool): a chunk overlaps this one's first ``overlap`` samples.
-        has_next (bool): a chunk overlaps this one's last ``overlap`` samples.
-        overlap (int): samples shared with each neighbour.
-        fade (int): length of the cross-fade, centred in the overlap.
-
-    Returns:
-        torch.Tensor: ``(length,)`` float32 weights in ``[0, 1]``; the weights of all the chunks
-        of :func:`chunk_bounds` add up to one at every sample of the signal.
-    """
-    margin = (overlap - fade) // 2
-    weights = torch.ones(length, dtype=torch.float64)
-    rise = _rise(fade)
-    if has_prev:
-        weights[:margin] = 0.0
-        weights[margin : margin + fade] = rise
-    if has_next:
-        start = length - overlap + margin
-        weights[start : start + fade] *= 1.0 - rise
-        weights[start + fade :] = 0.0
-    return weights.float()
-
-
-def source_groups(prompts: Sequence[str] | None, n_src: int) -> list[list[int]]:
-    """Which outputs may be permuted among themselves between chunks.
-
-    Args:
-        prompts: the prompt of each output (prompt-conditioned models), or ``None``.
-        n_src (int): number of outputs.
-
-    Returns:
-        list of list of int: all outputs in one group without prompts; otherwise one group per
-        prompt name (outputs of different prompts keep their place).
-    """
-    if prompts is None:
-        return [list(range(n_src))]
-    groups: dict[str, list[int]] = {}
-    for idx, name in enumerate(prompts):
-        groups.setdefault(name, []).append(idx)
-    return list(groups.values())
-
-
-def align_sources(
-    previous: torch.Tensor, current: torch.Tensor, groups: list[list[int]] | None = None
-) -> torch.Tensor:
-    """Order of ``current``'s sources that best matches ``previous`` on the same samples.
-
-    Maximises ``sum_j <previous_j, current_perm[j]>``, which is the same as minimising the
-    summed squared error, with the Hungarian algorithm (exact for any number of sources).
-
-    Args:
-        previous (torch.Tensor): ``(batch, n_src, n)`` already aligned estimates.
-        current (torch.Tensor): ``(batch, n_src, n)`` estimates of the same ``n`` samples.
-        groups: sources that may be exchanged (:func:`source_groups`); default: all.
-
-    Returns:
-        torch.Tensor: ``(batch, n_src)`` long indices ``perm`` such that
-        ``current[b, perm[b]]`` is aligned with ``previous[b]``.
-    """
-    if previous.shape != current.shape or previous.ndim != 3:
-        raise ValueError(
-            f"align_sources needs two (batch, n_src, n) tensors of one shape, got "
-            f"{tuple(previous.shape)} and {tuple(current.shape)}."
-        )
-    batch, n_src, _ = current.shape
-    groups = groups if groups is not None else [list(range(n_src))]
-    # scores[b, j, k] = <previous_j, current_k> on the shared samples.
-    scores = torch.einsum("bjn,bkn->bjk", previous.double(), current.double()).cpu().numpy()
-    perm = np.tile(np.arange(n_src), (batch, 1))
-    for b in range(batch):
-        for group in groups:
-            if len(group) < 2:
-                continue
-            sub = scores[b][np.ix_(group, group)]
-            rows, cols = linear_sum_assignment(sub, maximize=True)
-            perm[b, [group[r] for r in rows]] = [group[c] for c in cols]
-    return torch.from_numpy(perm)
 
 
 def takes_prompts(model: nn.Module) -> bool:
@@ -245,15 +94,19 @@ def check_prompts(model: nn.Module, prompts: Sequence[str] | None) -> list[str] 
             )
         return None
     known = list(model.prompt_names)
-    if not prompts:
+    if prompts is None:
         raise ValueError(
             f"{name} is steered by prompts: name the sources to extract, one prompt per output, "
             f"from {known} (Python: prompts=['{known[0]}', ...]; command line: --prompts "
             f"{known[0]},...)."
         )
+    if len(prompts) == 0:
+        raise ValueError(
+            f"The prompt list is empty: give at least one prompt (known prompts: {known})."
+        )
     unknown = [p for p in prompts if p not in known]
     if unknown:
-        raise ValueError(f"Unknown prompt name(s) {unknown} for {name}; known: {known}.")
+        raise ValueError(f"Unknown prompt name(s) {unknown} for {name}; known prompts: {known}.")
     return list(prompts)
 
 
@@ -280,7 +133,8 @@ def _run_model(
     return model(wav), None
 
 
-def _model_device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's parameters (the CPU for a model without any)."""
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
 
@@ -332,7 +186,7 @@ def separate_chunked(
     fade = check_chunk_sizes(chunk_size, overlap, fade)
     if batch_chunks < 1:
         raise ValueError(f"batch_chunks must be at least 1, got {batch_chunks}.")
-    wav = torch.as_tensor(wav)
+    wav = to_float_waveform(wav)[0]
     validate_waveform(wav)
     if wav.ndim == 1:
         wav = wav[None]
@@ -341,7 +195,7 @@ def separate_chunked(
     wav = wav.detach().to("cpu", torch.float32)
     batch, n_samples = wav.shape
     bounds = chunk_bounds(n_samples, chunk_size, overlap)
-    device = _model_device(model)
+    device = model_device(model)
 
     was_training = model.training
     model.eval()
@@ -408,3 +262,60 @@ def _overlap_add(model, wav, bounds, overlap, fade, batch_chunks, prompts, align
     with torch.inference_mode(False):
         step_tensor = torch.stack(steps, dim=1).clone() if steps else None
     return ChunkedResult(estimates=out, n_chunks=n_chunks, steps=step_tensor)
+
+
+# ---------------------------------------------------------------------- waveforms and files
+def chunk_samples(
+    model: nn.Module,
+    n_samples: int,
+    chunk_seconds: float | None,
+    overlap_seconds: float | None,
+    fade_seconds: float | None,
+) -> tuple[int, int, int | None]:
+    """Chunk, overlap and fade in samples of a model's rate (one piece when ``chunk_seconds`` is
+    None; the overlap defaults to a quarter of a chunk, the fade to half the overlap)."""
+    rate = float(model.sample_rate)
+    if chunk_seconds is None:
+        return max(1, n_samples), 0, None
+    chunk = int(round(chunk_seconds * rate))
+    overlap_seconds = chunk_seconds / 4 if overlap_seconds is None else overlap_seconds
+    overlap = int(round(overlap_seconds * rate))
+    fade = None if fade_seconds is None else int(round(fade_seconds * rate))
+    return chunk, overlap, check_chunk_sizes(chunk, overlap, fade)
+
+
+def separate_waveform(
+    model: nn.Module,
+    wav,
+    prompts: Sequence[str] | None = None,
+    chunk_seconds: float | None = None,
+    overlap_seconds: float | None = None,
+    fade_seconds: float | None = None,
+    batch_chunks: int = 1,
+):
+    """Separate a tensor or array: ``model.separate(wav)``.
+
+    Args:
+        model (nn.Module): a separation model with a ``sample_rate``.
+        wav: ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` tensor or array (integer PCM
+            is scaled to ``[-1, 1)``).
+        prompts (sequence of str, optional): one prompt name per output (prompt models).
+        chunk_seconds (float, optional): separate chunks of this length (default: in one piece).
+        overlap_seconds, fade_seconds (float, optional): chunk overlap (default a quarter of a
+            chunk) and cross-fade (default half the overlap).
+        batch_chunks (int): chunks per model call.
+
+    Returns:
+        ``(batch, n_src, time)`` estimates (``(n_src, time)`` for a 1-D input) of the input's
+        kind: a tensor on the input's device (float64 for a float64 input, else float32) or a
+        numpy array.
+    """
+    tensor, kind = to_float_waveform(wav)
+    check_waveform(tensor, type(model).__name__, allow_silence=False)
+    flat = tensor.reshape(-1, tensor.shape[-1])
+    sizes = chunk_samples(model, flat.shape[-1], chunk_seconds, overlap_seconds, fade_seconds)
+    est = separate_chunked(model, flat, *sizes, batch_chunks=batch_chunks, prompts=prompts)
+    est = est.estimates[0] if tensor.ndim == 1 else est.estimates
+    out_dtype = torch.float64 if tensor.dtype == torch.float64 else torch.float32
+    est = est.to(tensor.device, out_dtype)
+    return est.numpy() if kind == "numpy" else est

@@ -9,17 +9,23 @@ Usage::
 ``MODEL`` is a file written with ``torch.save(model.serialize(), path)`` (any asteroid_lir or
 Asteroid model, e.g. a recipe's ``best_model.pth``) or an experiment folder holding
 ``best_model.pth``. Each ``INPUT`` is an audio file or a folder, whose audio files (directly
-inside, not in sub-folders) are taken in sorted order. For every input ``x.wav`` the estimates
-are written as ``DIR/x_est1.wav``, ``DIR/x_est2.wav``, ... (with ``--channels each``:
-``DIR/x_ch<c>_est<k>.wav``, ``c`` and ``k`` from 1), 32-bit float WAV at the input's sample rate
-and of the input's length: an input at another rate than the model's is resampled to the
-model's rate, separated and the estimates resampled back. Two inputs with the same name in
-different folders would write the same outputs: that is refused before anything runs.
+inside, not in sub-folders) are taken in sorted order. Every input goes through
+:func:`asteroid_lir.audio_files.separate_file`, the path of ``model.file_separate()``: for
+``x.wav`` the estimates are written as ``DIR/x_est1.wav``, ``DIR/x_est2.wav``, ... (prompt models:
+``DIR/x_<prompt>.wav``; with ``--channels each``: ``DIR/x_ch<c>_<tag>.wav``), 32-bit float WAV at
+the input's sample rate and of the input's length, existing outputs overwritten: an input at
+another rate than the model's is resampled to the model's rate, separated and the estimates
+resampled back. Two inputs with the same name in different folders would write the same
+outputs: that is refused before anything runs.
 
 Long inputs are separated in overlapping chunks with bounded memory
 (:func:`asteroid_lir.inference.separate_chunked`). A file that cannot be separated (unreadable,
 empty, NaN, silent) is reported with its name and the others are still processed; the exit
 status is 1 if any file failed, 2 for a usage error (bad options, model that does not load).
+
+Asteroid's ``asteroid-infer`` cannot load asteroid_lir models (Asteroid looks model names up in
+its own registry, which asteroid_lir fills only once imported): this command is its
+counterpart.
 """
 
 from __future__ import annotations
@@ -30,15 +36,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from .inference import check_chunk_sizes, check_prompts, separate_chunked, takes_prompts
-from .models.base import load_model_conf, validate_waveform
+from .audio_files import output_tags, separate_file
+from .inference import check_prompts, chunk_samples
+from .models.base import load_model_conf
 
-__all__ = ["AUDIO_EXTENSIONS", "collect_inputs", "load_model", "main", "output_paths"]
+__all__ = ["AUDIO_EXTENSIONS", "collect_inputs", "load_model", "main"]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf")
 _OUTPUT_STEM = re.compile(r"_est\d+$")
@@ -80,13 +85,17 @@ def load_model(path: str | Path) -> torch.nn.Module:
 
 
 def collect_inputs(
-    inputs: Sequence[str | Path], out_dir: Path, report: Callable[[str], None] | None = None
+    inputs: Sequence[str | Path],
+    out_dir: Path,
+    report: Callable[[str], None] | None = None,
+    prompts: Sequence[str] | None = None,
 ) -> tuple[list[Path], list[tuple[str, str]]]:
     """Audio files named on the command line, folders expanded (sorted, not recursive).
 
     Args:
         inputs: files and folders.
         out_dir: the output folder (our own outputs found there are not taken as inputs).
+        prompts: the prompts of a prompt model (whose outputs are named by them).
         report: called with a line saying which files each folder gave.
 
     Returns:
@@ -103,7 +112,7 @@ def collect_inputs(
                 for p in path.iterdir()
                 if p.is_file()
                 and p.suffix.lower() in AUDIO_EXTENSIONS
-                and not (_same_dir(path, out_dir) and _OUTPUT_STEM.search(p.stem))
+                and not (_same_dir(path, out_dir) and _is_output(p.stem, prompts))
             )
             if not found:
                 problems.append((str(path), f"no audio files ({', '.join(AUDIO_EXTENSIONS)})"))
@@ -121,24 +130,13 @@ def collect_inputs(
     return list(unique.values()), problems
 
 
+def _is_output(stem: str, prompts: Sequence[str] | None) -> bool:
+    tags = [] if prompts is None else output_tags(prompts, len(prompts))
+    return bool(_OUTPUT_STEM.search(stem)) or any(stem.endswith(f"_{t}") for t in tags)
+
+
 def _same_dir(a: Path, b: Path) -> bool:
     return b.exists() and a.resolve() == b.resolve()
-
-
-def output_paths(path: Path, out_dir: Path, n_src: int, channel: int | None = None) -> list[Path]:
-    """Where the estimates of ``path`` are written.
-
-    Args:
-        path: the input file.
-        out_dir: output folder.
-        n_src: number of estimates.
-        channel: 1-based channel for per-channel separation, ``None`` for the mix-down.
-
-    Returns:
-        list of Path: ``out_dir/<stem>[_ch<c>]_est<k>.wav``, ``k = 1 .. n_src``.
-    """
-    tag = "" if channel is None else f"_ch{channel}"
-    return [out_dir / f"{path.stem}{tag}_est{k}.wav" for k in range(1, n_src + 1)]
 
 
 def _name_clashes(files: list[Path]) -> list[str]:
@@ -148,36 +146,7 @@ def _name_clashes(files: list[Path]) -> list[str]:
     return [" and ".join(map(str, fs)) for fs in by_stem.values() if len(fs) > 1]
 
 
-def _resample(x: torch.Tensor, orig: int, new: int) -> torch.Tensor:
-    if orig == new:
-        return x
-    import torchaudio.functional as AF
-
-    return AF.resample(x, orig, new)
-
-
 def _separate_file(path: Path, model, args, report: Callable[[str], None]) -> None:
-    try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as err:  # soundfile raises several types; the message names the cause.
-        raise ValueError(f"cannot read it as audio: {err}") from None
-    n_in, n_channels = audio.shape
-    audio = torch.from_numpy(np.ascontiguousarray(audio.T))  # (channels, time)
-    if args.channels == "mix":
-        wav = audio.mean(0, keepdim=True)
-        validate_waveform(wav, name="audio (mixed down to mono)")
-        channels = [None]
-    else:
-        for c in range(n_channels):
-            validate_waveform(audio[c], name=f"audio of channel {c + 1}")
-        wav, channels = audio, list(range(1, n_channels + 1))
-    model_rate = int(round(float(model.sample_rate)))
-    if rate != model_rate:
-        report(
-            f"{path.name}: resampling from {rate} Hz to the model's {model_rate} Hz "
-            f"(estimates are written back at {rate} Hz)"
-        )
-    wav = _resample(wav, rate, model_rate)
     bar = None
 
     def on_chunk(done: int, total: int) -> None:
@@ -186,36 +155,41 @@ def _separate_file(path: Path, model, args, report: Callable[[str], None]) -> No
             bar = tqdm(total=total, desc=f"{path.name} chunks", leave=False, disable=args.quiet)
         bar.update(1)
 
+    model_rate = int(round(float(model.sample_rate)))
     try:
-        result = separate_chunked(
+        done = separate_file(
             model,
-            wav,
-            chunk_size=args.chunk_size,
-            overlap=args.overlap,
-            fade=args.fade,
-            batch_chunks=args.batch_chunks,
+            path,
+            args.out_dir,
+            force_overwrite=True,
             prompts=args.prompts,
+            resample=True,
+            channels=args.channels,
+            chunk_seconds=args.chunk_seconds,
+            overlap_seconds=args.overlap_seconds,
+            fade_seconds=args.fade_seconds,
+            batch_chunks=args.batch_chunks,
             on_chunk=on_chunk,
+            details=True,
         )
     finally:
         if bar is not None:
             bar.close()
-    est = _resample(result.estimates, model_rate, rate)[..., :n_in]
-    if est.shape[-1] < n_in:
-        est = torch.nn.functional.pad(est, (0, n_in - est.shape[-1]))
-    for b, channel in enumerate(channels):
-        targets = output_paths(path, args.out_dir, est.shape[1], channel)
-        for k, target in enumerate(targets):
-            sf.write(str(target), est[b, k].numpy(), rate, subtype="FLOAT")
+    if done.sample_rate != model_rate:
+        report(
+            f"{path.name}: resampled from {done.sample_rate} Hz to the model's {model_rate} Hz "
+            f"(estimates written back at {done.sample_rate} Hz)"
+        )
+    n_out = len(done.paths[0])
     what = "" if args.prompts is None else f" ({', '.join(args.prompts)})"
-    report(f"{path.name}: {result.n_chunks} chunk(s), {est.shape[1]} estimates{what} written")
-    if result.steps is not None:
-        for b, channel in enumerate(channels):
-            s = result.steps[b].float()
-            where = "" if channel is None else f" channel {channel}"
+    report(f"{path.name}: {done.n_chunks} chunk(s), {n_out} estimates{what} written")
+    if done.steps is not None:
+        several = len(done.paths) > 1
+        for b, steps in enumerate(done.steps.float()):
+            where = f" channel {b + 1}" if several else ""
             report(
-                f"{path.name}{where}: gated steps per chunk mean {s.mean():.2f} "
-                f"(min {int(s.min())}, max {int(s.max())}) over {s.numel()} chunk(s)"
+                f"{path.name}{where}: gated steps per chunk mean {steps.mean():.2f} "
+                f"(min {int(steps.min())}, max {int(steps.max())}) over {steps.numel()} chunk(s)"
             )
 
 
@@ -286,18 +260,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_prompts(model, args.prompts)
         if not getattr(model, "sample_rate", None):
             raise ValueError(f"the model in '{args.model}' does not say its sample rate")
-        rate = float(model.sample_rate)
-        args.chunk_size = int(round(args.chunk_seconds * rate))
-        args.overlap = int(round(args.overlap_seconds * rate))
-        fade = None if args.fade_seconds is None else int(round(args.fade_seconds * rate))
-        args.fade = check_chunk_sizes(args.chunk_size, args.overlap, fade)
+        chunk_samples(model, 1, args.chunk_seconds, args.overlap_seconds, args.fade_seconds)
     except (OSError, ValueError) as err:
         parser.error(str(err))
     model.to(args.device)
-    if takes_prompts(model):
-        report(f"outputs est1..est{len(args.prompts)} are: {', '.join(args.prompts)}")
 
-    files, failures = collect_inputs(args.inputs, args.out_dir, report)
+    files, failures = collect_inputs(args.inputs, args.out_dir, report, args.prompts)
     clashes = _name_clashes(files)
     if clashes:
         parser.error(

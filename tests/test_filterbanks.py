@@ -22,6 +22,8 @@ import pytest
 import torch
 from torch import nn
 
+from asteroid_lir.convert.merl import tuss_band_split_key_map
+from asteroid_lir.convert.sfc import convert_sfc_reference_state_dict
 from asteroid_lir.filterbanks import (
     BandConfig,
     BandSplitDecoder,
@@ -29,10 +31,8 @@ from asteroid_lir.filterbanks import (
     SFCDecoder,
     SFCEncoder,
     bs_roformer_bands,
-    convert_sfc_reference_state_dict,
     get_band_config,
     musical_bands,
-    tuss_band_split_key_map,
 )
 
 F_1025 = 1025
@@ -347,7 +347,7 @@ def test_sfc_attention_weights_are_what_forward_uses():
     _, kv = enc._flat(spec)
     query = enc.queries(kv)
     weights = block.attention_weights(kv, query)
-    _, _, v = block._project(kv, query)
+    _, _, v = block.project(block.norm_kv(kv), block.norm_q(query))
     attn = block.out_proj((weights @ v).transpose(1, 2).reshape(kv.shape[0], enc.n_bands, -1))
     expected = attn + block.mlp(block.norm_mlp(attn))
     torch.testing.assert_close(block(kv, query), expected, rtol=1e-4, atol=1e-5)

@@ -341,7 +341,7 @@ def test_cli_prompt_errors(tmp_path, model_file, capsys):
         main([str(prompt_file), str(wav), "--prompts", "speech,guitar", *out])
     assert "guitar" in capsys.readouterr().err
     assert main([str(prompt_file), str(wav), "--prompts", "sfx,speech", *out]) == 0
-    est1 = sf.read(str(tmp_path / "out" / "x_est1.wav"))[0]
+    est1 = sf.read(str(tmp_path / "out" / "x_sfx.wav"))[0]  # outputs named by prompt
     np.testing.assert_allclose(est1, 2 * sf.read(str(wav))[0], atol=1e-6)
 
 

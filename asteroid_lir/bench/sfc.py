@@ -130,12 +130,11 @@ def full_model_rows(args: argparse.Namespace, spec: torch.Tensor) -> tuple[list[
     models = {}
     for name in FRONT_ENDS:
         torch.manual_seed(0)
-        front_end = {"band_config": args.sfc_bands}
-        if name == "sfc" and args.sfc_d_inner:
-            front_end["d_inner"] = args.sfc_d_inner
+        kwargs = {"d_inner": args.sfc_d_inner} if name == "sfc" and args.sfc_d_inner else {}
         models[name] = TFLocoformerNet.from_preset(
             "S", n_src=args.sfc_n_src, sample_rate=sr, n_fft=n_fft, hop_length=hop,
-            n_layers=args.sfc_model_layers, emb_dim=channels, encoder=name, front_end=front_end,
+            n_layers=args.sfc_model_layers, emb_dim=channels, encoder=name,
+            band_config=args.sfc_bands, encoder_kwargs=kwargs,
         ).to(device).eval()  # fmt: skip
     wav = torch.randn(spec.shape[0], (spec.shape[2] - 1) * hop, device=device)
     measured = measure_pairs(

@@ -143,7 +143,9 @@ class ReferencePipeline(nn.Module):
 
 def espnet_conf(model: TFLocoformerNet) -> dict:
     """The ESPnet ``separator_conf`` of ``model``'s separator."""
-    cfg = model.separator.reference_config()
+    from ..convert.espnet import reference_config
+
+    cfg = reference_config(model.separator)
     cfg["flash_attention"] = False
     return cfg
 

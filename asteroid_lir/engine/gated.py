@@ -1,10 +1,11 @@
 """Joint training of a network and its early-exit gate: ``L = L_sep + lambda * C_hat`` (Eq. 12).
 
-Paper recipe (Sec. 4.3): pre-train a one-block ``LIRSuDORMRFNet`` without the gate, then train
-network and gate jointly for 20 epochs with the learning rate divided by 3 every 5 epochs.
-A recipe builds the whole thing with :meth:`GatedSystem.from_pretrained_lir`::
+Paper recipe (Sec. 4.3): pre-train the network without the gate (a one-block ``LIRSuDORMRFNet``
+there; any refinement model here), then train network and gate jointly for 20 epochs with the
+learning rate divided by 3 every 5 epochs. A recipe builds the whole thing with
+:meth:`GatedSystem.from_ungated`::
 
-    system = GatedSystem.from_pretrained_lir(
+    system = GatedSystem.from_ungated(
         "exp/lir_1x1x4/best_model.pth", SpeechPITLoss(n_speech=2),
         train_loader, val_loader, lr=1e-3, step_penalty=0.1, remix_task="sep_noisy",
     )
@@ -19,8 +20,6 @@ import os
 import torch
 from torch.optim.lr_scheduler import StepLR
 
-from ..models.gated_lir_sudormrf import GatedLIRSuDORMRFNet
-from ..models.lir_sudormrf import LIRSuDORMRFNet
 from ..models.refinement import RefinementModelMixin
 from .system import LIRSystem
 
@@ -56,22 +55,43 @@ def gated_lr_scheduler(
 
 
 def build_gated_model(
-    pretrained: LIRSuDORMRFNet | dict | str | os.PathLike,
+    pretrained,
     n_iters: int | None = None,
     **gate_kwargs,
-) -> GatedLIRSuDORMRFNet:
-    """Gated model whose network is a pre-trained one-block ``LIRSuDORMRFNet`` (gate fresh).
+) -> RefinementModelMixin:
+    """Gated model whose network is a pre-trained ungated refinement model (gate fresh).
+
+    Any family: the model's own class is rebuilt with a gate
+    (:meth:`~asteroid_lir.models.refinement.RefinementModelMixin.with_gate`).
 
     Args:
         pretrained: the model, its serialized package, or the path of a package file
             (``torch.save(model.serialize(), path)``, e.g. a recipe's ``best_model.pth``).
         n_iters (int, optional): maximum steps (default: the pre-trained model's iterations).
-        **gate_kwargs: ``gate_kernel_size``, ``min_steps``, ``gumbel_tau``, ``exit_is_final``.
+        **gate_kwargs: ``gate_kernel_size`` (default 3200, the paper's 4 s at 8 kHz with
+            stride 10), ``min_steps``, ``gumbel_tau``, ``exit_is_final``.
 
     Returns:
-        GatedLIRSuDORMRFNet: see :meth:`GatedLIRSuDORMRFNet.from_lir`.
+        the gated model, in training mode.
+
+    Raises:
+        TypeError: a model that is not built on a refinement core.
     """
-    return GatedLIRSuDORMRFNet.from_lir(pretrained, n_iters=n_iters, **gate_kwargs)
+    from asteroid.models import BaseModel
+
+    from ..models.base import load_model_conf
+
+    if isinstance(pretrained, (str, os.PathLike)):
+        pretrained = load_model_conf(pretrained)
+    if isinstance(pretrained, dict):
+        pretrained = BaseModel.from_pretrained(pretrained)
+    if not isinstance(pretrained, RefinementModelMixin):
+        raise TypeError(
+            "build_gated_model gates a model built on a refinement core (LIRSuDORMRFNet, "
+            f"TFLocoformerNet, ...), got {type(pretrained).__name__}."
+        )
+    gate_kwargs.setdefault("gate_kernel_size", 3200)
+    return pretrained.with_gate(n_iters, **gate_kwargs).train()
 
 
 #: Default scale of the joint phase's learning rates (network and gate) relative to ``lr``.
@@ -125,7 +145,7 @@ class GatedSystem(LIRSystem):
     ``loss``/``val_loss``.
 
     Args:
-        model: a refinement model with a gate (``GatedLIRSuDORMRFNet``, see
+        model: a refinement model with a gate (any family, see
             :func:`build_gated_model`, or any model whose ``refiner`` is gated).
         optimizer: torch optimizer over the parameters of the network and the gate.
         loss_func: separation loss ``loss(est, targets) -> scalar`` (e.g. ``SpeechPITLoss``).
@@ -141,7 +161,7 @@ class GatedSystem(LIRSystem):
 
     def __init__(
         self,
-        model: GatedLIRSuDORMRFNet,
+        model: RefinementModelMixin,
         optimizer,
         loss_func,
         train_loader,
@@ -154,7 +174,7 @@ class GatedSystem(LIRSystem):
     ):
         if not (isinstance(model, RefinementModelMixin) and model.refiner.gated):
             raise TypeError(
-                "GatedSystem trains a refinement model with a gate (e.g. GatedLIRSuDORMRFNet), "
+                "GatedSystem trains a refinement model with a gate (gate_kernel_size set), "
                 f"got {type(model).__name__}."
             )
         if step_penalty < 0:
@@ -173,9 +193,9 @@ class GatedSystem(LIRSystem):
         self.step_penalty = float(step_penalty)
 
     @classmethod
-    def from_pretrained_lir(
+    def from_ungated(
         cls,
-        pretrained: LIRSuDORMRFNet | dict | str | os.PathLike,
+        pretrained,
         loss_func,
         train_loader,
         val_loader=None,
@@ -202,7 +222,8 @@ class GatedSystem(LIRSystem):
         gate collapse to one constant decision on the mini corpus.
 
         Args:
-            pretrained: a one-block ``LIRSuDORMRFNet``, its package or a package file.
+            pretrained: an ungated refinement model (any family), its package or a package
+                file.
             loss_func: separation loss.
             train_loader, val_loader: data loaders.
             lr (float): initial learning rate (the base of the two groups' defaults).
@@ -239,6 +260,9 @@ class GatedSystem(LIRSystem):
             remix_task=remix_task,
             remix_seed=remix_seed,
         )
+
+    #: The name of :meth:`from_ungated` when only Sudo rm -rf could be gated.
+    from_pretrained_lir = from_ungated
 
     def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
         mix, targets = self.prepare_batch(batch, train)

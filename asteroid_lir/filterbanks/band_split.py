@@ -19,7 +19,7 @@ TUSS reference (``separator.`` / ``model.`` prefixed)  here
 ``band_split_module.bandwise_decoding_module.{k}.*``  ``BandSplitDecoder.band_modules.{k}.*``
 ====================================================  =======================================
 
-(:func:`tuss_band_split_key_map` gives the prefixes.)
+(:func:`asteroid_lir.convert.merl.tuss_band_split_key_map` gives the prefixes.)
 
 References:
     K. Saijo et al., "Task-aware unified source separation", ICASSP 2025.
@@ -34,7 +34,7 @@ from torch import nn
 from .bands import BandConfig, BandSpec, get_band_config
 from .common import apply_decoder_output, check_band_features, check_output_kind, check_spectrum
 
-__all__ = ["BandSplitDecoder", "BandSplitEncoder", "tuss_band_split_key_map"]
+__all__ = ["BandSplitDecoder", "BandSplitEncoder"]
 
 
 def _plain_bands(bands: BandSpec | BandConfig) -> str | list:
@@ -240,20 +240,3 @@ class BandSplitDecoder(nn.Module):
             "output": self.output,
             "eps": self.eps,
         }
-
-
-def tuss_band_split_key_map() -> dict[str, str]:
-    """Prefixes of the TUSS reference's band-split module -> prefixes of this module pair.
-
-    Returns:
-        dict: ``{"band_split_module.band_split_module.": "encoder.band_modules.",
-        "band_split_module.bandwise_decoding_module.": "decoder.band_modules."}``, for a model
-        holding a :class:`BandSplitEncoder` as ``encoder`` and a :class:`BandSplitDecoder` as
-        ``decoder`` (strip ``separator.`` / ``model.`` first). The reference builds 61
-        ``"bs_roformer"`` bands at 48 kHz, n_fft 2048, ``hidden = 4 * channels``, one source
-        per prompt.
-    """
-    return {
-        "band_split_module.band_split_module.": "encoder.band_modules.",
-        "band_split_module.bandwise_decoding_module.": "decoder.band_modules.",
-    }

@@ -18,7 +18,8 @@ with ``B`` the learnable positional bias (K x F in the encoder, F x K in the dec
 by the band formula of :meth:`~asteroid_lir.filterbanks.bands.BandConfig.position_bias`
 (the decoder from its transpose), one copy per head, and per-head slopes (default 1, fixed).
 The attention runs in :func:`torch.nn.functional.scaled_dot_product_attention` with
-``slope_h * B`` as the additive float mask.
+``slope_h * B`` as the additive float mask (:class:`~asteroid_lir.layers.attention.
+MultiHeadCrossAttention`; the MLP is :class:`~asteroid_lir.layers.ffn.SwiGLU`).
 
 Queries: ``"learnable"`` (a K x d_inner parameter, ``randn`` init; the decoder's is F x d_inner)
 or ``"adaptive"``: the encoder's queries are weighted means of the lifted input over each band
@@ -43,7 +44,8 @@ public copy minjunmy619-spec/ASS, ``core/model/crossattn_enc_dec.py``, ``enc_dec
 - the complex mask is applied inside the decoder (their model wrapper does it);
 - ``position_bias=False`` builds the ablation without the bias (their classes always have it).
 
-Names differ from theirs; :func:`sfc_reference_key_map` maps their state-dict keys to ours.
+Names differ from theirs; :func:`asteroid_lir.convert.sfc.sfc_reference_key_map` maps their
+state-dict keys to ours.
 
 References:
     K. Saijo and Y. Bando, "Input-adaptive spectral feature compression by sequence modeling for
@@ -54,12 +56,13 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..layers.attention import MultiHeadCrossAttention
+from ..layers.ffn import SwiGLU
 from .band_split import _plain_bands
 from .bands import BandConfig, BandSpec, get_band_config
 from .common import apply_decoder_output, check_band_features, check_output_kind, check_spectrum
@@ -70,34 +73,12 @@ __all__ = [
     "PositionalBias",
     "SFCDecoder",
     "SFCEncoder",
-    "SwiGLU",
-    "convert_sfc_reference_state_dict",
-    "sfc_reference_key_map",
 ]
 
 #: Kinds of queries of :class:`SFCEncoder` / :class:`SFCDecoder`.
 QUERY_TYPES = ("learnable", "adaptive")
 
 _KERNEL, _PADDING = (3, 3), (1, 1)
-
-
-class SwiGLU(nn.Module):
-    """``linear2(a * silu(b))`` with ``(a, b) = linear1(x)`` split in two halves.
-
-    Args:
-        dim: output size (and input size unless ``in_dim`` is given).
-        hidden: size of each half (the gated hidden layer).
-        in_dim: input size (default ``dim``).
-    """
-
-    def __init__(self, dim: int, hidden: int, in_dim: int | None = None) -> None:
-        super().__init__()
-        self.linear1 = nn.Linear(dim if in_dim is None else in_dim, 2 * hidden)
-        self.linear2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, b = self.linear1(x).chunk(2, dim=-1)
-        return self.linear2(a * F.silu(b))
 
 
 class PositionalBias(nn.Module):
@@ -145,20 +126,18 @@ class PositionalBias(nn.Module):
         else:
             self.outside = None
 
-    def forward(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+    def forward(self) -> torch.Tensor:
         bias = self.bias if self.outside is None else self.bias + self.outside
-        if dtype is not None:
-            bias = bias.to(dtype)
         return bias * self.slopes.to(bias.dtype)
 
 
-#: Attention scores (frames x heads x queries x keys) computed at once by an inference pass.
-_INFERENCE_SCORES = 1 << 22
-
-
-class BandCrossAttention(nn.Module):
+class BandCrossAttention(MultiHeadCrossAttention):
     """One SFC-CA block: RMSNorm'd queries and keys/values, multi-head cross-attention with a
     positional bias, then a residual SwiGLU MLP (no residual around the attention).
+
+    The attention (and its frame-chunked inference) is
+    :class:`~asteroid_lir.layers.attention.MultiHeadCrossAttention`, the MLP
+    :class:`~asteroid_lir.layers.ffn.SwiGLU`: the layers of the separators.
 
     Args:
         dim: feature size of queries and keys/values (the attention size too).
@@ -176,66 +155,22 @@ class BandCrossAttention(nn.Module):
         mlp_hidden: int,
         eps: float = 1e-6,
     ) -> None:
-        super().__init__()
-        if dim % n_heads:
-            raise ValueError(f"The attention size {dim} is not divisible by n_heads={n_heads}.")
-        self.n_heads, self.head_dim = n_heads, dim // n_heads
+        super().__init__(dim, n_heads)
         self.norm_q = nn.RMSNorm(dim, eps=eps)
         self.norm_kv = nn.RMSNorm(dim, eps=eps)
-        self.q_proj = nn.Linear(dim, dim, bias=False)
-        self.kv_proj = nn.Linear(dim, 2 * dim, bias=False)  # per head: (k_h, v_h)
-        self.out_proj = nn.Linear(dim, dim, bias=False)
         self.position_bias = position_bias
         self.norm_mlp = nn.RMSNorm(dim, eps=eps)
         self.mlp = SwiGLU(dim, mlp_hidden)
 
-    def _project(
-        self, kv: torch.Tensor, query: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        n, kv_len, _ = kv.shape
-        q_batch, q_len, _ = query.shape
-        q = self.q_proj(self.norm_q(query))
-        q = q.view(q_batch, q_len, self.n_heads, self.head_dim).transpose(1, 2)
-        q = q.expand(n, -1, -1, -1)  # learnable queries: computed once, shared by all frames
-        k, v = (
-            self.kv_proj(self.norm_kv(kv))
-            .view(n, kv_len, self.n_heads, 2, self.head_dim)
-            .transpose(1, 2)
-            .unbind(dim=3)
-        )
-        return q, k, v
+    def _bias(self) -> torch.Tensor | None:
+        return None if self.position_bias is None else self.position_bias()
 
-    def forward(self, kv: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        """Cross-attend ``query`` over ``kv``.
-
-        Args:
-            kv: ``(n, kv_len, dim)`` (n = batch x frames).
-            query: ``(n, q_len, dim)`` or ``(1, q_len, dim)`` (shared learnable queries).
-
-        Returns:
-            torch.Tensor: ``(n, q_len, dim)``.
-        """
-        n, q_len = kv.shape[0], query.shape[1]
-        chunk = max(1, _INFERENCE_SCORES // (self.n_heads * q_len * kv.shape[1]))
-        if torch.is_grad_enabled() or n <= chunk:
-            return self._attend(kv, query)
-        # Owned inference variant: every frame attends on its own, so frames are processed in
-        # chunks whose attention scores hold at most _INFERENCE_SCORES values. Same outputs;
-        # the peak memory of a forward pass no longer grows with frames x K x F
-        # (``python -m asteroid_lir.bench sfc`` measures it).
-        shared = query.shape[0] == 1
-        return torch.cat(
-            [
-                self._attend(kv[i : i + chunk], query if shared else query[i : i + chunk])
-                for i in range(0, n, chunk)
-            ]
-        )
-
-    def _attend(self, kv: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        q, k, v = self._project(kv, query)
-        mask = None if self.position_bias is None else self.position_bias(q.dtype)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        out = self.out_proj(out.transpose(1, 2).reshape(kv.shape[0], q.shape[2], -1))
+    def attend(
+        self, kv: torch.Tensor, query: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The block's output ``(n, q_len, dim)`` (``bias``: the positional bias if None)."""
+        bias = self._bias() if bias is None else bias
+        out = super().attend(self.norm_kv(kv), self.norm_q(query), bias)
         return out + self.mlp(self.norm_mlp(out))
 
     def attention_weights(
@@ -244,18 +179,15 @@ class BandCrossAttention(nn.Module):
         """The attention probabilities of :meth:`forward`, computed explicitly.
 
         Args:
-            kv: as :meth:`forward`.
-            query: as :meth:`forward`.
+            kv: ``(n, kv_len, dim)``.
+            query: ``(n, q_len, dim)`` or ``(1, q_len, dim)``.
             with_bias: add the positional bias (as :meth:`forward` does) or leave it out.
 
         Returns:
             torch.Tensor: ``(n, n_heads, q_len, kv_len)``; each row sums to 1.
         """
-        q, k, _ = self._project(kv, query)
-        logits = q @ k.transpose(-1, -2) * self.head_dim**-0.5
-        if with_bias and self.position_bias is not None:
-            logits = logits + self.position_bias(logits.dtype)
-        return logits.softmax(dim=-1)
+        bias = self._bias() if with_bias else None
+        return super().attention_weights(self.norm_kv(kv), self.norm_q(query), bias)
 
 
 def _check_common(
@@ -643,70 +575,3 @@ class SFCDecoder(nn.Module):
             "output": self.output,
             "eps": self.eps,
         }
-
-
-def sfc_reference_key_map() -> dict[str, str]:
-    """State-dict key prefixes of the authors' ``CrossAttnEncoder``/``CrossAttnDecoder`` -> ours.
-
-    Apply the longest matching prefix. Their buffers ``block.mixer.pos_bias.slope`` (fixed
-    slopes) and ``block.mixer.pos_bias.attention_mask`` are rebuilt from the config here and are
-    not in our state dict; learnable slopes map to ``block.position_bias.slopes``.
-
-    Returns:
-        dict: their prefix -> our prefix.
-    """
-    return {
-        "input_conv.0.": "input_conv.",  # encoder: Conv2d inside (conv, rearrange, norm, ...)
-        "input_conv.2.": "input_norm.",
-        "output_conv.0.": "output_conv.",
-        "output_conv.2.": "output_norm.",
-        "input_conv.": "input_conv.",  # decoder: plain ConvTranspose2d
-        "output_conv.": "output_conv.",
-        "query": "query",
-        "freq_weights": "query_weights",
-        "query_mlp.": "query_mlp.",
-        "block.norm_attn_q.": "block.norm_q.",
-        "block.norm_attn_kv.": "block.norm_kv.",
-        "block.norm_ffn.": "block.norm_mlp.",
-        "block.feed_forward.": "block.mlp.",
-        "block.mixer.q_proj.": "block.q_proj.",
-        "block.mixer.kv_proj.": "block.kv_proj.",
-        "block.mixer.aggregate_heads.0.": "block.out_proj.",
-        "block.mixer.pos_bias.pos_bias": "block.position_bias.bias",
-        "block.mixer.pos_bias.slope": "block.position_bias.slopes",
-    }
-
-
-def convert_sfc_reference_state_dict(
-    state_dict: Mapping[str, torch.Tensor], module: SFCEncoder | SFCDecoder
-) -> dict[str, torch.Tensor]:
-    """Rename an authors' ``CrossAttnEncoder``/``CrossAttnDecoder`` state dict for ``module``.
-
-    Args:
-        state_dict: their module's state dict (without any outer prefix).
-        module: the :class:`SFCEncoder` or :class:`SFCDecoder` built with the same settings
-            (mono: their ``n_chan=1``).
-
-    Returns:
-        dict: a state dict for ``module.load_state_dict`` (their fixed buffers that we rebuild
-        from the config are dropped).
-
-    Raises:
-        KeyError: a key that no prefix of :func:`sfc_reference_key_map` matches.
-    """
-    mapping = sorted(sfc_reference_key_map().items(), key=lambda kv: -len(kv[0]))
-    ours = module.state_dict()
-    out = {}
-    for key, value in state_dict.items():
-        prefix = next((p for p, _ in mapping if key.startswith(p)), None)
-        if prefix is None:
-            raise KeyError(f"No mapping for the reference key '{key}'.")
-        new_key = dict(mapping)[prefix] + key[len(prefix) :]
-        if new_key in ours:
-            out[new_key] = value
-        elif not key.startswith(("block.mixer.pos_bias.slope", "block.mixer.pos_bias.attention")):
-            raise KeyError(
-                f"The reference key '{key}' maps to '{new_key}', which "
-                f"{type(module).__name__} lacks."
-            )
-    return out

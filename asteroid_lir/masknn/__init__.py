@@ -1,29 +1,38 @@
-"""Mask networks and their building blocks (Asteroid ``masknn`` conventions)."""
+"""Mask networks, separators and their layers (Asteroid ``masknn`` conventions).
 
-from .gating import GatedIterativeSuDORMRF, GatingModule
-from .iterative_sudormrf import IterativeSuDORMRF
-from .tflocoformer import (
+Layers: :mod:`.norms`, :mod:`.attention`, :mod:`.ffn`; blocks: :mod:`.uconv` (U-ConvBlock),
+:mod:`.locoformer`; the refinement core and its gate: :mod:`.refinement`, :mod:`.gating`;
+separators: :mod:`.iterative_sudormrf`, :mod:`.tflocoformer`, :mod:`.tuss`.
+"""
+
+from ..layers import (
     ConvSwiGLUFFN,
-    LocoformerBlock,
+    MultiHeadCrossAttention,
     RMSGroupNorm,
     RotaryEmbedding,
     RotaryMultiHeadSelfAttention,
-    TFLocoformer,
-    TFLocoformerBlock,
+    SwiGLU,
 )
+from .gating import GatingModule
+from .iterative_sudormrf import IterativeSuDORMRF
+from .locoformer import LocoformerBlock, TFLocoformerBlock
+from .refinement import RefinementCore
+from .tflocoformer import TFLocoformer
 from .uconv import FastGlobLN, FastUConvBlock
 
 __all__ = [
     "ConvSwiGLUFFN",
     "FastGlobLN",
     "FastUConvBlock",
-    "GatedIterativeSuDORMRF",
     "GatingModule",
     "IterativeSuDORMRF",
     "LocoformerBlock",
+    "MultiHeadCrossAttention",
     "RMSGroupNorm",
+    "RefinementCore",
     "RotaryEmbedding",
     "RotaryMultiHeadSelfAttention",
+    "SwiGLU",
     "TFLocoformer",
     "TFLocoformerBlock",
 ]

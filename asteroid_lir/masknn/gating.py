@@ -1,6 +1,7 @@
 """Adaptive early exit: a gate that decides, before each refinement step, whether to take it.
 
-The gated masker refines the bottleneck latent with one shared block (paper Sec. 2.3, Fig. 4):
+A gated refinement core (any block type) refines its latent with shared blocks (paper Sec. 2.3,
+Fig. 4):
 
     z_{i+1} = g_i * B(z_i) + (1 - g_i) * z_i,    g_i in {0, 1}                      (Eq. 7)
 
@@ -17,10 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .iterative_sudormrf import IterativeSuDORMRF
-from .refinement import RefinementCore
-
-__all__ = ["GatedIterativeSuDORMRF", "GatingModule"]
+__all__ = ["GatingModule"]
 
 _EXIT, _PROCESS = 0, 1  # order of the gate's two logits
 
@@ -110,104 +108,3 @@ class GatingModule(nn.Module):
     def get_config(self) -> dict:
         """Arguments to re-instantiate the gate."""
         return {"in_chan": self.in_chan, "kernel_size": self.kernel_size}
-
-
-class GatedIterativeSuDORMRF(IterativeSuDORMRF):
-    """Iterated Sudo rm -rf block with a gate before each application (adaptive early exit).
-
-    One block of ``n_sub_blocks`` U-ConvBlocks is applied up to ``n_iters`` times with shared
-    weights; a :class:`GatingModule` (also shared across steps) decides before each step after
-    the first ``min_steps`` whether to apply it. The layout is that of :class:`IterativeSuDORMRF`
-    with ``n_blocks=1`` plus ``gate``, so a pre-trained masker's state dict loads unchanged.
-    The gated paths (training with straight-through Gumbel gates, per-sample early exit,
-    traceable selection) are :meth:`RefinementCore.run_gated`. Every norm of the U-ConvBlock is
-    a global layer norm over each sample alone, so a sub-batch gives the same values for its
-    samples as the full batch.
-
-    Args:
-        in_chan, n_src, bn_chan, n_sub_blocks, upsampling_depth, mask_act: as for
-            :class:`IterativeSuDORMRF` (``bn_chan`` is also the gate's input size).
-        n_iters (int): maximum number of refinement steps.
-        gate_kernel_size (int): frames spanned by the gate (3200 = 4 s at 8 kHz, stride 10).
-        min_steps (int): steps always taken before the first gate (0 gates every step).
-        gumbel_tau (float): Gumbel-softmax temperature in training.
-        exit_is_final (bool): in training, a 0 gate stops all later steps of that sample.
-
-    References:
-        [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.3, Eq. 7-10.
-    """
-
-    def __init__(
-        self,
-        in_chan: int,
-        n_src: int,
-        bn_chan: int = 128,
-        n_sub_blocks: int = 1,
-        n_iters: int = 4,
-        upsampling_depth: int = 5,
-        mask_act: str = "relu",
-        gate_kernel_size: int = 3200,
-        min_steps: int = 1,
-        gumbel_tau: float = 1.0,
-        exit_is_final: bool = True,
-    ):
-        if not isinstance(n_iters, int) or isinstance(n_iters, bool):
-            raise TypeError(
-                f"A gated masker has one block: n_iters must be an int, got {n_iters!r}."
-            )
-        super().__init__(
-            in_chan,
-            n_src,
-            bn_chan=bn_chan,
-            n_sub_blocks=n_sub_blocks,
-            n_iters=n_iters,
-            upsampling_depth=upsampling_depth,
-            mask_act=mask_act,
-            gate=GatingModule(bn_chan, gate_kernel_size),
-            min_steps=min_steps,
-            gumbel_tau=gumbel_tau,
-            exit_is_final=exit_is_final,
-        )
-
-    @property
-    def max_steps(self) -> int:
-        """Maximum number of refinement steps."""
-        return self.n_steps
-
-    refine_gated = RefinementCore.run_gated
-
-    def forward_with_steps(
-        self, tf_rep: torch.Tensor, force_steps: int | torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Masks and steps from the encoder output (eval mode: with per-sample early exit).
-
-        Args:
-            tf_rep (torch.Tensor): encoder output ``(batch, in_chan, frames)``.
-            force_steps (int or torch.Tensor, optional): see :meth:`RefinementCore.run_gated`.
-
-        Returns:
-            tuple: masks ``(batch, n_src, in_chan, frames)`` and the steps as returned by
-            :meth:`RefinementCore.run_gated`.
-        """
-        z, steps = self.run_gated(self.embed(tf_rep), force_steps)
-        return self.head(z, 0), steps
-
-    def forward(
-        self, tf_rep: torch.Tensor, force_steps: int | torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Masks ``(batch, n_src, in_chan, frames)`` after the gated refinement."""
-        return self.forward_with_steps(tf_rep, force_steps)[0]
-
-    def get_config(self) -> dict:
-        """Arguments to re-instantiate the masker."""
-        config = super().get_config()
-        for key in ("n_blocks", "head_per_block"):
-            config.pop(key)
-        config.update(
-            n_iters=self.n_steps,
-            gate_kernel_size=self.gate.kernel_size,
-            min_steps=self.min_steps,
-            gumbel_tau=self.gumbel_tau,
-            exit_is_final=self.exit_is_final,
-        )
-        return config

@@ -38,8 +38,9 @@ class IterativeSuDORMRF(RefinementCore):
         upsampling_depth (int): resolutions in each U-ConvBlock.
         mask_act (str): mask non-linearity, a name known to ``asteroid.masknn.activations``.
         head_per_block (bool): one mask network per distinct block instead of one at the end.
-        **gate_kwargs: ``gate``, ``min_steps``, ``gumbel_tau``, ``exit_is_final`` of
-            :class:`RefinementCore` (used by ``GatedIterativeSuDORMRF``).
+        gate_kernel_size (int, optional): an early-exit gate spanning this many latent frames
+            (3200 = 4 s at 8 kHz, stride 10) decides the steps; ``None``: no gate.
+        min_steps, gumbel_tau, exit_is_final: gate settings, see :class:`RefinementCore`.
 
     References:
         [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.1.
@@ -60,7 +61,10 @@ class IterativeSuDORMRF(RefinementCore):
         upsampling_depth: int = 5,
         mask_act: str = "relu",
         head_per_block: bool = False,
-        **gate_kwargs,
+        gate_kernel_size: int | None = None,
+        min_steps: int = 1,
+        gumbel_tau: float = 1.0,
+        exit_is_final: bool = True,
     ):
         if n_src < 1:
             raise ValueError(f"n_src must be >= 1, got {n_src}.")
@@ -71,7 +75,11 @@ class IterativeSuDORMRF(RefinementCore):
             n_sub_blocks=n_sub_blocks,
             n_iters=n_iters,
             head_per_block=head_per_block,
-            **gate_kwargs,
+            latent_channels=bn_chan,
+            gate_kernel_size=gate_kernel_size,
+            min_steps=min_steps,
+            gumbel_tau=gumbel_tau,
+            exit_is_final=exit_is_final,
         )
         self.in_chan = in_chan
         self.n_src = n_src
@@ -106,7 +114,7 @@ class IterativeSuDORMRF(RefinementCore):
 
     # ------------------------------------------------------------------ forward
     def forward(self, tf_rep: torch.Tensor, n_steps: int | None = None) -> torch.Tensor:
-        """Masks after ``n_steps`` refinement steps (all steps by default).
+        """Masks after ``n_steps`` refinement steps (all steps, or the gate's, by default).
 
         Args:
             tf_rep (torch.Tensor): encoder output ``(batch, in_chan, frames)``.
@@ -116,8 +124,8 @@ class IterativeSuDORMRF(RefinementCore):
         Returns:
             torch.Tensor: masks ``(batch, n_src, in_chan, frames)``.
         """
-        block_idx, z = self.run(self.embed(tf_rep), n_steps)
-        return self.head(z, self.head_index(block_idx))
+        head_idx, z = self.refine_to_head(self.embed(tf_rep), n_steps)
+        return self.head(z, head_idx)
 
     def get_config(self) -> dict:
         """Arguments to re-instantiate the masker."""
@@ -125,10 +133,8 @@ class IterativeSuDORMRF(RefinementCore):
             "in_chan": self.in_chan,
             "n_src": self.n_src,
             "bn_chan": self.bn_chan,
-            "n_blocks": self.n_blocks,
             "n_sub_blocks": self.n_sub_blocks,
-            "n_iters": list(self.n_iters),
             "upsampling_depth": self.upsampling_depth,
             "mask_act": self.mask_act,
-            "head_per_block": self.head_per_block,
+            **self.refinement_config(),
         }

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
+from .gating import GatingModule
+
 __all__ = ["RefinementCore", "normalize_n_iters"]
 
 
@@ -75,6 +77,11 @@ class RefinementCore(nn.Module):
     head outputs by overriding :meth:`head`. The heads live in the attribute named by
     :attr:`heads_name` (``"heads"`` here; ``IterativeSuDORMRF`` keeps Asteroid's ``mask_nets``).
 
+    Gating is an argument of every core: ``gate_kernel_size`` builds the paper's
+    :class:`~asteroid_lir.masknn.GatingModule` on ``latent_channels`` channels (a TF latent is
+    pooled over frequency by it); ``gate=`` takes any other module with the same ``decide``
+    method. :meth:`refinement_config` gives these arguments back for a ``get_config``.
+
     Args:
         make_sub_block (callable): ``() -> nn.Module`` mapping a latent to a latent of the same
             shape; called ``n_blocks * n_sub_blocks`` times.
@@ -84,8 +91,11 @@ class RefinementCore(nn.Module):
         n_iters (int or list of int): iterations per block ``I`` (one value or one per block).
         head_per_block (bool): one head per distinct block (progressive training) instead of
             one after the last block.
-        gate (nn.Module, optional): a :class:`~asteroid_lir.masknn.GatingModule` deciding before
-            each step after ``min_steps`` whether to take it (single-head cores only).
+        latent_channels (int, optional): channels of the latent (the gate's input size).
+        gate_kernel_size (int, optional): build the paper's gate with this many frames in its
+            temporal convolution (needs ``latent_channels``); ``None``: no gate.
+        gate (nn.Module, optional): a custom gate instead (``decide(z, tau) -> (batch,)`` 0/1
+            values); a core is gated when either is given (single-head cores only).
         min_steps (int): steps always taken before the first gate.
         gumbel_tau (float): Gumbel-softmax temperature of the gate in training.
         exit_is_final (bool): in training, a 0 gate stops all later steps of that sample.
@@ -104,12 +114,22 @@ class RefinementCore(nn.Module):
         n_sub_blocks: int = 1,
         n_iters: int | Sequence[int] = 1,
         head_per_block: bool = False,
+        latent_channels: int | None = None,
+        gate_kernel_size: int | None = None,
         gate: nn.Module | None = None,
         min_steps: int = 1,
         gumbel_tau: float = 1.0,
         exit_is_final: bool = True,
     ):
         super().__init__()
+        if gate_kernel_size is not None:
+            if gate is not None:
+                raise ValueError("Give either gate_kernel_size (the paper's gate) or gate=.")
+            if latent_channels is None:
+                raise ValueError("gate_kernel_size needs latent_channels (the gate's input).")
+            # Built before the blocks: a model's weights for a given seed are those it had when
+            # the gate was built outside the core.
+            gate = GatingModule(latent_channels, gate_kernel_size)
         if n_blocks < 1 or n_sub_blocks < 1:
             raise ValueError(
                 f"n_blocks and n_sub_blocks must be >= 1, got {n_blocks} and {n_sub_blocks}."
@@ -145,6 +165,31 @@ class RefinementCore(nn.Module):
     def gated(self) -> bool:
         """Whether a gate decides the steps (adaptive early exit)."""
         return "gate" in self._modules
+
+    def refinement_config(self) -> dict:
+        """The refinement and gate arguments, for a ``get_config``."""
+        return {
+            "n_blocks": self.n_blocks,
+            "n_iters": list(self.n_iters),
+            "head_per_block": self.head_per_block,
+            "gate_kernel_size": getattr(self.gate, "kernel_size", None) if self.gated else None,
+            "min_steps": self.min_steps,
+            "gumbel_tau": self.gumbel_tau,
+            "exit_is_final": self.exit_is_final,
+        }
+
+    def refine_to_head(
+        self, z: torch.Tensor, n_steps: int | None = None
+    ) -> tuple[int, torch.Tensor]:
+        """``(head_idx, z)``: the refined latent and the head that reads it.
+
+        Ungated: the first ``n_steps`` steps (all by default), read by the head of the block that
+        ran last. Gated: the gate's steps (exactly ``n_steps`` when given), one head.
+        """
+        if self.gated:
+            return 0, self.run_gated(z, n_steps)[0]
+        block_idx, z = self.run(z, n_steps)
+        return self.head_index(block_idx), z
 
     def step_schedule(self) -> list[int]:
         """Block index applied at each refinement step, in order (length ``n_steps``)."""

@@ -27,7 +27,7 @@ dicts with the keys of :data:`BLOCK_DEFAULTS`: the frequency path and the time p
 may have different FFN sizes and kernels (the reference's cross-prompt module uses kernel 4
 along frequency and 1 along time), both FFNs of one path share them.
 
-The TF-Locoformer blocks are :class:`~asteroid_lir.masknn.tflocoformer.TFLocoformerBlock` (one
+The TF-Locoformer blocks are :class:`~asteroid_lir.masknn.locoformer.TFLocoformerBlock` (one
 RoPE per path shared by the blocks of a stack, as the reference). State-dict names follow the
 reference (``cross_prompt_module.{i}.{freq_path|frame_path}.…``, ``cond_tse_module.…``,
 ``prompts.<name>``, ``sos_token``); the band-split weights are ``encoder.band_modules.…`` /
@@ -46,8 +46,9 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from ..filterbanks import BandSplitDecoder, BandSplitEncoder, SFCDecoder, SFCEncoder
-from .tflocoformer import LocoformerBlock, RotaryEmbedding, TFLocoformerBlock
+from ..filterbanks.factory import FrontEnd
+from ..layers.attention import RotaryEmbedding
+from .locoformer import TFLocoformerBlock
 
 __all__ = [
     "BLOCK_DEFAULTS",
@@ -101,12 +102,35 @@ def block_config(conf: Mapping | None, what: str = "block") -> dict:
     return out
 
 
+#: Constructor arguments every band-wise TF-Locoformer separator shares.
+_SHARED = (
+    "emb_dim",
+    "num_groups",
+    "n_heads",
+    "tf_order",
+    "norm_type",
+    "sample_rate",
+    "n_fft",
+    "encoder",
+    "band_config",
+    "n_bands",
+    "encoder_kwargs",
+    "dropout",
+    "eps",
+)
+
+
+def _shared_args(args: dict) -> dict:
+    return {key: args[key] for key in _SHARED}
+
+
 class _BandTFStacks(nn.Module):
     """Band encoder, two stacks of TF-Locoformer blocks and a band decoder (shared plumbing)."""
 
     def __init__(
         self,
         n_outputs: int,
+        *,
         emb_dim: int,
         num_groups: int,
         n_heads: int,
@@ -118,13 +142,10 @@ class _BandTFStacks(nn.Module):
         band_config,
         n_bands: int | None,
         encoder_kwargs: Mapping | None,
-        decoder_hidden: int | None,
         dropout: float,
         eps: float,
     ):
         super().__init__()
-        if encoder not in ENCODERS:
-            raise ValueError(f"Unknown encoder {encoder!r}; choose from {list(ENCODERS)}.")
         if emb_dim < 1 or num_groups < 1 or emb_dim % num_groups:
             raise ValueError(
                 f"emb_dim={emb_dim} must be a positive multiple of num_groups={num_groups}."
@@ -132,30 +153,20 @@ class _BandTFStacks(nn.Module):
         self.emb_dim, self.num_groups, self.n_heads = int(emb_dim), int(num_groups), int(n_heads)
         self.tf_order, self.norm_type = tf_order, norm_type
         self.sample_rate, self.n_fft = float(sample_rate), int(n_fft)
-        self.encoder_name = encoder
-        self.encoder_kwargs = dict(encoder_kwargs or {})
-        self.decoder_hidden = decoder_hidden
         self.dropout, self.eps = float(dropout), float(eps)
-        common = dict(band_config=band_config, n_bands=n_bands)
-        if encoder == "band_split":
-            if self.encoder_kwargs:
-                raise ValueError(
-                    f"encoder_kwargs {sorted(self.encoder_kwargs)} apply to encoder='sfc' only."
-                )
-            self.encoder = BandSplitEncoder(emb_dim, sample_rate, n_fft, eps=eps, **common)
-            self.decoder = BandSplitDecoder(
-                emb_dim, n_outputs, sample_rate, n_fft, hidden=decoder_hidden, eps=eps, **common
-            )
-        else:
-            if decoder_hidden is not None:
-                raise ValueError("decoder_hidden applies to encoder='band_split' only.")
-            self.encoder = SFCEncoder(emb_dim, sample_rate, n_fft, **common, **self.encoder_kwargs)
-            dec_kwargs = dict(self.encoder_kwargs)
-            dec_kwargs["context_dim"] = self.encoder.d_inner
-            self.decoder = SFCDecoder(
-                emb_dim, n_outputs, sample_rate, n_fft, **common, **dec_kwargs
-            )
-        self.band_config = self.encoder.get_config()["band_config"]
+        self.front_end = FrontEnd(
+            encoder,
+            emb_dim,
+            sample_rate,
+            n_fft,
+            band_config,
+            n_bands,
+            encoder_kwargs,
+            norm_eps=eps,
+            allowed=ENCODERS,
+        )
+        self.encoder = self.front_end.make_encoder()
+        self.decoder = self.front_end.make_decoder(n_outputs)
         self.n_bands = self.encoder.n_bands
         self.n_freqs = self.encoder.n_freqs
 
@@ -170,36 +181,26 @@ class _BandTFStacks(nn.Module):
             )
         head_dim = conf["attention_dim"] // self.n_heads
         rope_freq, rope_time = RotaryEmbedding(head_dim), RotaryEmbedding(head_dim)
-        common = dict(
-            norm_type=self.norm_type,
-            num_groups=self.num_groups,
-            n_heads=self.n_heads,
-            attention_dim=conf["attention_dim"],
-            conv1d_shift=conf["conv1d_shift"],
-            dropout=self.dropout,
-            eps=self.eps,
-        )
-        blocks = nn.ModuleList()
-        for _ in range(n_blocks):
-            block = TFLocoformerBlock(
+        return nn.ModuleList(
+            TFLocoformerBlock(
                 self.emb_dim,
                 tf_order=self.tf_order,
                 rope_freq=rope_freq,
                 rope_time=rope_time,
                 ffn_hidden_dim=[conf["freq_ffn_hidden_dim"]] * 2,
                 conv1d_kernel=conf["freq_conv1d_kernel"],
-                **common,
+                time_ffn_hidden_dim=[conf["time_ffn_hidden_dim"]] * 2,
+                time_conv1d_kernel=conf["time_conv1d_kernel"],
+                norm_type=self.norm_type,
+                num_groups=self.num_groups,
+                n_heads=self.n_heads,
+                attention_dim=conf["attention_dim"],
+                conv1d_shift=conf["conv1d_shift"],
+                dropout=self.dropout,
+                eps=self.eps,
             )
-            # The time path has its own FFN size and kernel (TFLocoformerBlock shares one set).
-            block.frame_path = LocoformerBlock(
-                self.emb_dim,
-                ffn_hidden_dim=[conf["time_ffn_hidden_dim"]] * 2,
-                conv1d_kernel=conf["time_conv1d_kernel"],
-                rope=rope_time,
-                **common,
-            )
-            blocks.append(block)
-        return blocks
+            for _ in range(n_blocks)
+        )
 
     def encode(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Band features ``(batch, emb_dim, frames, K)`` and the decoder context (SFC-CA)."""
@@ -214,11 +215,7 @@ class _BandTFStacks(nn.Module):
             "norm_type": self.norm_type,
             "sample_rate": self.sample_rate,
             "n_fft": self.n_fft,
-            "encoder": self.encoder_name,
-            "band_config": self.band_config,
-            "n_bands": self.n_bands,
-            "encoder_kwargs": dict(self.encoder_kwargs),
-            "decoder_hidden": self.decoder_hidden,
+            **self.front_end.get_config(self.encoder),
             "dropout": self.dropout,
             "eps": self.eps,
         }
@@ -242,9 +239,9 @@ class TUSSSeparator(_BandTFStacks):
         band_config: ``"bs_roformer"`` (the reference), ``"musical"`` or a list (see
             :func:`~asteroid_lir.filterbanks.get_band_config`).
         n_bands (int, optional): number of bands for ``"musical"``.
-        encoder_kwargs (dict, optional): extra :class:`~asteroid_lir.filterbanks.SFCEncoder`
-            / :class:`~asteroid_lir.filterbanks.SFCDecoder` arguments (``encoder="sfc"``).
-        decoder_hidden (int, optional): band-split decoder MLP size (default ``4 * emb_dim``).
+        encoder_kwargs (dict, optional): other encoder/decoder arguments, e.g. ``hidden`` (the
+            band-split decoder's MLP size, default ``4 * emb_dim``) or SFC-CA's ``d_inner``,
+            ``query_type`` (:class:`~asteroid_lir.filterbanks.FrontEnd`).
         use_sos_token (bool): put a learnable start token between prompts and frames.
         tf_order (str): ``"ft"`` (frequency path first) or ``"tf"``.
         norm_type (str): ``"rmsgroupnorm"`` or ``"layernorm"``.
@@ -271,30 +268,13 @@ class TUSSSeparator(_BandTFStacks):
         band_config="bs_roformer",
         n_bands: int | None = None,
         encoder_kwargs: Mapping | None = None,
-        decoder_hidden: int | None = None,
         use_sos_token: bool = True,
         tf_order: str = "ft",
         norm_type: str = "rmsgroupnorm",
         dropout: float = 0.0,
         eps: float = 1e-5,
     ):
-        super().__init__(
-            1,
-            emb_dim,
-            num_groups,
-            n_heads,
-            tf_order,
-            norm_type,
-            sample_rate,
-            n_fft,
-            encoder,
-            band_config,
-            n_bands,
-            encoder_kwargs,
-            decoder_hidden,
-            dropout,
-            eps,
-        )
+        super().__init__(1, **_shared_args(locals()))
         names = [str(p) for p in prompt_names]
         if not names:
             raise ValueError("TUSSSeparator needs at least one prompt name.")
@@ -410,7 +390,6 @@ class UnconditionalSeparator(_BandTFStacks):
         band_config="bs_roformer",
         n_bands: int | None = None,
         encoder_kwargs: Mapping | None = None,
-        decoder_hidden: int | None = None,
         tf_order: str = "ft",
         norm_type: str = "rmsgroupnorm",
         dropout: float = 0.0,
@@ -418,23 +397,7 @@ class UnconditionalSeparator(_BandTFStacks):
     ):
         if n_src < 1:
             raise ValueError(f"n_src must be >= 1, got {n_src}.")
-        super().__init__(
-            n_src,
-            emb_dim,
-            num_groups,
-            n_heads,
-            tf_order,
-            norm_type,
-            sample_rate,
-            n_fft,
-            encoder,
-            band_config,
-            n_bands,
-            encoder_kwargs,
-            decoder_hidden,
-            dropout,
-            eps,
-        )
+        super().__init__(n_src, **_shared_args(locals()))
         self.n_src = int(n_src)
         self.first_block = block_config(first_block, "first_block")
         self.second_block = block_config(second_block, "second_block")

@@ -2,24 +2,52 @@
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from collections.abc import Sequence
 
+import asteroid_filterbanks
 import torch
-from asteroid.models.base_models import (
-    BaseEncoderMaskerDecoder,
-    _shape_reconstructed,
-    _unsqueeze_to_3d,
-)
-from asteroid.models.sudormrf import SuDORMRFImprovedNet, _Padder
-from asteroid.utils.torch_utils import jitable_shape
+from asteroid.models.base_models import BaseEncoderMaskerDecoder
 from asteroid_filterbanks import make_enc_dec
 from torch import nn
 
+from ..filterbanks.padded import PaddedEncoder
 from ..masknn.iterative_sudormrf import IterativeSuDORMRF
-from .base import LIRModelMixin
+from .base import LIRModelMixin, reshape_like_input
 from .refinement import RefinementModelMixin
 
 __all__ = ["LIRSuDORMRFNet"]
+
+#: Arguments of Asteroid's SuDORMRFImprovedNet that are spelled differently here.
+ASTEROID_NAMES = {
+    "num_blocks": "n_sub_blocks (Asteroid's num_blocks U-ConvBlocks in one pass are n_blocks=1, "
+    "n_sub_blocks=num_blocks, n_iters=1)",
+    "in_chan": "n_filters (the masker's input channels are the encoder's bases)",
+}
+#: Beyond this many U-ConvBlocks (n_blocks * n_sub_blocks) a model warns: likely a mix-up of
+#: n_blocks with Asteroid's num_blocks (a conventional Sudo rm -rf has 16).
+_MANY_UCONV_BLOCKS = 32
+
+
+def _check_fb_kwargs(fb_name: str, fb_kwargs: dict) -> None:
+    hints = {k: ASTEROID_NAMES[k] for k in fb_kwargs if k in ASTEROID_NAMES}
+    if hints:
+        raise TypeError(
+            "LIRSuDORMRFNet got Asteroid's Sudo rm -rf argument(s): "
+            + "; ".join(f"use {hint} instead of {name}" for name, hint in hints.items())
+            + "."
+        )
+    fb_class = asteroid_filterbanks.get(fb_name)
+    taken = set(inspect.signature(fb_class.__init__).parameters) - {"self", "kwargs"}
+    taken -= {"n_filters", "kernel_size", "stride", "sample_rate"}
+    unknown = sorted(set(fb_kwargs) - taken)
+    if unknown:
+        raise TypeError(
+            f"LIRSuDORMRFNet got unexpected keyword argument(s) {unknown}: neither its own nor "
+            f"arguments of the {fb_name!r} filterbank ({fb_class.__name__} takes "
+            f"{sorted(taken) or 'none'})."
+        )
 
 
 class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecoder):
@@ -52,7 +80,17 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
             progressive training; the output of ``forward`` is that of the last block's head).
         sample_rate (float): sample rate of the model.
         fb_name (str): Asteroid filterbank family of the encoder/decoder (default ``"free"``).
-        **fb_kwargs: extra filterbank arguments.
+        gate_kernel_size (int, optional): an early-exit gate (paper Sec. 2.3) spanning this many
+            latent frames (3200 = 4 s at 8 kHz with stride 10; other lengths are resampled to
+            it, see :class:`~asteroid_lir.masknn.GatingModule`) decides the steps of each
+            sample; ``None``: no gate. A gated model has one head.
+        min_steps, gumbel_tau, exit_is_final: gate settings, see
+            :class:`~asteroid_lir.masknn.RefinementCore`.
+        **fb_kwargs: extra arguments of the filterbank (others raise a ``TypeError``; Asteroid's
+            ``num_blocks`` and ``in_chan`` get one naming the argument to use).
+
+    Asteroid's ``SuDORMRFImprovedNet`` defaults differ: ``upsampling_depth=4`` and
+    ``mask_act="softmax"`` there, ``5`` and ``"relu"`` here (the paper's model).
 
     References:
         [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.
@@ -75,8 +113,22 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
         head_per_block: bool = False,
         sample_rate: float = 8000,
         fb_name: str = "free",
+        gate_kernel_size: int | None = None,
+        min_steps: int = 1,
+        gumbel_tau: float = 1.0,
+        exit_is_final: bool = True,
         **fb_kwargs,
     ):
+        _check_fb_kwargs(fb_name, fb_kwargs)
+        if n_blocks * n_sub_blocks > _MANY_UCONV_BLOCKS:
+            warnings.warn(
+                f"LIRSuDORMRFNet(n_blocks={n_blocks}, n_sub_blocks={n_sub_blocks}) builds "
+                f"{n_blocks * n_sub_blocks} U-ConvBlocks: n_blocks counts distinct blocks of "
+                "n_sub_blocks U-ConvBlocks each (Asteroid's num_blocks=16 is n_blocks=1, "
+                "n_sub_blocks=16).",
+                UserWarning,
+                stacklevel=2,
+            )
         if stride != kernel_size // 2:
             # Asteroid's Sudo rm -rf padder sizes the input for a hop of kernel_size // 2; any
             # other pair gives latents the U-ConvBlocks cannot halve (a shape error deep inside).
@@ -88,7 +140,7 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
             fb_name, n_filters, kernel_size, stride, sample_rate, fb_kwargs
         )
         n_feats = enc.n_feats_out
-        enc = _Padder(enc, upsampling_depth=upsampling_depth, kernel_size=kernel_size)
+        enc = PaddedEncoder(enc, upsampling_depth=upsampling_depth, kernel_size=kernel_size)
         masker = IterativeSuDORMRF(
             n_feats,
             n_src,
@@ -99,6 +151,10 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
             upsampling_depth=upsampling_depth,
             mask_act=mask_act,
             head_per_block=head_per_block,
+            gate_kernel_size=gate_kernel_size,
+            min_steps=min_steps,
+            gumbel_tau=gumbel_tau,
+            exit_is_final=exit_is_final,
         )
         super().__init__(enc, masker, dec, encoder_activation=None)
         self.fb_name = fb_name
@@ -153,25 +209,14 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
 
     # ------------------------------------------------------------------ forward passes
     def prepare_input(self, wav: torch.Tensor) -> tuple:
-        """Check ``wav`` and reshape it to ``(batch, 1, time)``; building block of the forwards.
-
-        Args:
-            wav (torch.Tensor): waveform ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)``.
+        """Check ``wav`` (:func:`~asteroid_lir.models.base.check_waveform`) and reshape it to
+        ``(batch, 1, time)``.
 
         Returns:
             tuple: ``(shape, wav_3d, n_samples)``, to hand back to :meth:`decode_head`.
         """
-        if wav.ndim not in (1, 2, 3) or (wav.ndim == 3 and wav.shape[1] != 1):
-            raise ValueError(
-                f"Expected a mono waveform of shape (time,), (batch, time) or (batch, 1, time); "
-                f"got shape {tuple(wav.shape)} (mix multi-channel audio down or separate each "
-                "channel)."
-            )
-        if not torch.jit.is_tracing() and wav.shape[-1] == 0:
-            raise ValueError("The input waveform is empty (0 samples).")
-        shape = jitable_shape(wav)
-        wav = _unsqueeze_to_3d(wav)
-        return shape, wav, wav.shape[-1]
+        shape, wav = super().prepare_input(wav)
+        return shape, wav.unsqueeze(1), wav.shape[-1]
 
     def decode_head(self, tf_rep, z, head_idx: int, n_samples, shape) -> torch.Tensor:
         """Waveforms from the latent ``z`` through mask network and decoder ``head_idx``.
@@ -191,7 +236,7 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
         # is never shorter than the input: crop it to the length read before encoding. (Reading
         # it afterwards, as Asteroid's pad_x_to_y does, gives a wrong length in a trace taken on
         # an input that needed no padding: the tracer then confuses input and padded input.)
-        return _shape_reconstructed(decoded[..., :n_samples], shape)
+        return reshape_like_input(decoded[..., :n_samples], shape)
 
     def encode(self, wav: torch.Tensor) -> tuple[tuple, torch.Tensor]:
         """``(ctx, z_0)``: checked input, encoder output and bottleneck latent."""
@@ -219,56 +264,9 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
         }
 
     @classmethod
-    def from_asteroid(cls, model: SuDORMRFImprovedNet) -> LIRSuDORMRFNet:
-        """Build the ``(1, num_blocks, 1)`` model computing exactly what ``model`` computes.
+    def from_asteroid(cls, model) -> LIRSuDORMRFNet:
+        """The ``(1, num_blocks, 1)`` model computing exactly what an Asteroid
+        ``SuDORMRFImprovedNet`` computes (:func:`asteroid_lir.convert.asteroid.from_asteroid`)."""
+        from ..convert.asteroid import from_asteroid
 
-        Args:
-            model: an Asteroid ``SuDORMRFImprovedNet`` (any trained or fresh instance), or its
-                serialized package (dict).
-
-        Returns:
-            LIRSuDORMRFNet: same encoder, blocks, mask network and decoder weights.
-
-        Raises:
-            TypeError: if ``model`` is not a ``SuDORMRFImprovedNet`` (or its package).
-        """
-        if isinstance(model, dict):
-            if model.get("model_name") != "SuDORMRFImprovedNet":
-                raise TypeError(
-                    f"Expected a SuDORMRFImprovedNet package, got {model.get('model_name')!r}."
-                )
-            model = SuDORMRFImprovedNet.from_pretrained(model)
-        if not isinstance(model, SuDORMRFImprovedNet):
-            raise TypeError(
-                f"from_asteroid converts asteroid.models.SuDORMRFImprovedNet, got {type(model)}."
-            )
-        masker = model.masker
-        fb = model.encoder.filterbank
-        fb_cfg = fb.get_config()
-        fb_name = {"FreeFB": "free"}.get(fb_cfg.get("fb_name"), None)
-        if fb_name is None:
-            raise TypeError(
-                f"Only the free filterbank can be converted, got {fb_cfg.get('fb_name')}."
-            )
-        new = cls(
-            n_src=masker.n_src,
-            n_blocks=1,
-            n_sub_blocks=masker.num_blocks,
-            n_iters=1,
-            bn_chan=masker.bn_chan,
-            n_filters=fb_cfg["n_filters"],
-            kernel_size=fb_cfg["kernel_size"],
-            stride=fb_cfg["stride"],
-            upsampling_depth=masker.upsampling_depth,
-            mask_act=masker.mask_act,
-            sample_rate=model.sample_rate,
-        )
-        state = {}
-        for key, value in model.state_dict().items():
-            if key.startswith("masker.sm."):
-                key = "masker.blocks.0." + key[len("masker.sm.") :]
-            elif key.startswith("masker.mask_net."):
-                key = "masker.mask_nets.0." + key[len("masker.mask_net.") :]
-            state[key] = value
-        new.load_state_dict(state)
-        return new
+        return from_asteroid(cls, model)

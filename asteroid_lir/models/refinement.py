@@ -14,6 +14,8 @@ A model plugs its stem and heads into the core by defining four things; every fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -130,6 +132,91 @@ class RefinementModelMixin:
         ctx, z = self.encode(wav)
         z, steps = self.refiner.run_gated(z, force_steps, early_exit)
         return self.decode(ctx, z, 0), steps
+
+    # ------------------------------------------------------------------ gating and export
+    def with_gate(
+        self, n_iters: int | Sequence[int] | None = None, model_cls: type | None = None, **gate
+    ) -> RefinementModelMixin:
+        """A gated copy of this (pre-trained, ungated) model: every weight copied, gate fresh.
+
+        The paper's recipe (Sec. 2.3): pre-train the network without the gate, then train both
+        jointly (:class:`~asteroid_lir.engine.gated.GatedSystem`). Works for every family.
+
+        Args:
+            n_iters (int or list of int, optional): the gated model's iterations (default: this
+                model's).
+            model_cls (type, optional): the class of the copy (default: this model's class).
+            **gate: ``gate_kernel_size`` (required), ``min_steps``, ``gumbel_tau``,
+                ``exit_is_final``.
+
+        Returns:
+            the gated model, in this model's training mode.
+
+        Raises:
+            ValueError: a model that is gated already, has one head per block, or no gate size.
+        """
+        if self.refiner.gated:
+            raise ValueError(f"This {type(self).__name__} is gated already.")
+        if self.refiner.n_blocks > 1 and self.refiner.head_per_block:
+            raise ValueError(
+                "A gated model has one head: gate a model with head_per_block=False (or export "
+                "a prefix of the progressive model first, export_prefix)."
+            )
+        if gate.get("gate_kernel_size") is None:
+            raise ValueError("with_gate needs gate_kernel_size (frames spanned by the gate).")
+        args = {**self.get_model_args(), **gate}
+        if n_iters is not None:
+            args["n_iters"] = n_iters
+        model_cls = type(self) if model_cls is None else model_cls
+        new = model_cls(**model_cls.gated_args(args))
+        missing, unexpected = new.load_state_dict(self.state_dict(), strict=False)
+        not_gate = [k for k in missing if ".gate." not in f".{k}"]
+        if unexpected or not_gate:
+            raise RuntimeError(
+                f"State dicts do not match: missing {not_gate}, unexpected {unexpected}."
+            )
+        return new.train(self.training)
+
+    @staticmethod
+    def gated_args(args: dict) -> dict:
+        """Constructor arguments of a gated model from ``with_gate``'s (overridden by classes
+        whose constructor differs)."""
+        return args
+
+    def to_torchscript(self, example_wav: torch.Tensor) -> torch.jit.ScriptModule:
+        """A TorchScript module ``wav -> (estimates, steps)`` of a gated model, made by tracing.
+
+        A trace cannot keep the data-dependent batch shrinking of the early exit, so the traced
+        module runs every step for every sample and the (deterministic) gate selects the
+        result with ``torch.where``: outputs and step counts equal eager inference exactly,
+        because an exit is final; the compute saving is lost. (``torch.jit.trace(model, wav)``
+        records the same branch-free path for the estimates alone.)
+
+        Args:
+            example_wav (torch.Tensor): waveform ``(batch, time)`` used for tracing.
+
+        Returns:
+            torch.jit.ScriptModule: call it as ``estimates, steps = module(wav)``.
+        """
+        if not self.refiner.gated:
+            raise ValueError("to_torchscript exports the steps of a gated model; trace others.")
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return torch.jit.trace(_SelectedStepsExport(self), example_wav, check_trace=False)
+        finally:
+            self.train(was_training)
+
+
+class _SelectedStepsExport(nn.Module):
+    # Traceable wrapper: eval-mode gating without batch shrinking (see to_torchscript).
+    def __init__(self, model: RefinementModelMixin):
+        super().__init__()
+        self.model = model
+
+    def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.forward_with_steps(wav, early_exit=False)
 
 
 def export_prefix(model: RefinementModelMixin, n_blocks: int) -> RefinementModelMixin:

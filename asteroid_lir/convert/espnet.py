@@ -1,0 +1,137 @@
+"""ESPnet ``TFLocoformerSeparator`` checkpoints (merlresearch/tf-locoformer 1.0.1, Apache-2.0).
+
+:func:`from_espnet` builds a :class:`~asteroid_lir.models.TFLocoformerNet` computing what the
+ESPnet enhancement model computes; tests compare the two on the same weights, with the reference
+run from a scratch folder.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+
+import torch
+
+from ..masknn.tflocoformer import TFLocoformer
+from ..models.base import check_fit
+
+__all__ = ["convert_espnet_state_dict", "from_espnet", "reference_config"]
+
+# separator_conf keys of the ESPnet TFLocoformerSeparator that have no meaning here.
+_ESPNET_IGNORED = ("input_dim", "flash_attention")
+#: Arguments of TFLocoformer that the reference separator does not have.
+_NOT_IN_REFERENCE = (
+    "n_blocks",
+    "n_iters",
+    "head_per_block",
+    "gate_kernel_size",
+    "min_steps",
+    "gumbel_tau",
+    "exit_is_final",
+    "encoder",
+    "sample_rate",
+    "n_fft",
+    "band_config",
+    "n_bands",
+    "encoder_kwargs",
+)
+
+
+def convert_espnet_state_dict(state_dict: Mapping) -> dict:
+    """Rename the reference's separator keys to ours (``blocks.{j}.…`` -> ``blocks.0.{j}.…``,
+    ``deconv.…`` -> ``deconv.0.…``).
+
+    Args:
+        state_dict (dict): the ESPnet separator's state dict, without the ``separator.``
+            prefix.
+
+    Returns:
+        dict: a state dict for :class:`~asteroid_lir.masknn.TFLocoformer`.
+    """
+    out = {}
+    for key, value in state_dict.items():
+        if key.startswith("blocks."):
+            key = "blocks.0." + key[len("blocks.") :]
+        elif key.startswith("deconv."):
+            key = "deconv.0." + key[len("deconv.") :]
+        out[key] = value
+    return out
+
+
+def reference_config(separator: TFLocoformer) -> dict:
+    """The reference's ``separator_conf`` of a one-block, one-pass separator (``num_spk``).
+
+    Raises:
+        ValueError: a separator the reference cannot express (several blocks or steps, a gate,
+            a band front end).
+    """
+    conf = separator.get_config()
+    if (
+        separator.n_blocks != 1
+        or separator.n_steps != 1
+        or separator.gated
+        or (conf["encoder"] != "conv")
+    ):
+        raise ValueError("Only a (1, n_layers, 1) separator without a gate has a reference.")
+    conf = {k: v for k, v in conf.items() if k not in _NOT_IN_REFERENCE}
+    conf["num_spk"] = conf.pop("n_src")
+    return conf
+
+
+def from_espnet(
+    model_cls,
+    state_dict: Mapping[str, torch.Tensor],
+    separator_conf: Mapping,
+    n_fft: int = 256,
+    hop_length: int = 64,
+    win_length: int | None = None,
+    window: str = "hann",
+    normalize_variance: bool = True,
+    sample_rate: float = 8000,
+):
+    """Load the weights of an ESPnet ``TFLocoformerSeparator`` (merlresearch/tf-locoformer).
+
+    Args:
+        model_cls: :class:`~asteroid_lir.models.TFLocoformerNet` (or a subclass).
+        state_dict (Mapping): the separator's weights as ESPnet names them, with or without
+            the ``separator.`` prefix (a whole ESPnet enhancement model's state dict works:
+            only the ``separator.`` entries are read).
+        separator_conf (Mapping): the ``separator_conf`` of the ESPnet config.
+        n_fft, hop_length, win_length, window: the config's ``encoder_conf``.
+        normalize_variance (bool): the config's ``model_conf.normalize_variance``.
+        sample_rate (float): sample rate of the recipe.
+
+    Returns:
+        TFLocoformerNet: a model computing what the ESPnet model computes.
+
+    Raises:
+        ValueError: for unknown ``separator_conf`` keys or weights that do not fit.
+    """
+    conf = dict(separator_conf)
+    for key in _ESPNET_IGNORED:
+        conf.pop(key, None)
+    if "num_spk" in conf:
+        conf["n_src"] = conf.pop("num_spk")
+    known = set(inspect.signature(TFLocoformer.__init__).parameters) - {"self"}
+    unknown = sorted(set(conf) - known)
+    if unknown:
+        raise ValueError(
+            f"Unknown TF-Locoformer separator_conf keys {unknown}; expected a subset of "
+            f"{sorted(known | {'num_spk', *_ESPNET_IGNORED})}."
+        )
+    model = model_cls(
+        **conf,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        window=window,
+        normalize_variance=normalize_variance,
+        sample_rate=sample_rate,
+    )
+    state = dict(state_dict)
+    if any(k.startswith("separator.") for k in state):
+        state = {k[len("separator.") :]: v for k, v in state.items() if k.startswith("separator.")}
+    state = convert_espnet_state_dict(state)
+    missing, unexpected = model.separator.load_state_dict(state, strict=False)
+    check_fit(missing, unexpected, "The state dict does not fit the separator_conf")
+    return model
