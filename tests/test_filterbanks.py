@@ -2,8 +2,9 @@
 
 Reference checks (the SFC-CA authors' code, MIT, and the TUSS reference, AGPL; both run from a
 scratch copy outside the repository, never imported by the library) are skipped unless
-``ASTEROID_LIR_SFC_REF`` points at a folder holding ``spectral_feature_compression/`` and
-``ASTEROID_LIR_TUSS_REF`` at one holding ``nets/tuss.py`` (default for both: /tmp/scratch/sfc).
+``LIR_SFC_REF`` points at a folder holding ``spectral_feature_compression/`` (default
+``/tmp/scratch/sfc``) and ``LIR_TUSS_REF`` at one holding ``nets/tuss.py`` (default
+``/tmp/scratch/tuss``, the folder of the TUSS tests).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def stft_like(batch: int = 1, frames: int = 3, freqs: int = F_1025) -> torch.Ten
 
 
 def _ref_dir(env: str, marker: str) -> Path:
-    path = Path(os.environ.get(env, "/tmp/scratch/sfc"))
+    default = {"LIR_SFC_REF": "/tmp/scratch/sfc", "LIR_TUSS_REF": "/tmp/scratch/tuss"}[env]
+    path = Path(os.environ.get(env, default))
     if not (path / marker).is_file():
         pytest.skip(f"reference not available: set {env} to a folder containing {marker}")
     return path
@@ -157,7 +159,7 @@ def test_gap_and_empty_band_errors_name_the_band():
 
 def test_musical_bands_match_the_authors_code():
     ref = _ref_dir(
-        "ASTEROID_LIR_SFC_REF", "spectral_feature_compression/core/model/bandit_split.py"
+        "LIR_SFC_REF", "spectral_feature_compression/core/model/bandit_split.py"
     )
     source = (ref / "spectral_feature_compression/core/model/bandit_split.py").read_text()
     (fn,) = [
@@ -223,7 +225,7 @@ def test_band_split_mask_is_complex_product_with_mixture():
 
 
 def _tuss_band_split_module():
-    ref = _ref_dir("ASTEROID_LIR_TUSS_REF", "nets/tuss.py")
+    ref = _ref_dir("LIR_TUSS_REF", "nets/tuss.py")
     source = (ref / "nets/tuss.py").read_text()
     wanted = [
         n
@@ -457,7 +459,7 @@ def test_bad_inputs_raise_clear_errors():
 # ------------------------------------------------------------------------------ authors' code
 def _authors_modules(monkeypatch):
     ref = _ref_dir(
-        "ASTEROID_LIR_SFC_REF", "spectral_feature_compression/core/model/crossattn_enc_dec.py"
+        "LIR_SFC_REF", "spectral_feature_compression/core/model/crossattn_enc_dec.py"
     )
     # Their band module imports spafe and librosa at import time; only librosa's two MIDI
     # conversions are used by the musical configuration.
@@ -540,18 +542,19 @@ def test_sfc_inference_in_frame_chunks_gives_the_training_path_outputs(query_typ
 @pytest.mark.parametrize("padding", ["reflect", "zero"])
 @pytest.mark.parametrize("length", [1000, 1001])
 def test_stacked_stft_round_trip_and_layout(padding, length):
-    from asteroid_lir.filterbanks.stft import stacked_istft, stacked_stft
+    from asteroid_lir.filterbanks import StackedSTFT
 
     wav = torch.randn(3, length)
     window = torch.hann_window(64)
-    spec = stacked_stft(wav, 64, 16, 64, window, padding=padding)
+    stft = StackedSTFT(64, 16, 64, "hann", padding=padding)
+    spec = stft(wav)
     assert spec.shape[:2] == (3, 2) and spec.shape[-1] == 33
     # Frame t, bin f equals the complex STFT's value there.
     ref = torch.stft(wav, 64, 16, 64, window, center=True, return_complex=True)
     if padding == "reflect":
         torch.testing.assert_close(spec[:, 0], ref.real.transpose(1, 2))
-    back = stacked_istft(spec[None], 64, 16, 64, window, length)
+    back = stft.inverse(spec[None], length)
     assert back.shape == (1, 3, length)
     torch.testing.assert_close(back[0], wav, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="padding"):
-        stacked_stft(wav, 64, 16, 64, window, padding="circular")
+        StackedSTFT(64, 16, 64, "hann", padding="circular")

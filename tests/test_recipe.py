@@ -557,7 +557,7 @@ def test_gated_training_reports_each_phase(finished_run):
     )
     assert pre["max_time_minutes"] == pytest.approx(40) and joint["max_time_minutes"] == 20
     results = json.loads((exp / "results.json").read_text())
-    assert results["model"]["gated"] and results["model"]["name"] == "GatedLIRSuDORMRFNet"
+    assert results["model"]["gated"] and results["model"]["name"] == "LIRSuDORMRFNet"  # gated
     assert (exp / "pretrain" / "best_model.pth").is_file()  # phase 1 kept apart
     steps = [row["steps"] for row in results["utterances"]]
     assert all(1 <= s <= 2 for s in steps)

@@ -272,7 +272,7 @@ def reference_attention_gb(model: TFLocoformerNet, seconds: float) -> float:
     """GB of one time-path attention matrix of the reference ((batch*freqs) x heads x T x T)."""
     frames = int(seconds * model.sample_rate) // model.hop_length + 1
     freqs = model.n_fft // 2 + 1
-    return freqs * model.separator.block_kwargs["n_heads"] * frames**2 * 4 / 1e9
+    return freqs * model.separator.get_config()["n_heads"] * frames**2 * 4 / 1e9
 
 
 # ---------------------------------------------------------------------- benchmark API

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 import torch
 
+from ..masknn.locoformer import LocoformerBlock
+from ..masknn.refinement import REFINEMENT_ARGS
 from ..masknn.tflocoformer import TFLocoformer
 from ..models.base import check_fit
 
@@ -21,13 +23,7 @@ __all__ = ["convert_espnet_state_dict", "from_espnet", "reference_config"]
 _ESPNET_IGNORED = ("input_dim", "flash_attention")
 #: Arguments of TFLocoformer that the reference separator does not have.
 _NOT_IN_REFERENCE = (
-    "n_blocks",
-    "n_iters",
-    "head_per_block",
-    "gate_kernel_size",
-    "min_steps",
-    "gumbel_tau",
-    "exit_is_final",
+    *REFINEMENT_ARGS,
     "encoder",
     "sample_rate",
     "n_fft",
@@ -79,15 +75,7 @@ def reference_config(separator: TFLocoformer) -> dict:
 
 
 def from_espnet(
-    model_cls,
-    state_dict: Mapping[str, torch.Tensor],
-    separator_conf: Mapping,
-    n_fft: int = 256,
-    hop_length: int = 64,
-    win_length: int | None = None,
-    window: str = "hann",
-    normalize_variance: bool = True,
-    sample_rate: float = 8000,
+    model_cls, state_dict: Mapping[str, torch.Tensor], separator_conf: Mapping, **model_args
 ):
     """Load the weights of an ESPnet ``TFLocoformerSeparator`` (merlresearch/tf-locoformer).
 
@@ -97,9 +85,9 @@ def from_espnet(
             the ``separator.`` prefix (a whole ESPnet enhancement model's state dict works:
             only the ``separator.`` entries are read).
         separator_conf (Mapping): the ``separator_conf`` of the ESPnet config.
-        n_fft, hop_length, win_length, window: the config's ``encoder_conf``.
-        normalize_variance (bool): the config's ``model_conf.normalize_variance``.
-        sample_rate (float): sample rate of the recipe.
+        **model_args: the config's ``encoder_conf`` (``n_fft``, ``hop_length``,
+            ``win_length``, ``window``), ``model_conf.normalize_variance`` and the recipe's
+            ``sample_rate`` (the model's defaults are the reference's 8-kHz WHAMR! recipe).
 
     Returns:
         TFLocoformerNet: a model computing what the ESPnet model computes.
@@ -112,22 +100,15 @@ def from_espnet(
         conf.pop(key, None)
     if "num_spk" in conf:
         conf["n_src"] = conf.pop("num_spk")
-    known = set(inspect.signature(TFLocoformer.__init__).parameters) - {"self"}
+    block_args = set(inspect.signature(LocoformerBlock.__init__).parameters) - {"self", "rope"}
+    known = {"n_src", "n_layers", "tf_order", *block_args}
     unknown = sorted(set(conf) - known)
     if unknown:
         raise ValueError(
             f"Unknown TF-Locoformer separator_conf keys {unknown}; expected a subset of "
             f"{sorted(known | {'num_spk', *_ESPNET_IGNORED})}."
         )
-    model = model_cls(
-        **conf,
-        n_fft=n_fft,
-        hop_length=hop_length,
-        win_length=win_length,
-        window=window,
-        normalize_variance=normalize_variance,
-        sample_rate=sample_rate,
-    )
+    model = model_cls(**conf, **model_args)
     state = dict(state_dict)
     if any(k.startswith("separator.") for k in state):
         state = {k[len("separator.") :]: v for k, v in state.items() if k.startswith("separator.")}

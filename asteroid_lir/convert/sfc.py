@@ -2,7 +2,19 @@
 
 Their ``CrossAttnEncoder`` / ``CrossAttnDecoder`` map to :class:`~asteroid_lir.filterbanks.
 SFCEncoder` / :class:`~asteroid_lir.filterbanks.SFCDecoder` by renaming state-dict prefixes
-(tests compare the outputs with their code, run from a scratch folder).
+(:func:`sfc_reference_key_map`; tests compare the outputs with their code, run from a scratch
+folder).
+
+Deviations from the authors' code (b-sigpro/spectral-feature-compression, MIT; read in the
+public copy minjunmy619-spec/ASS, ``core/model/crossattn_enc_dec.py``, ``enc_dec_base.py``):
+
+- mono input only (their ``n_chan``): the interface is ``(batch, 2, frames, freqs)``;
+- the query projection of learnable queries is computed once and broadcast over frames (their
+  code projects the broadcast copy; same result);
+- no forced bf16 autocast and no forced SDPA backend (they pin the memory-efficient kernel on
+  CUDA); torch picks the kernel;
+- the complex mask is applied inside the decoder (their model wrapper does it);
+- ``position_bias=False`` builds the ablation without the bias (their classes always have it).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from .conv import ConvDecoder, ConvEncoder
 from .factory import FRONT_ENDS, FrontEnd
 from .padded import PaddedEncoder
 from .sfc import SFCDecoder, SFCEncoder
-from .stft import StackedSTFT, stacked_istft, stacked_stft
+from .stft import StackedSTFT
 
 __all__ = [
     "BAND_CONFIGS",
@@ -40,6 +40,4 @@ __all__ = [
     "bs_roformer_bands",
     "get_band_config",
     "musical_bands",
-    "stacked_istft",
-    "stacked_stft",
 ]

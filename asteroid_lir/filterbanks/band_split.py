@@ -31,21 +31,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .bands import BandConfig, BandSpec, get_band_config
-from .common import apply_decoder_output, check_band_features, check_output_kind, check_spectrum
+from .bands import BandConfig, BandSpec
+from .common import (
+    BandModule,
+    apply_decoder_output,
+    check_band_features,
+    check_output_kind,
+    check_spectrum,
+)
 
 __all__ = ["BandSplitDecoder", "BandSplitEncoder"]
 
 
-def _plain_bands(bands: BandSpec | BandConfig) -> str | list:
-    if isinstance(bands, str):
-        return bands
-    if isinstance(bands, BandConfig):
-        return bands.to_list()
-    return [list(b) if not isinstance(b, int) else int(b) for b in bands]
-
-
-class BandSplitEncoder(nn.Module):
+class BandSplitEncoder(BandModule):
     """Per-band normalisation + 1x1 convolution from the STFT to ``channels`` per band.
 
     Args:
@@ -74,13 +72,7 @@ class BandSplitEncoder(nn.Module):
         n_bands: int | None = None,
         eps: float = 1e-5,
     ) -> None:
-        super().__init__()
-        if channels < 1:
-            raise ValueError(f"channels must be >= 1, got {channels}.")
-        self.bands = get_band_config(band_config, sample_rate, n_fft, n_bands)
-        self.channels, self.sample_rate, self.n_fft, self.eps = channels, sample_rate, n_fft, eps
-        self._band_config = _plain_bands(band_config)
-        self.n_bands, self.n_freqs = self.bands.n_bands, self.bands.n_freqs
+        super().__init__(locals())
         self.band_modules = nn.ModuleList(
             nn.Sequential(nn.GroupNorm(1, 2 * w, eps=eps), nn.Conv1d(2 * w, channels, 1))
             for w in self.bands.widths
@@ -109,19 +101,8 @@ class BandSplitEncoder(nn.Module):
         """Same as :meth:`forward`, plus the decoder context (None: band split needs none)."""
         return self.forward(spec), None
 
-    def get_config(self) -> dict:
-        """Constructor arguments (plain types)."""
-        return {
-            "channels": self.channels,
-            "sample_rate": self.sample_rate,
-            "n_fft": self.n_fft,
-            "band_config": self._band_config,
-            "n_bands": self.n_bands,
-            "eps": self.eps,
-        }
 
-
-class BandSplitDecoder(nn.Module):
+class BandSplitDecoder(BandModule):
     """Per-band MLP with a GLU output: complex masks (or spectra) for ``n_src`` sources.
 
     Args:
@@ -157,22 +138,10 @@ class BandSplitDecoder(nn.Module):
         output: str = "mask",
         eps: float = 1e-5,
     ) -> None:
-        super().__init__()
-        name = type(self).__name__
-        if channels < 1 or n_src < 1:
-            raise ValueError(f"{name}: channels and n_src must be >= 1, got {channels}, {n_src}.")
-        self.output = check_output_kind(output, name)
-        self.bands = get_band_config(band_config, sample_rate, n_fft, n_bands)
-        self.channels, self.n_src, self.sample_rate, self.n_fft = (
-            channels,
-            n_src,
-            sample_rate,
-            n_fft,
-        )
-        self.hidden = 4 * channels if hidden is None else hidden
-        self.eps = eps
-        self._band_config = _plain_bands(band_config)
-        self.n_bands, self.n_freqs = self.bands.n_bands, self.bands.n_freqs
+        super().__init__(locals())
+        self.output = check_output_kind(output, type(self).__name__)
+        self.n_src = n_src
+        self.hidden = self._config["hidden"] = 4 * channels if hidden is None else hidden
         self.band_modules = nn.ModuleList(
             nn.Sequential(
                 nn.GroupNorm(1, channels, eps=eps),
@@ -226,17 +195,3 @@ class BandSplitDecoder(nn.Module):
             )
         est = out.permute(0, 2, 1, 4, 3)  # (batch, n_src, 2, frames, freqs)
         return apply_decoder_output(est, mixture, self.output, name)
-
-    def get_config(self) -> dict:
-        """Constructor arguments (plain types)."""
-        return {
-            "channels": self.channels,
-            "n_src": self.n_src,
-            "sample_rate": self.sample_rate,
-            "n_fft": self.n_fft,
-            "band_config": self._band_config,
-            "n_bands": self.n_bands,
-            "hidden": self.hidden,
-            "output": self.output,
-            "eps": self.eps,
-        }

@@ -1,4 +1,4 @@
-"""What every band-wise encoder/decoder shares: input checks and the complex mask.
+"""What every band-wise encoder/decoder shares: band layout, arguments, input checks, the mask.
 
 The encoders of this package take the stacked real/imaginary STFT ``(batch, 2, frames, freqs)``
 and return ``(batch, channels, frames, n_bands)``; the decoders take those band features and the
@@ -7,10 +7,17 @@ mixture's stacked STFT and return ``(batch, n_src, 2, frames, freqs)`` estimated
 
 from __future__ import annotations
 
+import inspect
+
 import torch
+from torch import nn
+
+from .bands import BandConfig, get_band_config
 
 __all__ = [
     "DECODER_OUTPUTS",
+    "BandModule",
+    "plain_bands",
     "apply_decoder_output",
     "check_band_features",
     "check_output_kind",
@@ -108,3 +115,49 @@ def check_output_kind(output: str, owner: str) -> str:
     if output not in DECODER_OUTPUTS:
         raise ValueError(f"{owner}: output must be one of {list(DECODER_OUTPUTS)}, got {output!r}.")
     return output
+
+
+def plain_bands(bands) -> str | list:
+    """A band configuration in plain types (a name, or a list of edges or pairs)."""
+    if isinstance(bands, str):
+        return bands
+    if isinstance(bands, BandConfig):
+        return bands.to_list()
+    return [list(b) if not isinstance(b, int) else int(b) for b in bands]
+
+
+class BandModule(nn.Module):
+    """Base of the band encoders/decoders: the band layout and the constructor arguments.
+
+    A subclass calls ``super().__init__(locals())`` first in its ``__init__``: its arguments are
+    recorded for :meth:`get_config` (the band configuration in plain types, ``n_bands``
+    resolved; a subclass records other resolved defaults in ``self._config``), the sizes are
+    checked, and ``channels``, ``sample_rate``, ``n_fft``, ``bands``, ``n_bands`` and
+    ``n_freqs`` are set.
+
+    Args:
+        args (dict): the subclass constructor's ``locals()``, before any of them changed.
+    """
+
+    def __init__(self, args: dict) -> None:
+        super().__init__()
+        params = inspect.signature(type(self).__init__).parameters
+        self._config = {k: args[k] for k in params if k != "self" and k in args}
+        name = type(self).__name__
+        sizes = {k: args[k] for k in ("channels", "n_src") if k in args}
+        if min(sizes.values()) < 1:
+            raise ValueError(f"{name}: {' and '.join(sizes)} must be >= 1, got {sizes}.")
+        self.channels, self.sample_rate, self.n_fft = (
+            args["channels"],
+            args["sample_rate"],
+            args["n_fft"],
+        )
+        self.bands = get_band_config(
+            args["band_config"], args["sample_rate"], args["n_fft"], args["n_bands"]
+        )
+        self.n_bands, self.n_freqs = self.bands.n_bands, self.bands.n_freqs
+        self._config.update(band_config=plain_bands(args["band_config"]), n_bands=self.n_bands)
+
+    def get_config(self) -> dict:
+        """Constructor arguments (plain types)."""
+        return dict(self._config)

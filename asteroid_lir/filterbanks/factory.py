@@ -113,6 +113,22 @@ class FrontEnd:
         self._enc_kwargs = self._side(enc_ok)
         self._dec_kwargs = self._side(dec_ok)
 
+    @classmethod
+    def from_args(
+        cls,
+        args: dict,
+        channels: int,
+        norm_eps: float | None,
+        allowed: tuple[str, ...] | None = None,
+    ) -> FrontEnd:
+        """The front end named by a model's arguments (``encoder``, ``sample_rate``, ``n_fft``,
+        ``band_config``, ``n_bands``, ``encoder_kwargs``; missing ones take their defaults)."""
+        keys = ("sample_rate", "n_fft", "band_config", "n_bands", "encoder_kwargs")
+        bands = {key: args.get(key) for key in keys}
+        return cls(
+            args.get("encoder", "conv"), channels, **bands, norm_eps=norm_eps, allowed=allowed
+        )
+
     def _side(self, accepted: set[str]) -> dict:
         kwargs = {k: v for k, v in self.kwargs.items() if k in accepted}
         if self.norm_eps is not None and "eps" in accepted:

@@ -33,19 +33,8 @@ wrapper turns into a complex *mask* and multiplies with the mixture (``masking=T
 default, used by every SFC-CA recipe); ``output="mask"`` (default) does that inside the decoder,
 ``output="mapping"`` returns the maps as the spectra directly (the wrapper's ``masking=False``).
 
-Deviations from the authors' code (b-sigpro/spectral-feature-compression, MIT; read in the
-public copy minjunmy619-spec/ASS, ``core/model/crossattn_enc_dec.py``, ``enc_dec_base.py``):
-
-- mono input only (their ``n_chan``): the interface is ``(batch, 2, frames, freqs)``;
-- the query projection of learnable queries is computed once and broadcast over frames (their
-  code projects the broadcast copy; same result);
-- no forced bf16 autocast and no forced SDPA backend (they pin the memory-efficient kernel on
-  CUDA); torch picks the kernel;
-- the complex mask is applied inside the decoder (their model wrapper does it);
-- ``position_bias=False`` builds the ablation without the bias (their classes always have it).
-
-Names differ from theirs; :func:`asteroid_lir.convert.sfc.sfc_reference_key_map` maps their
-state-dict keys to ours.
+Deviations from the authors' code (all but the interface without effect on the function) and
+the mapping of their state-dict names to ours: :mod:`asteroid_lir.convert.sfc`.
 
 References:
     K. Saijo and Y. Bando, "Input-adaptive spectral feature compression by sequence modeling for
@@ -61,11 +50,16 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..layers.attention import MultiHeadCrossAttention
 from ..layers.ffn import SwiGLU
-from .band_split import _plain_bands
-from .bands import BandConfig, BandSpec, get_band_config
-from .common import apply_decoder_output, check_band_features, check_output_kind, check_spectrum
+from .bands import BandConfig, BandSpec
+from .common import (
+    BandModule,
+    apply_decoder_output,
+    check_band_features,
+    check_output_kind,
+    check_spectrum,
+)
+from .sfc_block import BandCrossAttention, PositionalBias
 
 __all__ = [
     "QUERY_TYPES",
@@ -79,115 +73,6 @@ __all__ = [
 QUERY_TYPES = ("learnable", "adaptive")
 
 _KERNEL, _PADDING = (3, 3), (1, 1)
-
-
-class PositionalBias(nn.Module):
-    """Additive attention bias ``slope_h * B_h`` (optionally ``-inf`` outside the bands).
-
-    Args:
-        init: initial bias ``(q_len, kv_len)``, copied for every head.
-        n_heads: number of attention heads.
-        slopes: per-head slopes (default all 1).
-        learnable: whether ``B`` is a parameter (True in the authors' recipes) or fixed.
-        learnable_slopes: whether the slopes are parameters (False in the recipes).
-        allowed: optional boolean ``(q_len, kv_len)``; where False the bias is ``-inf``
-            (the authors' ``mask_outside_bands``).
-
-    Returns (forward):
-        torch.Tensor: ``(1, n_heads, q_len, kv_len)``.
-    """
-
-    def __init__(
-        self,
-        init: torch.Tensor,
-        n_heads: int,
-        slopes: Sequence[float] | None = None,
-        learnable: bool = True,
-        learnable_slopes: bool = False,
-        allowed: torch.Tensor | None = None,
-    ) -> None:
-        super().__init__()
-        slopes = [1.0] * n_heads if slopes is None else [float(s) for s in slopes]
-        if len(slopes) != n_heads:
-            raise ValueError(f"Got {len(slopes)} slopes for {n_heads} heads: {slopes}.")
-        bias = init.float()[None, None].repeat(1, n_heads, 1, 1).contiguous()
-        slope_t = torch.tensor(slopes)[:, None, None]
-        if learnable:
-            self.bias = nn.Parameter(bias)
-        else:
-            self.register_buffer("bias", bias, persistent=False)
-        if learnable_slopes:
-            self.slopes = nn.Parameter(slope_t)
-        else:
-            self.register_buffer("slopes", slope_t, persistent=False)
-        if allowed is not None:
-            outside = torch.zeros(allowed.shape).masked_fill(~allowed.bool(), float("-inf"))
-            self.register_buffer("outside", outside[None, None], persistent=False)
-        else:
-            self.outside = None
-
-    def forward(self) -> torch.Tensor:
-        bias = self.bias if self.outside is None else self.bias + self.outside
-        return bias * self.slopes.to(bias.dtype)
-
-
-class BandCrossAttention(MultiHeadCrossAttention):
-    """One SFC-CA block: RMSNorm'd queries and keys/values, multi-head cross-attention with a
-    positional bias, then a residual SwiGLU MLP (no residual around the attention).
-
-    The attention (and its frame-chunked inference) is
-    :class:`~asteroid_lir.layers.attention.MultiHeadCrossAttention`, the MLP
-    :class:`~asteroid_lir.layers.ffn.SwiGLU`: the layers of the separators.
-
-    Args:
-        dim: feature size of queries and keys/values (the attention size too).
-        n_heads: number of heads (``dim`` must be divisible by it).
-        position_bias: the additive bias, or None for plain attention.
-        mlp_hidden: hidden size of the SwiGLU MLP (``2 * dim`` in the authors' code).
-        eps: RMSNorm epsilon.
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        n_heads: int,
-        position_bias: PositionalBias | None,
-        mlp_hidden: int,
-        eps: float = 1e-6,
-    ) -> None:
-        super().__init__(dim, n_heads)
-        self.norm_q = nn.RMSNorm(dim, eps=eps)
-        self.norm_kv = nn.RMSNorm(dim, eps=eps)
-        self.position_bias = position_bias
-        self.norm_mlp = nn.RMSNorm(dim, eps=eps)
-        self.mlp = SwiGLU(dim, mlp_hidden)
-
-    def _bias(self) -> torch.Tensor | None:
-        return None if self.position_bias is None else self.position_bias()
-
-    def attend(
-        self, kv: torch.Tensor, query: torch.Tensor, bias: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """The block's output ``(n, q_len, dim)`` (``bias``: the positional bias if None)."""
-        bias = self._bias() if bias is None else bias
-        out = super().attend(self.norm_kv(kv), self.norm_q(query), bias)
-        return out + self.mlp(self.norm_mlp(out))
-
-    def attention_weights(
-        self, kv: torch.Tensor, query: torch.Tensor, with_bias: bool = True
-    ) -> torch.Tensor:
-        """The attention probabilities of :meth:`forward`, computed explicitly.
-
-        Args:
-            kv: ``(n, kv_len, dim)``.
-            query: ``(n, q_len, dim)`` or ``(1, q_len, dim)``.
-            with_bias: add the positional bias (as :meth:`forward` does) or leave it out.
-
-        Returns:
-            torch.Tensor: ``(n, n_heads, q_len, kv_len)``; each row sums to 1.
-        """
-        bias = self._bias() if with_bias else None
-        return super().attention_weights(self.norm_kv(kv), self.norm_q(query), bias)
 
 
 def _check_common(
@@ -213,7 +98,46 @@ def _check_common(
         raise ValueError(f"{name}: mlp_ratio must be >= 1, got {mlp_ratio}.")
 
 
-class SFCEncoder(nn.Module):
+class _SFCModule(BandModule):
+    """What the SFC-CA encoder and decoder share: argument checks and the cross-attention block."""
+
+    def __init__(self, args: dict) -> None:
+        super().__init__(args)
+        a = self._config
+        d_inner = self.channels if a["d_inner"] is None else a["d_inner"]
+        _check_common(
+            type(self).__name__,
+            d_inner,
+            a["n_heads"],
+            a["query_type"],
+            a["mlp_ratio"],
+            a["position_bias"],
+            a["mask_outside_bands"],
+        )
+        self.d_inner = a["d_inner"] = d_inner
+        self.n_heads, self.query_type, self.eps = a["n_heads"], a["query_type"], a["eps"]
+        self.slopes = a["slopes"] = None if a["slopes"] is None else [float(v) for v in a["slopes"]]
+
+    def _make_block(self, transpose: bool) -> BandCrossAttention:
+        # The decoder's bias starts from the transpose of the encoder's (F x K instead of K x F).
+        a, bias = self._config, None
+        if a["position_bias"]:
+            init, allowed = self.bands.position_bias(), self.bands.membership()
+            if transpose:
+                init, allowed = init.T, allowed.T
+            bias = PositionalBias(
+                init,
+                self.n_heads,
+                self.slopes,
+                learnable=a["learnable_bias"],
+                learnable_slopes=a["learnable_slopes"],
+                allowed=allowed if a["mask_outside_bands"] else None,
+            )
+        hidden = a["mlp_ratio"] * self.d_inner
+        return BandCrossAttention(self.d_inner, self.n_heads, bias, hidden, eps=self.eps)
+
+
+class SFCEncoder(_SFCModule):
     """SFC-CA encoder: K queries per frame cross-attend over the F bins.
 
     Args:
@@ -262,23 +186,8 @@ class SFCEncoder(nn.Module):
         mlp_ratio: int = 2,
         eps: float = 1e-6,
     ) -> None:
-        super().__init__()
-        name = type(self).__name__
-        d_inner = channels if d_inner is None else d_inner
-        if channels < 1:
-            raise ValueError(f"{name}: channels must be >= 1, got {channels}.")
-        _check_common(
-            name, d_inner, n_heads, query_type, mlp_ratio, position_bias, mask_outside_bands
-        )
-        self.bands = get_band_config(band_config, sample_rate, n_fft, n_bands)
-        self._band_config = _plain_bands(band_config)
-        self.channels, self.sample_rate, self.n_fft = channels, sample_rate, n_fft
-        self.d_inner, self.n_heads, self.query_type = d_inner, n_heads, query_type
-        self.slopes = None if slopes is None else [float(s) for s in slopes]
-        self.learnable_slopes, self.learnable_bias = learnable_slopes, learnable_bias
-        self.use_position_bias, self.mask_outside_bands = position_bias, mask_outside_bands
-        self.mlp_ratio, self.eps = mlp_ratio, eps
-        self.n_bands, self.n_freqs = self.bands.n_bands, self.bands.n_freqs
+        super().__init__(locals())
+        d_inner = self.d_inner
 
         self.input_conv = nn.Conv2d(2, d_inner, _KERNEL, padding=_PADDING)
         self.input_norm = nn.RMSNorm(d_inner, eps=eps)
@@ -290,17 +199,7 @@ class SFCEncoder(nn.Module):
             self.query_weights = nn.Parameter(1.0 / widths[band_ids])
             self.register_buffer("query_bins", bins, persistent=False)
             self.register_buffer("query_band_ids", band_ids, persistent=False)
-        bias = None
-        if position_bias:
-            bias = PositionalBias(
-                self.bands.position_bias(),
-                n_heads,
-                slopes,
-                learnable=learnable_bias,
-                learnable_slopes=learnable_slopes,
-                allowed=self.bands.membership() if mask_outside_bands else None,
-            )
-        self.block = BandCrossAttention(d_inner, n_heads, bias, mlp_ratio * d_inner, eps=eps)
+        self.block = self._make_block(transpose=False)
         self.output_conv = nn.Conv2d(d_inner, channels, _KERNEL, padding=_PADDING)
         self.output_norm = nn.RMSNorm(channels, eps=eps)
 
@@ -366,28 +265,8 @@ class SFCEncoder(nn.Module):
         _, kv = self._flat(spec)
         return self.block.attention_weights(kv, self.queries(kv), with_bias=with_bias)
 
-    def get_config(self) -> dict:
-        """Constructor arguments (plain types)."""
-        return {
-            "channels": self.channels,
-            "sample_rate": self.sample_rate,
-            "n_fft": self.n_fft,
-            "band_config": self._band_config,
-            "n_bands": self.n_bands,
-            "d_inner": self.d_inner,
-            "n_heads": self.n_heads,
-            "query_type": self.query_type,
-            "slopes": self.slopes,
-            "learnable_slopes": self.learnable_slopes,
-            "learnable_bias": self.learnable_bias,
-            "position_bias": self.use_position_bias,
-            "mask_outside_bands": self.mask_outside_bands,
-            "mlp_ratio": self.mlp_ratio,
-            "eps": self.eps,
-        }
 
-
-class SFCDecoder(nn.Module):
+class SFCDecoder(_SFCModule):
     """SFC-CA decoder: F queries per frame cross-attend over the K band features.
 
     Args:
@@ -438,30 +317,10 @@ class SFCDecoder(nn.Module):
         output: str = "mask",
         eps: float = 1e-6,
     ) -> None:
-        super().__init__()
-        name = type(self).__name__
-        d_inner = channels if d_inner is None else d_inner
-        if channels < 1 or n_src < 1:
-            raise ValueError(f"{name}: channels and n_src must be >= 1, got {channels}, {n_src}.")
-        _check_common(
-            name, d_inner, n_heads, query_type, mlp_ratio, position_bias, mask_outside_bands
-        )
-        self.output = check_output_kind(output, name)
-        self.bands = get_band_config(band_config, sample_rate, n_fft, n_bands)
-        self._band_config = _plain_bands(band_config)
-        self.channels, self.n_src, self.sample_rate, self.n_fft = (
-            channels,
-            n_src,
-            sample_rate,
-            n_fft,
-        )
-        self.d_inner, self.n_heads, self.query_type = d_inner, n_heads, query_type
-        self.context_dim = d_inner if context_dim is None else context_dim
-        self.slopes = None if slopes is None else [float(s) for s in slopes]
-        self.learnable_slopes, self.learnable_bias = learnable_slopes, learnable_bias
-        self.use_position_bias, self.mask_outside_bands = position_bias, mask_outside_bands
-        self.mlp_ratio, self.eps = mlp_ratio, eps
-        self.n_bands, self.n_freqs = self.bands.n_bands, self.bands.n_freqs
+        super().__init__(locals())
+        d_inner, self.n_src = self.d_inner, n_src
+        self.output = check_output_kind(output, type(self).__name__)
+        self.context_dim = self._config["context_dim"] = context_dim or d_inner
 
         self.input_conv = nn.ConvTranspose2d(channels, d_inner, _KERNEL, padding=_PADDING)
         if query_type == "learnable":
@@ -471,17 +330,7 @@ class SFCDecoder(nn.Module):
                 nn.RMSNorm(self.context_dim, eps=eps),
                 SwiGLU(d_inner, mlp_ratio * d_inner, in_dim=self.context_dim),
             )
-        bias = None
-        if position_bias:
-            bias = PositionalBias(
-                self.bands.position_bias().T,
-                n_heads,
-                slopes,
-                learnable=learnable_bias,
-                learnable_slopes=learnable_slopes,
-                allowed=self.bands.membership().T if mask_outside_bands else None,
-            )
-        self.block = BandCrossAttention(d_inner, n_heads, bias, mlp_ratio * d_inner, eps=eps)
+        self.block = self._make_block(transpose=True)
         self.output_conv = nn.ConvTranspose2d(d_inner, 2 * n_src, _KERNEL, padding=_PADDING)
 
     def _flat(self, feats: torch.Tensor) -> torch.Tensor:
@@ -552,26 +401,3 @@ class SFCDecoder(nn.Module):
         """Attention of the F queries over the K bands, ``(batch * frames, heads, F, K)``."""
         kv = self._flat(feats)
         return self.block.attention_weights(kv, self.queries(context, kv.shape[0]), with_bias)
-
-    def get_config(self) -> dict:
-        """Constructor arguments (plain types)."""
-        return {
-            "channels": self.channels,
-            "n_src": self.n_src,
-            "sample_rate": self.sample_rate,
-            "n_fft": self.n_fft,
-            "band_config": self._band_config,
-            "n_bands": self.n_bands,
-            "d_inner": self.d_inner,
-            "n_heads": self.n_heads,
-            "query_type": self.query_type,
-            "context_dim": self.context_dim,
-            "slopes": self.slopes,
-            "learnable_slopes": self.learnable_slopes,
-            "learnable_bias": self.learnable_bias,
-            "position_bias": self.use_position_bias,
-            "mask_outside_bands": self.mask_outside_bands,
-            "mlp_ratio": self.mlp_ratio,
-            "output": self.output,
-            "eps": self.eps,
-        }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import torch
 from asteroid.masknn import activations
@@ -32,15 +32,15 @@ class IterativeSuDORMRF(RefinementCore):
         in_chan (int): number of encoder bases (input and mask channels).
         n_src (int): number of estimated sources (masks).
         bn_chan (int): bottleneck channels, the size of the refined latent.
-        n_blocks (int): number of distinct blocks ``N``.
         n_sub_blocks (int): U-ConvBlocks per block ``S``.
-        n_iters (int or list of int): iterations per block ``I`` (one value or one per block).
         upsampling_depth (int): resolutions in each U-ConvBlock.
         mask_act (str): mask non-linearity, a name known to ``asteroid.masknn.activations``.
-        head_per_block (bool): one mask network per distinct block instead of one at the end.
-        gate_kernel_size (int, optional): an early-exit gate spanning this many latent frames
-            (3200 = 4 s at 8 kHz, stride 10) decides the steps; ``None``: no gate.
-        min_steps, gumbel_tau, exit_is_final: gate settings, see :class:`RefinementCore`.
+        **refinement: ``n_blocks`` (distinct blocks ``N``), ``n_iters`` (iterations per block
+            ``I``, one value or one per block), ``head_per_block`` (one mask network per
+            distinct block instead of one at the end) and the gate's ``gate_kernel_size``
+            (an early-exit gate spanning this many latent frames, 3200 = 4 s at 8 kHz with
+            stride 10), ``min_steps``, ``gumbel_tau``, ``exit_is_final``: see
+            :class:`RefinementCore`.
 
     References:
         [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.1.
@@ -55,31 +55,19 @@ class IterativeSuDORMRF(RefinementCore):
         in_chan: int,
         n_src: int,
         bn_chan: int = 128,
-        n_blocks: int = 1,
         n_sub_blocks: int = 16,
-        n_iters: int | Sequence[int] = 1,
         upsampling_depth: int = 5,
         mask_act: str = "relu",
-        head_per_block: bool = False,
-        gate_kernel_size: int | None = None,
-        min_steps: int = 1,
-        gumbel_tau: float = 1.0,
-        exit_is_final: bool = True,
+        **refinement,
     ):
         if n_src < 1:
             raise ValueError(f"n_src must be >= 1, got {n_src}.")
         super().__init__(
             lambda: FastUConvBlock(bn_chan, in_chan, upsampling_depth=upsampling_depth),
             lambda: nn.Sequential(nn.PReLU(), nn.Conv1d(bn_chan, n_src * in_chan, 1)),
-            n_blocks=n_blocks,
             n_sub_blocks=n_sub_blocks,
-            n_iters=n_iters,
-            head_per_block=head_per_block,
             latent_channels=bn_chan,
-            gate_kernel_size=gate_kernel_size,
-            min_steps=min_steps,
-            gumbel_tau=gumbel_tau,
-            exit_is_final=exit_is_final,
+            **refinement,
         )
         self.in_chan = in_chan
         self.n_src = n_src

@@ -108,6 +108,19 @@ class LocoformerBlock(nn.Module):
         if bad:
             raise ValueError(f"Unsupported ffn_type {bad}; supported: {list(FFN_TYPES)}.")
         self.macaron_style = len(ffn_types) == 2
+        self.emb_dim = emb_dim
+        self.config = dict(
+            norm_type=norm_type,
+            num_groups=num_groups,
+            n_heads=n_heads,
+            attention_dim=attention_dim,
+            ffn_type=[str(t) for t in ffn_types],
+            ffn_hidden_dim=[int(d) for d in ffn_dims],
+            conv1d_kernel=conv1d_kernel,
+            conv1d_shift=conv1d_shift,
+            dropout=dropout,
+            eps=eps,
+        )
 
         def norm() -> nn.Module:
             return make_norm(norm_type, emb_dim, num_groups, eps)
@@ -125,6 +138,10 @@ class LocoformerBlock(nn.Module):
         )
         # Widest intermediate per position (elements): q|k|v or the FFN's 2 * hidden channels.
         self._widest = max(3 * attention_dim, 2 * max(ffn_dims), emb_dim)
+
+    def get_config(self) -> dict:
+        """Constructor arguments (without the shared ``rope``)."""
+        return {"emb_dim": self.emb_dim, **self.config}
 
     @staticmethod
     def _normed(norm: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -211,6 +228,10 @@ class TFLocoformerBlock(nn.Module):
             time_kwargs["conv1d_kernel"] = time_conv1d_kernel
         self.freq_path = LocoformerBlock(emb_dim, rope=rope_freq, **kwargs)
         self.frame_path = LocoformerBlock(emb_dim, rope=rope_time, **time_kwargs)
+
+    def get_config(self) -> dict:
+        """Constructor arguments of a block whose paths share their settings."""
+        return {"tf_order": self.tf_order, **self.freq_path.get_config()}
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Apply the block.

@@ -35,7 +35,18 @@ from torch import nn
 
 from .gating import GatingModule
 
-__all__ = ["RefinementCore", "normalize_n_iters"]
+__all__ = ["REFINEMENT_ARGS", "RefinementCore", "normalize_n_iters"]
+
+#: The refinement and gate arguments every core takes (see :class:`RefinementCore`).
+REFINEMENT_ARGS = (
+    "n_blocks",
+    "n_iters",
+    "head_per_block",
+    "gate_kernel_size",
+    "min_steps",
+    "gumbel_tau",
+    "exit_is_final",
+)
 
 
 def normalize_n_iters(n_iters: int | Sequence[int], n_blocks: int) -> list[int]:

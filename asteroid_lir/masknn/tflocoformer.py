@@ -8,13 +8,13 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import torch
 
 from ..filterbanks.factory import FrontEnd
-from .locoformer import TFLocoformerBlock, as_ffn_list
-from .refinement import RefinementCore
+from .locoformer import TFLocoformerBlock
+from .refinement import REFINEMENT_ARGS, RefinementCore
 
 __all__ = ["TFLocoformer"]
 
@@ -43,24 +43,18 @@ class TFLocoformer(RefinementCore):
         n_layers (int): TF-Locoformer blocks per refinement block (sub-blocks ``S``; the
             reference's number of blocks when ``n_blocks=1``).
         emb_dim (int): channels of the latent.
-        norm_type (str): ``"rmsgroupnorm"`` or ``"layernorm"``.
-        num_groups (int): groups of the RMSGroupNorm.
-        tf_order (str): ``"ft"`` (frequency path first) or ``"tf"``.
-        n_heads (int): attention heads.
-        attention_dim (int): total query/key/value size.
-        ffn_type (str or list of str): FFN types, in the order they are applied.
-        ffn_hidden_dim (int or list of int): FFN hidden sizes, same order.
-        conv1d_kernel (int): kernel length of the FFN convolutions.
-        conv1d_shift (int): stride of the FFN convolutions.
-        dropout (float): dropout probability.
-        eps (float): epsilon of the norms.
-        n_blocks, n_iters, head_per_block, gate_kernel_size, min_steps, gumbel_tau,
-            exit_is_final: see :class:`~asteroid_lir.masknn.RefinementCore` (the gate spans
-            ``gate_kernel_size`` STFT frames of the frequency-pooled latent).
         encoder (str): ``"conv"`` (the reference), ``"band_split"`` or ``"sfc"`` (SFC-CA): the
             blocks then run on ``n_bands`` band features instead of the bins.
         sample_rate (float, optional), n_fft (int, optional), band_config, n_bands,
             encoder_kwargs: the band front end (:class:`~asteroid_lir.filterbanks.FrontEnd`).
+        **options: the refinement arguments (``n_blocks``, ``n_iters``, ``head_per_block`` and
+            the gate's ``gate_kernel_size``, ``min_steps``, ``gumbel_tau``, ``exit_is_final``:
+            :class:`~asteroid_lir.masknn.RefinementCore`; the gate spans ``gate_kernel_size``
+            STFT frames of the frequency-pooled latent) and those of the TF-Locoformer blocks
+            (``tf_order``, ``norm_type``, ``num_groups``, ``n_heads``, ``attention_dim``,
+            ``ffn_type``, ``ffn_hidden_dim``, ``conv1d_kernel``, ``conv1d_shift``,
+            ``dropout``, ``eps``: :class:`~asteroid_lir.masknn.TFLocoformerBlock`, whose
+            defaults are the reference's).
 
     References:
         [1] Saijo et al., IWAENC 2024 (see the module docstring).
@@ -74,66 +68,26 @@ class TFLocoformer(RefinementCore):
         n_src: int = 2,
         n_layers: int = 6,
         emb_dim: int = 128,
-        norm_type: str = "rmsgroupnorm",
-        num_groups: int = 4,
-        tf_order: str = "ft",
-        n_heads: int = 4,
-        attention_dim: int = 128,
-        ffn_type: str | Sequence[str] = ("swiglu_conv1d", "swiglu_conv1d"),
-        ffn_hidden_dim: int | Sequence[int] = (384, 384),
-        conv1d_kernel: int = 4,
-        conv1d_shift: int = 1,
-        dropout: float = 0.0,
-        eps: float = 1e-5,
-        n_blocks: int = 1,
-        n_iters: int | Sequence[int] = 1,
-        head_per_block: bool = False,
-        gate_kernel_size: int | None = None,
-        min_steps: int = 1,
-        gumbel_tau: float = 1.0,
-        exit_is_final: bool = True,
         encoder: str = "conv",
         sample_rate: float | None = None,
         n_fft: int | None = None,
         band_config=None,
         n_bands: int | None = None,
         encoder_kwargs: Mapping | None = None,
+        **options,
     ):
         if n_src < 1 or n_layers < 1:
             raise ValueError(f"n_src and n_layers must be >= 1, got {n_src} and {n_layers}.")
-        front_end = FrontEnd(
-            encoder, emb_dim, sample_rate, n_fft, band_config, n_bands, encoder_kwargs, eps
-        )
-        block_kwargs = dict(
-            tf_order=tf_order,
-            norm_type=norm_type,
-            num_groups=num_groups,
-            n_heads=n_heads,
-            attention_dim=attention_dim,
-            ffn_type=[str(t) for t in as_ffn_list(ffn_type, "ffn_type")],
-            ffn_hidden_dim=[int(d) for d in as_ffn_list(ffn_hidden_dim, "ffn_hidden_dim")],
-            conv1d_kernel=conv1d_kernel,
-            conv1d_shift=conv1d_shift,
-            dropout=dropout,
-            eps=eps,
-        )
+        refinement = {k: options.pop(k) for k in REFINEMENT_ARGS if k in options}
+        front_end = FrontEnd.from_args(locals(), emb_dim, options.get("eps", 1e-5))
         super().__init__(
-            lambda: TFLocoformerBlock(emb_dim, **block_kwargs),
+            lambda: TFLocoformerBlock(emb_dim, **options),
             lambda: front_end.make_decoder(n_src),
-            n_blocks=n_blocks,
             n_sub_blocks=n_layers,
-            n_iters=n_iters,
-            head_per_block=head_per_block,
             latent_channels=emb_dim,
-            gate_kernel_size=gate_kernel_size,
-            min_steps=min_steps,
-            gumbel_tau=gumbel_tau,
-            exit_is_final=exit_is_final,
+            **refinement,
         )
-        self.n_src = n_src
-        self.n_layers = n_layers
-        self.emb_dim = emb_dim
-        self.block_kwargs = block_kwargs
+        self.n_src, self.n_layers, self.emb_dim = n_src, n_layers, emb_dim
         self.front_end = front_end
         # The reference's parameter names: ``conv.*`` for its convolutional front end.
         self.add_module("conv" if encoder == "conv" else "band_encoder", front_end.make_encoder())
@@ -195,8 +149,7 @@ class TFLocoformer(RefinementCore):
         return {
             "n_src": self.n_src,
             "n_layers": self.n_layers,
-            "emb_dim": self.emb_dim,
-            **{k: list(v) if isinstance(v, list) else v for k, v in self.block_kwargs.items()},
+            **self.blocks[0][0].get_config(),
             **self.refinement_config(),
             **self.front_end.get_config(self.stem),
             "sample_rate": band.get("sample_rate"),

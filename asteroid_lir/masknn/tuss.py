@@ -54,6 +54,7 @@ __all__ = [
     "BLOCK_DEFAULTS",
     "ENCODERS",
     "PROMPT_NAMES",
+    "TSE_BLOCK_DEFAULTS",
     "TUSSSeparator",
     "UnconditionalSeparator",
     "block_config",
@@ -73,6 +74,14 @@ BLOCK_DEFAULTS: dict = {
     "time_ffn_hidden_dim": 384,
     "time_conv1d_kernel": 1,
     "conv1d_shift": 1,
+}
+#: The settings of the reference's medium conditional TSE module (the second stack's default).
+TSE_BLOCK_DEFAULTS: dict = {
+    "attention_dim": 96,
+    "freq_ffn_hidden_dim": 256,
+    "freq_conv1d_kernel": 4,
+    "time_ffn_hidden_dim": 256,
+    "time_conv1d_kernel": 4,
 }
 
 
@@ -102,48 +111,48 @@ def block_config(conf: Mapping | None, what: str = "block") -> dict:
     return out
 
 
-#: Constructor arguments every band-wise TF-Locoformer separator shares.
-_SHARED = (
-    "emb_dim",
-    "num_groups",
-    "n_heads",
-    "tf_order",
-    "norm_type",
-    "sample_rate",
-    "n_fft",
-    "encoder",
-    "band_config",
-    "n_bands",
-    "encoder_kwargs",
-    "dropout",
-    "eps",
-)
-
-
-def _shared_args(args: dict) -> dict:
-    return {key: args[key] for key in _SHARED}
-
-
 class _BandTFStacks(nn.Module):
-    """Band encoder, two stacks of TF-Locoformer blocks and a band decoder (shared plumbing)."""
+    """Band encoder, two stacks of TF-Locoformer blocks and a band decoder (shared plumbing).
+
+    Args:
+        n_outputs (int): spectra the decoder outputs per input.
+        emb_dim (int): channels of the band features (``D``).
+        num_groups (int): RMSGroupNorm groups.
+        n_heads (int): attention heads.
+        sample_rate (float): sample rate (for the band layout).
+        n_fft (int): FFT size; the spectra have ``n_fft // 2 + 1`` bins.
+        encoder (str): ``"band_split"`` (the reference) or ``"sfc"`` (SFC-CA).
+        band_config: ``"bs_roformer"`` (the reference), ``"musical"`` or a list (see
+            :func:`~asteroid_lir.filterbanks.get_band_config`).
+        n_bands (int, optional): number of bands for ``"musical"``.
+        encoder_kwargs (dict, optional): other encoder/decoder arguments, e.g. ``hidden`` (the
+            band-split decoder's MLP size, default ``4 * emb_dim``) or SFC-CA's ``d_inner``,
+            ``query_type`` (:class:`~asteroid_lir.filterbanks.FrontEnd`).
+        tf_order (str): ``"ft"`` (frequency path first) or ``"tf"``.
+        norm_type (str): ``"rmsgroupnorm"`` or ``"layernorm"``.
+        dropout (float): dropout of the blocks.
+        eps (float): epsilon of the norms.
+
+    The defaults are the reference's ``medium`` model.
+    """
 
     def __init__(
         self,
         n_outputs: int,
         *,
-        emb_dim: int,
-        num_groups: int,
-        n_heads: int,
-        tf_order: str,
-        norm_type: str,
-        sample_rate: float,
-        n_fft: int,
-        encoder: str,
-        band_config,
-        n_bands: int | None,
-        encoder_kwargs: Mapping | None,
-        dropout: float,
-        eps: float,
+        emb_dim: int = 64,
+        num_groups: int = 8,
+        n_heads: int = 4,
+        sample_rate: float = 48000,
+        n_fft: int = 2048,
+        encoder: str = "band_split",
+        band_config="bs_roformer",
+        n_bands: int | None = None,
+        encoder_kwargs: Mapping | None = None,
+        tf_order: str = "ft",
+        norm_type: str = "rmsgroupnorm",
+        dropout: float = 0.0,
+        eps: float = 1e-5,
     ):
         super().__init__()
         if emb_dim < 1 or num_groups < 1 or emb_dim % num_groups:
@@ -154,17 +163,7 @@ class _BandTFStacks(nn.Module):
         self.tf_order, self.norm_type = tf_order, norm_type
         self.sample_rate, self.n_fft = float(sample_rate), int(n_fft)
         self.dropout, self.eps = float(dropout), float(eps)
-        self.front_end = FrontEnd(
-            encoder,
-            emb_dim,
-            sample_rate,
-            n_fft,
-            band_config,
-            n_bands,
-            encoder_kwargs,
-            norm_eps=eps,
-            allowed=ENCODERS,
-        )
+        self.front_end = FrontEnd.from_args(locals(), emb_dim, eps, allowed=ENCODERS)
         self.encoder = self.front_end.make_encoder()
         self.decoder = self.front_end.make_decoder(n_outputs)
         self.n_bands = self.encoder.n_bands
@@ -226,27 +225,16 @@ class TUSSSeparator(_BandTFStacks):
 
     Args:
         prompt_names (sequence of str): names of the learnable prompts.
-        emb_dim (int): channels of the band features (``D``).
-        num_groups (int): RMSGroupNorm groups.
-        n_heads (int): attention heads.
         n_cross_prompt_blocks (int): TF-Locoformer blocks of the cross-prompt module.
         cross_prompt_block (dict): its settings (keys of :data:`BLOCK_DEFAULTS`).
         n_tse_blocks (int): TF-Locoformer blocks of the conditional TSE module.
-        tse_block (dict): its settings.
-        sample_rate (float): sample rate (for the band layout).
-        n_fft (int): FFT size; the spectra have ``n_fft // 2 + 1`` bins.
-        encoder (str): ``"band_split"`` (the reference) or ``"sfc"`` (SFC-CA).
-        band_config: ``"bs_roformer"`` (the reference), ``"musical"`` or a list (see
-            :func:`~asteroid_lir.filterbanks.get_band_config`).
-        n_bands (int, optional): number of bands for ``"musical"``.
-        encoder_kwargs (dict, optional): other encoder/decoder arguments, e.g. ``hidden`` (the
-            band-split decoder's MLP size, default ``4 * emb_dim``) or SFC-CA's ``d_inner``,
-            ``query_type`` (:class:`~asteroid_lir.filterbanks.FrontEnd`).
+        tse_block (dict): its settings (default: the reference's medium TSE module,
+            :data:`TSE_BLOCK_DEFAULTS`).
         use_sos_token (bool): put a learnable start token between prompts and frames.
-        tf_order (str): ``"ft"`` (frequency path first) or ``"tf"``.
-        norm_type (str): ``"rmsgroupnorm"`` or ``"layernorm"``.
-        dropout (float): dropout of the blocks.
-        eps (float): epsilon of the norms.
+        **stack_args: ``emb_dim``, ``num_groups``, ``n_heads``, ``sample_rate``, ``n_fft``,
+            ``encoder``, ``band_config``, ``n_bands``, ``encoder_kwargs``, ``tf_order``,
+            ``norm_type``, ``dropout``, ``eps`` (the encoder, decoder and blocks; defaults: the
+            reference's ``medium`` model).
 
     References:
         [1] K. Saijo et al., "Task-aware unified source separation", ICASSP 2025.
@@ -255,26 +243,14 @@ class TUSSSeparator(_BandTFStacks):
     def __init__(
         self,
         prompt_names: Sequence[str] = PROMPT_NAMES,
-        emb_dim: int = 64,
-        num_groups: int = 8,
-        n_heads: int = 4,
         n_cross_prompt_blocks: int = 4,
         cross_prompt_block: Mapping | None = None,
         n_tse_blocks: int = 2,
         tse_block: Mapping | None = None,
-        sample_rate: float = 48000,
-        n_fft: int = 2048,
-        encoder: str = "band_split",
-        band_config="bs_roformer",
-        n_bands: int | None = None,
-        encoder_kwargs: Mapping | None = None,
         use_sos_token: bool = True,
-        tf_order: str = "ft",
-        norm_type: str = "rmsgroupnorm",
-        dropout: float = 0.0,
-        eps: float = 1e-5,
+        **stack_args,
     ):
-        super().__init__(1, **_shared_args(locals()))
+        super().__init__(1, **stack_args)
         names = [str(p) for p in prompt_names]
         if not names:
             raise ValueError("TUSSSeparator needs at least one prompt name.")
@@ -285,7 +261,7 @@ class TUSSSeparator(_BandTFStacks):
             raise ValueError(f"Prompt names must be non-empty and contain no '.', got {bad}.")
         self.prompt_names = tuple(names)
         self.cross_prompt_block = block_config(cross_prompt_block, "cross_prompt_block")
-        self.tse_block = block_config(tse_block, "tse_block")
+        self.tse_block = block_config(tse_block or TSE_BLOCK_DEFAULTS, "tse_block")
         self.n_cross_prompt_blocks, self.n_tse_blocks = (
             int(n_cross_prompt_blocks),
             int(n_tse_blocks),
@@ -294,10 +270,10 @@ class TUSSSeparator(_BandTFStacks):
         self.cross_prompt_module = self.make_stack(n_cross_prompt_blocks, self.cross_prompt_block)
         self.cond_tse_module = self.make_stack(n_tse_blocks, self.tse_block)
         self.prompts = nn.ParameterDict(
-            {name: nn.Parameter(torch.randn(emb_dim, 1, 1)) for name in names}
+            {name: nn.Parameter(torch.randn(self.emb_dim, 1, 1)) for name in names}
         )
         if self.use_sos_token:
-            self.sos_token = nn.Parameter(torch.randn(emb_dim, 1, 1))
+            self.sos_token = nn.Parameter(torch.randn(self.emb_dim, 1, 1))
 
     def prompt_table(self) -> torch.Tensor:
         """All prompt vectors, ``(n_prompt_names, emb_dim)``, in :attr:`prompt_names` order."""
@@ -368,7 +344,7 @@ class UnconditionalSeparator(_BandTFStacks):
         n_src (int): number of outputs.
         n_first_blocks, first_block: first stack (as TUSS's cross-prompt module).
         n_second_blocks, second_block: second stack (as TUSS's TSE module).
-        Others: as :class:`TUSSSeparator`.
+        **stack_args: as :class:`TUSSSeparator`.
 
     References:
         [1] K. Saijo et al., "Task-aware unified source separation", ICASSP 2025.
@@ -377,30 +353,18 @@ class UnconditionalSeparator(_BandTFStacks):
     def __init__(
         self,
         n_src: int = 4,
-        emb_dim: int = 64,
-        num_groups: int = 8,
-        n_heads: int = 4,
         n_first_blocks: int = 4,
         first_block: Mapping | None = None,
         n_second_blocks: int = 2,
         second_block: Mapping | None = None,
-        sample_rate: float = 48000,
-        n_fft: int = 2048,
-        encoder: str = "band_split",
-        band_config="bs_roformer",
-        n_bands: int | None = None,
-        encoder_kwargs: Mapping | None = None,
-        tf_order: str = "ft",
-        norm_type: str = "rmsgroupnorm",
-        dropout: float = 0.0,
-        eps: float = 1e-5,
+        **stack_args,
     ):
         if n_src < 1:
             raise ValueError(f"n_src must be >= 1, got {n_src}.")
-        super().__init__(n_src, **_shared_args(locals()))
+        super().__init__(n_src, **stack_args)
         self.n_src = int(n_src)
         self.first_block = block_config(first_block, "first_block")
-        self.second_block = block_config(second_block, "second_block")
+        self.second_block = block_config(second_block or TSE_BLOCK_DEFAULTS, "second_block")
         self.n_first_blocks, self.n_second_blocks = int(n_first_blocks), int(n_second_blocks)
         self.first_module = self.make_stack(n_first_blocks, self.first_block)
         self.second_module = self.make_stack(n_second_blocks, self.second_block)

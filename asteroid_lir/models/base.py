@@ -158,13 +158,26 @@ def mono_batch(wav: Any, owner: str, dtype: torch.dtype | None = None) -> tuple:
     check_waveform(wav, owner)
     if dtype is not None and wav.dtype != dtype:
         wav = wav.to(dtype)
-    shape = jitable_shape(wav)
-    return shape, wav.reshape(-1, wav.shape[-1])
+    return jitable_shape(wav), _as_batch(wav)
 
 
-def reshape_like_input(est: torch.Tensor, shape) -> torch.Tensor:
-    """``(batch, n_src, time)`` estimates without the batch axis for a 1-D input."""
-    if len(shape) == 1:
+@torch.jit.script_if_tracing
+def _as_batch(wav: torch.Tensor) -> torch.Tensor:
+    # Scripted while tracing, so that a trace handles every input rank.
+    if wav.ndim == 1:
+        return wav.unsqueeze(0)
+    if wav.ndim == 3:
+        return wav[:, 0]
+    return wav
+
+
+@torch.jit.script_if_tracing
+def reshape_like_input(est: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+    """``(batch, n_src, time)`` estimates without the batch axis for a 1-D input, in float32
+    (or float64) also when a lower-precision autocast computed them."""
+    if est.dtype != torch.float64:
+        est = est.float()
+    if shape.shape[0] == 1:
         return est.squeeze(0)
     return est
 
@@ -266,6 +279,9 @@ class LIRModelMixin:
             conf = super().serialize()  # type: ignore[misc]
         conf["infos"] = _plain(conf.get("infos", {}))
         conf["infos"]["software_versions"]["asteroid_lir_version"] = __version__
+        # Also here: band layouts depend on the rate, so a package whose model_args lost it
+        # (Asteroid's tests pop it) must not be rebuilt at a default rate.
+        conf["infos"]["sample_rate"] = float(self.sample_rate)  # type: ignore[attr-defined]
         conf["model_args"] = _plain(conf["model_args"])
         return conf
 
@@ -306,6 +322,8 @@ class LIRModelMixin:
                 f"{name}.from_pretrained or asteroid.models.BaseModel.from_pretrained."
             )
         model_args = {**source["model_args"], **kwargs}
+        if "sample_rate" not in model_args and "sample_rate" in source.get("infos", {}):
+            model_args["sample_rate"] = source["infos"]["sample_rate"]
         try:
             model = model_cls(*args, **model_args)
         except TypeError as err:

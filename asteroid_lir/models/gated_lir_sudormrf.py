@@ -21,9 +21,9 @@ class GatedLIRSuDORMRFNet(LIRSuDORMRFNet):
     Args:
         n_src, n_sub_blocks: as for :class:`LIRSuDORMRFNet`.
         n_iters (int): maximum number of refinement steps.
-        gate_kernel_size, min_steps, gumbel_tau, exit_is_final: the gate, as for
-            :class:`LIRSuDORMRFNet`.
-        **kwargs: the other arguments of :class:`LIRSuDORMRFNet`; ``n_blocks=1``, one head.
+        gate_kernel_size (int): frames spanned by the gate, as for :class:`LIRSuDORMRFNet`.
+        **kwargs: the other arguments of :class:`LIRSuDORMRFNet` (the gate's ``min_steps``,
+            ``gumbel_tau``, ``exit_is_final`` among them); ``n_blocks=1``, one head.
 
     References:
         [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.3 and 4.3.

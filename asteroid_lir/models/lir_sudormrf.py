@@ -14,6 +14,7 @@ from torch import nn
 
 from ..filterbanks.padded import PaddedEncoder
 from ..masknn.iterative_sudormrf import IterativeSuDORMRF
+from ..masknn.refinement import REFINEMENT_ARGS
 from .base import LIRModelMixin, reshape_like_input
 from .refinement import RefinementModelMixin
 
@@ -119,6 +120,7 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
         exit_is_final: bool = True,
         **fb_kwargs,
     ):
+        refinement = {k: v for k, v in locals().items() if k in REFINEMENT_ARGS}
         _check_fb_kwargs(fb_name, fb_kwargs)
         if n_blocks * n_sub_blocks > _MANY_UCONV_BLOCKS:
             warnings.warn(
@@ -142,19 +144,7 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
         n_feats = enc.n_feats_out
         enc = PaddedEncoder(enc, upsampling_depth=upsampling_depth, kernel_size=kernel_size)
         masker = IterativeSuDORMRF(
-            n_feats,
-            n_src,
-            bn_chan=bn_chan,
-            n_blocks=n_blocks,
-            n_sub_blocks=n_sub_blocks,
-            n_iters=n_iters,
-            upsampling_depth=upsampling_depth,
-            mask_act=mask_act,
-            head_per_block=head_per_block,
-            gate_kernel_size=gate_kernel_size,
-            min_steps=min_steps,
-            gumbel_tau=gumbel_tau,
-            exit_is_final=exit_is_final,
+            n_feats, n_src, bn_chan, n_sub_blocks, upsampling_depth, mask_act, **refinement
         )
         super().__init__(enc, masker, dec, encoder_activation=None)
         self.fb_name = fb_name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ from .tf_base import BaseTFModel
 __all__ = ["TFLOCOFORMER_PRESETS", "TFLocoformerNet"]
 
 
-def _front_end_args(front_end: Mapping | None, encoder: str, args: dict) -> dict:
+def _front_end_args(front_end: Mapping | None, args: dict) -> dict:
     # Files written before the one front-end convention name the band settings in one dict
     # ``front_end`` (with optional one-sided ``encoder``/``decoder`` sub-dicts, never used
     # with different values): they become band_config / n_bands / encoder_kwargs.
@@ -24,14 +24,14 @@ def _front_end_args(front_end: Mapping | None, encoder: str, args: dict) -> dict
     front_end = dict(front_end)
     kwargs = {**front_end.pop("encoder", {}), **front_end.pop("decoder", {})}
     for key in ("band_config", "n_bands"):
-        if key in front_end and args[key] is None:
+        if key in front_end and args.get(key) is None:
             args[key] = front_end.pop(key)
     front_end.pop("sample_rate", None)
     front_end.pop("n_fft", None)
     kwargs.update(front_end)
-    if encoder == "band_split":
+    if args.get("encoder") == "band_split":
         kwargs.setdefault("eps", 1e-5)  # the band-split default it was built with
-    args["encoder_kwargs"] = {**kwargs, **(args["encoder_kwargs"] or {})}
+    args["encoder_kwargs"] = {**kwargs, **(args.get("encoder_kwargs") or {})}
     return args
 
 
@@ -52,17 +52,6 @@ class TFLocoformerNet(RefinementModelMixin, BaseTFModel):
 
     Args:
         n_src (int): number of estimated sources.
-        n_layers, emb_dim, norm_type, num_groups, tf_order, n_heads, attention_dim, ffn_type,
-            ffn_hidden_dim, conv1d_kernel, conv1d_shift, dropout, eps: separator settings, see
-            :class:`~asteroid_lir.masknn.TFLocoformer`.
-        n_blocks, n_iters, head_per_block, gate_kernel_size, min_steps, gumbel_tau,
-            exit_is_final: latent iterative refinement on TF-Locoformer blocks (``n_blocks``
-            blocks of ``n_layers`` TF-Locoformer blocks, each iterated ``n_iters`` times; one
-            head per block for progressive training; an early-exit gate spanning
-            ``gate_kernel_size`` STFT frames), see :class:`~asteroid_lir.masknn.RefinementCore`.
-        encoder, band_config, n_bands, encoder_kwargs: the front end: ``"conv"`` (the
-            reference), ``"band_split"`` or ``"sfc"`` (SFC-CA), see
-            :class:`~asteroid_lir.filterbanks.FrontEnd`; the blocks then run on band features.
         n_fft (int): FFT size.
         hop_length (int): hop size in samples.
         win_length (int, optional): window length (default ``n_fft``).
@@ -72,6 +61,18 @@ class TFLocoformerNet(RefinementModelMixin, BaseTFModel):
         sample_rate (float): sample rate of the model.
         front_end (dict, optional): the band settings of files written before ``encoder_kwargs``
             (converted to it).
+        **separator_args: the separator's settings, see :class:`~asteroid_lir.masknn.
+            TFLocoformer` (defaults: the reference's): ``n_layers``, ``emb_dim`` and the block
+            settings (``norm_type``, ``num_groups``, ``tf_order``, ``n_heads``,
+            ``attention_dim``, ``ffn_type``, ``ffn_hidden_dim``, ``conv1d_kernel``,
+            ``conv1d_shift``, ``dropout``, ``eps``); latent iterative refinement on
+            TF-Locoformer blocks (``n_blocks`` blocks of ``n_layers`` TF-Locoformer blocks, each
+            iterated ``n_iters`` times; ``head_per_block`` for progressive training; an
+            early-exit gate spanning ``gate_kernel_size`` STFT frames with ``min_steps``,
+            ``gumbel_tau``, ``exit_is_final``, see :class:`~asteroid_lir.masknn.
+            RefinementCore`); the front end (``encoder``: ``"conv"``, the reference,
+            ``"band_split"`` or ``"sfc"``; ``band_config``, ``n_bands``, ``encoder_kwargs``,
+            see :class:`~asteroid_lir.filterbanks.FrontEnd`).
 
     References:
         [1] K. Saijo, G. Wichern, F. G. Germain, Z. Pan and J. Le Roux, "TF-Locoformer:
@@ -82,30 +83,6 @@ class TFLocoformerNet(RefinementModelMixin, BaseTFModel):
     def __init__(
         self,
         n_src: int = 2,
-        n_layers: int = 6,
-        emb_dim: int = 128,
-        norm_type: str = "rmsgroupnorm",
-        num_groups: int = 4,
-        tf_order: str = "ft",
-        n_heads: int = 4,
-        attention_dim: int = 128,
-        ffn_type: str | Sequence[str] = ("swiglu_conv1d", "swiglu_conv1d"),
-        ffn_hidden_dim: int | Sequence[int] = (384, 384),
-        conv1d_kernel: int = 4,
-        conv1d_shift: int = 1,
-        dropout: float = 0.0,
-        eps: float = 1e-5,
-        n_blocks: int = 1,
-        n_iters: int | Sequence[int] = 1,
-        head_per_block: bool = False,
-        gate_kernel_size: int | None = None,
-        min_steps: int = 1,
-        gumbel_tau: float = 1.0,
-        exit_is_final: bool = True,
-        encoder: str = "conv",
-        band_config=None,
-        n_bands: int | None = None,
-        encoder_kwargs: Mapping | None = None,
         n_fft: int = 256,
         hop_length: int = 64,
         win_length: int | None = None,
@@ -113,11 +90,11 @@ class TFLocoformerNet(RefinementModelMixin, BaseTFModel):
         normalize_variance: bool = True,
         sample_rate: float = 8000,
         front_end: Mapping | None = None,
+        **separator_args,
     ):
         super().__init__(sample_rate, n_fft, hop_length, win_length, window, normalize_variance)
-        args = {k: v for k, v in locals().items() if k not in _NOT_SEPARATOR}
-        args = _front_end_args(front_end, encoder, args)
-        if encoder != "conv":
+        args = _front_end_args(front_end, {"n_src": n_src, **separator_args})
+        if args.get("encoder", "conv") != "conv":
             args.update(sample_rate=float(sample_rate), n_fft=self.stft.n_fft)
         self.separator = TFLocoformer(**args)
 
@@ -199,17 +176,3 @@ class TFLocoformerNet(RefinementModelMixin, BaseTFModel):
         for key in ("sample_rate", "n_fft"):
             sep.pop(key)
         return {**sep, **self.stft_args()}
-
-
-#: Arguments of TFLocoformerNet that are not the separator's.
-_NOT_SEPARATOR = {
-    "self",
-    "__class__",
-    "n_fft",
-    "hop_length",
-    "win_length",
-    "window",
-    "normalize_variance",
-    "sample_rate",
-    "front_end",
-}

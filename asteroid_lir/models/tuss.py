@@ -26,38 +26,61 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 
 from ..inference import check_prompts
 from ..masknn.tuss import PROMPT_NAMES, TUSSSeparator, UnconditionalSeparator
-from .presets import _MEDIUM, TUSS_PRESETS, default_stft, preset_args
+from .presets import TUSS_PRESETS, default_stft, preset_args
 from .tf_base import BaseTFModel
 
 __all__ = ["BSLocoformerNet", "PROMPT_NAMES", "TUSS_PRESETS", "TUSSNet", "default_stft"]
 
 
 class _BandTFModel(BaseTFModel):
-    """The TUSS reference's STFT front end around a band-wise separator."""
+    """The TUSS reference's STFT front end around a band-wise separator.
+
+    Args:
+        separator_cls (type): the separator class.
+        n_fft (int, optional): FFT size (default: 2048 scaled by ``sample_rate / 48000``).
+        hop_length (int, optional): hop size (default: 512 scaled likewise).
+        win_length (int, optional): window length (default ``n_fft``).
+        window (str): ``"sqrt_hann"`` (the reference) or a ``torch.<name>_window`` name.
+        normalize_variance (bool): divide the input by its standard deviation and multiply the
+            outputs by it (the reference does).
+        sample_rate (float): sample rate of the model.
+        decoder_hidden (int, optional): the band-split decoder's MLP size in files written
+            before ``encoder_kwargs`` (now ``encoder_kwargs={"hidden": ...}``).
+        **separator_args: the separator's arguments.
+    """
 
     std_offset = 1e-8
 
-    def __init__(self, separator_cls: type, separator_args: dict) -> None:
-        args = dict(separator_args)
-        sample_rate = float(args["sample_rate"])
+    def __init__(
+        self,
+        separator_cls: type,
+        *,
+        n_fft: int | None = None,
+        hop_length: int | None = None,
+        win_length: int | None = None,
+        window: str = "sqrt_hann",
+        normalize_variance: bool = True,
+        sample_rate: float = 48000,
+        decoder_hidden: int | None = None,
+        **separator_args,
+    ) -> None:
         d_fft, d_hop = default_stft(sample_rate)
-        n_fft = d_fft if args["n_fft"] is None else int(args["n_fft"])
-        hop = d_hop if args["hop_length"] is None else int(args["hop_length"])
-        stft = (n_fft, hop, args["win_length"], args["window"], args["normalize_variance"])
+        n_fft = d_fft if n_fft is None else int(n_fft)
+        hop_length = d_hop if hop_length is None else int(hop_length)
+        stft = (n_fft, hop_length, win_length, window, normalize_variance)
         super().__init__(sample_rate, *stft, padding="zero")
-        for key in ("self", "__class__", "hop_length", "win_length", "window"):
-            args.pop(key, None)
-        args.pop("normalize_variance")
-        legacy_hidden = args.pop("decoder_hidden", None)  # files written before encoder_kwargs
-        if legacy_hidden is not None:
-            args["encoder_kwargs"] = {"hidden": legacy_hidden, **(args["encoder_kwargs"] or {})}
-        self.separator = separator_cls(**{**args, "n_fft": n_fft})
+        if decoder_hidden is not None:  # files written before encoder_kwargs
+            kwargs = separator_args.get("encoder_kwargs") or {}
+            separator_args["encoder_kwargs"] = {"hidden": decoder_hidden, **kwargs}
+        self.separator = separator_cls(
+            sample_rate=float(sample_rate), n_fft=n_fft, **separator_args
+        )
 
     def get_model_args(self) -> dict:
         """Arguments needed to re-instantiate the model."""
@@ -76,61 +99,26 @@ class TUSSNet(_BandTFModel):
 
     Prompts: :attr:`prompt_names` (default ``speech, sfx, sfxbg, drums, bass, vocals, other,
     musicbg``). ``model(wav, prompts)`` takes one list of names per batch item (all of one
-    length), or a single list used for every item.
+    length), a single list used for every item, or the prompt indices as a long tensor.
 
     Args:
         prompt_names (sequence of str): the learnable prompts.
-        emb_dim, num_groups, n_heads, n_cross_prompt_blocks, cross_prompt_block, n_tse_blocks,
-            tse_block, use_sos_token, tf_order, norm_type, dropout, eps: separator settings,
-            see :class:`~asteroid_lir.masknn.tuss.TUSSSeparator` (the defaults are the
-            reference's ``medium`` model).
-        encoder, band_config, n_bands, encoder_kwargs: the band front end (``"band_split"``,
-            the reference, or ``"sfc"``), see :class:`~asteroid_lir.filterbanks.FrontEnd`.
-        n_fft (int, optional): FFT size (default: 2048 scaled by ``sample_rate / 48000``).
-        hop_length (int, optional): hop size (default: 512 scaled likewise).
-        win_length (int, optional): window length (default ``n_fft``).
-        window (str): ``"sqrt_hann"`` (the reference) or a ``torch.<name>_window`` name.
-        normalize_variance (bool): divide the input by its standard deviation and multiply the
-            outputs by it (the reference does).
-        sample_rate (float): sample rate of the model.
-        decoder_hidden (int, optional): the band-split decoder's MLP size in files written
-            before ``encoder_kwargs`` (now ``encoder_kwargs={"hidden": ...}``).
+        **kwargs: the STFT (``n_fft``, ``hop_length``, ``win_length``, ``window``,
+            ``normalize_variance``, ``sample_rate``; defaults: the reference's, scaled to the
+            sample rate), and the separator's settings (``emb_dim``, ``num_groups``,
+            ``n_heads``, ``n_cross_prompt_blocks``, ``cross_prompt_block``, ``n_tse_blocks``,
+            ``tse_block``, ``use_sos_token``, ``tf_order``, ``norm_type``, ``dropout``,
+            ``eps``) and front end (``encoder``: ``"band_split"``, the reference, or
+            ``"sfc"``; ``band_config``, ``n_bands``, ``encoder_kwargs``), see
+            :class:`~asteroid_lir.masknn.tuss.TUSSSeparator`; the defaults are the
+            reference's ``medium`` model.
 
     References:
         [1] K. Saijo et al., "Task-aware unified source separation", ICASSP 2025.
     """
 
-    def __init__(
-        self,
-        prompt_names: Sequence[str] = PROMPT_NAMES,
-        emb_dim: int = 64,
-        num_groups: int = 8,
-        n_heads: int = 4,
-        n_cross_prompt_blocks: int = 4,
-        cross_prompt_block: Mapping | None = None,
-        n_tse_blocks: int = 2,
-        tse_block: Mapping | None = None,
-        encoder: str = "band_split",
-        band_config="bs_roformer",
-        n_bands: int | None = None,
-        encoder_kwargs: Mapping | None = None,
-        use_sos_token: bool = True,
-        tf_order: str = "ft",
-        norm_type: str = "rmsgroupnorm",
-        dropout: float = 0.0,
-        eps: float = 1e-5,
-        n_fft: int | None = None,
-        hop_length: int | None = None,
-        win_length: int | None = None,
-        window: str = "sqrt_hann",
-        normalize_variance: bool = True,
-        sample_rate: float = 48000,
-        decoder_hidden: int | None = None,
-    ):
-        args = dict(locals())
-        args["cross_prompt_block"] = cross_prompt_block or _MEDIUM["cross_prompt_block"]
-        args["tse_block"] = tse_block or _MEDIUM["tse_block"]
-        super().__init__(TUSSSeparator, args)
+    def __init__(self, prompt_names: Sequence[str] = PROMPT_NAMES, **kwargs):
+        super().__init__(TUSSSeparator, prompt_names=prompt_names, **kwargs)
         self._prompt_index = {name: i for i, name in enumerate(self.separator.prompt_names)}
 
     @property
@@ -170,8 +158,9 @@ class TUSSNet(_BandTFModel):
         """Check prompts and turn them into ``(batch, n_prompts)`` indices.
 
         Args:
-            prompts: one list of names per batch item (all of one length), or one list of
-                names (or one name) for every item.
+            prompts: one list of names per batch item (all of one length), one list of
+                names (or one name) for every item, or the ``(batch, n_prompts)`` indices
+                themselves (a long tensor, e.g. to trace the model).
             batch (int): the batch size of the input.
 
         Returns:
@@ -185,6 +174,8 @@ class TUSSNet(_BandTFModel):
         """
         known = self.prompt_names
         hint = f"known prompts: {known}"
+        if isinstance(prompts, torch.Tensor):
+            return self._checked_ids(prompts, batch)
         if prompts is None:
             raise ValueError(
                 f"{type(self).__name__} needs prompts: one list of prompt names per batch item, "
@@ -229,6 +220,26 @@ class TUSSNet(_BandTFModel):
         check_prompts(self, sorted({str(p) for item in per_item for p in item}))
         ids = [[self._prompt_index[p] for p in item] for item in per_item]
         return torch.tensor(ids, dtype=torch.long)
+
+    def _checked_ids(self, ids: torch.Tensor, batch: int) -> torch.Tensor:
+        # Prompt indices given as a tensor (what a trace records: names are not tensors).
+        if (
+            ids.dtype != torch.long
+            or ids.ndim != 2
+            or (not torch.jit.is_tracing() and ids.shape[0] != batch)
+        ):
+            raise ValueError(
+                f"Prompt indices must be a (batch={batch}, n_prompts) long tensor, got "
+                f"{tuple(ids.shape)} {ids.dtype}."
+            )
+        if not torch.jit.is_tracing() and (
+            ids.numel() == 0 or bool((ids < 0).any() | (ids >= len(self.prompt_names)).any())
+        ):
+            raise ValueError(
+                f"Prompt indices must lie in [0, {len(self.prompt_names)}) (one per output): "
+                f"got {ids.tolist()}."
+            )
+        return ids
 
     # ------------------------------------------------------------------ separation
     def file_separate(self, filename, prompts=None, output_dir=None, **kwargs) -> list[str]:
@@ -291,45 +302,18 @@ class BSLocoformerNet(_BandTFModel):
 
     Args:
         n_src (int): number of outputs.
-        n_first_blocks, first_block, n_second_blocks, second_block: the two stacks (the
-            defaults are the reference's ``conventional.medium``: TUSS medium's cross-prompt and
-            TSE settings).
-        Others: as :class:`TUSSNet`.
+        **kwargs: the STFT as :class:`TUSSNet`; the two stacks (``n_first_blocks``,
+            ``first_block``, ``n_second_blocks``, ``second_block``; defaults: the reference's
+            ``conventional.medium``, TUSS medium's cross-prompt and TSE settings) and the
+            settings shared with :class:`TUSSNet`, see
+            :class:`~asteroid_lir.masknn.tuss.UnconditionalSeparator`.
 
     References:
         [1] K. Saijo et al., "Task-aware unified source separation", ICASSP 2025.
     """
 
-    def __init__(
-        self,
-        n_src: int = 4,
-        emb_dim: int = 64,
-        num_groups: int = 8,
-        n_heads: int = 4,
-        n_first_blocks: int = 4,
-        first_block: Mapping | None = None,
-        n_second_blocks: int = 2,
-        second_block: Mapping | None = None,
-        encoder: str = "band_split",
-        band_config="bs_roformer",
-        n_bands: int | None = None,
-        encoder_kwargs: Mapping | None = None,
-        tf_order: str = "ft",
-        norm_type: str = "rmsgroupnorm",
-        dropout: float = 0.0,
-        eps: float = 1e-5,
-        n_fft: int | None = None,
-        hop_length: int | None = None,
-        win_length: int | None = None,
-        window: str = "sqrt_hann",
-        normalize_variance: bool = True,
-        sample_rate: float = 48000,
-        decoder_hidden: int | None = None,
-    ):
-        args = dict(locals())
-        args["first_block"] = first_block or _MEDIUM["cross_prompt_block"]
-        args["second_block"] = second_block or _MEDIUM["tse_block"]
-        super().__init__(UnconditionalSeparator, args)
+    def __init__(self, n_src: int = 4, **kwargs):
+        super().__init__(UnconditionalSeparator, n_src=n_src, **kwargs)
 
     @property
     def n_src(self) -> int:

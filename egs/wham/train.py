@@ -11,7 +11,7 @@
   ``train_done.json``; a run stopped during step 1 fails with a message.
 - ``gated``: pre-training of the network without the gate (``training.epochs``, end to end, in
   ``<exp_dir>/pretrain``), then joint training of network and gate set up by
-  :meth:`asteroid_lir.engine.gated.GatedSystem.from_pretrained_lir` (``gated.joint_epochs``).
+  :meth:`asteroid_lir.engine.gated.GatedSystem.from_ungated` (``gated.joint_epochs``).
 
 The loss is :class:`asteroid_lir.losses.SpeechPITLoss` with the weight of the noise output's
 term from ``loss.extra_weight`` (0: the paper's negative SI-SDR of the speech alone).
@@ -406,7 +406,7 @@ def train_gated(conf: dict, run: Run, exp_dir: Path, max_epochs: int, minutes):
         f"[stage 2] Gated model, phase 2: joint training of network and gate "
         f"({joint_epochs} epochs, lambda={gated.get('lambda', 0.1)})"
     )
-    system = GatedSystem.from_pretrained_lir(
+    system = GatedSystem.from_ungated(
         str(pre_model_path),
         run.loss,
         *run.loaders,
@@ -446,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     if mode == "gated" and conf["model"]["name"] != "LIRSuDORMRFNet":
         raise ValueError(
             "training.mode gated pre-trains a LIRSuDORMRFNet and adds the gate to it "
-            f"(GatedSystem.from_pretrained_lir); model.name is {conf['model']['name']!r}."
+            f"(GatedSystem.from_ungated); model.name is {conf['model']['name']!r}."
         )
     loss = make_loss(conf, n_speech)
     conf["loss"] = {"extra_weight": loss.extra_weight}
