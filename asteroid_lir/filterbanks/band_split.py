@@ -31,14 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .bands import BandConfig, BandSpec
-from .common import (
-    BandModule,
-    apply_decoder_output,
-    check_band_features,
-    check_output_kind,
-    check_spectrum,
-)
+from .common import BandModule, own_arguments
 
 __all__ = ["BandSplitDecoder", "BandSplitEncoder"]
 
@@ -48,12 +41,9 @@ class BandSplitEncoder(BandModule):
 
     Args:
         channels: output channels per band (the separator's embedding size).
-        sample_rate: sampling rate in Hz (for the band configuration).
-        n_fft: FFT size; the input has ``n_fft // 2 + 1`` bins.
-        band_config: ``"musical"``, ``"bs_roformer"`` or a user list (see
-            :func:`~asteroid_lir.filterbanks.bands.get_band_config`).
-        n_bands: number of bands for ``"musical"`` (default 64).
         eps: GroupNorm epsilon (1e-5, as the reference).
+        **bands: ``sample_rate``, ``n_fft``, ``band_config``, ``n_bands``: the band layout
+            (:class:`~asteroid_lir.filterbanks.common.BandModule`).
 
     Shapes:
         input ``(batch, 2, frames, n_fft // 2 + 1)`` (real/imaginary stacked) ->
@@ -63,16 +53,8 @@ class BandSplitEncoder(BandModule):
         K. Saijo et al., ICASSP 2025 (band-split module of TUSS).
     """
 
-    def __init__(
-        self,
-        channels: int,
-        sample_rate: float,
-        n_fft: int,
-        band_config: BandSpec | BandConfig = "musical",
-        n_bands: int | None = None,
-        eps: float = 1e-5,
-    ) -> None:
-        super().__init__(locals())
+    def __init__(self, channels: int, eps: float = 1e-5, **bands) -> None:
+        super().__init__(own_arguments(locals()), **bands)
         self.band_modules = nn.ModuleList(
             nn.Sequential(nn.GroupNorm(1, 2 * w, eps=eps), nn.Conv1d(2 * w, channels, 1))
             for w in self.bands.widths
@@ -87,7 +69,7 @@ class BandSplitEncoder(BandModule):
         Returns:
             torch.Tensor: ``(batch, channels, frames, n_bands)``.
         """
-        check_spectrum(spec, self.n_freqs, type(self).__name__)
+        self.check_spectrum(spec)
         batch, _, frames, _ = spec.shape
         # (batch, freqs, 2, frames): a band's values are (bin, re/im) interleaved, as the reference.
         x = spec.permute(0, 3, 1, 2).contiguous()
@@ -108,14 +90,11 @@ class BandSplitDecoder(BandModule):
     Args:
         channels: input channels per band.
         n_src: number of estimated sources.
-        sample_rate: sampling rate in Hz (for the band configuration).
-        n_fft: FFT size; the output has ``n_fft // 2 + 1`` bins.
-        band_config: as :class:`BandSplitEncoder`.
-        n_bands: number of bands for ``"musical"`` (default 64).
         hidden: hidden size of the per-band MLP (default ``4 * channels``, as the reference).
         output: ``"mask"`` (the reference: a complex mask multiplied with the mixture) or
             ``"mapping"`` (the MLP output is the estimated spectrum).
         eps: GroupNorm epsilon.
+        **bands: the band layout, as :class:`BandSplitEncoder`.
 
     Shapes:
         ``(batch, channels, frames, n_bands)`` and the mixture ``(batch, 2, frames, freqs)`` ->
@@ -130,16 +109,12 @@ class BandSplitDecoder(BandModule):
         self,
         channels: int,
         n_src: int,
-        sample_rate: float,
-        n_fft: int,
-        band_config: BandSpec | BandConfig = "musical",
-        n_bands: int | None = None,
         hidden: int | None = None,
         output: str = "mask",
         eps: float = 1e-5,
+        **bands,
     ) -> None:
-        super().__init__(locals())
-        self.output = check_output_kind(output, type(self).__name__)
+        super().__init__(own_arguments(locals()), **bands)
         self.n_src = n_src
         self.hidden = self._config["hidden"] = 4 * channels if hidden is None else hidden
         self.band_modules = nn.ModuleList(
@@ -176,9 +151,8 @@ class BandSplitDecoder(BandModule):
         Returns:
             torch.Tensor: ``(batch, n_src, 2, frames, freqs)``.
         """
-        name = type(self).__name__
-        check_band_features(feats, self.channels, self.n_bands, name)
-        check_spectrum(mixture, self.n_freqs, name, "mixture")
+        self.check_band_features(feats)
+        self.check_spectrum(mixture, "mixture")
         batch, _, frames, _ = feats.shape
         per_band = feats.permute(3, 0, 1, 2).contiguous()  # (n_bands, batch, channels, frames)
         out = torch.cat(
@@ -194,4 +168,4 @@ class BandSplitDecoder(BandModule):
                 3, self.bins, out
             )
         est = out.permute(0, 2, 1, 4, 3)  # (batch, n_src, 2, frames, freqs)
-        return apply_decoder_output(est, mixture, self.output, name)
+        return self.decoder_output(est, mixture)

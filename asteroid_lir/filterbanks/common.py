@@ -7,16 +7,15 @@ mixture's stacked STFT and return ``(batch, n_src, 2, frames, freqs)`` estimated
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 from torch import nn
 
-from .bands import BandConfig, get_band_config
+from .bands import BandConfig, BandSpec, get_band_config
 
 __all__ = [
     "DECODER_OUTPUTS",
     "BandModule",
+    "own_arguments",
     "plain_bands",
     "apply_decoder_output",
     "check_band_features",
@@ -126,38 +125,70 @@ def plain_bands(bands) -> str | list:
     return [list(b) if not isinstance(b, int) else int(b) for b in bands]
 
 
+_NOT_ARGUMENTS = ("self", "__class__", "bands", "options", "config")
+
+
+def own_arguments(frame_locals: dict) -> dict:
+    """A constructor's arguments from its ``locals()`` (without ``self`` and pass-through dicts)."""
+    return {k: v for k, v in frame_locals.items() if k not in _NOT_ARGUMENTS}
+
+
 class BandModule(nn.Module):
     """Base of the band encoders/decoders: the band layout and the constructor arguments.
 
-    A subclass calls ``super().__init__(locals())`` first in its ``__init__``: its arguments are
-    recorded for :meth:`get_config` (the band configuration in plain types, ``n_bands``
-    resolved; a subclass records other resolved defaults in ``self._config``), the sizes are
-    checked, and ``channels``, ``sample_rate``, ``n_fft``, ``bands``, ``n_bands`` and
-    ``n_freqs`` are set.
+    A subclass calls ``super().__init__(own_arguments(locals()), **bands)`` first in its
+    ``__init__``: its arguments are recorded for :meth:`get_config` (with the band layout in
+    plain types and ``n_bands`` resolved; a subclass records other resolved defaults in
+    ``self._config``), ``channels`` and ``n_src`` are checked, and ``channels``,
+    ``sample_rate``, ``n_fft``, ``bands``, ``n_bands`` and ``n_freqs`` are set.
 
     Args:
-        args (dict): the subclass constructor's ``locals()``, before any of them changed.
+        config (dict): the subclass's own arguments (``channels``, ``n_src``, ...).
+        sample_rate (float): sampling rate in Hz (for the band configuration).
+        n_fft (int): FFT size; the spectra have ``n_fft // 2 + 1`` bins.
+        band_config: ``"musical"``, ``"bs_roformer"`` or a user list (see
+            :func:`~asteroid_lir.filterbanks.bands.get_band_config`).
+        n_bands (int, optional): number of bands for ``"musical"`` (default 64).
     """
 
-    def __init__(self, args: dict) -> None:
+    def __init__(
+        self,
+        config: dict,
+        sample_rate: float,
+        n_fft: int,
+        band_config: BandSpec | BandConfig = "musical",
+        n_bands: int | None = None,
+    ) -> None:
         super().__init__()
-        params = inspect.signature(type(self).__init__).parameters
-        self._config = {k: args[k] for k in params if k != "self" and k in args}
         name = type(self).__name__
-        sizes = {k: args[k] for k in ("channels", "n_src") if k in args}
+        sizes = {k: config[k] for k in ("channels", "n_src") if k in config}
         if min(sizes.values()) < 1:
             raise ValueError(f"{name}: {' and '.join(sizes)} must be >= 1, got {sizes}.")
-        self.channels, self.sample_rate, self.n_fft = (
-            args["channels"],
-            args["sample_rate"],
-            args["n_fft"],
-        )
-        self.bands = get_band_config(
-            args["band_config"], args["sample_rate"], args["n_fft"], args["n_bands"]
-        )
+        self.channels, self.sample_rate, self.n_fft = config["channels"], sample_rate, n_fft
+        self.bands = get_band_config(band_config, sample_rate, n_fft, n_bands)
         self.n_bands, self.n_freqs = self.bands.n_bands, self.bands.n_freqs
-        self._config.update(band_config=plain_bands(args["band_config"]), n_bands=self.n_bands)
+        self._config = {
+            **config,
+            "sample_rate": sample_rate,
+            "n_fft": n_fft,
+            "band_config": plain_bands(band_config),
+            "n_bands": self.n_bands,
+        }
+        if "output" in config:  # a decoder
+            self.output = check_output_kind(config["output"], name)
 
     def get_config(self) -> dict:
         """Constructor arguments (plain types)."""
         return dict(self._config)
+
+    def check_spectrum(self, spec: torch.Tensor, name: str = "input") -> None:
+        """:func:`check_spectrum` with this module's number of bins."""
+        check_spectrum(spec, self.n_freqs, type(self).__name__, name)
+
+    def check_band_features(self, feats: torch.Tensor) -> None:
+        """:func:`check_band_features` with this module's channels and bands."""
+        check_band_features(feats, self.channels, self.n_bands, type(self).__name__)
+
+    def decoder_output(self, est: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
+        """:func:`apply_decoder_output` with this decoder's ``output`` kind."""
+        return apply_decoder_output(est, mixture, self.output, type(self).__name__)

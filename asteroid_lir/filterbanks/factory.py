@@ -49,7 +49,13 @@ _SET_BY_THE_FACTORY = {
 
 
 def _accepted(cls: type) -> set[str]:
-    return set(inspect.signature(cls.__init__).parameters) - _SET_BY_THE_FACTORY
+    # Every named argument along the class's own hierarchy (its options pass through **kwargs).
+    names = set()
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("asteroid_lir.") and "__init__" in vars(klass):
+            params = inspect.signature(klass.__init__).parameters.values()
+            names |= {p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD}
+    return names - _SET_BY_THE_FACTORY - {"config"}
 
 
 class FrontEnd:

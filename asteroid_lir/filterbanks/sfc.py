@@ -51,14 +51,7 @@ import torch
 from torch import nn
 
 from ..layers.ffn import SwiGLU
-from .bands import BandConfig, BandSpec
-from .common import (
-    BandModule,
-    apply_decoder_output,
-    check_band_features,
-    check_output_kind,
-    check_spectrum,
-)
+from .common import BandModule, own_arguments
 from .sfc_block import BandCrossAttention, PositionalBias
 
 __all__ = [
@@ -99,24 +92,57 @@ def _check_common(
 
 
 class _SFCModule(BandModule):
-    """What the SFC-CA encoder and decoder share: argument checks and the cross-attention block."""
+    """What the SFC-CA encoder and decoder share: their options and the cross-attention block.
 
-    def __init__(self, args: dict) -> None:
-        super().__init__(args)
-        a = self._config
-        d_inner = self.channels if a["d_inner"] is None else a["d_inner"]
+    Args:
+        config (dict): the subclass's own arguments.
+        d_inner (int, optional): feature size inside the encoder/decoder (``D'``; default
+            ``channels``; the authors' recipes use 64 with D = 96 and 96 with D = 128).
+        n_heads (int): attention heads (4 in the recipes).
+        query_type (str): ``"learnable"`` or ``"adaptive"`` (see the module docstring).
+        slopes (list of float, optional): per-head bias slopes (default 1 for every head).
+        learnable_slopes (bool): train the slopes (False in the recipes).
+        learnable_bias (bool): train the positional bias (True in the recipes).
+        position_bias (bool): use the positional bias at all (False: the ablation without it).
+        mask_outside_bands (bool): forbid attention outside each query's band (``-inf``; False
+            in the recipes).
+        mlp_ratio (int): SwiGLU hidden size / ``d_inner`` (2 in the authors' code).
+        eps (float): RMSNorm epsilon (1e-6, as the authors' code).
+        **bands: ``sample_rate``, ``n_fft``, ``band_config`` (``"musical"`` in the authors'
+            recipes), ``n_bands``: the band layout (:class:`~asteroid_lir.filterbanks.common.
+            BandModule`).
+    """
+
+    def __init__(
+        self,
+        config: dict,
+        d_inner: int | None = None,
+        n_heads: int = 4,
+        query_type: str = "learnable",
+        slopes: Sequence[float] | None = None,
+        learnable_slopes: bool = False,
+        learnable_bias: bool = True,
+        position_bias: bool = True,
+        mask_outside_bands: bool = False,
+        mlp_ratio: int = 2,
+        eps: float = 1e-6,
+        **bands,
+    ) -> None:
+        super().__init__({**config, **own_arguments(locals())}, **bands)
+        d_inner = self.channels if d_inner is None else d_inner
         _check_common(
             type(self).__name__,
             d_inner,
-            a["n_heads"],
-            a["query_type"],
-            a["mlp_ratio"],
-            a["position_bias"],
-            a["mask_outside_bands"],
+            n_heads,
+            query_type,
+            mlp_ratio,
+            position_bias,
+            mask_outside_bands,
         )
-        self.d_inner = a["d_inner"] = d_inner
-        self.n_heads, self.query_type, self.eps = a["n_heads"], a["query_type"], a["eps"]
-        self.slopes = a["slopes"] = None if a["slopes"] is None else [float(v) for v in a["slopes"]]
+        self.d_inner = self._config["d_inner"] = d_inner
+        self.n_heads, self.query_type, self.eps = n_heads, query_type, eps
+        self.slopes = None if slopes is None else [float(v) for v in slopes]
+        self._config["slopes"] = self.slopes
 
     def _make_block(self, transpose: bool) -> BandCrossAttention:
         # The decoder's bias starts from the transpose of the encoder's (F x K instead of K x F).
@@ -142,23 +168,12 @@ class SFCEncoder(_SFCModule):
 
     Args:
         channels: output channels per band (the separator's embedding size, ``D``).
-        sample_rate: sampling rate in Hz (for the band configuration).
-        n_fft: FFT size; the input has ``n_fft // 2 + 1`` bins.
-        band_config: ``"musical"`` (the authors' recipes), ``"bs_roformer"`` or a user list (see
-            :func:`~asteroid_lir.filterbanks.bands.get_band_config`).
-        n_bands: number of bands for ``"musical"`` (default 64).
-        d_inner: feature size inside the encoder (``D'``; default ``channels``; the authors'
-            recipes use 64 with D = 96 and 96 with D = 128).
-        n_heads: attention heads (4 in the recipes).
-        query_type: ``"learnable"`` or ``"adaptive"`` (weighted band means of the input).
-        slopes: per-head bias slopes (default 1 for every head).
-        learnable_slopes: train the slopes (False in the recipes).
-        learnable_bias: train the positional bias (True in the recipes).
-        position_bias: use the positional bias at all (False: the ablation without it).
-        mask_outside_bands: forbid attention outside each query's band (``-inf``; False in the
-            recipes).
-        mlp_ratio: SwiGLU hidden size / ``d_inner`` (2 in the authors' code).
-        eps: RMSNorm epsilon (1e-6, as the authors' code).
+        **options: ``d_inner``, ``n_heads``, ``query_type`` (``"learnable"``, or
+            ``"adaptive"``: weighted band means of the input), ``slopes``,
+            ``learnable_slopes``, ``learnable_bias``, ``position_bias``,
+            ``mask_outside_bands``, ``mlp_ratio``, ``eps`` and the band layout
+            (``sample_rate``, ``n_fft``, ``band_config``, ``n_bands``), see
+            :class:`_SFCModule`.
 
     Shapes:
         input ``(batch, 2, frames, n_fft // 2 + 1)`` (real/imaginary stacked) ->
@@ -168,30 +183,12 @@ class SFCEncoder(_SFCModule):
         K. Saijo and Y. Bando, IEEE/ACM TASLP 2026 (arXiv 2602.08671).
     """
 
-    def __init__(
-        self,
-        channels: int,
-        sample_rate: float,
-        n_fft: int,
-        band_config: BandSpec | BandConfig = "musical",
-        n_bands: int | None = None,
-        d_inner: int | None = None,
-        n_heads: int = 4,
-        query_type: str = "learnable",
-        slopes: Sequence[float] | None = None,
-        learnable_slopes: bool = False,
-        learnable_bias: bool = True,
-        position_bias: bool = True,
-        mask_outside_bands: bool = False,
-        mlp_ratio: int = 2,
-        eps: float = 1e-6,
-    ) -> None:
-        super().__init__(locals())
-        d_inner = self.d_inner
-
+    def __init__(self, channels: int, **options) -> None:
+        super().__init__(own_arguments(locals()), **options)
+        d_inner, eps = self.d_inner, self.eps
         self.input_conv = nn.Conv2d(2, d_inner, _KERNEL, padding=_PADDING)
         self.input_norm = nn.RMSNorm(d_inner, eps=eps)
-        if query_type == "learnable":
+        if self.query_type == "learnable":
             self.query = nn.Parameter(torch.randn(self.n_bands, d_inner))
         else:
             bins, band_ids = self.bands.flat_indices()
@@ -205,7 +202,7 @@ class SFCEncoder(_SFCModule):
 
     def embed(self, spec: torch.Tensor) -> torch.Tensor:
         """The lifted input: Conv2d + RMSNorm, ``(batch, frames, freqs, d_inner)``."""
-        check_spectrum(spec, self.n_freqs, type(self).__name__)
+        self.check_spectrum(spec)
         return self.input_norm(self.input_conv(spec).permute(0, 2, 3, 1))
 
     def queries(self, emb: torch.Tensor) -> torch.Tensor:
@@ -272,21 +269,14 @@ class SFCDecoder(_SFCModule):
     Args:
         channels: input channels per band (the separator's embedding size).
         n_src: number of estimated sources.
-        sample_rate: sampling rate in Hz (for the band configuration).
-        n_fft: FFT size; the output has ``n_fft // 2 + 1`` bins.
-        band_config: as :class:`SFCEncoder`.
-        n_bands: number of bands for ``"musical"`` (default 64).
-        d_inner: feature size inside the decoder (default ``channels``).
-        n_heads: attention heads.
-        query_type: ``"learnable"`` (an F x d_inner parameter) or ``"adaptive"``
-            (``SwiGLU(RMSNorm(context))`` of the encoder's lifted input, which must then be passed
-            as ``context``).
-        context_dim: feature size of that context (default ``d_inner``; the encoder's
-            ``d_inner``).
-        slopes, learnable_slopes, learnable_bias, position_bias, mask_outside_bands, mlp_ratio,
-            eps: as :class:`SFCEncoder`; the bias starts from the transpose of the encoder's.
+        context_dim: feature size of the encoder's lifted input, the source of adaptive queries
+            (default ``d_inner``, i.e. the encoder's ``d_inner``).
         output: ``"mask"`` (default; the authors' BS-Locoformer multiplies the output with the
             mixture as a complex mask) or ``"mapping"`` (the output is the spectrum).
+        **options: as :class:`SFCEncoder`; ``query_type="learnable"`` is an F x d_inner
+            parameter, ``"adaptive"`` is ``SwiGLU(RMSNorm(context))`` of the encoder's lifted
+            input, which must then be passed as ``context``; the bias starts from the
+            transpose of the encoder's.
 
     Shapes:
         ``(batch, channels, frames, n_bands)`` and the mixture ``(batch, 2, frames, freqs)`` ->
@@ -300,41 +290,27 @@ class SFCDecoder(_SFCModule):
         self,
         channels: int,
         n_src: int,
-        sample_rate: float,
-        n_fft: int,
-        band_config: BandSpec | BandConfig = "musical",
-        n_bands: int | None = None,
-        d_inner: int | None = None,
-        n_heads: int = 4,
-        query_type: str = "learnable",
         context_dim: int | None = None,
-        slopes: Sequence[float] | None = None,
-        learnable_slopes: bool = False,
-        learnable_bias: bool = True,
-        position_bias: bool = True,
-        mask_outside_bands: bool = False,
-        mlp_ratio: int = 2,
         output: str = "mask",
-        eps: float = 1e-6,
+        **options,
     ) -> None:
-        super().__init__(locals())
+        super().__init__(own_arguments(locals()), **options)
         d_inner, self.n_src = self.d_inner, n_src
-        self.output = check_output_kind(output, type(self).__name__)
         self.context_dim = self._config["context_dim"] = context_dim or d_inner
-
         self.input_conv = nn.ConvTranspose2d(channels, d_inner, _KERNEL, padding=_PADDING)
-        if query_type == "learnable":
+        if self.query_type == "learnable":
             self.query = nn.Parameter(torch.randn(self.n_freqs, d_inner))
         else:
+            mlp_hidden = self._config["mlp_ratio"] * d_inner
             self.query_mlp = nn.Sequential(
-                nn.RMSNorm(self.context_dim, eps=eps),
-                SwiGLU(d_inner, mlp_ratio * d_inner, in_dim=self.context_dim),
+                nn.RMSNorm(self.context_dim, eps=self.eps),
+                SwiGLU(d_inner, mlp_hidden, in_dim=self.context_dim),
             )
         self.block = self._make_block(transpose=True)
         self.output_conv = nn.ConvTranspose2d(d_inner, 2 * n_src, _KERNEL, padding=_PADDING)
 
     def _flat(self, feats: torch.Tensor) -> torch.Tensor:
-        check_band_features(feats, self.channels, self.n_bands, type(self).__name__)
+        self.check_band_features(feats)
         batch, _, frames, _ = feats.shape
         kv = self.input_conv(feats).permute(0, 2, 3, 1)  # (batch, frames, K, d_inner)
         return kv.reshape(batch * frames, self.n_bands, self.d_inner)
@@ -383,14 +359,13 @@ class SFCDecoder(_SFCModule):
         Returns:
             torch.Tensor: ``(batch, n_src, 2, frames, freqs)``.
         """
-        name = type(self).__name__
-        check_spectrum(mixture, self.n_freqs, name, "mixture")
+        self.check_spectrum(mixture, "mixture")
         kv = self._flat(feats)
         batch, _, frames, _ = feats.shape
         out = self.block(kv, self.queries(context, kv.shape[0]))  # (batch * frames, F, d_inner)
         out = out.view(batch, frames, self.n_freqs, self.d_inner).permute(0, 3, 1, 2)
         est = self.output_conv(out).view(batch, 2, self.n_src, frames, self.n_freqs)
-        return apply_decoder_output(est.transpose(1, 2), mixture, self.output, name)
+        return self.decoder_output(est.transpose(1, 2), mixture)
 
     def attention_weights(
         self,

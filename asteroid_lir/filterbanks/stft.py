@@ -74,6 +74,17 @@ class StackedSTFT(nn.Module):
         self.window_name, self.padding = window, padding
         self.register_buffer("window", make_window(window, win_length), persistent=False)
 
+    def _torch_args(self, dtype: torch.dtype) -> dict:
+        # What torch.stft and torch.istft share: unnormalised, one-sided, this window.
+        return dict(
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=self.window.to(dtype),
+            normalized=False,
+            onesided=True,
+        )
+
     @property
     def min_length(self) -> int:
         """Fewest samples :meth:`forward` takes (reflection padding needs ``n_fft // 2 + 1``)."""
@@ -93,18 +104,9 @@ class StackedSTFT(nn.Module):
                 -(wav.shape[-1] + 2 * half - self.win_length) % self.hop_length
             ) % self.win_length
             wav = F.pad(wav, (half, half + end))
-        spec = torch.stft(
-            wav,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.window.to(wav.dtype),
-            center=self.padding == "reflect",
-            pad_mode="reflect",
-            normalized=False,
-            onesided=True,
-            return_complex=True,
-        )  # (batch, freqs, frames)
+        center = self.padding == "reflect"
+        args = self._torch_args(wav.dtype)
+        spec = torch.stft(wav, **args, center=center, pad_mode="reflect", return_complex=True)
         return torch.view_as_real(spec).permute(0, 3, 2, 1)
 
     def inverse(self, spec: torch.Tensor, length: int) -> torch.Tensor:
@@ -113,17 +115,7 @@ class StackedSTFT(nn.Module):
         lead = spec.shape[:-3]
         spec = _full_precision(spec).reshape((-1,) + tuple(spec.shape[-3:]))
         cspec = torch.complex(spec[:, 0], spec[:, 1]).transpose(1, 2)  # (n, freqs, frames)
-        wav = torch.istft(
-            cspec,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.window.to(spec.dtype),
-            center=True,
-            normalized=False,
-            onesided=True,
-            length=length,
-        )
+        wav = torch.istft(cspec, **self._torch_args(spec.dtype), center=True, length=length)
         return wav.reshape(tuple(lead) + (wav.shape[-1],))
 
     def get_config(self) -> dict:

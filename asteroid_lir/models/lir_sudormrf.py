@@ -94,10 +94,12 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
     ``mask_act="softmax"`` there, ``5`` and ``"relu"`` here (the paper's model).
 
     References:
-        [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.
-        [2] E. Tzinis et al., "Compute and memory efficient universal sound source separation",
-        Journal of Signal Processing Systems, 2022.
+        [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2; [2] E. Tzinis
+        et al., "Compute and memory efficient universal sound source separation", Journal of
+        Signal Processing Systems, 2022 (Sudo rm -rf).
     """
+
+    refiner_name = "masker"
 
     def __init__(
         self,
@@ -174,15 +176,6 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
         )
 
     # ------------------------------------------------------------------ structure
-    @property
-    def n_src(self) -> int:
-        return self.masker.n_src
-
-    @property
-    def refiner(self) -> IterativeSuDORMRF:
-        """The refinement core (the masker)."""
-        return self.masker
-
     def stem_modules(self) -> list[nn.Module]:
         """Encoder and bottleneck: what runs before the first block."""
         return [self.encoder, self.masker.ln, self.masker.bottleneck]

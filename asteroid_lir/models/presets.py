@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+from ..masknn.tuss import BLOCK_DEFAULTS, TSE_BLOCK_DEFAULTS
+
 __all__ = ["TFLOCOFORMER_PRESETS", "TUSS_PRESETS", "default_stft", "preset_args"]
 
 #: Separator settings of the published sizes (2 sources: S 5.125 M, M 14.976 M, L 22.460 M
@@ -31,22 +33,36 @@ _MEDIUM = dict(
     num_groups=8,
     n_heads=4,
     n_cross_prompt_blocks=4,
-    cross_prompt_block=dict(
-        attention_dim=128,
-        freq_ffn_hidden_dim=384,
-        freq_conv1d_kernel=4,
-        time_ffn_hidden_dim=384,
-        time_conv1d_kernel=1,
-    ),
+    cross_prompt_block={k: v for k, v in BLOCK_DEFAULTS.items() if k != "conv1d_shift"},
     n_tse_blocks=2,
-    tse_block=dict(
-        attention_dim=96,
-        freq_ffn_hidden_dim=256,
-        freq_conv1d_kernel=4,
-        time_ffn_hidden_dim=256,
-        time_conv1d_kernel=4,
-    ),
+    tse_block=dict(TSE_BLOCK_DEFAULTS),
 )
+
+
+def _cpu_preset(emb_dim: int, attention: int, ffn: int, sample_rate: int, n_bands: int) -> dict:
+    # A CPU-sized TUSS: two cross-prompt blocks and one TSE block, "musical" bands.
+    def block(time_kernel: int) -> dict:
+        return dict(
+            attention_dim=attention,
+            freq_ffn_hidden_dim=ffn,
+            freq_conv1d_kernel=4,
+            time_ffn_hidden_dim=ffn,
+            time_conv1d_kernel=time_kernel,
+        )
+
+    return dict(
+        emb_dim=emb_dim,
+        num_groups=4,
+        n_heads=4,
+        n_cross_prompt_blocks=2,
+        cross_prompt_block=block(1),
+        n_tse_blocks=1,
+        tse_block=block(4),
+        sample_rate=sample_rate,
+        band_config="musical",
+        n_bands=n_bands,
+    )
+
 
 #: Model settings by name. ``medium`` and ``large`` are the reference's released models
 #: (48 kHz, STFT 2048 / 512, 61 BS-RoFormer bands: 11.132 M and 38.210 M parameters, counting
@@ -65,54 +81,8 @@ TUSS_PRESETS: dict[str, dict] = {
         sample_rate=48000,
         band_config="bs_roformer",
     ),
-    "small": dict(
-        emb_dim=48,
-        num_groups=4,
-        n_heads=4,
-        n_cross_prompt_blocks=2,
-        cross_prompt_block=dict(
-            attention_dim=64,
-            freq_ffn_hidden_dim=128,
-            freq_conv1d_kernel=4,
-            time_ffn_hidden_dim=128,
-            time_conv1d_kernel=1,
-        ),
-        n_tse_blocks=1,
-        tse_block=dict(
-            attention_dim=64,
-            freq_ffn_hidden_dim=128,
-            freq_conv1d_kernel=4,
-            time_ffn_hidden_dim=128,
-            time_conv1d_kernel=4,
-        ),
-        sample_rate=16000,
-        band_config="musical",
-        n_bands=24,
-    ),
-    "tiny": dict(
-        emb_dim=32,
-        num_groups=4,
-        n_heads=4,
-        n_cross_prompt_blocks=2,
-        cross_prompt_block=dict(
-            attention_dim=32,
-            freq_ffn_hidden_dim=64,
-            freq_conv1d_kernel=4,
-            time_ffn_hidden_dim=64,
-            time_conv1d_kernel=1,
-        ),
-        n_tse_blocks=1,
-        tse_block=dict(
-            attention_dim=32,
-            freq_ffn_hidden_dim=64,
-            freq_conv1d_kernel=4,
-            time_ffn_hidden_dim=64,
-            time_conv1d_kernel=4,
-        ),
-        sample_rate=8000,
-        band_config="musical",
-        n_bands=16,
-    ),
+    "small": _cpu_preset(48, 64, 128, sample_rate=16000, n_bands=24),
+    "tiny": _cpu_preset(32, 32, 64, sample_rate=8000, n_bands=16),
 }
 
 

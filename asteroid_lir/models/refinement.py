@@ -4,7 +4,7 @@ A model plugs its stem and heads into the core by defining four things; every fo
 (plain, anytime, frozen-prefix block ends, gated), progressive training's parameter split and
 :func:`export_prefix` then come from :class:`RefinementModelMixin`:
 
-- ``refiner``: the core (for Sudo rm -rf, the masker);
+- ``refiner_name``: the attribute holding the core (``"masker"`` for Sudo rm -rf);
 - ``encode(wav) -> (ctx, z0)``: input checks, encoder and the latent ``z_0``; ``ctx`` is whatever
   ``decode`` needs besides the latent (encoder output, lengths, shapes);
 - ``decode(ctx, z, head_idx)``: the estimates of head ``head_idx``, shaped like ``model(wav)``;
@@ -25,9 +25,20 @@ __all__ = ["RefinementModelMixin", "export_prefix"]
 class RefinementModelMixin:
     """Plain, anytime, frozen-prefix and gated forward passes through ``self.refiner``."""
 
-    refiner: nn.Module
+    #: The attribute that holds the refinement core (Asteroid's ``masker``, or a ``separator``).
+    refiner_name = "separator"
 
     # ------------------------------------------------------------------ structure
+    @property
+    def refiner(self) -> nn.Module:
+        """The refinement core."""
+        return getattr(self, self.refiner_name)
+
+    @property
+    def n_src(self) -> int:
+        """Number of estimated sources."""
+        return self.refiner.n_src
+
     @property
     def n_blocks(self) -> int:
         """Number of distinct blocks."""

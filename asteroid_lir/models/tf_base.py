@@ -54,15 +54,8 @@ class BaseTFModel(LIRModelMixin, BaseModel):
     ):
         super().__init__(sample_rate=float(sample_rate), in_channels=1)
         self.stft = StackedSTFT(n_fft, hop_length, win_length, window, padding)
+        self.n_fft, self.hop_length = self.stft.n_fft, self.stft.hop_length
         self.normalize_variance = bool(normalize_variance)
-
-    @property
-    def n_fft(self) -> int:
-        return self.stft.n_fft
-
-    @property
-    def hop_length(self) -> int:
-        return self.stft.hop_length
 
     def stft_args(self) -> dict:
         """The STFT and normalisation arguments of ``get_model_args``."""

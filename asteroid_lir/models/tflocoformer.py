@@ -98,15 +98,6 @@ class TFLocoformerNet(RefinementModelMixin, BaseTFModel):
             args.update(sample_rate=float(sample_rate), n_fft=self.stft.n_fft)
         self.separator = TFLocoformer(**args)
 
-    @property
-    def n_src(self) -> int:
-        return self.separator.n_src
-
-    @property
-    def refiner(self) -> TFLocoformer:
-        """The refinement core (the separator)."""
-        return self.separator
-
     def stem_modules(self) -> list[nn.Module]:
         """The front-end encoder: before the first block."""
         return [self.separator.stem]
