@@ -40,7 +40,14 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["align_sources", "check_chunk_sizes", "chunk_bounds", "chunk_weights", "source_groups"]
+__all__ = [
+    "align_sources",
+    "assign_in_groups",
+    "check_chunk_sizes",
+    "chunk_bounds",
+    "chunk_weights",
+    "source_groups",
+]
 
 
 def check_chunk_sizes(chunk_size: int, overlap: int, fade: int | None = None) -> int:
@@ -151,6 +158,47 @@ def source_groups(prompts: Sequence[str] | None, n_src: int) -> list[list[int]]:
     return list(groups.values())
 
 
+def assign_in_groups(
+    scores: np.ndarray, groups: list[list[int]] | None = None, maximize: bool = True
+) -> list[int]:
+    """The output matched to each reference, best total score, outputs exchanged only within a
+    group (the Hungarian algorithm: exact for any number of sources).
+
+    Args:
+        scores: ``(n_out, n_ref)`` score (or cost) of every (output, reference) pair.
+        groups: with as many outputs as references, the sets of positions that may be
+            exchanged (:func:`source_groups`; a position outside every group keeps its
+            output); ``None``: each reference gets a distinct output among all of them
+            (``n_out >= n_ref``).
+        maximize: maximise the total (scores) or minimise it (costs).
+
+    Returns:
+        list of int: ``out[j]``, the output matched to reference ``j``.
+
+    Raises:
+        ValueError: fewer outputs than references, or groups with a different number of each.
+    """
+    n_out, n_ref = scores.shape
+    if groups is None:
+        if n_out < n_ref:
+            raise ValueError(f"{n_out} outputs cannot cover {n_ref} references.")
+        rows, cols = linear_sum_assignment(scores, maximize=maximize)
+        out = [0] * n_ref
+        for r, c in zip(rows, cols):
+            out[c] = int(r)
+        return out
+    if n_out != n_ref:
+        raise ValueError(f"Grouped outputs need one output per reference, got {n_out} and {n_ref}.")
+    out = list(range(n_ref))
+    for group in groups:
+        if len(group) < 2:
+            continue
+        rows, cols = linear_sum_assignment(scores[np.ix_(group, group)], maximize=maximize)
+        for r, c in zip(rows, cols):
+            out[group[c]] = group[r]
+    return out
+
+
 def align_sources(
     previous: torch.Tensor, current: torch.Tensor, groups: list[list[int]] | None = None
 ) -> torch.Tensor:
@@ -175,14 +223,7 @@ def align_sources(
         )
     batch, n_src, _ = current.shape
     groups = groups if groups is not None else [list(range(n_src))]
-    # scores[b, j, k] = <previous_j, current_k> on the shared samples.
-    scores = torch.einsum("bjn,bkn->bjk", previous.double(), current.double()).cpu().numpy()
-    perm = np.tile(np.arange(n_src), (batch, 1))
-    for b in range(batch):
-        for group in groups:
-            if len(group) < 2:
-                continue
-            sub = scores[b][np.ix_(group, group)]
-            rows, cols = linear_sum_assignment(sub, maximize=True)
-            perm[b, [group[r] for r in rows]] = [group[c] for c in cols]
-    return torch.from_numpy(perm)
+    # scores[b, k, j] = <current_k, previous_j> on the shared samples.
+    scores = torch.einsum("bkn,bjn->bkj", current.double(), previous.double()).cpu().numpy()
+    perm = [assign_in_groups(scores[b], groups) for b in range(batch)]
+    return torch.tensor(perm, dtype=torch.long)

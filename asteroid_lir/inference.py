@@ -43,6 +43,7 @@ __all__ = [
     "chunk_weights",
     "is_gated",
     "model_device",
+    "run_model",
     "separate_chunked",
     "separate_waveform",
     "source_groups",
@@ -122,9 +123,11 @@ def is_gated(model: nn.Module) -> bool:
     return bool(getattr(getattr(model, "refiner", None), "gated", True))
 
 
-def _run_model(
-    model: nn.Module, wav: torch.Tensor, prompts: list[str] | None
+def run_model(
+    model: nn.Module, wav: torch.Tensor, prompts: list[str] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(estimates, steps)`` of a batch ``(batch, time)``: the same prompts for every item of a
+    prompt model; the steps each item took for a gated model (``None`` otherwise)."""
     if prompts is not None:
         return model(wav, [list(prompts) for _ in range(wav.shape[0])]), None
     if is_gated(model):
@@ -229,7 +232,7 @@ def _overlap_add(model, wav, bounds, overlap, fade, batch_chunks, prompts, align
         ):
             group.append(group[-1] + 1)
         pieces = torch.cat([wav[:, s:e] for s, e in (bounds[i] for i in group)], dim=0)
-        est, chunk_steps = _run_model(model, pieces.to(device), prompts)
+        est, chunk_steps = run_model(model, pieces.to(device), prompts)
         if est.ndim != 3 or est.shape[0] != pieces.shape[0] or est.shape[-1] != length:
             raise ValueError(
                 f"{type(model).__name__} returned estimates of shape {tuple(est.shape)} for an "

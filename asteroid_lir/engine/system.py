@@ -28,6 +28,8 @@ class LIRSystem(System):
         remix_task (str, optional): task name given to ``asteroid_lir.data.remix_batch``;
             ``None`` disables online remixing.
         remix_seed (int): seed of the remixing generator (reproducible augmentation).
+        warmup_steps (int): the learning rate rises linearly over the first ``warmup_steps``
+            optimizer steps (0: no warm-up).
     """
 
     def __init__(
@@ -41,12 +43,21 @@ class LIRSystem(System):
         config=None,
         remix_task: str | None = None,
         remix_seed: int = 0,
+        warmup_steps: int = 0,
     ):
         super().__init__(
             model, optimizer, loss_func, train_loader, val_loader, scheduler, config or {}
         )
         self.remix_task = remix_task
         self._remix_gen = torch.Generator().manual_seed(remix_seed)
+        self.warmup_steps = int(warmup_steps)
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        if self.warmup_steps > 0 and self.global_step <= self.warmup_steps:
+            scale = min(1.0, (self.global_step + 1) / self.warmup_steps)
+            for group in self.trainer.optimizers[0].param_groups:
+                group.setdefault("base_lr", group["lr"])
+                group["lr"] = group["base_lr"] * scale
 
     def prepare_batch(self, batch, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Mixture and targets of a batch, remixed when training with augmentation."""

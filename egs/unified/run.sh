@@ -5,26 +5,30 @@
 #   ./run.sh --conf conf/baseline_cpu.yml              # the unconditional baseline, same budget
 #   ./run.sh --source_dir /data/classes --conf conf/tuss_medium.yml --id 0
 #   ./run.sh --stage 3 --tag tuss_cpu                  # re-evaluate, no retraining
+#   ./run.sh --set "training.epochs=10" --tag tuss_short   # override hyper-parameters
 #
 # Stages: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report. See README.md.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# ---------------------------------------------------------------- options (--name value)
 stage=0            # first stage to run
 stop_stage=4       # last stage to run
 conf=conf/tuss_cpu.yml   # experiment configuration
 source_dir=""      # real sources, one folder per class (see README.md); empty: embedded corpus
-tag=""             # experiment name: exp_dir/<tag> (default: the config's name)
+tag=""             # experiment name: <exp_dir>/<tag> (default: the configuration's name)
+set=""             # configuration overrides "section.key=value ...", saved in the experiment's
+                   # conf.yml; a changed configuration under an existing tag is refused
 id=""              # GPU ids, e.g. 0 or 0,1 (several: DDP); empty: CPU
-n_workers=""       # data loader workers (default: training.num_workers of the config)
+n_workers=""       # data loader workers (default: training.num_workers of the configuration)
 exp_dir=exp        # parent folder of the experiments
 data_dir=data      # where the embedded corpus and the metadata go
 compare=""         # other experiment folder(s) to compare with in the report (comma separated)
 
-recipe_options="stage stop_stage conf source_dir tag id n_workers exp_dir data_dir compare"
+recipe_options="stage stop_stage conf source_dir tag set id n_workers exp_dir data_dir compare"
 help_message="Usage: $0 [--option value ...]
-Unified (TUSS) recipe: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report."
+Unified (TUSS) recipe: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report.
+It runs in the repository's pinned environment (.venv, made on first use); set LIR_ENV=active
+to run it in the Python environment that is active instead (one with asteroid_lir installed)."
 . utils/parse_options.sh
 if [ $# -gt 0 ]; then
   echo "$0: ERROR: unexpected argument(s) '$*' (options are --name value; see --help)." >&2
@@ -43,10 +47,12 @@ if [ -n "$source_dir" ] && [ ! -d "$source_dir" ]; then
 fi
 [ -n "$tag" ] || tag="$(basename "$conf" .yml)"
 expdir="$exp_dir/$tag"
+overrides=()
+for kv in $set; do overrides+=(--set "$kv"); done
 
 . ./path.sh
 
-paths="$(python local/prepare_data.py paths --conf "$conf" --data_dir "$data_dir" --source_dir "$source_dir")"
+paths="$(python local/prepare_data.py paths --conf "$conf" --data_dir "$data_dir" --source_dir "$source_dir" "${overrides[@]}")"
 src_dir="$(sed -n 1p <<<"$paths")"
 meta_dir="$(sed -n 2p <<<"$paths")"
 gpu_eval=""
@@ -58,25 +64,21 @@ echo "[run] experiment: $expdir"
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   echo "[stage 0] Data: $( [ -n "$source_dir" ] && echo "source folders" || echo "embedded corpus" )"
-  python local/prepare_data.py corpus --conf "$conf" --data_dir "$data_dir" --source_dir "$source_dir"
+  python local/prepare_data.py corpus --conf "$conf" --data_dir "$data_dir" --source_dir "$source_dir" "${overrides[@]}"
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   echo "[stage 1] Metadata -> $meta_dir/sources.json"
-  python local/prepare_data.py metadata --conf "$conf" --data_dir "$data_dir" --source_dir "$source_dir"
+  python local/prepare_data.py metadata --conf "$conf" --data_dir "$data_dir" --source_dir "$source_dir" "${overrides[@]}"
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  if [ -f "$expdir/train_done.json" ] && [ -f "$expdir/best_model.pth" ]; then
-    echo "[stage 2] $expdir is already trained ($expdir/train_done.json); skipping."
-    echo "[stage 2] (Use another --tag, or delete $expdir, to train again.)"
-  else
-    [ -f "$meta_dir/sources.json" ] || die "metadata $meta_dir/sources.json is missing: run stage 1 first (--stage 1)."
-    echo "[stage 2] Training -> $expdir (checkpoints/, logs/, best_model.pth)"
-    workers=()
-    [ -n "$n_workers" ] && workers=(--n_workers "$n_workers")
-    python train.py --conf "$conf" --meta_dir "$meta_dir" --exp_dir "$expdir" --gpus "$id" "${workers[@]}"
-  fi
+  [ -f "$meta_dir/sources.json" ] || die "metadata $meta_dir/sources.json is missing: run stage 1 first (--stage 1)."
+  echo "[stage 2] Training -> $expdir (checkpoints/, logs/, best_model.pth)"
+  workers=()
+  [ -n "$n_workers" ] && workers=(--n_workers "$n_workers")
+  python train.py --conf "$conf" --meta_dir "$meta_dir" --exp_dir "$expdir" --gpus "$id" \
+    "${workers[@]}" "${overrides[@]}"
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from local.cli import run_cli  # noqa: E402
-from local.config import load_config  # noqa: E402
+from asteroid_lir.experiment.cli import run_stage
+from asteroid_lir.experiment.config import load_config
 
 CORPUS_DEFAULTS = dict(
     n_train=200, n_valid=24, n_test=40, clip_seconds=3.0, seed=0, speech_engine="formant"
@@ -61,10 +59,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Unified recipe data stages.")
     parser.add_argument("command", choices=("paths", "corpus", "metadata"))
     parser.add_argument("--conf", required=True)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V")
     parser.add_argument("--data_dir", required=True)
     parser.add_argument("--source_dir", default="")
     args = parser.parse_args(argv)
-    conf = load_config(args.conf)
+    conf = load_config(args.conf, args.overrides)
     src, meta = resolve_paths(conf, args.data_dir, args.source_dir)
     if args.command == "paths":
         print(src)
@@ -100,4 +99,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_stage(main)

@@ -28,9 +28,8 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from local.cli import RecipeError, run_cli  # noqa: E402
-from local.config import load_config  # noqa: E402
+from asteroid_lir.experiment.cli import StageError, run_stage
+from asteroid_lir.experiment.config import load_config
 
 MINI_DEFAULTS = {
     "n_train": 200,
@@ -103,6 +102,22 @@ def warn_if_stale(stamp: Path, prefix: str) -> None:
         )
 
 
+def build_once(root: Path, build, stamp: dict):
+    """``build(partial)`` into ``<root>.partial``, renamed to ``root`` with its ``.complete`` stamp
+    at the end: an interrupted build never looks complete. Returns what ``build`` returns."""
+    partial = root.with_name(root.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    built = build(partial)
+    if root.exists():
+        shutil.rmtree(root)
+    partial.rename(root)
+    (root / ".complete").write_text(
+        json.dumps({**stamp, "generator": generator_fingerprint()}) + "\n"
+    )
+    return built
+
+
 def prepare_corpus(conf: dict, data_root: str, wham_dir: str | None) -> Path:
     """Stage 0: validate the real WHAM! layout or build the mini corpus once."""
     from asteroid_lir.data import build_mini_corpus, validate_wham_dir
@@ -126,26 +141,24 @@ def prepare_corpus(conf: dict, data_root: str, wham_dir: str | None) -> Path:
         f" train/valid/test mixtures of {m['utt_seconds']:g} s, speech engine {m['speech']}, "
         f"seed {m['seed']}) in {corpus_root}"
     )
-    # Build next to the target and rename at the end: an interrupted build never looks complete.
-    partial = corpus_root.with_name(corpus_root.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    built = build_mini_corpus(
-        partial,
-        n_train=m["n_train"],
-        n_valid=m["n_valid"],
-        n_test=m["n_test"],
-        seed=m["seed"],
-        utt_seconds=m["utt_seconds"],
-        sample_rate=sr,
-        progress=True,
-        speech=m["speech"],
+    built = build_once(
+        corpus_root,
+        lambda partial: build_mini_corpus(
+            partial,
+            n_train=m["n_train"],
+            n_valid=m["n_valid"],
+            n_test=m["n_test"],
+            seed=m["seed"],
+            utt_seconds=m["utt_seconds"],
+            sample_rate=sr,
+            progress=True,
+            speech=m["speech"],
+        ),
+        {"settings": m},
     )
-    if corpus_root.exists():
-        shutil.rmtree(corpus_root)
-    partial.rename(corpus_root)
-    stamp.write_text(json.dumps({"settings": m, "generator": generator_fingerprint()}) + "\n")
-    wav_dir = corpus_root / Path(built).relative_to(partial)
+    wav_dir = corpus_root / Path(built).relative_to(
+        corpus_root.with_name(corpus_root.name + ".partial")
+    )
     print(f"[stage 0] Mini corpus ready: {wav_dir}")
     return wav_dir
 
@@ -226,7 +239,7 @@ def prepare_held_out(conf: dict, data_root: str, mode: str = "auto") -> Path | N
             "speech test set cannot be built"
         )
         if mode == "true":
-            raise RecipeError(message + ".")
+            raise StageError(message + ".")
         print(f"[stage 3] {message}; skipping it.", file=sys.stderr)
         return None
     m = mini_settings(conf)
@@ -238,14 +251,13 @@ def prepare_held_out(conf: dict, data_root: str, mode: str = "auto") -> Path | N
         warn_if_stale(stamp, "[stage 3]")
     else:
         print(f"[stage 3] Building the held-out speech test set in {root}", file=sys.stderr)
-        partial = root.with_name(root.name + ".partial")
-        if partial.exists():
-            shutil.rmtree(partial)
-        build_tts_testset(partial, n_test=m["n_test"], seed=m["seed"], sample_rate=sr)
-        if root.exists():
-            shutil.rmtree(root)
-        partial.rename(root)
-        stamp.write_text(json.dumps({"generator": generator_fingerprint()}) + "\n")
+        build_once(
+            root,
+            lambda partial: build_tts_testset(
+                partial, n_test=m["n_test"], seed=m["seed"], sample_rate=sr
+            ),
+            {},
+        )
     return wav_dir
 
 
@@ -253,12 +265,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("corpus", "metadata", "paths", "eval_set", "held_out"))
     parser.add_argument("--conf", required=True, help="experiment configuration (YAML)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V")
     parser.add_argument("--data_root", required=True, help="folder of generated data/metadata")
     parser.add_argument("--wham_dir", default="", help="real WHAM! root or wav8k/min folder")
     parser.add_argument("--eval_set", default="", help="another WHAM!-layout corpus (eval_set)")
     parser.add_argument("--held_out", default="auto", help="held_out action: auto|true|false")
     args = parser.parse_args(argv)
-    conf = load_config(args.conf)
+    conf = load_config(args.conf, args.overrides)
     wham_dir = args.wham_dir or None
     if args.action == "corpus":
         prepare_corpus(conf, args.data_root, wham_dir)
@@ -282,4 +295,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_stage(main)

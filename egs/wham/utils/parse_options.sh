@@ -9,14 +9,23 @@
 #   --name value  or  --name=value  sets the existing variable `name` (dashes in the name map
 #                  to underscores: --stop-stage is --stop_stage);
 #   an option whose variable is not defined is an error that lists the known options;
-#   --help / -h prints the caller's $help_message (if any) and the options with their current
-#                  values, then exits 0;
+#   --help / -h prints the caller's $help_message (if any) and every option with its current
+#                  value and its description, the comment after `name=value` in the calling
+#                  script (continued on the following comment-only lines), then exits 0;
 #   parsing stops at the first argument that is not an option (or after "--"); the remaining
 #   arguments are left in "$@" for the caller.
 # The caller lists its option names in $recipe_options (space separated) so that --help and the
 # error message can show them; without it the error just names the unknown option.
 
 _po_known="${recipe_options:-}"
+
+_po_describe() {  # the comment of `name=value  # ...` in the calling script, with continuations
+  awk -v name="$1" '
+    found && /^[[:space:]]+#/ { sub(/^[[:space:]]+#[[:space:]]?/, ""); print "      " $0; next }
+    found { exit }
+    $0 ~ "^" name "=" && /#/ { sub(/^[^#]*#[[:space:]]?/, ""); print "      " $0; found = 1 }
+  ' "$0"
+}
 
 _po_usage() {
   if [ -n "${help_message:-}" ]; then
@@ -26,6 +35,7 @@ _po_usage() {
     echo "Options (current values):"
     for _po_n in $_po_known; do
       printf '  --%-16s %s\n' "$_po_n" "${!_po_n-}"
+      _po_describe "$_po_n"
     done
   fi
 }

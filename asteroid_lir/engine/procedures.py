@@ -1,0 +1,285 @@
+"""Training procedures of the recipes: end to end, progressive (paper Sec. 2.2), gated (Sec. 2.3).
+
+A recipe builds a :class:`TrainingJob` (its data, loss, training system and configuration) and
+calls :func:`train` with the configuration's ``training.mode``; every procedure fits through
+:func:`asteroid_lir.experiment.trainer.fit` (checkpoints, logs, resumption) and returns the
+trainer, the model to save and a report of what it did:
+
+- ``end_to_end``: every block at once (``job.system_class``, by default :class:`LIRSystem`);
+- ``progressive``: :class:`~asteroid_lir.engine.progressive.ProgressiveSystem`, the epochs split
+  evenly between the blocks (or ``progressive.epochs_per_step``); the exported model is that of
+  the last *completed* step (a run stopped during step k + 1 exports the step-k prefix, and
+  says so; a run stopped during step 1 has nothing to export and fails);
+- ``gated``: pre-training without the gate (``training.epochs``, in ``<exp_dir>/pretrain``),
+  then network and gate jointly (``gated.joint_epochs``) with
+  :meth:`~asteroid_lir.engine.gated.GatedSystem.from_ungated`, for any refinement model.
+
+Optimisers come from Asteroid's registry (``optim.optimizer``: ``adam``, ``adamw``, ...); the
+schedule is ``scheduler.type: step`` (``step_size`` epochs, ``gamma``: the paper's lr / 3 every
+40 epochs) or ``plateau`` (``factor``, ``patience``: on the validation loss).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from ..experiment.config import dump_config
+from ..experiment.trainer import DONE_FILE, fit, load_weights, save_model, write_json
+from .system import LIRSystem
+
+__all__ = [
+    "TRAINING_MODES",
+    "TrainingJob",
+    "completed_steps",
+    "make_optimizer",
+    "make_scheduler",
+    "train",
+]
+
+TRAINING_MODES = ("end_to_end", "progressive", "gated")
+GATED_KEYS = (
+    "joint_epochs",
+    "lr",
+    "network_lr",
+    "gate_lr",
+    "step_size",
+    "lambda",
+    "gate",
+    "n_iters",
+)
+
+
+class TrainingError(RuntimeError):
+    """A training that ended without a model to export (the message says why and what to do)."""
+
+
+@dataclasses.dataclass
+class TrainingJob:
+    """What every procedure needs.
+
+    Attributes:
+        conf: the experiment configuration (``model`` resolved, ``training``, ``optim``,
+            ``scheduler``, optional ``progressive`` / ``gated`` sections).
+        exp_dir: the experiment folder.
+        loss: the training loss.
+        loaders: ``(train_loader, val_loader)``.
+        hw: Lightning's device settings (:func:`asteroid_lir.experiment.trainer.hardware`).
+        build_model: ``conf["model"] -> model``.
+        system_class: the Lightning system of end-to-end training.
+        system_kwargs: its extra arguments (online remixing, warm-up).
+    """
+
+    conf: dict
+    exp_dir: Path
+    loss: torch.nn.Module
+    loaders: tuple
+    hw: dict
+    build_model: object
+    system_class: type = LIRSystem
+    system_kwargs: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def training(self) -> dict:
+        return self.conf["training"]
+
+
+def make_optimizer(params, optim_conf: dict) -> torch.optim.Optimizer:
+    """The ``optim`` section's optimizer (Asteroid's registry; default Adam)."""
+    from asteroid.engine.optimizers import make_optimizer as asteroid_optimizer
+
+    optim_conf = dict(optim_conf)
+    return asteroid_optimizer(params, optimizer=optim_conf.pop("optimizer", "adam"), **optim_conf)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, sched_conf: dict | None):
+    """The ``scheduler`` section's schedule: ``step`` (default) or ``plateau``; none if empty."""
+    conf = dict(sched_conf or {})
+    kind = conf.pop("type", "step")
+    if not conf and kind == "step":
+        return None
+    if kind == "step":
+        return torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=int(conf.pop("step_size")), gamma=float(conf.pop("gamma", 0.1))
+        )
+    if kind == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=float(conf.pop("factor", 0.5)), patience=int(conf.pop("patience", 5))
+        )
+    raise ValueError(f"scheduler.type must be 'step' or 'plateau', got {kind!r}.")
+
+
+def _system(job: TrainingJob, system_class: type, model, **extra):
+    optimizer = make_optimizer(model.parameters(), job.conf["optim"])
+    scheduler = make_scheduler(optimizer, job.conf.get("scheduler"))
+    return system_class(
+        model,
+        optimizer,
+        job.loss,
+        *job.loaders,
+        scheduler=scheduler,
+        config=job.conf,
+        **job.system_kwargs,
+        **extra,
+    )
+
+
+def train_end_to_end(job: TrainingJob, exp_dir: Path, epochs: int, minutes):
+    """Train every block at once; returns the trainer, the best model and the report."""
+    system = _system(job, job.system_class, job.build_model(job.conf["model"]))
+    trainer, report = fit(system, exp_dir, epochs, job.training, job.hw, minutes)
+    if trainer.is_global_zero:
+        load_weights(system, report["best_checkpoint"])
+    return trainer, system.model, report
+
+
+def completed_steps(step_epochs: list, epochs_done: int, planned_epochs: int) -> int:
+    """Progressive steps that ran all their epochs.
+
+    Args:
+        step_epochs: epochs of each step (``ProgressiveSystem.step_epochs``; ``None`` for an
+            open-ended last step, complete when the training ran its planned epochs).
+        epochs_done: epochs the trainer finished.
+        planned_epochs: the trainer's ``max_epochs``.
+
+    Returns:
+        int: the number of leading steps completed (0 to ``len(step_epochs)``).
+    """
+    end = 0
+    for done, n_epochs in enumerate(step_epochs):
+        if n_epochs is None:
+            return done + int(epochs_done >= planned_epochs and epochs_done > end)
+        end += n_epochs
+        if epochs_done < end:
+            return done
+    return len(step_epochs)
+
+
+def train_progressive(job: TrainingJob, exp_dir: Path, epochs: int, minutes):
+    """Train block after block (epochs split evenly unless ``progressive.epochs_per_step``).
+
+    Raises:
+        TrainingError: the training stopped before the end of step 1.
+    """
+    from .progressive import ProgressiveSystem, export_prefix
+
+    extra = dict(job.conf.get("progressive") or {})
+    if "epochs_per_step" not in extra:
+        extra["total_epochs"] = epochs
+    system = _system(job, ProgressiveSystem, job.build_model(job.conf["model"]), **extra)
+    trainer, report = fit(system, exp_dir, epochs, job.training, job.hw, minutes)
+    # The deliverable is the model after the last completed step (the later steps' heads have
+    # validation losses that are not comparable with the earlier ones': no "best" checkpoint).
+    report["best_checkpoint"] = None
+    n_steps = system.n_prog_steps
+    done = completed_steps(system.step_epochs, report["epochs_done"], epochs)
+    if done == 0:
+        why = "the time bound" if report["stopped_by_time"] else "the epoch bound"
+        raise TrainingError(
+            f"Progressive training stopped by {why} after {report['epochs_done']} epoch(s), "
+            f"during step 1 of {n_steps} (epochs per step {system.step_epochs}): no step is "
+            "complete, so there is no trained model to export. Raise training.epochs (or the "
+            "time bound), or lower the epochs per step, and run stage 2 again (it resumes)."
+        )
+    report["progressive"] = {
+        "n_steps": n_steps,
+        "steps_completed": done,
+        "exported_step": done,
+        "exported_blocks": done,
+        "step_epochs": list(system.step_epochs),
+        "complete": done == n_steps,
+    }
+    if done == n_steps:
+        return trainer, system.model, report
+    print(
+        f"[stage 2] WARNING: training stopped during step {done + 1} of {n_steps}: exporting the "
+        f"model of step {done} (blocks 1..{done}, head {done}); blocks {done + 1}..{n_steps} "
+        "are not in it."
+    )
+    return trainer, export_prefix(system.model, done), report
+
+
+def train_gated(job: TrainingJob, exp_dir: Path, epochs: int, minutes):
+    """Pre-train without the gate, then train network and gate jointly; the report has both
+    phases (``phases.pretrain``, ``phases.joint``); a time bound is shared between them in
+    proportion to their epochs."""
+    from .gated import GATED_EPOCHS, GatedSystem
+
+    gated = dict(job.conf.get("gated") or {})
+    unknown = set(gated) - set(GATED_KEYS)
+    if unknown:
+        raise ValueError(f"Unknown gated key(s) {sorted(unknown)}; known: {list(GATED_KEYS)}.")
+    joint_epochs = int(gated.get("joint_epochs", GATED_EPOCHS))
+    total = epochs + joint_epochs
+    pre_minutes = minutes * epochs / total if minutes else None
+    joint_minutes = minutes * joint_epochs / total if minutes else None
+    pre_dir = exp_dir / "pretrain"
+    pre_model = pre_dir / "best_model.pth"
+    if pre_model.is_file():
+        import json
+
+        print(f"[stage 2] Pre-trained network found, skipping pre-training: {pre_model}")
+        done_file = pre_dir / DONE_FILE
+        pre_report = json.loads(done_file.read_text()) if done_file.is_file() else {}
+    else:
+        print(f"[stage 2] Gated model, phase 1: pre-training without the gate in {pre_dir}")
+        trainer, model, pre_report = train_end_to_end(job, pre_dir, epochs, pre_minutes)
+        if trainer.is_global_zero:
+            # The ungated network is an experiment of its own (the baseline of the gated one).
+            pre_conf = {**job.conf, "training": {**job.training, "mode": "end_to_end"}}
+            (pre_dir / "conf.yml").write_text(dump_config(pre_conf))
+            write_json(pre_dir / DONE_FILE, pre_report)
+            save_model(model, pre_model, pre_conf, {"phase": "pretrain", **pre_report})
+        trainer.strategy.barrier()
+    print(
+        f"[stage 2] Gated model, phase 2: joint training of network and gate "
+        f"({joint_epochs} epochs, lambda={gated.get('lambda', 0.1)})"
+    )
+    system = GatedSystem.from_ungated(
+        str(pre_model),
+        job.loss,
+        *job.loaders,
+        lr=float(gated.get("lr", 1e-3)),
+        step_penalty=float(gated.get("lambda", 0.1)),
+        epochs_per_decay=int(gated.get("step_size", 5)),
+        n_iters=gated.get("n_iters"),
+        gate_kwargs=gated.get("gate") or {},
+        config=job.conf,
+        network_lr=gated.get("network_lr"),
+        gate_lr=gated.get("gate_lr"),
+        **job.system_kwargs,
+    )
+    trainer, joint = fit(system, exp_dir, joint_epochs, job.training, job.hw, joint_minutes)
+    if trainer.is_global_zero:
+        load_weights(system, joint["best_checkpoint"])
+    report = {
+        **joint,
+        "stopped_by_time": bool(pre_report.get("stopped_by_time")) or joint["stopped_by_time"],
+        "phases": {"pretrain": pre_report, "joint": joint},
+    }
+    return trainer, system.model, report
+
+
+def train(job: TrainingJob):
+    """Run ``job.conf["training"]["mode"]``'s procedure for ``training.epochs`` epochs (and the
+    optional ``training.max_time_minutes`` safety net).
+
+    Returns:
+        tuple: the trainer, the model to save and the report (:func:`~asteroid_lir.
+        experiment.trainer.phase_report`, plus ``progressive`` / ``phases`` where they apply).
+
+    Raises:
+        ValueError: an unknown training mode.
+    """
+    mode = job.training.get("mode", "end_to_end")
+    procedures = {
+        "end_to_end": train_end_to_end,
+        "progressive": train_progressive,
+        "gated": train_gated,
+    }
+    if mode not in procedures:
+        raise ValueError(f"training.mode must be one of {TRAINING_MODES}, got {mode!r}.")
+    minutes = job.training.get("max_time_minutes")
+    return procedures[mode](job, job.exp_dir, int(job.training["epochs"]), minutes)

@@ -1,0 +1,340 @@
+"""Evaluation of a separation model on test mixtures, for every task of the recipes.
+
+Metrics come from Asteroid: ``si_sdr``, ``sdr``, ``stoi`` and ``pesq`` from
+``asteroid.metrics.get_metrics`` (pb_bss_eval, as Asteroid's own recipes), and the plain ``snr``
+(music is scored with it, as in the TUSS paper) from Asteroid's SDR module
+(``asteroid.losses.sdr``). Every metric is given for the estimate, for the mixture taken as the
+estimate (``input_<metric>``) and as the improvement (``<metric>i``).
+
+Outputs are matched to references before scoring (:func:`asteroid_lir.chunking.assign_in_groups`,
+by the first metric): a prompt model's outputs only among outputs of the same prompt; a model
+with fixed outputs each reference to a distinct output among the first ``candidates`` (the speech
+outputs of a WHAM! model, whose noise output is never matched to a speaker; all outputs of the
+unconditional baseline, an oracle choice in its favour).
+
+Tables: means per source and per prompt, by input-SNR quartile (with the steps of gated
+models), and the timing (real-time factor).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch import nn
+
+from ..chunking import assign_in_groups, source_groups
+from ..inference import run_model
+
+__all__ = [
+    "EvaluationError",
+    "evaluate_items",
+    "input_snr",
+    "pairwise_scores",
+    "per_prompt_summary",
+    "position_summary",
+    "quartile_table",
+    "score_sources",
+    "summarize",
+]
+
+
+class EvaluationError(RuntimeError):
+    """A test item could not be separated or scored (the message names it)."""
+
+
+_LOSS_TYPES = {"si_sdr": ("sisdr", True), "snr": ("snr", False)}  # (sdr_type, zero_mean)
+
+
+def pairwise_scores(est: np.ndarray, refs: np.ndarray, metric: str = "si_sdr") -> np.ndarray:
+    """Score (dB) of every (output, reference) pair, ``(n_out, n_ref)``.
+
+    Args:
+        est: ``(n_out, time)`` outputs.
+        refs: ``(n_ref, time)`` references.
+        metric: ``"si_sdr"`` (zero-mean signals) or ``"snr"``.
+    """
+    from asteroid.losses.sdr import PairwiseNegSDR
+
+    if metric not in _LOSS_TYPES:
+        raise ValueError(
+            f"Unknown metric {metric!r} for matching; choose from {list(_LOSS_TYPES)}."
+        )
+    est, refs = np.asarray(est, dtype=np.float64), np.asarray(refs, dtype=np.float64)
+    if est.ndim != 2 or refs.ndim != 2 or est.shape[-1] != refs.shape[-1]:
+        raise ValueError(
+            f"Expected (n, time) estimates and references of one length, got {est.shape} and "
+            f"{refs.shape}."
+        )
+    sdr_type, zero_mean = _LOSS_TYPES[metric]
+    loss = PairwiseNegSDR(sdr_type, zero_mean=zero_mean)
+    return -loss(torch.from_numpy(est)[None], torch.from_numpy(refs)[None])[0].numpy()
+
+
+def _metric(name: str, mix: np.ndarray, refs: np.ndarray, est: np.ndarray, rate: int) -> tuple:
+    # (estimate's values, mixture's values), one per reference.
+    if name == "snr":
+        out = np.diag(pairwise_scores(est, refs, "snr"))
+        inp = pairwise_scores(np.repeat(mix[None], len(refs), 0), refs, "snr").diagonal()
+        return out, inp
+    from asteroid.metrics import get_metrics
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # mir_eval's deprecation notice
+        values = get_metrics(
+            mix, refs, est, sample_rate=rate, metrics_list=[name], average=False,
+            compute_permutation=False,
+        )  # fmt: skip
+    return np.ravel(values[name]), np.ravel(values[f"input_{name}"])
+
+
+def score_sources(
+    mix: np.ndarray,
+    refs: np.ndarray,
+    est: np.ndarray,
+    sample_rate: int,
+    metrics: Sequence[str] = ("si_sdr",),
+    prompts: Sequence[str] | None = None,
+    candidates: int | None = None,
+) -> tuple[dict, np.ndarray]:
+    """Metrics of one mixture, outputs matched to references first.
+
+    Args:
+        mix: ``(time,)`` mixture.
+        refs: ``(n_ref, time)`` references (in prompt order for a prompt model).
+        est: ``(n_out, time)`` outputs.
+        sample_rate: sample rate in Hz.
+        metrics: metric names; the first one (``si_sdr`` or ``snr``) matches the outputs.
+        prompts: the prompt of each output/reference (prompt models), or ``None``.
+        candidates: fixed-output models: only the first ``candidates`` outputs may be matched.
+
+    Returns:
+        tuple: ``{metric: [per ref], "input_<metric>": [...], "<metric>i": [...],
+        "output": [matched output per ref], "output_db": [level relative to the mixture]}`` and
+        the matched estimates ``(n_ref, time)``.
+
+    Raises:
+        ValueError: outputs of the wrong shape (fewer candidates than references, another
+            length).
+    """
+    mix = np.asarray(mix, dtype=np.float64)
+    refs, est = np.asarray(refs, dtype=np.float64), np.asarray(est, dtype=np.float64)
+    pool = est if candidates is None else est[:candidates]
+    if est.ndim != 2 or est.shape[-1] != refs.shape[-1] or len(pool) < len(refs):
+        raise ValueError(
+            f"The model gave outputs of shape {tuple(est.shape)}; expected at least {len(refs)} "
+            f"sources of {refs.shape[-1]} samples."
+        )
+    groups = None if prompts is None else source_groups(list(prompts), len(refs))
+    matched = assign_in_groups(pairwise_scores(pool, refs, metrics[0] if metrics[0] in _LOSS_TYPES
+                                              else "si_sdr"), groups)  # fmt: skip
+    chosen = pool[matched]
+    scores: dict = {"output": [int(m) for m in matched]}
+    energy = (mix**2).sum() + 1e-12
+    scores["output_db"] = [float(10 * np.log10(((e**2).sum() + 1e-12) / energy)) for e in chosen]
+    for name in metrics:
+        out, inp = _metric(name, mix, refs, chosen, sample_rate)
+        scores[name], scores[f"input_{name}"] = out.tolist(), inp.tolist()
+        scores[f"{name}i"] = (out - inp).tolist()
+    return scores, chosen
+
+
+def input_snr(speech: np.ndarray, noise: np.ndarray) -> float:
+    """Speech-to-noise ratio of a mixture in dB (``inf`` without noise)."""
+    p_noise, p_speech = float(np.sum(noise**2)), float(np.sum(speech**2))
+    if p_noise == 0.0:
+        return float("inf")
+    return float(10 * np.log10(max(p_speech, 1e-12) / p_noise))
+
+
+def write_example(folder: Path, mix, refs, est, sample_rate: int, names: Sequence[str]) -> None:
+    """Mixture, references and estimates (scaled to the mixture's peak) as float WAVs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    peak = float(np.abs(mix).max()) or 1.0
+    sf.write(folder / "mixture.wav", np.asarray(mix), sample_rate, subtype="FLOAT")
+    for name, ref, out in zip(names, refs, est):
+        sf.write(folder / f"{name}_reference.wav", np.asarray(ref), sample_rate, subtype="FLOAT")
+        scaled = np.asarray(out) * (peak / max(float(np.abs(out).max()), 1e-8))
+        sf.write(folder / f"{name}_estimate.wav", scaled, sample_rate, subtype="FLOAT")
+
+
+def evaluate_items(
+    model: nn.Module,
+    items: Iterable[dict],
+    sample_rate: int,
+    metrics: Sequence[str] = ("si_sdr",),
+    device: torch.device | None = None,
+    examples_dir: Path | None = None,
+    n_examples: int = 0,
+    progress: str | None = "evaluation",
+) -> tuple[list[dict], dict]:
+    """Separate and score test mixtures.
+
+    Args:
+        model: a separation model (prompt models get each item's prompts; gated models report
+            their steps).
+        items: dicts with ``id``, ``mixture`` ``(time,)``, ``references`` ``(n, time)``, and
+            optionally ``prompts``, ``noise`` (for the input SNR), ``candidates`` (see
+            :func:`score_sources`) and ``names`` (of the references: default the prompts, or
+            ``s1``, ``s2``, ... in the examples).
+        sample_rate: sample rate in Hz.
+        metrics: metric names (module docstring).
+        device: where the model runs (default: CPU).
+        examples_dir: where example WAVs go (``<examples_dir>/<id>/``).
+        n_examples: how many of the first items get example WAVs.
+        progress: the progress bar's label (``None``: no bar).
+
+    Returns:
+        tuple: one row per item (``id``, ``prompts``, the scores, ``input_snr``, ``steps`` of
+        gated models, ``example``) and the timing (``compute_seconds``, ``audio_seconds``).
+
+    Raises:
+        EvaluationError: naming the item whose separation or scoring failed.
+    """
+    from tqdm import tqdm
+
+    device = device or torch.device("cpu")
+    rows, compute_s, audio_s = [], 0.0, 0.0
+    with torch.inference_mode():
+        for k, item in enumerate(tqdm(items, desc=progress, unit="mix", disable=progress is None)):
+            try:
+                mix = np.asarray(item["mixture"], dtype=np.float32)
+                wav = torch.from_numpy(mix)[None].to(device)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                tic = time.perf_counter()
+                est, steps = run_model(model, wav, item.get("prompts"))
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                compute_s += time.perf_counter() - tic
+                audio_s += mix.shape[-1] / sample_rate
+                refs = np.asarray(item["references"])
+                scores, chosen = score_sources(
+                    mix, refs, est[0].float().cpu().numpy(), sample_rate, metrics,
+                    item.get("prompts"), item.get("candidates"),
+                )  # fmt: skip
+                row = {"id": str(item["id"]), "prompts": item.get("prompts"), **scores}
+                row["names"] = item.get("names") or item.get("prompts")
+                if item.get("noise") is not None:
+                    row["input_snr"] = input_snr(refs.sum(0), np.asarray(item["noise"]))
+                if steps is not None:
+                    row["steps"] = float(steps.reshape(-1)[0])
+                if examples_dir is not None and k < n_examples:
+                    names = item.get("names") or [f"s{j + 1}" for j in range(len(refs))]
+                    write_example(examples_dir / row["id"], mix, refs, chosen, sample_rate, names)
+                    row["example"] = row["id"]
+            except Exception as err:
+                raise EvaluationError(
+                    f"Evaluation failed on {item.get('id', k)!r} (item {k}): "
+                    f"{type(err).__name__}: {err}"
+                ) from err
+            rows.append(row)
+    return rows, {"compute_seconds": compute_s, "audio_seconds": audio_s}
+
+
+def summarize(rows: list[dict], metrics: Sequence[str], timing: dict) -> dict:
+    """Means over mixtures and references (and per reference) of every metric, the mean input
+    SNR, the real-time factor and the mean steps of gated models."""
+    summary: dict = {"n_utterances": len(rows), "metrics": list(metrics)}
+    for metric in metrics:
+        imp = np.array([r[f"{metric}i"] for r in rows])  # (n_utt, n_ref)
+        summary[f"{metric}i"] = float(imp.mean())
+        summary[f"{metric}i_per_source"] = [float(v) for v in imp.mean(0)]
+        summary[f"input_{metric}"] = float(np.mean([r[f"input_{metric}"] for r in rows]))
+        summary[f"output_{metric}"] = float(np.mean([r[metric] for r in rows]))
+    snrs = np.array([r.get("input_snr", np.nan) for r in rows])
+    finite = snrs[np.isfinite(snrs)]
+    steps = [r["steps"] for r in rows if "steps" in r]
+    summary["input_snr_mean"] = float(finite.mean()) if finite.size else None
+    summary["rtf"] = timing["compute_seconds"] / max(timing["audio_seconds"], 1e-9)
+    summary["steps_mean"] = float(np.mean(steps)) if steps else None
+    return summary
+
+
+def per_prompt_summary(rows: list[dict], metric: str) -> dict:
+    """Per-prompt means of the score, its improvement and the mixture's score, and the task's
+    means (the mean of the per-prompt means, as the TUSS reference averages its scores); the
+    references are named by the rows' ``names`` (their prompts)."""
+    per: dict[str, dict[str, list[float]]] = {}
+    for row in rows:
+        for j, name in enumerate(row["names"]):
+            slot = per.setdefault(name, {"score": [], "improvement": [], "input": []})
+            slot["score"].append(row[metric][j])
+            slot["improvement"].append(row[f"{metric}i"][j])
+            slot["input"].append(row[f"input_{metric}"][j])
+    prompts = {
+        name: {f"mean_{k}": float(np.mean(v)) for k, v in values.items()}
+        | {"n": len(values["score"])}
+        for name, values in per.items()
+    }
+    means = {
+        k: float(np.mean([p[f"mean_{k}"] for p in prompts.values()])) for k in per[next(iter(per))]
+    }
+    return {"metric": metric, "n_mixtures": len(rows), **means, "per_prompt": prompts}
+
+
+#: Output level (dB relative to the mixture) under which an output counts as silent.
+SILENT_DB = -30.0
+
+
+def position_summary(rows: list[dict], metric: str) -> dict:
+    """Scores by output (prompt) position, and the last position in detail: the mean, minimum
+    and fraction of improvements above zero, the output level and the fraction of silent outputs
+    (:data:`SILENT_DB`), the last position by class; it ``passes`` when it improves on average
+    and is not silent (the TUSS slides' five-prompt case)."""
+    by_pos = []
+    for pos in range(len(rows[0]["names"])):
+        imps = np.array([r[f"{metric}i"][pos] for r in rows])
+        levels = np.array([r["output_db"][pos] for r in rows])
+        by_pos.append(
+            {
+                "position": pos + 1,
+                "mean_improvement": float(imps.mean()),
+                "min_improvement": float(imps.min()),
+                "fraction_improved": float((imps > 0).mean()),
+                "mean_output_db": float(levels.mean()),
+                "fraction_silent": float((levels < SILENT_DB).mean()),
+            }
+        )
+    last = dict(by_pos[-1])
+    classes = sorted({r["names"][-1] for r in rows})
+    last["by_class"] = {
+        c: float(np.mean([r[f"{metric}i"][-1] for r in rows if r["names"][-1] == c]))
+        for c in classes
+    }
+    last["passes"] = bool(last["mean_improvement"] > 0 and last["mean_output_db"] > SILENT_DB)
+    return {"by_position": by_pos, "last": last}
+
+
+def quartile_table(snrs: np.ndarray, values: dict, steps: np.ndarray | None) -> list[dict]:
+    """Mean of each per-mixture value (and steps) in each quartile of input SNR.
+
+    Args:
+        snrs: input SNR of each mixture (``inf`` for a noise-free one: last quartile).
+        values: ``{name: per-mixture values}``, e.g. ``{"si_sdri": ..., "sdri": ...}``.
+        steps: refinement steps of each mixture (gated models) or ``None``.
+
+    Returns:
+        list of dict: one row per quartile with its SNR range, count and means.
+    """
+    finite = np.isfinite(snrs)
+    if not finite.any():
+        return []
+    edges = np.quantile(snrs[finite], [0.0, 0.25, 0.5, 0.75, 1.0])
+    # Quartile index of each mixture; the top edge belongs to the last quartile.
+    bins = np.clip(np.searchsorted(edges, snrs, side="right") - 1, 0, 3)
+    rows = []
+    for q in range(4):
+        sel = bins == q
+        row = {"quartile": q + 1, "snr_low": float(edges[q]), "snr_high": float(edges[q + 1])}
+        row["count"] = int(sel.sum())
+        for name, per_mix in values.items():
+            row[name] = float(per_mix[sel].mean()) if sel.any() else None
+        row["steps_mean"] = float(steps[sel].mean()) if steps is not None and sel.any() else None
+        rows.append(row)
+    return rows

@@ -1,0 +1,347 @@
+"""Reports of evaluated experiments: Markdown tables and matplotlib plots (PNG) next to them.
+
+:func:`results_markdown` renders a ``results.json`` of the recipes' evaluation: the model, the
+training budget (steps done of planned; a run that a time bound stopped is flagged), the metric
+table of one task (``summary``, ``quartiles``) or the table of several tasks (``tasks``, one
+metric each, per prompt), examples and plots. The plot functions draw the usual figures
+(training curves from Lightning's CSV logs, bars per quartile or task, steps histogram,
+spectrograms of an example).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "bar_chart",
+    "csv_log_files",
+    "markdown_table",
+    "plot_example",
+    "plot_steps_histogram",
+    "plot_training_curves",
+    "positions_markdown",
+    "read_csv_logs",
+    "results_markdown",
+    "training_line",
+]
+
+#: How the tables name each metric, and its unit.
+LABELS = {
+    "si_sdr": ("SI-SDR", "dB"),
+    "sdr": ("SDR", "dB"),
+    "snr": ("SNR", "dB"),
+    "stoi": ("STOI", ""),
+    "pesq": ("PESQ", ""),
+}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: works without a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def fmt(value, digits: int = 2) -> str:
+    """A table cell: ``-`` for ``None``, floats with ``digits`` decimals."""
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> list[str]:
+    """Lines of a Markdown table (cells through :func:`fmt`)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
+
+
+def _label(metric: str) -> tuple[str, str]:
+    name, unit = LABELS.get(metric, (metric, ""))
+    return name, f" ({unit})" if unit else ""
+
+
+def training_line(training: dict | None) -> str:
+    """One bullet on the training budget: steps (epochs) done of planned, and a loud warning
+    when a time bound stopped the run before its budget."""
+    if not training:
+        return "- training: not recorded"
+    done, planned = training.get("global_steps"), training.get("steps_planned")
+    text = f"- training: {done} steps" + (f" of {planned} planned" if planned else "")
+    text += f" ({training.get('epochs_done')} of {training.get('epochs_planned')} epochs)"
+    if training.get("stopped_by_time"):
+        text += (
+            f"; **STOPPED BY THE TIME BOUND ({training.get('max_time_minutes')} min) BEFORE ITS "
+            "BUDGET: this model depends on the machine's speed**"
+        )
+    return text
+
+
+def _single_task(results: dict) -> list[str]:
+    s = results["summary"]
+    lines = ["", "| metric | value |", "|---|---|"]
+    for metric in s.get("metrics", ["si_sdr"]):
+        name, unit = _label(metric)
+        value = fmt(s[f"{metric}i"])
+        lines.append(
+            f"| {name}i mean{unit} | "
+            + (f"**{value}** |" if metric == s["metrics"][0] else f"{value} |")
+        )
+        for k, per_source in enumerate(s[f"{metric}i_per_source"]):
+            lines.append(f"| {name}i source {k + 1}{unit} | {fmt(per_source)} |")
+        lines.append(f"| {name} of the mixture{unit} | {fmt(s[f'input_{metric}'])} |")
+        lines.append(f"| {name} of the estimates{unit} | {fmt(s[f'output_{metric}'])} |")
+    lines.append(f"| input SNR, speech to noise (dB) | {fmt(s.get('input_snr_mean'))} |")
+    if s.get("steps_mean") is not None:
+        lines.append(f"| refinement steps per mixture (mean) | {fmt(s['steps_mean'])} |")
+    if results.get("quartiles"):
+        metrics = s.get("metrics", ["si_sdr"])
+        names = [_label(m)[0] + "i" + _label(m)[1] for m in metrics]
+        header = ["quartile", "input SNR range (dB)", "mixtures", *names, "steps (mean)"]
+        rows = [
+            [f"Q{q['quartile']}", f"{q['snr_low']:.1f} .. {q['snr_high']:.1f}", q["count"]]
+            + [q.get(f"{m}i") for m in metrics]
+            + [q.get("steps_mean")]
+            for q in results["quartiles"]
+        ]
+        lines += ["", "## By input-SNR quartile", "", *markdown_table(header, rows)]
+    return lines
+
+
+def _tasks(results: dict) -> list[str]:
+    header = ["task", "metric", "mixture (dB)", "estimate (dB)", "improvement (dB)", "per prompt"]
+    rows = []
+    for task, res in results["tasks"].items():
+        name = _label(res["metric"])[0]
+        per = ", ".join(f"{p} {v['mean_improvement']:+.2f}" for p, v in res["per_prompt"].items())
+        steps = f"; {res['steps_mean']:.2f} steps" if res.get("steps_mean") is not None else ""
+        rows.append(
+            [task, f"{name} / {name}i", res["input"], res["score"], res["improvement"], per + steps]
+        )
+    return ["", *markdown_table(header, rows)]
+
+
+def results_markdown(results: dict, plots: dict[str, str] | None = None) -> str:
+    """Render an evaluation's ``results.json`` as Markdown.
+
+    Args:
+        results: the results (``tag``, ``model``, ``training``, ``timing``, and ``summary`` (+
+            ``quartiles``) or ``tasks``; optional ``examples``, ``notes``).
+        plots: ``{caption: relative png path}`` to show below the tables.
+
+    Returns:
+        str: the Markdown document.
+    """
+    model = results["model"]
+    structure = f"{model['structure']}, " if model.get("structure") else ""
+    lines = [
+        f"# Results: {results['tag']}",
+        "",
+        f"- test set: {results.get('test_set', '-')}",
+        f"- model: `{model['name']}` {structure}{model['parameters'] / 1e6:.3f} M parameters",
+        training_line(results.get("training")),
+    ]
+    prog = model.get("progressive")
+    if prog and not prog["complete"]:
+        lines.append(
+            f"- progressive training **stopped during step {prog['steps_completed'] + 1} of "
+            f"{prog['n_steps']}**: this is the step-{prog['exported_step']} model (blocks "
+            f"1..{prog['exported_blocks']} of {prog['n_steps']})"
+        )
+    elif prog:
+        lines.append(f"- progressive training: all {prog['n_steps']} steps completed")
+    timing = results.get("timing", {})
+    lines.append(
+        f"- real-time factor: {fmt(timing.get('rtf'), 4)} ({timing.get('device')}, "
+        f"{timing.get('threads')} thread(s); compute time / audio duration)"
+    )
+    lines.append(
+        "- metrics: Asteroid's (`asteroid.metrics`, SNR from `asteroid.losses.sdr`), outputs "
+        "matched to the references first; the improvement (i) is the estimate's value minus the "
+        "mixture's"
+    )
+    lines += _single_task(results) if "summary" in results else _tasks(results)
+    for note in results.get("notes", []):
+        lines += ["", note]
+    if results.get("examples"):
+        lines += ["", "## Examples", ""]
+        lines += [
+            f"- [{ex}]({ex}): mixture, references and estimates (wav)" for ex in results["examples"]
+        ]
+    for caption, path in (plots or {}).items():
+        lines += ["", f"### {caption}", "", f"![{caption}]({path})"]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def positions_markdown(summary: dict, title: str) -> str:
+    """A section with the table of :func:`asteroid_lir.experiment.evaluation.position_summary`."""
+    header = ["position", "improvement (dB)", "min (dB)", "improved", "level (dB)", "silent"]
+    rows = [
+        [
+            r["position"],
+            f"{r['mean_improvement']:+.2f}",
+            f"{r['min_improvement']:+.2f}",
+            f"{100 * r['fraction_improved']:.0f} %",
+            f"{r['mean_output_db']:.1f}",
+            f"{100 * r['fraction_silent']:.0f} %",
+        ]
+        for r in summary["by_position"]
+    ]
+    last = summary["last"]
+    by_class = ", ".join(f"{k} {v:+.2f}" for k, v in last["by_class"].items())
+    verdict = "yes" if last["passes"] else "NO"
+    return "\n".join(
+        [
+            f"## {title}",
+            "",
+            *markdown_table(header, rows),
+            "",
+            f"Last position by class (improvement): {by_class}. "
+            f"Passes (improves, not silent): {verdict}.",
+        ]
+    )
+
+
+# ---------------------------------------------------------------------- plots
+def csv_log_files(log_dir: Path) -> list[Path]:
+    """``metrics.csv`` of every training (re)start under ``log_dir/csv``, oldest first."""
+
+    def version(path: Path) -> int:
+        suffix = path.parent.name.rpartition("_")[2]
+        return int(suffix) if suffix.isdigit() else -1
+
+    return sorted(Path(log_dir).glob("csv/version_*/metrics.csv"), key=version)
+
+
+def read_csv_logs(paths: list[Path]) -> dict[str, list[tuple[float, float]]]:
+    """``{metric: [(step, value), ...]}`` from Lightning ``metrics.csv`` files of one training
+    (the files of successive restarts continue each other: steps are global)."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    for path in paths:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("step") in ("", None):
+                    continue
+                for key, value in row.items():
+                    if key not in ("epoch", "step") and value not in ("", None):
+                        series.setdefault(key, []).append((float(row["step"]), float(value)))
+    return {k: sorted(v) for k, v in series.items()}
+
+
+def plot_training_curves(runs: dict[str, list[Path]], path: Path, ylabel: str = "loss") -> bool:
+    """Training and validation losses against steps, one pair of curves per phase; ``False``
+    (nothing drawn) without any log."""
+    curves = {phase: read_csv_logs(files) for phase, files in runs.items() if files}
+    curves = {p: s for p, s in curves.items() if "val_loss" in s or "loss" in s}
+    if not curves:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    offset = 0.0
+    for phase, series in curves.items():
+        prefix = f"{phase}: " if len(curves) > 1 else ""
+        end = offset
+        for key, style, label in (("loss", "-", "training"), ("val_loss", "o-", "validation")):
+            if key in series:
+                steps, values = zip(*series[key])
+                ax.plot(
+                    [offset + s for s in steps],
+                    values,
+                    style,
+                    ms=3,
+                    alpha=0.8,
+                    label=f"{prefix}{label}",
+                )
+                end = max(end, offset + max(steps))
+        offset = end
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def bar_chart(
+    groups: dict[str, dict[str, float]], path: Path, ylabel: str, title: str = "", line=None,
+    twin: dict[str, float] | None = None, twin_label: str = "",
+) -> None:  # fmt: skip
+    """Grouped bars: ``groups[series][category]``; an optional horizontal ``line`` (e.g. the
+    mean) and a second axis with ``twin[category]`` (e.g. the mean steps)."""
+    plt = _pyplot()
+    categories = list(next(iter(groups.values())))
+    x = np.arange(len(categories))
+    width = 0.8 / len(groups)
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(categories) + 2), 4))
+    for k, (series, values) in enumerate(groups.items()):
+        heights = [
+            values.get(c, np.nan) if values.get(c) is not None else np.nan for c in categories
+        ]
+        ax.bar(x + k * width, heights, width, label=series)
+    ax.set_xticks(x + width * (len(groups) - 1) / 2)
+    ax.set_xticklabels(categories)
+    ax.axhline(0, color="k", lw=0.8)
+    if line is not None:
+        ax.axhline(line, color="k", ls="--", lw=1, label="mean")
+    if twin:
+        axis = ax.twinx()
+        axis.plot(
+            x + width * (len(groups) - 1) / 2,
+            [twin.get(c) for c in categories],
+            "o-",
+            color="tab:red",
+        )
+        axis.set_ylabel(twin_label, color="tab:red")
+        axis.set_ylim(0, max(v for v in twin.values() if v is not None) + 0.5)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if len(groups) > 1 or line is not None:
+        ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_steps_histogram(steps: list[float], path: Path) -> None:
+    """Histogram of the refinement steps each mixture took (gated models)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    top = int(max(steps)) if steps else 1
+    ax.hist(steps, bins=[b - 0.5 for b in range(0, top + 2)], rwidth=0.8)
+    ax.set_xlabel("refinement steps run")
+    ax.set_ylabel("mixtures")
+    ax.set_title(f"mean {sum(steps) / max(len(steps), 1):.2f} steps")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_example(examples_dir: Path, path: Path) -> bool:
+    """Spectrograms of the first example of ``examples_dir`` (mixture, each reference and its
+    estimate); ``False`` when there is none."""
+    import soundfile as sf
+
+    folders = sorted(p for p in Path(examples_dir).glob("*") if (p / "mixture.wav").is_file())
+    if not folders:
+        return False
+    example = folders[0]
+    refs = sorted(p.name[: -len("_reference.wav")] for p in example.glob("*_reference.wav"))
+    names = ["mixture"] + [f"{r}_{kind}" for r in refs for kind in ("reference", "estimate")]
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 1.6 * len(names)), sharex=True)
+    for ax, name in zip(np.atleast_1d(axes), names):
+        wav, sr = sf.read(example / f"{name}.wav", dtype="float32")
+        ax.specgram(wav, NFFT=256, Fs=sr, noverlap=192, cmap="magma", vmin=-120)
+        ax.set_ylabel("Hz")
+        ax.set_title(name.replace("_", " "), fontsize=9, loc="left")
+    np.atleast_1d(axes)[-1].set_xlabel(f"time (s): {example.name}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
