@@ -5,7 +5,6 @@ progressive runs)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -20,13 +19,28 @@ import pytest
 import torch
 import yaml
 
-RECIPE = Path(__file__).resolve().parents[1] / "egs" / "wham"
-sys.path.insert(0, str(RECIPE))
-from local import models as recipe_models  # noqa: E402
-from local.config import load_config, n_sources  # noqa: E402
+from asteroid_lir.data.tts_testset import espeak_available
+from asteroid_lir.data.wham import TASKS
+from asteroid_lir.engine.procedures import TrainingJob, completed_steps, train
+from asteroid_lir.experiment import registry
+from asteroid_lir.experiment.config import load_config
+from asteroid_lir.experiment.trainer import phase_report
+from asteroid_lir.models import LIRSuDORMRFNet
 
-from asteroid_lir.data.tts_testset import espeak_available  # noqa: E402
-from asteroid_lir.models import LIRSuDORMRFNet  # noqa: E402
+RECIPE = Path(__file__).resolve().parents[1] / "egs" / "wham"
+
+
+def n_sources(task: str, return_noise: bool) -> tuple[int, int]:
+    n_speech = len(TASKS[task]["speech"])
+    return n_speech, n_speech + int(return_noise)
+
+
+def build(conf: dict, n_src: int, progressive: bool = False):
+    model_conf = registry.resolve_model_conf(
+        conf["model"], conf["data"]["sample_rate"], n_src, progressive, "LIRSuDORMRFNet"
+    )
+    return registry.build_model(model_conf)
+
 
 # A model of a few thousand parameters on a corpus of a few 1-s mixtures: every stage runs in
 # seconds, which is all these tests need (they check the plumbing, not the separation quality).
@@ -127,20 +141,27 @@ def test_missing_inputs_stop_with_the_missing_path(tmp_path):
     assert "best_model.pth" in res.stderr and "run stage 2" in res.stderr
 
 
-def test_held_out_set_needs_espeak_only_when_asked_for(monkeypatch, tmp_path, capsys):
-    from local import prepare_data
-    from local.cli import RecipeError
+def test_held_out_set_needs_espeak_only_when_asked_for(tmp_path):
+    # The recipe's data script in a process where eSpeak NG (espeakng-loader) is not installed.
+    hide = tmp_path / "hide"
+    (hide / "espeakng_loader").mkdir(parents=True)
+    (hide / "espeakng_loader" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    env = dict(os.environ, PYTHONPATH=f"{hide}:{os.environ.get('PYTHONPATH', '')}")
+    conf = write_conf(tmp_path)
 
-    from asteroid_lir.data import tts_testset
+    def held_out(mode):
+        cmd = [sys.executable, str(RECIPE / "local" / "prepare_data.py"), "held_out",
+               "--conf", str(conf), "--data_root", str(tmp_path), "--held_out", mode]  # fmt: skip
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
 
-    conf = load_config(str(write_conf(tmp_path)))
-    monkeypatch.setattr(tts_testset, "espeak_available", lambda: False)
-    assert prepare_data.prepare_held_out(conf, str(tmp_path), "auto") is None
-    err = capsys.readouterr().err
-    assert "espeakng-loader" in err and "skipping" in err
-    with pytest.raises(RecipeError, match="espeakng-loader"):
-        prepare_data.prepare_held_out(conf, str(tmp_path), "true")
-    assert prepare_data.prepare_held_out(conf, str(tmp_path), "false") is None
+    res = held_out("auto")
+    assert res.returncode == 0 and res.stdout == ""
+    assert "espeakng-loader" in res.stderr and "skipping" in res.stderr
+    res = held_out("true")
+    assert res.returncode != 0 and "espeakng-loader" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = held_out("false")
+    assert res.returncode == 0 and res.stdout == ""
     assert not list(tmp_path.glob("heldout_*"))
 
 
@@ -156,7 +177,6 @@ def test_config_inheritance_and_overrides(tmp_path):
     conf = load_config(tmp_path / "child.yml", ["training.epochs=3", "optim.lr=1e-4"])
     assert conf["model"] == {"n_blocks": 2, "bn_chan": 128}
     assert conf["training"]["epochs"] == 3 and conf["optim"]["lr"] == 1e-4
-    assert conf["training"]["mode"] == "end_to_end"
     (tmp_path / "loop.yml").write_text("defaults: loop.yml\n")
     with pytest.raises(ValueError, match="loop"):
         load_config(tmp_path / "loop.yml")
@@ -171,9 +191,11 @@ def test_config_inheritance_and_overrides(tmp_path):
         "depth": 3,
         "width": 8,
     }
-    (tmp_path / "bad_mode.yml").write_text("defaults: base.yml\ntraining: {mode: magic}\n")
-    with pytest.raises(ValueError, match="training.mode"):
-        load_config(tmp_path / "bad_mode.yml")
+    with pytest.raises(ValueError, match=r"lacks the section\(s\) \['optim2'\]"):
+        load_config(tmp_path / "child.yml", required=("optim", "optim2"))
+    bad = load_config(tmp_path / "child.yml", ["training.mode=magic"])
+    with pytest.raises(ValueError, match="training.mode must be one of"):
+        train(TrainingJob(bad, tmp_path, None, (None, None), {}, None))
 
 
 # Exact counts of the Table 1 configurations (enhancement: 2 outputs, separation: 3). The paper
@@ -190,7 +212,7 @@ def test_table1_configs_give_the_exact_parameter_counts(name):
     conf = load_config(RECIPE / "conf" / "table1" / f"{name}.yml")
     for task, expected in zip(("enh_single", "sep_noisy"), TABLE1_PARAMS[name]):
         _, n_src = n_sources(task, conf["data"]["return_noise"])
-        model = recipe_models.build_model(recipe_models.resolve_model_conf(conf, n_src))
+        model = build(conf, n_src)
         assert sum(p.numel() for p in model.parameters()) == expected, (name, task)
 
 
@@ -212,16 +234,17 @@ def test_every_paper_config_has_the_paper_hyper_parameters():
         assert conf["scheduler"]["step_size"] == 40
         assert conf["scheduler"]["gamma"] == pytest.approx(1 / 3)
         assert conf["loss"] == {"extra_weight": 0.0}  # the paper's loss: speech SI-SDR alone
+        mode = train.get("mode", "end_to_end")
         if path.parent.name == "table2" and path.stem.startswith("prog_"):
-            assert train["mode"] == "progressive" and conf["model"]["head_per_block"]
+            assert mode == "progressive" and conf["model"]["head_per_block"]
             assert train["epochs"] == 200
         elif path.parent.name == "gated":
-            assert train["mode"] == "gated" and train["epochs"] == 180
+            assert mode == "gated" and train["epochs"] == 180
             assert conf["gated"]["joint_epochs"] == 20 and conf["gated"]["step_size"] == 5
             # The paper trains network and gate at one rate (the library default is lr / 10).
             assert conf["gated"]["network_lr"] == conf["gated"]["gate_lr"] == 1e-3
         else:
-            assert train["mode"] == "end_to_end" and train["epochs"] == 200
+            assert mode == "end_to_end" and train["epochs"] == 200
         b, s, i = (int(v) for v in path.stem.split("_")[-1].split("x"))
         assert (conf["model"]["n_blocks"], conf["model"]["n_sub_blocks"]) == (b, s)
         assert conf["model"]["n_iters"] == i
@@ -231,7 +254,7 @@ def test_tflocoformer_configs_build_the_reference_sizes():
     sizes = {}
     for name in ("S", "S_1x2x2", "mini_cpu"):
         conf = load_config(RECIPE / "conf" / "tflocoformer" / f"{name}.yml")
-        model = recipe_models.build_model(recipe_models.resolve_model_conf(conf, 2))
+        model = build(conf, 2)
         assert type(model).__name__ == "TFLocoformerNet"
         sizes[name] = (sum(p.numel() for p in model.parameters()), model.n_steps)
     assert abs(sizes["S"][0] / 5.125e6 - 1) < 0.01 and sizes["S"][1] == 1  # the paper's S
@@ -258,7 +281,7 @@ def test_default_cpu_config_is_bounded_in_time():
 def test_unknown_model_name_lists_the_registered_ones():
     conf = load_config(RECIPE / "conf" / "paper.yml", ["model.name=SudoNet"])
     with pytest.raises(ValueError, match="Unknown model 'SudoNet'") as err:
-        recipe_models.resolve_model_conf(conf, 3)
+        build(conf, 3)
     assert "LIRSuDORMRFNet" in str(err.value) and "GatedLIRSuDORMRFNet" in str(err.value)
 
 
@@ -266,15 +289,15 @@ def test_model_conf_is_resolved_for_the_task_and_the_procedure():
     conf = load_config(
         RECIPE / "conf" / "table2" / "prog_2x4x2.yml", ["model.head_per_block=false"]
     )
-    model_conf = recipe_models.resolve_model_conf(conf, 2, progressive=True)
+    model_conf = registry.resolve_model_conf(conf["model"], 8000, 2, progressive=True)
     assert model_conf["head_per_block"] is True  # progressive mode sets it
     assert model_conf["n_src"] == 2 and model_conf["sample_rate"] == 8000
     assert conf["model"]["head_per_block"] is False  # the input is not modified
-    model = recipe_models.build_model(model_conf)
+    model = registry.build_model(model_conf)
     assert isinstance(model, LIRSuDORMRFNet) and model.refiner.head_per_block
     conf["model"]["sample_rate"] = 16000
     with pytest.raises(ValueError, match="model.sample_rate .16000. differs from data.sample_rate"):
-        recipe_models.resolve_model_conf(conf, 2)
+        registry.resolve_model_conf(conf["model"], 8000, 2)
 
 
 def test_any_registered_model_trains_by_name_with_the_paper_settings(tmp_path):
@@ -287,11 +310,10 @@ def test_any_registered_model_trains_by_name_with_the_paper_settings(tmp_path):
     )
     conf = load_config(tmp_path / "tfl.yml")
     assert "bn_chan" not in conf["model"] and conf["optim"]["lr"] == 1e-3
-    model_conf = recipe_models.resolve_model_conf(conf, 3)
-    model = recipe_models.build_model(model_conf)
+    model = build(conf, 3)
     assert type(model).__name__ == "TFLocoformerNet" and model.n_src == 3
     # TF-Locoformer runs on the refinement core: one block of n_layers=1 TF-Locoformer blocks.
-    assert recipe_models.model_structure(model, "S") == (
+    assert registry.model_structure(model, "S") == (
         "1x1x1 (blocks x sub-blocks x iterations), preset S"
     )
     with torch.no_grad():
@@ -312,14 +334,15 @@ class _PresetModel:
 
 def test_a_preset_goes_to_from_preset(monkeypatch):
     monkeypatch.setattr(
-        recipe_models, "registered_models", lambda: {"PresetNet": _PresetModel, "Other": object}
+        registry, "registered_models", lambda: {"PresetNet": _PresetModel, "Other": object}
     )
-    conf = {"data": {"sample_rate": 8000}, "model": {"name": "PresetNet", "preset": "S"}}
-    model_conf = recipe_models.resolve_model_conf(conf, 2, progressive=True)
-    assert recipe_models.build_model(model_conf) == "built"
+    model_conf = registry.resolve_model_conf(
+        {"name": "PresetNet", "preset": "S"}, 8000, 2, progressive=True
+    )
+    assert registry.build_model(model_conf) == "built"
     assert _PresetModel.calls[-1] == ("S", 2, 8000, {"head_per_block": True})
     with pytest.raises(ValueError, match="Other has no presets"):
-        recipe_models.build_model({"name": "Other", "preset": "S", "n_src": 2, "sample_rate": 8000})
+        registry.build_model({"name": "Other", "preset": "S", "n_src": 2, "sample_rate": 8000})
 
 
 def test_load_model_uses_the_registered_class(tmp_path):
@@ -327,33 +350,24 @@ def test_load_model_uses_the_registered_class(tmp_path):
 
     model = GatedLIRSuDORMRFNet(2, n_filters=16, bn_chan=8, upsampling_depth=2, gate_kernel_size=8)
     torch.save(model.serialize(), tmp_path / "gated.pth")
-    loaded, package = recipe_models.load_model(tmp_path / "gated.pth")
+    loaded, package = registry.load_model(tmp_path / "gated.pth")
     assert type(loaded) is GatedLIRSuDORMRFNet and package["model_name"] == "GatedLIRSuDORMRFNet"
-    assert recipe_models.model_structure(loaded).startswith("1x1x4 ")
+    assert registry.model_structure(loaded).startswith("1x1x4 ")
     package["model_name"] = "NotAModel"
     torch.save(package, tmp_path / "unknown.pth")
     with pytest.raises(ValueError, match="unknown.pth: Unknown model 'NotAModel'"):
-        recipe_models.load_model(tmp_path / "unknown.pth")
-
-
-def _load_train_module():
-    spec = importlib.util.spec_from_file_location("wham_train", RECIPE / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["wham_train"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+        registry.load_model(tmp_path / "unknown.pth")
 
 
 def test_stopped_by_time_is_judged_per_phase(monkeypatch):
     from pytorch_lightning.callbacks import Timer
 
-    train = _load_train_module()
     timer = Timer(duration={"minutes": 1})
 
     def report(epochs_done, planned, remaining, minutes=1.0):
         monkeypatch.setattr(timer, "time_remaining", lambda stage="train": remaining)
         trainer = SimpleNamespace(current_epoch=epochs_done, global_step=0, callbacks=[timer])
-        return train.phase_report(trainer, planned, minutes, None)["stopped_by_time"]
+        return phase_report(trainer, planned, minutes, None)["stopped_by_time"]
 
     assert report(1, 3, 10.0) is True  # fewer epochs than planned
     assert report(3, 3, 0.0) is True  # the last epoch was cut short (Lightning counts it)
@@ -362,11 +376,10 @@ def test_stopped_by_time_is_judged_per_phase(monkeypatch):
 
 
 def test_completed_progressive_steps():
-    train = _load_train_module()
-    assert [train.completed_steps([2, 3], e, 5) for e in range(6)] == [0, 0, 1, 1, 1, 2]
-    assert train.completed_steps([1, 5], 2, 2) == 1  # stopped by max_epochs inside step 2
+    assert [completed_steps([2, 3], e, 5) for e in range(6)] == [0, 0, 1, 1, 1, 2]
+    assert completed_steps([1, 5], 2, 2) == 1  # stopped by max_epochs inside step 2
     # An open-ended last step is complete when the trainer ran its planned epochs.
-    assert [train.completed_steps([2, None], e, 4) for e in (1, 2, 3, 4)] == [0, 1, 1, 2]
+    assert [completed_steps([2, None], e, 4) for e in (1, 2, 3, 4)] == [0, 1, 1, 2]
 
 
 # --------------------------------------------------------------------------- whole recipe

@@ -4,7 +4,6 @@ path: one folder per class, no split folders)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,6 +16,7 @@ import soundfile as sf
 import torch
 import yaml
 
+from asteroid_lir.chunking import assign_in_groups, source_groups
 from asteroid_lir.data.music_synth import STEMS, synthesize_song
 from asteroid_lir.data.sfx_synth import (
     AMBIENCE_KINDS,
@@ -34,24 +34,13 @@ from asteroid_lir.data.unified import (
     index_sources,
     make_task_mixtures,
 )
+from asteroid_lir.experiment import registry
+from asteroid_lir.experiment.config import load_config
+from asteroid_lir.experiment.evaluation import pairwise_scores, score_sources
+from asteroid_lir.losses import PromptSNRLoss
 
 RECIPE = Path(__file__).resolve().parents[1] / "egs" / "unified"
 SR = 8000
-
-
-def _recipe_module(name: str):
-    """A module of egs/unified/local under a unique name (egs/wham also has a 'local')."""
-    spec = importlib.util.spec_from_file_location(
-        f"unified_{name}", RECIPE / "local" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-metrics = _recipe_module("metrics")
-losses = _recipe_module("losses")
-config = _recipe_module("config")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models
@@ -247,7 +236,7 @@ def test_task_mixtures_have_the_task_prompts(index, task):
 
 # ---------------------------------------------------------------------- loss
 def test_loss_values_on_known_signals():
-    loss = losses.PromptSNRLoss(snr_max=30.0, zero_ref_weight=0.1, eps=0.0)
+    loss = PromptSNRLoss(snr_max=30.0, zero_ref_weight=0.1, eps=0.0)
     ref = torch.randn(1, 2, 4000)
     # A perfect estimate reaches the bound: -snr_max... up to the soft threshold.
     assert loss(ref.clone(), ref, [["speech", "sfx"]]).item() == pytest.approx(-30.0, abs=1e-3)
@@ -265,7 +254,7 @@ def test_loss_values_on_known_signals():
 
 
 def test_loss_permutes_equal_prompts_only():
-    loss = losses.PromptSNRLoss()
+    loss = PromptSNRLoss()
     ref = torch.randn(2, 3, 2000)
     swapped = ref[:, [1, 0, 2]]
     same = [["speech", "speech", "sfxbg"]] * 2
@@ -290,55 +279,60 @@ def test_metrics_on_known_signals():
     noise -= (noise @ ref[0]) / (ref[0] @ ref[0]) * ref[0]  # orthogonal to the reference
     noise *= np.linalg.norm(ref) / np.linalg.norm(noise) / 10 ** (5 / 20)  # 5 dB below
     est = 3.0 * (ref[0] + noise)
-    assert metrics.pairwise_scores(est[None], ref, "si_sdr")[0, 0] == pytest.approx(5.0, abs=1e-6)
-    assert metrics.pairwise_scores((ref[0] + noise)[None], ref, "snr")[0, 0] == pytest.approx(
-        5.0, abs=1e-6
-    )
-    assert metrics.pairwise_scores(est[None], ref, "snr")[0, 0] < 0  # SNR is not scale-invariant
+    assert pairwise_scores(est[None], ref, "si_sdr")[0, 0] == pytest.approx(5.0, abs=1e-6)
+    assert pairwise_scores((ref[0] + noise)[None], ref, "snr")[0, 0] == pytest.approx(5.0, abs=1e-6)
+    assert pairwise_scores(est[None], ref, "snr")[0, 0] < 0  # SNR is not scale-invariant
 
 
 def test_assignment_for_prompted_and_fixed_outputs():
     scores = np.array([[1.0, 9.0, 0.0], [8.0, 2.0, 0.0], [0.0, 0.0, 5.0]])
-    assert metrics.assign(scores, ["speech", "speech", "sfx"]) == [1, 0, 2]
-    assert metrics.assign(scores, ["speech", "bass", "sfx"]) == [0, 1, 2]
+    groups = source_groups(["speech", "speech", "sfx"], 3)
+    assert assign_in_groups(scores, groups) == [1, 0, 2]
+    assert assign_in_groups(scores, source_groups(["speech", "bass", "sfx"], 3)) == [0, 1, 2]
     four = np.array([[0.0, 1.0], [5.0, 0.0], [0.0, 0.0], [1.0, 7.0]])
-    assert metrics.assign(four, None) == [1, 3]
+    assert assign_in_groups(four, None) == [1, 3]
 
 
 def test_score_mixture_improvement_is_estimate_minus_mixture():
     rng = np.random.default_rng(1)
     refs = rng.standard_normal((2, 4000))
     mix = refs.sum(0)
-    result = metrics.score_mixture(refs[::-1].copy(), refs, mix, ["sfx", "sfx"], "si_sdr")
-    for row in result["refs"]:
-        assert row["improvement"] == pytest.approx(row["score"] - row["input"])
-        assert row["score"] > 60
-    assert [r["output"] for r in result["refs"]] == [1, 0]
+    scores, _ = score_sources(mix, refs, refs[::-1].copy(), SR, ("si_sdr",), ["sfx", "sfx"])
+    for out, inp, imp in zip(scores["si_sdr"], scores["input_si_sdr"], scores["si_sdri"]):
+        assert imp == pytest.approx(out - inp)
+        assert out > 60
+    assert scores["output"] == [1, 0]
 
 
 # ---------------------------------------------------------------------- configurations
 def test_configs_load_and_build_models_of_the_expected_kinds(tmp_path):
-    models = _recipe_module("models")
-    tuss = config.load_config(RECIPE / "conf" / "tuss_cpu.yml")
-    base = config.load_config(RECIPE / "conf" / "baseline_cpu.yml")
+    tuss = load_config(RECIPE / "conf" / "tuss_cpu.yml")
+    base = load_config(RECIPE / "conf" / "baseline_cpu.yml")
     assert tuss["data"] == base["data"] and tuss["training"] == base["training"]
-    a = models.build_model(tuss["model"], SR)
-    b = models.build_model(base["model"], SR)
+
+    def build(conf):
+        return registry.build_model(registry.resolve_model_conf(conf["model"], SR))
+
+    a, b = build(tuss), build(base)
     assert type(a).__name__ == "TUSSNet" and type(b).__name__ == "BSLocoformerNet"
     assert b.n_src == 4 and a.n_fft == b.n_fft and a.separator.n_bands == b.separator.n_bands
     # Same blocks: the parameter counts differ only by the prompts/SOS and the decoder's outputs.
     extra_decoder = sum(p.numel() for p in b.separator.decoder.parameters()) - sum(
         p.numel() for p in a.separator.decoder.parameters()
     )
-    assert models.count_parameters(b) - models.count_parameters(a) == extra_decoder - 9 * 24
-    over = config.load_config(RECIPE / "conf" / "tuss_cpu.yml", ["training.lr=1e-4"])
-    assert over["training"]["lr"] == 1e-4
+
+    def count(model):
+        return sum(p.numel() for p in model.parameters())
+
+    assert count(b) - count(a) == extra_decoder - 9 * 24
+    over = load_config(RECIPE / "conf" / "tuss_cpu.yml", ["optim.lr=1e-4"])
+    assert over["optim"]["lr"] == 1e-4
     with pytest.raises(ValueError, match="section.key=value"):
-        config.load_config(RECIPE / "conf" / "tuss_cpu.yml", ["nonsense"])
+        load_config(RECIPE / "conf" / "tuss_cpu.yml", ["nonsense"])
     bad = tmp_path / "bad.yml"
     bad.write_text(yaml.safe_dump({**tuss, "model": {"name": "Nope"}}))
-    with pytest.raises(ValueError, match="model.name"):
-        config.load_config(bad)
+    with pytest.raises(ValueError, match="Unknown model 'Nope'"):
+        build(load_config(bad))
 
 
 def test_run_sh_help_and_bad_options():
@@ -353,28 +347,24 @@ def test_run_sh_help_and_bad_options():
 
 
 # ---------------------------------------------------------------------- whole recipe
+_BLOCK = {"attention_dim": 8, "freq_ffn_hidden_dim": 8, "time_ffn_hidden_dim": 8}
 TINY_CONF = {
     "defaults": str(RECIPE / "conf" / "tuss_cpu.yml"),
     "data": {"segment": 0.5},
     "model": {
         "name": "TUSSNet",
         "preset": "tiny",
-        "args": {
-            "emb_dim": 8,
-            "num_groups": 2,
-            "n_heads": 2,
-            "n_bands": 4,
-            "n_fft": 64,
-            "hop_length": 32,
-            "n_cross_prompt_blocks": 1,
-            "n_tse_blocks": 1,
-            "cross_prompt_block": {
-                "attention_dim": 8,
-                "freq_ffn_hidden_dim": 8,
-                "time_ffn_hidden_dim": 8,
-            },
-            "tse_block": {"attention_dim": 8, "freq_ffn_hidden_dim": 8, "time_ffn_hidden_dim": 8},
-        },
+        "emb_dim": 8,
+        "num_groups": 2,
+        "n_heads": 2,
+        "n_bands": 4,
+        "encoder_kwargs": {},
+        "n_fft": 64,
+        "hop_length": 32,
+        "n_cross_prompt_blocks": 1,
+        "n_tse_blocks": 1,
+        "cross_prompt_block": _BLOCK,
+        "tse_block": _BLOCK,
     },
     "training": {
         "batches_per_epoch": 3,
@@ -396,7 +386,10 @@ def test_whole_recipe_on_a_tiny_source_tree(tmp_path):
     _write_tree(src, n=25)
     conf = tmp_path / "tiny.yml"
     conf.write_text(yaml.safe_dump(TINY_CONF))
-    base = dict(TINY_CONF, model=dict(TINY_CONF["model"], name="BSLocoformerNet", n_src=4))
+    stacks = {"first_block": _BLOCK, "second_block": _BLOCK, "n_first_blocks": 1,
+              "n_second_blocks": 1}  # fmt: skip
+    model = {k: v for k, v in TINY_CONF["model"].items() if "tse" not in k and "cross" not in k}
+    base = dict(TINY_CONF, model=dict(model, name="BSLocoformerNet", n_src=4, **stacks))
     base_conf = tmp_path / "tiny_base.yml"
     base_conf.write_text(yaml.safe_dump(base))
     common = [
@@ -439,7 +432,8 @@ def test_whole_recipe_on_a_tiny_source_tree(tmp_path):
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     base_results = json.loads((tmp_path / "exp" / "tiny_base" / "results.json").read_text())
-    assert base_results["model"] == "BSLocoformerNet" and "FIVE" not in base_results["tasks"]
+    assert base_results["model"]["name"] == "BSLocoformerNet"
+    assert "FIVE" not in base_results["tasks"]
     assert "Comparison" in (tmp_path / "exp" / "tiny_base" / "results.md").read_text()
     # Re-running stage 2 skips the finished training; stage 3 re-evaluates.
     run = subprocess.run(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import config_digest, dump_config
+from .config import dump_config
 from .trainer import DONE_FILE
 
 __all__ = ["StageError", "check_experiment", "run_stage"]
@@ -42,12 +42,17 @@ def _differences(old, new, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 
 
+#: The budget: what may change when a training is continued (the rest defines the experiment).
+BUDGET_KEYS = ("training.epochs", "training.max_time_minutes")
+
+
 def check_experiment(exp_dir: Path, conf: dict) -> str:
     """The state of an experiment folder for the configuration ``conf`` as it will be trained.
 
     Returns ``"new"`` (nothing there; ``conf.yml`` is written), ``"resume"`` (an unfinished
-    training of the same configuration) or ``"done"`` (trained with the same configuration:
-    nothing to do).
+    training of the same configuration, or one whose budget, :data:`BUDGET_KEYS`, changed: it
+    continues from its last checkpoint and ``conf.yml`` records the new budget) or ``"done"``
+    (trained with the same configuration: nothing to do).
 
     Raises:
         StageError: the folder holds an experiment of another configuration (the message lists
@@ -57,12 +62,17 @@ def check_experiment(exp_dir: Path, conf: dict) -> str:
     conf_path = exp_dir / "conf.yml"
     if conf_path.is_file():
         old = yaml.safe_load(conf_path.read_text()) or {}
-        if config_digest(old) != config_digest(conf):
-            changes = "; ".join(_differences(old, conf)[:8])
+        changes = _differences(old, conf)
+        if any(not c.startswith(tuple(f"{k}:" for k in BUDGET_KEYS)) for c in changes):
             raise StageError(
-                f"{exp_dir} holds an experiment of another configuration ({changes}). Use another "
-                f"--tag, or delete {exp_dir} to train this one there."
+                f"{exp_dir} holds an experiment of another configuration "
+                f"({'; '.join(changes[:8])}). Use another --tag, or delete {exp_dir} to train "
+                "this one there."
             )
+        if changes:
+            print(f"[stage 2] New budget for {exp_dir}: {'; '.join(changes)}")
+            conf_path.write_text(dump_config(conf))
+            return "resume"
         if (exp_dir / DONE_FILE).is_file() and (exp_dir / "best_model.pth").is_file():
             return "done"
         return "resume"

@@ -59,7 +59,7 @@ def pairwise_scores(est: np.ndarray, refs: np.ndarray, metric: str = "si_sdr") -
         refs: ``(n_ref, time)`` references.
         metric: ``"si_sdr"`` (zero-mean signals) or ``"snr"``.
     """
-    from asteroid.losses.sdr import PairwiseNegSDR
+    from asteroid.losses.sdr import SingleSrcNegSDR
 
     if metric not in _LOSS_TYPES:
         raise ValueError(
@@ -72,8 +72,12 @@ def pairwise_scores(est: np.ndarray, refs: np.ndarray, metric: str = "si_sdr") -
             f"{refs.shape}."
         )
     sdr_type, zero_mean = _LOSS_TYPES[metric]
-    loss = PairwiseNegSDR(sdr_type, zero_mean=zero_mean)
-    return -loss(torch.from_numpy(est)[None], torch.from_numpy(refs)[None])[0].numpy()
+    # Every pair as one batch of single-source losses (the pairwise loss needs n_out == n_ref).
+    n_out, n_ref = len(est), len(refs)
+    pairs_est = torch.from_numpy(est).repeat_interleave(n_ref, 0)
+    pairs_ref = torch.from_numpy(refs).repeat(n_out, 1)
+    loss = SingleSrcNegSDR(sdr_type, zero_mean=zero_mean, reduction="none")
+    return -loss(pairs_est, pairs_ref).reshape(n_out, n_ref).numpy()
 
 
 def _metric(name: str, mix: np.ndarray, refs: np.ndarray, est: np.ndarray, rate: int) -> tuple:
@@ -181,7 +185,9 @@ def evaluate_items(
         items: dicts with ``id``, ``mixture`` ``(time,)``, ``references`` ``(n, time)``, and
             optionally ``prompts``, ``noise`` (for the input SNR), ``candidates`` (see
             :func:`score_sources`) and ``names`` (of the references: default the prompts, or
-            ``s1``, ``s2``, ... in the examples).
+            ``s1``, ``s2``, ... in the examples); or ``id`` and ``load``, a function giving the
+            others (read inside the error handling, so that a file that cannot be read is
+            reported with its item).
         sample_rate: sample rate in Hz.
         metrics: metric names (module docstring).
         device: where the model runs (default: CPU).
@@ -203,6 +209,7 @@ def evaluate_items(
     with torch.inference_mode():
         for k, item in enumerate(tqdm(items, desc=progress, unit="mix", disable=progress is None)):
             try:
+                item = {"id": item["id"], **item["load"]()} if "load" in item else item
                 mix = np.asarray(item["mixture"], dtype=np.float32)
                 wav = torch.from_numpy(mix)[None].to(device)
                 if device.type == "cuda":

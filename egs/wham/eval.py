@@ -43,17 +43,20 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def test_items(dataset, n_utt: int):
-    """The evaluation items of the first ``n_utt`` test mixtures (speech references, noise)."""
-    n_speech = dataset.n_speech
-    for i in range(n_utt):
-        mix, targets, utt_id = dataset[i]
-        yield {
-            "id": utt_id,
+    """The evaluation items of the first ``n_utt`` test mixtures (speech references, noise),
+    read when scored."""
+    n = dataset.n_speech
+
+    def load(i: int) -> dict:
+        mix, targets, _ = dataset[i]
+        return {
             "mixture": mix.numpy(),
-            "references": targets[:n_speech].numpy(),
-            "noise": targets[n_speech].numpy(),
-            "candidates": n_speech,
+            "references": targets[:n].numpy(),
+            "noise": targets[n].numpy(),
+            "candidates": n,
         }
+
+    return [{"id": dataset.entries[i]["id"], "load": lambda i=i: load(i)} for i in range(n_utt)]
 
 
 def evaluate(args) -> dict:
@@ -79,7 +82,7 @@ def evaluate(args) -> dict:
             f"not --task {args.task}."
         )
     n_out = len(TASKS[args.task]["speech"]) + int(conf["data"].get("return_noise", True))
-    check_model(model, conf["data"]["sample_rate"], n_out, exp_dir)
+    check_model(model, conf["data"]["sample_rate"], n_out, f"{exp_dir} (--task {args.task})")
     device = torch.device(f"cuda:{args.gpus.split(',')[0]}" if args.gpus else "cpu")
     rate = int(conf["data"]["sample_rate"])
     dataset = WhamDataset(

@@ -1,4 +1,4 @@
-"""Evaluation of the WHAM! recipe (egs/wham/eval.py) against oracles.
+"""Evaluation (asteroid_lir.experiment.evaluation and the WHAM! recipe's stage 3) against oracles.
 
 The metrics must be right for estimates whose answer is known: perfect estimates (in any
 order), the mixture itself (no improvement), and estimates with a distortion of known level.
@@ -7,8 +7,8 @@ Signals with known SI-SDRs are built from mutually orthogonal zero-mean signals.
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,14 +18,37 @@ import torch
 from torch import nn
 
 from asteroid_lir.data import WhamDataset, build_mini_corpus, write_wham_metadata
+from asteroid_lir.experiment.evaluation import (
+    EvaluationError,
+    evaluate_items,
+    quartile_table,
+    score_sources,
+    summarize,
+)
 from asteroid_lir.models import LIRSuDORMRFNet
 
 RECIPE = Path(__file__).resolve().parents[1] / "egs" / "wham"
-sys.path.insert(0, str(RECIPE))
-_spec = importlib.util.spec_from_file_location("wham_eval", RECIPE / "eval.py")
-wham_eval = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(wham_eval)
-from local.cli import RecipeError  # noqa: E402
+
+
+def score_utterance(mix, speech, est, rate, metrics=("si_sdr", "sdr")):
+    """The WHAM! recipe's scoring: the speech outputs (the first ones) matched to the speakers."""
+    scores, chosen = score_sources(
+        mix.numpy(), speech.numpy(), est.numpy(), rate, metrics, candidates=len(speech)
+    )
+    return scores, torch.from_numpy(chosen)
+
+
+def wham_items(dataset, n_utt):
+    """Evaluation items of the first test mixtures, as the recipe's stage 3 builds them."""
+    n = dataset.n_speech
+
+    def load(i):
+        mix, targets, _ = dataset[i]
+        return {"mixture": mix.numpy(), "references": targets[:n].numpy(),
+                "noise": targets[n].numpy(), "candidates": n}  # fmt: skip
+
+    return [{"id": dataset.entries[i]["id"], "load": lambda i=i: load(i)} for i in range(n_utt)]
+
 
 SR = 8000
 T = 8000
@@ -62,9 +85,9 @@ def sep_sources():
 def test_perfect_estimates_in_any_order_score_the_same_very_high_improvement(sep_sources):
     s1, s2, noise, mix = sep_sources
     speech = torch.stack([s1, s2])
-    ordered, est_ordered = wham_eval.score_utterance(mix, speech, torch.stack([s1, s2, noise]), SR)
-    swapped, est_swapped = wham_eval.score_utterance(mix, speech, torch.stack([s2, s1, noise]), SR)
-    assert torch.equal(est_swapped, speech) and torch.equal(est_ordered, speech)
+    ordered, est_ordered = score_utterance(mix, speech, torch.stack([s1, s2, noise]), SR)
+    swapped, est_swapped = score_utterance(mix, speech, torch.stack([s2, s1, noise]), SR)
+    assert torch.equal(est_swapped, speech.double()) and torch.equal(est_ordered, speech.double())
     for key in ("si_sdr", "si_sdri", "sdr", "sdri"):
         np.testing.assert_allclose(swapped[key], ordered[key], rtol=1e-9)
     assert min(swapped["si_sdri"]) > 60 and min(swapped["sdri"]) > 60
@@ -72,7 +95,7 @@ def test_perfect_estimates_in_any_order_score_the_same_very_high_improvement(sep
 
 def test_mixture_as_estimate_gives_no_improvement(sep_sources):
     s1, s2, noise, mix = sep_sources
-    scores, _ = wham_eval.score_utterance(mix, torch.stack([s1, s2]), torch.stack([mix] * 3), SR)
+    scores, _ = score_utterance(mix, torch.stack([s1, s2]), torch.stack([mix] * 3), SR)
     np.testing.assert_allclose(scores["si_sdri"], [0.0, 0.0], atol=1e-9)
     np.testing.assert_allclose(scores["sdri"], [0.0, 0.0], atol=1e-6)
 
@@ -80,7 +103,7 @@ def test_mixture_as_estimate_gives_no_improvement(sep_sources):
 def test_known_si_sdr_values(sep_sources):
     s1, s2, noise, mix = sep_sources
     est = torch.stack([with_si_sdr(s2, 5.0, 2), with_si_sdr(s1, 10.0, 1), noise])  # swapped
-    scores, _ = wham_eval.score_utterance(mix, torch.stack([s1, s2]), est, SR, ("si_sdr",))
+    scores, _ = score_utterance(mix, torch.stack([s1, s2]), est, SR, ("si_sdr",))
     # Orthogonal sources: the mixture's SI-SDR for s_k is 10 log10(|s_k|^2 / |rest|^2).
     input_db = [10 * np.log10(1.0 / 0.75), 10 * np.log10(0.5 / 1.25)]
     np.testing.assert_allclose(scores["input_si_sdr"], input_db, atol=1e-6)
@@ -94,7 +117,7 @@ def test_the_noise_output_is_never_matched_to_a_speaker(sep_sources):
     s1, s2, noise, mix = sep_sources
     junk = orthogonal_sources([1.0], seed=5)[0]
     # The noise output holds speaker 2 perfectly: it must not be used for speaker 2.
-    scores, _ = wham_eval.score_utterance(
+    scores, _ = score_utterance(
         mix, torch.stack([s1, s2]), torch.stack([s1, junk, s2]), SR, ("si_sdr",)
     )
     assert scores["si_sdr"][0] > 60
@@ -105,22 +128,34 @@ def test_enhancement_scores_the_speech_output_only():
     s1, noise = orthogonal_sources([1.0, 0.1])
     mix = s1 + noise
     est = torch.stack([with_si_sdr(s1, 12.0, 3), s1])  # a perfect "noise" output is ignored
-    scores, _ = wham_eval.score_utterance(mix, s1[None], est, SR, ("si_sdr",))
+    scores, _ = score_utterance(mix, s1[None], est, SR, ("si_sdr",))
     np.testing.assert_allclose(scores["si_sdr"], [12.0], atol=1e-6)
     np.testing.assert_allclose(scores["input_si_sdr"], [10.0], atol=1e-6)
+
+
+def test_more_outputs_than_references_match_the_best_outputs(sep_sources):
+    # An unconditional model with four outputs on a two-source task: each reference gets the
+    # output that holds it, wherever it stands.
+    s1, s2, noise, mix = sep_sources
+    junk = orthogonal_sources([1.0, 1.0], seed=7)
+    est = torch.stack([junk[0], with_si_sdr(s2, 8.0, 4), junk[1], with_si_sdr(s1, 3.0, 6)])
+    scores, chosen = score_sources(mix.numpy(), torch.stack([s1, s2]).numpy(), est.numpy(), SR)
+    assert scores["output"] == [3, 1]
+    np.testing.assert_allclose(scores["si_sdr"], [3.0, 8.0], atol=1e-6)
+    np.testing.assert_allclose(chosen, est[[3, 1]].numpy())
 
 
 def test_estimates_of_the_wrong_shape_are_rejected(sep_sources):
     s1, s2, noise, mix = sep_sources
     with pytest.raises(ValueError, match="expected at least 2 sources"):
-        wham_eval.score_utterance(mix, torch.stack([s1, s2]), s1[None], SR)
+        score_utterance(mix, torch.stack([s1, s2]), s1[None], SR)
     with pytest.raises(ValueError, match="expected at least 2 sources"):
-        wham_eval.score_utterance(mix, torch.stack([s1, s2]), torch.stack([s1, s2])[:, :-3], SR)
+        score_utterance(mix, torch.stack([s1, s2]), torch.stack([s1, s2])[:, :-3], SR)
 
 
 def test_quartiles_group_mixtures_by_input_snr():
     snrs = np.array([7.0, 0.0, 5.0, 2.0, 1.0, 6.0, 3.0, 4.0])
-    rows = wham_eval.quartile_table(snrs, {"si_sdri": snrs * 10}, steps=snrs + 1)
+    rows = quartile_table(snrs, {"si_sdri": snrs * 10}, steps=snrs + 1)
     assert [r["count"] for r in rows] == [2, 2, 2, 2]
     assert [r["si_sdri"] for r in rows] == pytest.approx([5.0, 25.0, 45.0, 65.0])
     assert [r["steps_mean"] for r in rows] == pytest.approx([1.5, 3.5, 5.5, 7.5])
@@ -164,17 +199,17 @@ def _dataset(meta):
 
 def test_evaluation_of_an_oracle(corpus, tmp_path):
     ds = _dataset(corpus)
-    rows, timing = wham_eval.evaluate_dataset(
-        OracleModel(ds), ds, 3, SR, ("si_sdr",), examples_dir=tmp_path, n_examples=1
+    rows, timing = evaluate_items(
+        OracleModel(ds), wham_items(ds, 3), SR, ("si_sdr",), examples_dir=tmp_path, n_examples=1
     )
     assert [r["id"] for r in rows] == [e["id"] for e in ds.entries]
     for row in rows:
         assert min(row["si_sdri"]) > 90 and "steps" not in row
     assert timing["audio_seconds"] == pytest.approx(sum(e["length"] for e in ds.entries) / SR)
     assert (tmp_path / rows[0]["id"] / "s2_estimate.wav").is_file()
-    summary = wham_eval.summarize(rows, ("si_sdr",), timing)
+    summary = summarize(rows, ("si_sdr",), timing)
     assert summary["si_sdri"] > 90 and summary["n_utterances"] == 3
-    rows, _ = wham_eval.evaluate_dataset(OracleModel(ds, "mixture"), ds, 3, SR, ("si_sdr",))
+    rows, _ = evaluate_items(OracleModel(ds, "mixture"), wham_items(ds, 3), SR, ("si_sdr",))
     for row in rows:
         np.testing.assert_allclose(row["si_sdri"], [0.0, 0.0], atol=1e-4)
 
@@ -182,8 +217,8 @@ def test_evaluation_of_an_oracle(corpus, tmp_path):
 def test_an_evaluation_error_names_the_utterance(corpus, tmp_path):
     ds = _dataset(corpus)
     bad = ds.entries[1]["id"]
-    with pytest.raises(RecipeError, match=f"utterance {bad} .*RuntimeError: boom"):
-        wham_eval.evaluate_dataset(OracleModel(ds, fail_on=bad), ds, 3, SR, ("si_sdr",))
+    with pytest.raises(EvaluationError, match=f"'{bad}' .*RuntimeError: boom"):
+        evaluate_items(OracleModel(ds, fail_on=bad), wham_items(ds, 3), SR, ("si_sdr",))
     # An unreadable file after the metadata was written: the utterance and the file are named.
     entries = json.loads((corpus / "tt.json").read_text())
     broken = tmp_path / "broken.wav"
@@ -191,11 +226,17 @@ def test_an_evaluation_error_names_the_utterance(corpus, tmp_path):
     entries[2]["s1"] = str(broken)
     (tmp_path / "tt.json").write_text(json.dumps(entries))
     ds_broken = _dataset(tmp_path)
-    with pytest.raises(RecipeError, match=f"utterance {entries[2]['id']} .*broken.wav"):
-        wham_eval.evaluate_dataset(OracleModel(ds), ds_broken, 3, SR, ("si_sdr",))
+    with pytest.raises(EvaluationError, match=f"'{entries[2]['id']}' .*broken.wav"):
+        evaluate_items(OracleModel(ds), wham_items(ds_broken, 3), SR, ("si_sdr",))
 
 
 # ----------------------------------------------------------------------------- task checks
+def run_eval(*args: str) -> subprocess.CompletedProcess:
+    """The recipe's stage 3 as a script (as run.sh runs it)."""
+    cmd = [sys.executable, str(RECIPE / "eval.py"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
 def _experiment(tmp_path, task="sep_noisy", n_src=3, model_sr=8000, conf_sr=8000):
     import yaml
 
@@ -217,7 +258,7 @@ def _experiment(tmp_path, task="sep_noisy", n_src=3, model_sr=8000, conf_sr=8000
     [
         (dict(task="enh_single", n_src=2), "sep_noisy", "trained for task 'enh_single'"),
         (dict(task="sep_noisy", n_src=3), "enh_single", "trained for task 'sep_noisy'"),
-        (dict(task="sep_noisy", n_src=2), "sep_noisy", "it has 2 outputs, task sep_noisy needs 3"),
+        (dict(task="sep_noisy", n_src=2), "sep_noisy", "it has 2 outputs, 3 are needed"),
         (dict(model_sr=16000), "sep_noisy", "it works at 16000 Hz, the data at 8000 Hz"),
     ],
 )
@@ -225,17 +266,17 @@ def test_eval_rejects_a_model_of_another_task_or_sample_rate(
     corpus, tmp_path, trained, asked, message
 ):
     exp = _experiment(tmp_path, **trained)
-    argv = ["--exp_dir", str(exp), "--meta_dir", str(corpus), "--task", asked]
-    with pytest.raises(ValueError, match=message) as err:
-        wham_eval.main(argv)
-    assert f"--task {asked}" in str(err.value)
+    res = run_eval("--exp_dir", str(exp), "--meta_dir", str(corpus), "--task", asked)
+    assert res.returncode != 0 and message in res.stderr, res.stderr[-2000:]
+    assert f"--task {asked}" in res.stderr and "Traceback" not in res.stderr
     assert not (exp / "results.json").exists()
 
 
 def test_eval_runs_on_a_model_of_the_right_task(corpus, tmp_path):
     exp = _experiment(tmp_path)
     argv = ["--exp_dir", str(exp), "--meta_dir", str(corpus), "--task", "sep_noisy"]
-    assert wham_eval.main([*argv, "--n_examples", "0"]) == 0
+    res = run_eval(*argv, "--n_examples", "0")
+    assert res.returncode == 0, res.stderr[-2000:]
     results = json.loads((exp / "results.json").read_text())
     assert results["model"]["structure"].startswith("1x1x1 ")
     assert set(results["summary"]["metrics"]) == {"si_sdr", "sdr"}
