@@ -25,8 +25,7 @@ RECORD = Path(__file__).parent / "data" / "corpus_sha256.json"
 _BUILD = """
 import sys
 from pathlib import Path
-from asteroid_lir.data import build_mini_corpus, build_unified_corpus
-from asteroid_lir.data.tts_testset import build_tts_testset
+from asteroid_lir.synth import build_mini_corpus, build_tts_testset, build_unified_corpus
 
 if __name__ == "__main__":
     out = Path(sys.argv[1])
