@@ -158,9 +158,7 @@ def test_gap_and_empty_band_errors_name_the_band():
 
 
 def test_musical_bands_match_the_authors_code():
-    ref = _ref_dir(
-        "LIR_SFC_REF", "spectral_feature_compression/core/model/bandit_split.py"
-    )
+    ref = _ref_dir("LIR_SFC_REF", "spectral_feature_compression/core/model/bandit_split.py")
     source = (ref / "spectral_feature_compression/core/model/bandit_split.py").read_text()
     (fn,) = [
         n
@@ -458,9 +456,7 @@ def test_bad_inputs_raise_clear_errors():
 
 # ------------------------------------------------------------------------------ authors' code
 def _authors_modules(monkeypatch):
-    ref = _ref_dir(
-        "LIR_SFC_REF", "spectral_feature_compression/core/model/crossattn_enc_dec.py"
-    )
+    ref = _ref_dir("LIR_SFC_REF", "spectral_feature_compression/core/model/crossattn_enc_dec.py")
     # Their band module imports spafe and librosa at import time; only librosa's two MIDI
     # conversions are used by the musical configuration.
     librosa = types.ModuleType("librosa")

@@ -16,10 +16,13 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from ..tasks import SPLITS, WHAM_FOLDERS, wham_task
+from ..tasks import SPLITS, WHAM_FOLDERS, WHAM_TASKS, wham_task
 
-__all__ = ["WhamDataset", "validate_wham_dir", "write_wham_metadata"]
+__all__ = ["TASKS", "WhamDataset", "validate_wham_dir", "write_wham_metadata"]
 
+#: The WHAM! tasks (:data:`asteroid_lir.tasks.WHAM_TASKS`), under the name the recipes import;
+#: new code reads them from :mod:`asteroid_lir.tasks`.
+TASKS = WHAM_TASKS
 _N_CHECKED_FILES = 3  # files per folder whose header is checked by validate_wham_dir
 
 
