@@ -1,36 +1,47 @@
 """asteroid_lir: latent iterative refinement, progressive training and early exit for Asteroid.
 
-Importing the package registers its models with Asteroid's model registry, so that
+Importing the package imports none of its parts: each subpackage loads on first use
+(``asteroid_lir.models``, ``asteroid_lir.data``, ...), so that building a corpus or reading a
+dataset does not load the models. Importing :mod:`asteroid_lir.models` (or any model class)
+registers the models with Asteroid's model registry, so that
 ``asteroid.models.BaseModel.from_pretrained(path)`` can rebuild any serialized asteroid_lir
-model.
+model. The package changes no process-wide state on import (warning filters, threads, seeds).
 """
 
-import warnings
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import Any
 
-# asteroid 0.7.0 pins torchmetrics<=0.11.4, which imports pkg_resources and warns about it when
-# asteroid is first imported; the warning concerns that pin, not anything a user of this package
-# can act on. Silenced for that import only: the process-wide filters are restored after it.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-    import asteroid  # noqa: F401
+__version__ = "0.2.0"
 
-from . import filterbanks, masknn, models  # noqa: E402
-from .models import __all__ as _model_names  # noqa: E402
+_SUBPACKAGES = (
+    "audio_files",
+    "bench",
+    "chunking",
+    "convert",
+    "data",
+    "engine",
+    "filterbanks",
+    "inference",
+    "layers",
+    "losses",
+    "masknn",
+    "models",
+    "separate",
+    "synth",
+    "tasks",
+)
 
 
-def _register_models() -> None:
-    from asteroid import models as asteroid_models
-
-    for name in _model_names:
-        cls = getattr(models, name)
-        try:
-            asteroid_models.get(name)
-        except ValueError:
-            asteroid_models.register_model(cls)
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_register_models()
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SUBPACKAGES])
+
 
 __all__ = ["__version__", "filterbanks", "masknn", "models"]

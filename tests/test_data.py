@@ -11,18 +11,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from asteroid_lir.data import (
-    TASKS,
-    WhamDataset,
-    build_mini_corpus,
-    remix_batch,
-    validate_wham_dir,
-    write_wham_metadata,
-)
-from asteroid_lir.data.mixing import NOISE_SNR_DB, SPEAKER_SNR_DB, WHAM_FOLDERS, WHAM_SPLITS
-from asteroid_lir.data.noise_synth import synthesize_noise
-from asteroid_lir.data.speech_synth import draw_speaker, synthesize_utterance
-from asteroid_lir.data.tts_testset import build_tts_testset, espeak_available
+from asteroid_lir.data import WhamDataset, remix_batch, validate_wham_dir, write_wham_metadata
+from asteroid_lir.synth import build_mini_corpus
+from asteroid_lir.synth.mixing import NOISE_SNR_DB, SPEAKER_SNR_DB
+from asteroid_lir.synth.noise_synth import synthesize_noise
+from asteroid_lir.synth.speech_synth import draw_speaker, synthesize_utterance
+from asteroid_lir.synth.tts_testset import build_tts_testset, espeak_available
+from asteroid_lir.tasks import SPLITS, WHAM_FOLDERS, WHAM_TASKS
 
 SR = 8000
 SIZES = {"tr": 4, "cv": 2, "tt": 3}
@@ -61,7 +56,7 @@ def _read(path):
 def test_mini_corpus_layout(corpus):
     root, wav_dir, _ = corpus
     assert wav_dir == root / "wav8k" / "min"
-    assert sorted(p.name for p in wav_dir.iterdir()) == sorted(WHAM_SPLITS)
+    assert sorted(p.name for p in wav_dir.iterdir()) == sorted(SPLITS)
     for split, n in SIZES.items():
         folders = sorted(p.name for p in (wav_dir / split).iterdir())
         assert folders == sorted(WHAM_FOLDERS)
@@ -76,7 +71,7 @@ def test_mini_corpus_layout(corpus):
 
 def test_mini_corpus_mixtures_are_sums_of_parts(corpus):
     _, wav_dir, _ = corpus
-    for split in WHAM_SPLITS:
+    for split in SPLITS:
         for path in sorted((wav_dir / split / "mix_both").iterdir()):
             s1, s2, noise = (_read(wav_dir / split / f / path.name) for f in ("s1", "s2", "noise"))
             assert len(s1) == len(s2) == len(noise) > 0
@@ -89,7 +84,7 @@ def test_mini_corpus_mixtures_are_sums_of_parts(corpus):
 
 def test_mini_corpus_levels_in_wham_ranges(corpus):
     root, wav_dir, _ = corpus
-    for split in WHAM_SPLITS:
+    for split in SPLITS:
         with open(root / "mixture_info" / f"{split}.csv") as fh:
             rows = list(csv.DictReader(fh))
         assert len(rows) == SIZES[split]
@@ -110,7 +105,7 @@ def test_mini_corpus_levels_in_wham_ranges(corpus):
 def test_mini_corpus_speakers_differ_between_train_and_test(corpus):
     root, _, _ = corpus
     speakers = {}
-    for split in WHAM_SPLITS:
+    for split in SPLITS:
         with open(root / "mixture_info" / f"{split}.csv") as fh:
             rows = list(csv.DictReader(fh))
         speakers[split] = {r["speaker1"] for r in rows} | {r["speaker2"] for r in rows}
@@ -290,14 +285,14 @@ def test_dataset_whole_utterances(corpus, task, return_noise, n_targets):
         meta / "tt.json", task=task, segment=None, return_noise=return_noise, return_id=True
     )
     assert len(ds) == SIZES["tt"] and ds.n_targets == n_targets
-    assert ds.n_speech == len(TASKS[task]["speech"])
+    assert ds.n_speech == len(WHAM_TASKS[task]["speech"])
     mix, targets, utt_id = ds[0]
     assert mix.dtype == targets.dtype == torch.float32
     assert mix.ndim == 1 and targets.shape == (n_targets, mix.shape[0])
     if return_noise:  # the mixture is the sum of the targets
         torch.testing.assert_close(targets.sum(0), mix, atol=1e-6, rtol=0)
     ref, _ = sf.read(
-        str(wav_dir / "tt" / TASKS[task]["mixture"] / f"{utt_id}.wav"), dtype="float32"
+        str(wav_dir / "tt" / WHAM_TASKS[task]["mixture"] / f"{utt_id}.wav"), dtype="float32"
     )
     np.testing.assert_array_equal(mix.numpy(), ref)
 
@@ -372,11 +367,13 @@ def test_remix_batch_requires_noise():
 
 # ----------------------------------------------------------------------------- espeak-ng set
 def test_tts_testset_fails_clearly_without_espeak(tmp_path, monkeypatch):
-    # Neither the espeak-ng program nor the espeakng-loader library is found.
-    monkeypatch.setattr("asteroid_lir.data.tts_testset.held_out_engine", lambda: None)
+    import sys
+
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)  # import -> ImportError
     assert not espeak_available()
-    with pytest.raises(RuntimeError, match="espeak-ng is not installed"):
+    with pytest.raises(RuntimeError, match=r"espeakng-loader.*pip install asteroid-lir\[synth\]"):
         build_tts_testset(tmp_path, n_test=1, progress=False)
+    assert not any(tmp_path.iterdir())  # refused before writing anything
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import pytest
 import torch
 from asteroid.models import BaseModel
 
-import asteroid_lir  # noqa: F401  (registers the models with Asteroid)
+import asteroid_lir.models  # noqa: F401  (registers the models with Asteroid)
 from asteroid_lir.convert.espnet import reference_config
 from asteroid_lir.masknn import TFLocoformer
 from asteroid_lir.models import TFLocoformerNet

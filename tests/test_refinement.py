@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-import asteroid_lir  # noqa: F401  (registers the models with Asteroid)
+import asteroid_lir.models  # noqa: F401  (registers the models with Asteroid)
 from asteroid_lir.masknn import GatingModule
 from asteroid_lir.masknn.refinement import RefinementCore
 from asteroid_lir.models import GatedLIRSuDORMRFNet, LIRSuDORMRFNet

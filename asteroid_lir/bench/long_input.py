@@ -1,9 +1,12 @@
 """Long inputs: peak memory and real-time factor of chunked inference as the input grows.
 
-The model is the LIR model of the WHAM! recipe's mini configurations (the ``model`` section of
-``egs/wham/conf/mini_base.yml`` with its defaults, three outputs: two speakers and the noise),
-randomly initialised. For every input length (default 10 s, 1 min and 10 min of 8-kHz audio)
-three ways of separating it are measured:
+The model is built here from library code, :data:`MODEL_ARGS`: the LIR model of the WHAM!
+recipe's mini configurations when the committed results were measured (1 x 4 x 1, 256 bases,
+depth 4, three outputs: two speakers and the noise), randomly initialised. Another model, for
+example a recipe's ``best_model.pth``, is measured with ``--long-input-model PATH`` (any file
+written by ``torch.save(model.serialize(), path)``); the benchmark never reads recipe files.
+For every input length (default 10 s, 1 min and 10 min of 8-kHz audio) three ways of
+separating it are measured:
 
 - ``chunked``: :func:`asteroid_lir.inference.separate_chunked` (4-s chunks, 1-s overlap);
 - ``lambda_ola``: Asteroid's ``asteroid.dsp.overlap_add.LambdaOverlapAdd`` on the same model with
@@ -13,7 +16,8 @@ three ways of separating it are measured:
 
 Each case runs in a fresh Python process (so that cases do not inherit each other's allocator
 state) with the requested number of torch threads; the process reports its peak resident set
-size (``ru_maxrss``) before and after the separation and the wall time of the separation. A
+size before and after the separation (:class:`~asteroid_lir.bench.common.PeakMemory`) and the
+wall time of the separation. A
 separate check in this process compares, on the shortest input, each chunked output with the
 one-piece output.
 """
@@ -21,10 +25,8 @@ one-piece output.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from .common import markdown_table, ratio_spread, spread, time_alternating
+from .common import PeakMemory, markdown_table, ratio_spread, spread, spread_text, time_alternating
 
 NAME = "long-input"
 DESCRIPTION = (
@@ -40,13 +42,28 @@ DESCRIPTION = (
     "for 10 s / 1 min / 10 min"
 )
 METHODS = ("chunked", "lambda_ola", "one_piece")
-_REPO = Path(__file__).resolve().parents[2]
-_DEFAULT_CONFIG = _REPO / "egs" / "wham" / "conf" / "mini_base.yml"
+#: The measured model by default (``LIRSuDORMRFNet``): the WHAM! recipe's mini model
+#: (``egs/wham/conf/mini_base.yml`` resolved) when the committed results were measured.
+MODEL_NAME = "LIRSuDORMRFNet"
+MODEL_ARGS = dict(
+    n_src=3,
+    n_blocks=1,
+    n_sub_blocks=4,
+    n_iters=1,
+    bn_chan=128,
+    n_filters=256,
+    kernel_size=21,
+    stride=10,
+    upsampling_depth=4,
+    mask_act="relu",
+    sample_rate=8000.0,
+)
 MEASUREMENT = (
     "Each case (method x length) runs in a fresh Python subprocess with torch.set_num_threads("
     "threads) and OMP_NUM_THREADS=threads. The child imports torch and asteroid_lir, builds the "
     "model, creates the input and runs one 0.5-s warm-up forward pass; 'baseline' is its peak "
-    "resident set size (resource.getrusage(RUSAGE_SELF).ru_maxrss) at that point, 'peak' the "
+    "resident set size (VmHWM, as resource.getrusage(RUSAGE_SELF).ru_maxrss) at that point, "
+    "'peak' the "
     "same after the separation, 'increase' their difference (it includes the float32 output "
     "array of n_src x length samples, listed as output_mib). Wall time of the separation only "
     "(torch.inference_mode, batch 1); RTF = wall time / audio duration."
@@ -63,10 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="input lengths in seconds (default 10 60 600)",
     )
     group.add_argument(
-        "--long-input-config",
+        "--long-input-model",
         type=Path,
-        default=_DEFAULT_CONFIG,
-        help="recipe configuration whose model section is measured (default mini_base.yml)",
+        default=None,
+        help="a serialize()d model file to measure (default: MODEL_ARGS, built here)",
     )
     group.add_argument("--long-input-chunk", type=float, default=4.0, help="chunk (s)")
     group.add_argument("--long-input-overlap", type=float, default=1.0, help="overlap (s)")
@@ -84,44 +101,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def recipe_model(config: Path, n_src: int = 3) -> tuple[str, dict]:
-    """Model class name and arguments of a WHAM! recipe configuration (defaults resolved).
+def model_spec(path: Path | None = None) -> dict:
+    """What the child processes build: :data:`MODEL_ARGS`, or the model saved at ``path``.
 
     Args:
-        config: the recipe's YAML file.
-        n_src: outputs (3: two speakers and the noise, the recipe's noisy separation task).
+        path: a file written by ``torch.save(model.serialize(), path)``, or None.
 
     Returns:
-        tuple: class name and keyword arguments (``sample_rate`` from the data section).
+        dict: ``model_name``, ``model_args`` (with ``sample_rate`` and ``n_src``) and
+        ``model_path`` (None for the built-in model).
     """
-    if not config.is_file():
-        raise SystemExit(
-            f"{config} not found: the long-input benchmark reads the recipe's model "
-            "configuration; pass --long-input-config PATH."
-        )
-    # The recipe's own loader resolves `defaults:` inheritance (egs/ is not a package).
-    loader_path = _REPO / "egs" / "wham" / "local" / "config.py"
-    spec = importlib.util.spec_from_file_location("_wham_recipe_config", loader_path)
-    loader = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loader)
-    conf = loader.load_config(config)
-    model = dict(conf["model"])
-    name = model.pop("name", "LIRSuDORMRFNet")
-    model.pop("n_src", None)
-    model["sample_rate"] = float(conf["data"].get("sample_rate", 8000))
-    return name, {"n_src": n_src, **model}
+    if path is None:
+        return {"model_name": MODEL_NAME, "model_args": dict(MODEL_ARGS), "model_path": None}
+    from ..models.base import load_model_conf
+
+    conf = load_model_conf(path)
+    args = dict(conf["model_args"])
+    args.setdefault("sample_rate", float(conf.get("infos", {}).get("sample_rate", 8000)))
+    if "n_src" not in args:
+        raise SystemExit(f"{path}: the model's arguments do not say its number of outputs.")
+    return {"model_name": conf["model_name"], "model_args": args, "model_path": str(path)}
 
 
 # ---------------------------------------------------------------------- child process
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-
-
 def _build(spec: dict) -> torch.nn.Module:
     from asteroid import models as asteroid_models
 
-    import asteroid_lir  # noqa: F401  (registers the models)
+    import asteroid_lir.models  # noqa: F401  (registers the models with Asteroid)
 
+    if spec.get("model_path"):
+        from ..separate import load_model
+
+        return load_model(spec["model_path"]).to(spec["device"])
     torch.manual_seed(0)
     model = asteroid_models.get(spec["model_name"])(**spec["model_args"])
     return model.eval().to(spec["device"])
@@ -167,16 +178,11 @@ def run_case(spec: dict) -> dict:
     wav = _make_input(spec["seconds"], spec["model_args"]["sample_rate"])
     with torch.inference_mode():
         model(_make_input(0.5, spec["model_args"]["sample_rate"]).to(spec["device"]))
-    if spec["device"].startswith("cuda"):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    baseline = _peak_rss_mib()
-    start = time.perf_counter()
-    est, n_chunks = _separate(spec, model, wav)
-    if spec["device"].startswith("cuda"):
-        torch.cuda.synchronize()
-    wall = time.perf_counter() - start
-    peak = _peak_rss_mib()
+    with PeakMemory(spec["device"]) as mem:
+        start = time.perf_counter()
+        est, n_chunks = _separate(spec, model, wav)
+        wall = time.perf_counter() - start
+    baseline, peak = mem.rss_before / 2**20, mem.rss_peak / 2**20
     row = {
         "method": spec["method"],
         "seconds": spec["seconds"],
@@ -188,8 +194,8 @@ def run_case(spec: dict) -> dict:
         "increase_mib": peak - baseline,
         "output_mib": est.numel() * 4 / 2**20,
     }
-    if spec["device"].startswith("cuda"):
-        row["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    if mem.cuda:
+        row["cuda_peak_mib"] = mem.allocated_peak / 2**20
     return row
 
 
@@ -265,15 +271,16 @@ def run(args: argparse.Namespace) -> dict:
         seconds = args.long_input_seconds
         chunk_s, overlap_s = args.long_input_chunk, args.long_input_overlap
         whole_max, ola_max = args.long_input_whole_max, args.long_input_lambda_ola_max
-    model_name, model_args = recipe_model(args.long_input_config)
-    if args.quick:  # a smaller model of the same family, so that the smoke test takes seconds
+    model = model_spec(args.long_input_model)
+    model_args = model["model_args"]
+    if args.quick and model["model_path"] is None:
+        # A smaller model of the same family, so that the smoke test takes seconds.
         model_args.update(n_filters=64, bn_chan=32, n_sub_blocks=1, upsampling_depth=2)
     rate = model_args["sample_rate"]
     chunk, overlap = int(round(chunk_s * rate)), int(round(overlap_s * rate))
     chunk += chunk % 2  # LambdaOverlapAdd needs an even window
     base = {
-        "model_name": model_name,
-        "model_args": model_args,
+        **model,
         "chunk": chunk,
         "overlap": overlap,
         "threads": threads,
@@ -301,7 +308,11 @@ def run(args: argparse.Namespace) -> dict:
         "skipped": skipped,
         "agreement": agreement,
         "speed_ratio": speed,
-        "model": {"name": model_name, "args": model_args, "config": str(args.long_input_config)},
+        "model": {
+            "name": model["model_name"],
+            "args": model_args,
+            "file": model["model_path"] or "built from MODEL_ARGS",
+        },
         "chunk_samples": chunk,
         "overlap_samples": overlap,
         "fade_samples": overlap // 2,
@@ -356,7 +367,7 @@ def to_markdown(result: dict) -> str:
         f"{agree['lambda_ola_half_hop_snr_db']:.1f} dB.",
         f"Speed, timed alternately in one process on the {_duration(speed['seconds'])} input "
         f"({speed['repeats']} rounds): chunked / LambdaOverlapAdd time ratio "
-        f"{ratio['min']:.2f} / {ratio['median']:.2f} / {ratio['max']:.2f} (min/median/max); "
+        f"{spread_text(ratio, '{:.2f}')} (min/median/max); "
         "the RTF columns come from separate processes run one after the other.",
     ]
     for s in result["skipped"]:

@@ -17,7 +17,10 @@ What ``peak_bytes`` counts:
   workspaces (cuBLAS allocates them through PyTorch's allocator: a constant of tens of MiB that
   shrinks every ratio's distance to 1; ``per_step[].breakdown.allocated_before_step`` gives
   what was allocated before the step began). Only one model is on the GPU while it is measured.
-- CPU (no allocator statistics for tensors): :class:`TrainingMemoryMeter` follows the tensors
+- CPU: PyTorch keeps no allocator statistics there, and the allocator peak that
+  :class:`~asteroid_lir.bench.common.PeakMemory` can follow with the profiler also counts every
+  operation's scratch space, which is not what Table 2 compares (and would make this benchmark's
+  committed figures incomparable). :class:`TrainingMemoryMeter` instead follows the tensors
   that a training step must hold and reports the maximum of their sum over the step:
   parameters (all, frozen included) + optimizer state (Adam moments, after a warm-up step) +
   the batch (mixture and targets) + activations saved for backward (every storage packed by
@@ -40,7 +43,7 @@ from ..engine.progressive import ProgressiveSystem
 from ..engine.system import LIRSystem
 from ..losses import SpeechPITLoss
 from ..models.lir_sudormrf import LIRSuDORMRFNet
-from .common import markdown_table, ratio_spread, spread, sync, time_alternating
+from .common import PeakMemory, markdown_table, ratio_spread, spread, time_alternating
 
 NAME = "progressive"
 DESCRIPTION = "paper Table 2: peak training memory and time per step, progressive vs end to end"
@@ -237,17 +240,14 @@ class _StepRunner:
         self.train_step()  # warm-up: optimizer state allocated, as in steady training
         self.optimizer.zero_grad(set_to_none=True)
         if device.startswith("cuda"):
-            sync(device)
-            torch.cuda.reset_peak_memory_stats()
-            before = torch.cuda.memory_allocated()
-            self.train_step()
-            sync(device)
+            with PeakMemory(device) as mem:
+                self.train_step()
             return {
-                "peak_bytes": int(torch.cuda.max_memory_allocated()),
+                "peak_bytes": mem.allocated_peak,
                 # Parameters, Adam state, the batch and the math libraries' workspaces (cuBLAS
                 # allocates its workspace through PyTorch's allocator): the part of the peak
                 # that no activation accounts for.
-                "breakdown": {"allocated_before_step": int(before)},
+                "breakdown": {"allocated_before_step": mem.allocated_before},
             }
         meter = TrainingMemoryMeter(self.system.model, self.optimizer, self.batch)
         with meter:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 
 from ..filterbanks import BandSplitDecoder, BandSplitEncoder, SFCDecoder, SFCEncoder
-from .common import markdown_table, ratio_spread, spread, sync, time_alternating
+from .common import PeakMemory, markdown_table, ratio_spread, spread, spread_text, time_alternating
 
 NAME = "sfc"
 DESCRIPTION = "SFC-CA vs band-split encoder+decoder: parameters, time per forward, peak memory"
@@ -81,30 +81,11 @@ def _encode_decode(enc: torch.nn.Module, dec: torch.nn.Module, spec: torch.Tenso
     return dec(feats, spec, context)
 
 
-def _cpu_peak_bytes(fn: Callable[[], object]) -> int:
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events.sort(key=lambda e: e.start_ns())
-    current = peak = 0
-    for event in events:
-        current += event.nbytes()
-        peak = max(peak, current)
-    return peak
-
-
 def peak_bytes(fn: Callable[[], object], device: str) -> int:
     """Peak bytes allocated by PyTorch during ``fn()`` above what was allocated before it."""
-    if device.startswith("cuda"):
-        sync(device)
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
+    with PeakMemory(device, cpu_allocations=True) as mem:
         fn()
-        sync(device)
-        return int(torch.cuda.max_memory_allocated() - before)
-    return _cpu_peak_bytes(fn)
+    return mem.allocated_increase
 
 
 def _training_pass(enc, dec, spec, target) -> None:
@@ -246,10 +227,6 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
-def _mmm(s: dict, fmt: str = "{:.3f}") -> str:
-    return " / ".join(fmt.format(s[k]) for k in ("min", "median", "max"))
-
-
 def to_markdown(result: dict) -> str:
     cfg = result["config"]
     training = "training_s" in result["rows"][0]
@@ -267,11 +244,11 @@ def to_markdown(result: dict) -> str:
             r["front_end"],
             f"{r['params_encoder'] / 1e6:.3f} / {r['params_decoder'] / 1e6:.3f} / "
             f"{r['params_total'] / 1e6:.3f}",
-            _mmm(r["forward_s"]),
+            spread_text(r["forward_s"]),
             f"{r['forward_peak_mib']:.0f}",
         ]
         if training:
-            row += [_mmm(r["training_s"]), f"{r['training_peak_mib']:.0f}"]
+            row += [spread_text(r["training_s"]), f"{r['training_peak_mib']:.0f}"]
         rows.append(row)
     lines = [markdown_table(headers, rows), ""]
     by_name = {r["front_end"]: r for r in result["rows"]}
@@ -282,10 +259,10 @@ def to_markdown(result: dict) -> str:
         f"{cfg['freqs']} bins, batch {cfg['batch']}), D = {cfg['channels']}, SFC D' = "
         f"{cfg['d_inner']}, {cfg['n_src']} source(s); band-split has {ratio:.1f}x the "
         f"parameters of SFC-CA. SFC / band-split time per forward (pairwise, min/med/max): "
-        f"{_mmm(result['ratios']['forward_sfc_over_band_split'], '{:.2f}')}"
+        f"{spread_text(result['ratios']['forward_sfc_over_band_split'], '{:.2f}')}"
         + (
             f"; per training pass: "
-            f"{_mmm(result['ratios']['training_sfc_over_band_split'], '{:.2f}')}"
+            f"{spread_text(result['ratios']['training_sfc_over_band_split'], '{:.2f}')}"
             if "training_sfc_over_band_split" in result["ratios"]
             else ""
         )
@@ -305,7 +282,7 @@ def to_markdown(result: dict) -> str:
                     [
                         r["front_end"],
                         f"{r['params_total'] / 1e6:.3f}",
-                        _mmm(r["forward_s"]),
+                        spread_text(r["forward_s"]),
                         f"{r['forward_peak_mib']:.0f}",
                     ]
                     for r in result["full_model_rows"]

@@ -13,7 +13,7 @@ import torch
 from asteroid.models import SuDORMRFImprovedNet
 
 from ..models import LIRSuDORMRFNet
-from .common import markdown_table, ratio_spread, spread, time_alternating
+from .common import markdown_table, ratio_spread, spread, spread_text, time_alternating
 
 NAME = "sudormrf"
 DESCRIPTION = (
@@ -22,7 +22,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("sudormrf")
+    group = parser.add_argument_group(NAME, DESCRIPTION)
     group.add_argument("--sudormrf-blocks", type=int, default=16, help="U-ConvBlocks (S)")
     group.add_argument("--sudormrf-seconds", type=float, default=4.0, help="input length (s)")
     group.add_argument("--sudormrf-batch", type=int, default=1, help="batch size")
@@ -89,10 +89,6 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
-def _mmm(s: dict, fmt: str = "{:.3f}") -> str:
-    return " / ".join(fmt.format(s[k]) for k in ("min", "median", "max"))
-
-
 def to_markdown(result: dict) -> str:
     table = markdown_table(
         [
@@ -108,9 +104,9 @@ def to_markdown(result: dict) -> str:
                 r["phase"],
                 r["config"],
                 r["input"],
-                _mmm(r["asteroid_s"]),
-                _mmm(r["lir_s"]),
-                _mmm(r["ratio_lir_over_asteroid"], "{:.2f}"),
+                spread_text(r["asteroid_s"]),
+                spread_text(r["lir_s"]),
+                spread_text(r["ratio_lir_over_asteroid"], "{:.2f}"),
             ]
             for r in result["rows"]
         ],

@@ -25,7 +25,8 @@ The reference is never part of this repository. Put it in a scratch folder: the
 (``rotary-embedding-torch==0.6.1``, ``beartype``, ``torch_complex``, ``typeguard==2.13.3`` and an
 empty ``librosa`` stub) in a second folder installed with ``pip install --no-deps --target``.
 ``LIR_TFLOCOFORMER_REF`` (default ``/tmp/scratch/tflocoformer``) and ``LIR_TFLOCOFORMER_SITE``
-(default ``/tmp/scratch/site``) point at them. The tests use the same loader.
+(default ``/tmp/scratch/site``) name them; run the benchmark with both on ``PYTHONPATH`` (it does
+not edit ``sys.path``). The tests use the same loader.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import argparse
 import importlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import warnings
@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from ..models.tflocoformer import TFLocoformerNet
-from .common import markdown_table, ratio_spread, spread, time_alternating
+from .common import PeakMemory, markdown_table, ratio_spread, spread, spread_text, time_alternating
 
 NAME = "tflocoformer"
 DESCRIPTION = (
@@ -64,7 +64,9 @@ def reference_paths() -> tuple[str, str]:
 def load_reference() -> tuple[SimpleNamespace | None, str]:
     """Import the reference separator and ESPnet's STFT encoder/decoder from the scratch folder.
 
-    The folders are appended to ``sys.path`` (after everything installed), only when they exist.
+    The benchmark does not edit ``sys.path``: put both folders on ``PYTHONPATH``
+    (``PYTHONPATH=$LIR_TFLOCOFORMER_REF:$LIR_TFLOCOFORMER_SITE python -m asteroid_lir.bench
+    tflocoformer``); the memory subprocesses inherit it.
 
     Returns:
         tuple: ``(modules, "")`` with ``modules.separator``, ``modules.encoder``,
@@ -78,9 +80,6 @@ def load_reference() -> tuple[SimpleNamespace | None, str]:
             f"the TF-Locoformer reference is not at {ref} (set {REF_ENV}; see "
             "asteroid_lir/bench/tflocoformer.py for how to prepare it)"
         )
-    for path in (ref, site):
-        if os.path.isdir(path) and path not in sys.path:
-            sys.path.append(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -91,7 +90,10 @@ def load_reference() -> tuple[SimpleNamespace | None, str]:
                 rope=importlib.import_module("rotary_embedding_torch"),
             )
     except ImportError as err:
-        return None, f"the TF-Locoformer reference at {ref} does not import: {err}"
+        return None, (
+            f"the TF-Locoformer reference at {ref} does not import ({err}); put it and its "
+            f"dependencies on PYTHONPATH: PYTHONPATH={ref}:{site}"
+        )
     return mods, ""
 
 
@@ -197,30 +199,6 @@ def build_pair(
 
 
 # ---------------------------------------------------------------------- peak memory
-def _rss_bytes() -> int:
-    with open("/proc/self/statm", encoding="utf-8") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _reset_peak_rss() -> bool:
-    # Linux: writing 5 to clear_refs resets VmHWM (the peak RSS) to the current RSS. Needed
-    # because ru_maxrss of a forked-and-exec'd child starts at its parent's RSS at fork time.
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="utf-8") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_bytes() -> int:
-    with open("/proc/self/status", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def measure_peak(impl: str, preset: str, seconds: float, threads: int) -> dict:
     """Peak resident memory of one forward pass of ``impl`` (run in a fresh process)."""
     torch.set_num_threads(threads)
@@ -235,15 +213,14 @@ def measure_peak(impl: str, preset: str, seconds: float, threads: int) -> dict:
     with torch.inference_mode():
         model(torch.randn(1, sample_rate // 4))
         wav = torch.randn(1, int(seconds * sample_rate))
-        reset = _reset_peak_rss()
-        before = _rss_bytes()
-        model(wav)
-    peak = _peak_rss_bytes()
+        # ru_maxrss of a forked-and-exec'd child starts at its parent's RSS: reset the peak.
+        with PeakMemory("cpu", reset_rss=True) as mem:
+            model(wav)
     return {
-        "before_mb": before / 2**20,
-        "peak_mb": peak / 2**20,
-        "forward_mb": (peak - before) / 2**20,
-        "peak_reset": reset,
+        "before_mb": mem.rss_before / 2**20,
+        "peak_mb": mem.rss_peak / 2**20,
+        "forward_mb": (mem.rss_peak - mem.rss_before) / 2**20,
+        "peak_reset": mem.rss_reset,
     }
 
 
@@ -349,10 +326,6 @@ def run(args: argparse.Namespace) -> dict:
     return result
 
 
-def _mmm(s: dict) -> str:
-    return " / ".join(f"{s[k]:.3f}" for k in ("min", "median", "max"))
-
-
 def _mem(entry: dict) -> str:
     if "error" in entry:
         return entry["error"]
@@ -360,10 +333,14 @@ def _mem(entry: dict) -> str:
 
 
 def to_markdown(result: dict) -> str:
-    rows = [["ours", _mmm(result["ours_s"]), f"{result['params'] / 1e6:.3f} M"]]
+    rows = [["ours", spread_text(result["ours_s"]), f"{result['params'] / 1e6:.3f} M"]]
     if result.get("reference_s"):
         rows.append(
-            ["reference", _mmm(result["reference_s"]), f"{result['reference_params'] / 1e6:.3f} M"]
+            [
+                "reference",
+                spread_text(result["reference_s"]),
+                f"{result['reference_params'] / 1e6:.3f} M",
+            ]
         )
     speed = markdown_table(["implementation", "forward s (min/med/max)", "parameters"], rows)
     lines = [

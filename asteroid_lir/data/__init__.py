@@ -1,21 +1,18 @@
-"""Data: the WHAM! layout, its dataset and augmentation, and the embedded mini corpus.
+"""Data: the WHAM! layout and dataset, the unified (TUSS) class folders, online remixing.
 
-The recipes read a real WHAM! corpus when one is given and otherwise build the mini corpus
-(:func:`build_mini_corpus`) in exactly the same layout, so the same loaders serve both.
+The recipes read a real corpus when one is given; otherwise they build an embedded one in the
+same layout with :mod:`asteroid_lir.synth` (``pip install asteroid-lir[synth]``), so the same
+loaders serve both. The task and prompt names come from :mod:`asteroid_lir.tasks`; nothing here
+imports a model or the corpus synthesis.
 """
 
-from .mini_corpus import build_mini_corpus
 from .remix import remix_batch
 from .unified import UnifiedMixtures, index_sources, write_unified_metadata
-from .unified_corpus import build_unified_corpus
-from .wham import TASKS, WhamDataset, validate_wham_dir, write_wham_metadata
+from .wham import WhamDataset, validate_wham_dir, write_wham_metadata
 
 __all__ = [
-    "TASKS",
     "UnifiedMixtures",
     "WhamDataset",
-    "build_mini_corpus",
-    "build_unified_corpus",
     "index_sources",
     "remix_batch",
     "validate_wham_dir",

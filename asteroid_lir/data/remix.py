@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .wham import _task_spec
+from ..tasks import n_speech as task_n_speech
 
 __all__ = ["REMIX_GAIN_DB", "remix_batch"]
 
@@ -42,7 +42,7 @@ def remix_batch(
         [1] E. Tzinis et al., "Two-step sound source separation: training on learned latent
         targets", ICASSP 2020 (online remixing of the sources inside a batch).
     """
-    n_speech = len(_task_spec(task)["speech"])
+    n_speech = task_n_speech(task)
     if targets.ndim != 3:
         raise ValueError(
             f"targets must be (batch, n_sources, time); got shape {tuple(targets.shape)}."

@@ -5,7 +5,7 @@ vocals, other, musicbg``), either split already (``<root>/{tr,cv,tt}/<class>/*.w
 (``<root>/<class>/*.wav``: files are assigned to tr / cv / tt by a stable hash of their name,
 80 / 10 / 10 %). Files with the same name in ``drums/``, ``bass/``, ``vocals/`` and ``other/``
 are the stems of one song (MUSDB18-style); a song's stems always land in the same split. The
-embedded corpus (:mod:`asteroid_lir.data.unified_corpus`) has this layout, and so can any real
+embedded corpus (:mod:`asteroid_lir.synth.unified_corpus`) has this layout, and so can any real
 collection (VCTK / WSJ speech, FSD50K events, WHAM! / DEMAND noise, MUSDB18 stems, FMA music).
 
 :func:`index_sources` checks every file (readable, mono, the expected sample rate, not empty,
@@ -24,9 +24,10 @@ on the fly from 1-4 event clips / stems instead of a background clip. With proba
 prompts than the most allowed, which teaches the model to output silence for it. Stems drawn
 together come from one song half of the time.
 
-Evaluation tasks (:data:`TASKS`, the TUSS slides): SE (speech, sfxbg), SS (speech x 2 +
-sfxbg), USS (sfx x 2-4), MSS (vocals, bass, drums, other; scored with SNR), CASS (speech, sfxbg,
-musicbg), plus :data:`FIVE_PROMPTS`, a five-source case for a model trained with at most four.
+Evaluation tasks (:data:`asteroid_lir.tasks.UNIFIED_TASKS`, the TUSS slides): SE (speech,
+sfxbg), SS (speech x 2 + sfxbg), USS (sfx x 2-4), MSS (vocals, bass, drums, other; scored with
+SNR), CASS (speech, sfxbg, musicbg), plus :data:`~asteroid_lir.tasks.FIVE_PROMPTS`, a
+five-source case for a model trained with at most four.
 
 References:
     K. Saijo et al., "Task-aware unified source separation", ICASSP 2025 (the training data
@@ -46,15 +47,13 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from ..masknn.tuss import PROMPT_NAMES
+from ..tasks import FIVE_PROMPTS, PROMPT_NAMES, SPLITS, STEM_NAMES, UNIFIED_TASKS
 
 __all__ = [
     "CLASSES",
-    "FIVE_PROMPTS",
     "MixingOptions",
     "SourceBank",
     "TASKS",
-    "TaskSpec",
     "UnifiedMixtures",
     "collate_prompted",
     "index_sources",
@@ -63,8 +62,7 @@ __all__ = [
 ]
 
 CLASSES = PROMPT_NAMES
-SPLITS = ("tr", "cv", "tt")
-STEM_CLASSES = ("drums", "bass", "vocals", "other")
+STEM_CLASSES = STEM_NAMES
 BACKGROUNDS = ("sfxbg", "musicbg")
 _TARGET_RMS = 0.05
 
@@ -113,28 +111,9 @@ NEXT = {
 EXCLUSIVE = {frozenset(("sfx", "sfxbg"))} | {frozenset((s, "musicbg")) for s in STEM_CLASSES}
 
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """An evaluation task: its prompts (a tuple, or the sfx counts of USS) and metric."""
-
-    name: str
-    prompts: tuple
-    metric: str  # "si_sdr" or "snr"
-    description: str
-
-
-#: The evaluation tasks of the TUSS slides.
-TASKS = {
-    "SE": TaskSpec("SE", ("speech", "sfxbg"), "si_sdr", "speech enhancement"),
-    "SS": TaskSpec("SS", ("speech", "speech", "sfxbg"), "si_sdr", "noisy speech separation"),
-    "USS": TaskSpec("USS", ("sfx",), "si_sdr", "universal sound separation (2-4 sfx)"),
-    "MSS": TaskSpec("MSS", ("vocals", "bass", "drums", "other"), "snr", "music separation"),
-    "CASS": TaskSpec("CASS", ("speech", "sfxbg", "musicbg"), "si_sdr", "cinematic separation"),
-}
-#: The five-prompt case (the model trains with at most four): speech in ambience with three
-#: stems of one song. Each mixture rotates this order by a random number of places, so that
-#: every class is the fifth prompt in about a fifth of the mixtures.
-FIVE_PROMPTS = ("speech", "sfxbg", "bass", "vocals", "drums")
+#: The evaluation tasks (:data:`asteroid_lir.tasks.UNIFIED_TASKS`), under the name the recipes
+#: import; new code reads them from :mod:`asteroid_lir.tasks`.
+TASKS = UNIFIED_TASKS
 
 
 # ---------------------------------------------------------------------- indexing

@@ -16,27 +16,19 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from .mixing import WHAM_FOLDERS, WHAM_SPLITS
+from ..tasks import SPLITS, WHAM_FOLDERS, WHAM_TASKS, wham_task
 
 __all__ = ["TASKS", "WhamDataset", "validate_wham_dir", "write_wham_metadata"]
 
-#: task -> mixture folder, speech target folders (in target order) and the noise folder.
-TASKS: dict[str, dict] = {
-    "sep_noisy": {"mixture": "mix_both", "speech": ("s1", "s2"), "noise": "noise"},
-    "enh_single": {"mixture": "mix_single", "speech": ("s1",), "noise": "noise"},
-}
+#: The WHAM! tasks (:data:`asteroid_lir.tasks.WHAM_TASKS`), under the name the recipes import;
+#: new code reads them from :mod:`asteroid_lir.tasks`.
+TASKS = WHAM_TASKS
 _N_CHECKED_FILES = 3  # files per folder whose header is checked by validate_wham_dir
-
-
-def _task_spec(task: str) -> dict:
-    if task not in TASKS:
-        raise ValueError(f"Unknown task {task!r}; expected one of {sorted(TASKS)}.")
-    return TASKS[task]
 
 
 def _find_wav_dir(path: Path, sample_rate: int, mode: str) -> Path:
     """The ``wav<k>k/<mode>`` folder of a WHAM! root, or ``path`` if it already is one."""
-    if any((path / split).is_dir() for split in WHAM_SPLITS):
+    if any((path / split).is_dir() for split in SPLITS):
         return path
     candidate = path / f"wav{sample_rate // 1000}k" / mode
     if candidate.is_dir():
@@ -44,7 +36,7 @@ def _find_wav_dir(path: Path, sample_rate: int, mode: str) -> Path:
     present = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
     raise FileNotFoundError(
         f"{path} is neither a WHAM! root (expected {candidate}) nor a wav{sample_rate // 1000}k/"
-        f"{mode} folder (expected sub-folders {', '.join(WHAM_SPLITS)}); it contains "
+        f"{mode} folder (expected sub-folders {', '.join(SPLITS)}); it contains "
         f"{present[:10] or 'nothing'}."
     )
 
@@ -53,7 +45,7 @@ def validate_wham_dir(
     path: str | Path,
     sample_rate: int = 8000,
     mode: str = "min",
-    splits: tuple[str, ...] = WHAM_SPLITS,
+    splits: tuple[str, ...] = SPLITS,
 ) -> Path:
     """Check a WHAM! layout and return its ``wav<k>k/<mode>`` folder.
 
@@ -77,9 +69,9 @@ def validate_wham_dir(
     """
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
-    unknown = set(splits) - set(WHAM_SPLITS)
+    unknown = set(splits) - set(SPLITS)
     if unknown or not splits:
-        raise ValueError(f"splits must be a non-empty subset of {WHAM_SPLITS}, got {splits}.")
+        raise ValueError(f"splits must be a non-empty subset of {SPLITS}, got {splits}.")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"WHAM! directory {path} does not exist.")
@@ -211,9 +203,9 @@ def write_wham_metadata(
     if not path.is_dir():
         raise FileNotFoundError(f"WHAM! directory {path} does not exist.")
     wav_dir = _find_wav_dir(path, sample_rate, mode).resolve()
-    splits = [s for s in WHAM_SPLITS if (wav_dir / s).is_dir()]
+    splits = [s for s in SPLITS if (wav_dir / s).is_dir()]
     if not splits:
-        raise FileNotFoundError(f"No split folder ({', '.join(WHAM_SPLITS)}) in {wav_dir}.")
+        raise FileNotFoundError(f"No split folder ({', '.join(SPLITS)}) in {wav_dir}.")
     scanned, problems = {}, []
     for split in splits:
         scanned[split], split_problems = _scan_split(wav_dir / split, sample_rate)
@@ -269,7 +261,7 @@ class WhamDataset(Dataset):
         return_id: bool = False,
     ):
         super().__init__()
-        self.spec = _task_spec(task)
+        self.spec = wham_task(task)
         self.task = task
         self.json_path = Path(json_path)
         if not self.json_path.is_file():

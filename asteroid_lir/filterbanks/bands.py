@@ -178,7 +178,7 @@ class BandConfig:
         For band k = bins ``[s_k, e_k)``: ``B[k, f] = f - s_k`` below the band,
         ``(e_k - 1) - f`` above it, and ``-|floor((s_k + e_k) / 2) - f| / (floor((e_k - s_k) / 2)
         + 1)`` inside it (a gentle slope peaking at the band centre). The decoder uses the
-        transpose. See DESIGN.md section 4 and the SFC-CA paper.
+        transpose. See docs/design.md, section 5, and the SFC-CA paper.
         """
         f = torch.arange(self.n_freqs, dtype=torch.float64)
         start = torch.tensor([s for s, _ in self.bands], dtype=torch.float64)[:, None]

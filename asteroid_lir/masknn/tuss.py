@@ -48,6 +48,7 @@ from torch import nn
 
 from ..filterbanks.factory import FrontEnd
 from ..layers.attention import RotaryEmbedding
+from ..tasks import PROMPT_NAMES  # the default prompts of TUSSSeparator
 from .locoformer import TFLocoformerBlock
 
 __all__ = [
@@ -59,9 +60,6 @@ __all__ = [
     "UnconditionalSeparator",
     "block_config",
 ]
-
-#: The prompts of the TUSS reference (and the default of :class:`TUSSSeparator`).
-PROMPT_NAMES = ("speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg")
 
 #: Band encoder/decoder families.
 ENCODERS = ("band_split", "sfc")

@@ -30,7 +30,6 @@ from collections.abc import Sequence
 
 import torch
 
-from ..inference import check_prompts
 from ..masknn.tuss import PROMPT_NAMES, TUSSSeparator, UnconditionalSeparator
 from .presets import TUSS_PRESETS, default_stft, preset_args
 from .tf_base import BaseTFModel
@@ -217,6 +216,10 @@ class TUSSNet(_BandTFModel):
                 f"Every batch item must have the same number of prompts, got {counts} prompts "
                 f"per item; separate items with different counts in different calls ({hint})."
             )
+        # Imported here: asteroid_lir.inference imports the models (models.base), so a module
+        # import either way round would be circular when the inference modules load first.
+        from ..inference import check_prompts
+
         check_prompts(self, sorted({str(p) for item in per_item for p in item}))
         ids = [[self._prompt_index[p] for p in item] for item in per_item]
         return torch.tensor(ids, dtype=torch.long)

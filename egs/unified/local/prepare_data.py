@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         if info.is_file():
             print(f"[stage 0] The corpus is already there: {src}")
             return 0
-        from asteroid_lir.data.unified_corpus import build_unified_corpus
+        from asteroid_lir.synth import build_unified_corpus
 
         print(f"[stage 0] Generating the embedded corpus in {src} ({settings})", flush=True)
         build_unified_corpus(src, **settings)

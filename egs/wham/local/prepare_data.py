@@ -75,13 +75,10 @@ def corpus_paths(conf: dict, data_root: str, wham_dir: str | None) -> tuple[Path
 
 
 def generator_fingerprint() -> str:
-    """Hash of the corpus generator's source (``asteroid_lir.data``), stored with a corpus."""
-    import asteroid_lir.data as data_pkg
+    """Hash of the corpus generator's source (``asteroid_lir.synth``), stored with a corpus."""
+    from asteroid_lir.synth import corpus_fingerprint
 
-    digest = hashlib.sha1()
-    for path in sorted(Path(data_pkg.__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:12]
+    return corpus_fingerprint()
 
 
 def warn_if_stale(stamp: Path, prefix: str) -> None:
@@ -120,7 +117,8 @@ def build_once(root: Path, build, stamp: dict):
 
 def prepare_corpus(conf: dict, data_root: str, wham_dir: str | None) -> Path:
     """Stage 0: validate the real WHAM! layout or build the mini corpus once."""
-    from asteroid_lir.data import build_mini_corpus, validate_wham_dir
+    from asteroid_lir.data import validate_wham_dir
+    from asteroid_lir.synth import build_mini_corpus
 
     sr = int(conf["data"].get("sample_rate", 8000))
     if wham_dir:
@@ -227,7 +225,7 @@ def prepare_held_out(conf: dict, data_root: str, mode: str = "auto") -> Path | N
     Returns:
         Path or None: the set's ``wav<k>k/min`` folder, or None when skipped.
     """
-    from asteroid_lir.data.tts_testset import build_tts_testset, espeak_available
+    from asteroid_lir.synth.tts_testset import build_tts_testset, espeak_available
 
     if mode not in ("auto", "true", "false"):
         raise ValueError(f"--held_out must be auto, true or false, got {mode!r}.")

@@ -4,22 +4,26 @@ The mini corpus' speech comes from a Piper neural voice turned into many speaker
 transforms, eSpeak NG's training voices and the formant synthesiser; a model trained on it should
 also separate speech it never heard. This module builds a test split whose speakers are eSpeak NG
 voices the mini corpus never uses: the variants ``m1``-``m7`` and ``f1``-``f5``
-(:data:`asteroid_lir.data.espeak_voices.HELD_OUT_VARIANTS`; the corpus' eSpeak NG speakers use
+(:data:`asteroid_lir.synth.espeak_voices.HELD_OUT_VARIANTS`; the corpus' eSpeak NG speakers use
 the other variants), through the library bundled by the ``espeakng-loader`` package
-(:mod:`asteroid_lir.data.espeak_lib`), or else the ``espeak-ng`` program when it is on the
-``PATH``; the voices and the access used are printed and recorded in
-``mixture_info/speech_source.json``. Each "speaker" is one of those voices with its own accent,
-pitch and speed, speaking English sentences from a fixed list (not the mini corpus' sentence
-generator), resampled to the corpus sample rate and mixed with the mini corpus' test noise at
-WHAM! levels. Three of the held-out voices (``f2``, ``f3``, ``f5``) are breathy, and eSpeak NG's
-breath noise differs from one process to the next, so two builds of the set differ slightly in
-the mixtures of those voices (build it once and keep it, as the WHAM! recipe does). Only the ``tt``
-split is written, so validate it with ``validate_wham_dir(path, splits=("tt",))``;
-``write_wham_metadata`` then writes ``tt.json`` only.
+(:mod:`asteroid_lir.synth.espeak_lib`, part of the ``synth`` extra); the voices are printed and
+recorded in ``mixture_info/speech_source.json``. Each "speaker" is one of those voices with its
+own accent, pitch and speed, speaking English sentences from a fixed list (not the mini corpus'
+sentence generator), resampled to the corpus sample rate and mixed with the mini corpus' test
+noise at WHAM! levels. The C library's ``rand()``, where eSpeak NG draws its noise, is seeded
+first; three of the held-out voices (``f2``, ``f3``, ``f5``) are breathy, and their breath noise
+may still differ from one process to the next, so build the set once and keep it, as the WHAM!
+recipe does. Only the ``tt`` split is written, so validate it with
+``validate_wham_dir(path, splits=("tt",))``; ``write_wham_metadata`` then writes ``tt.json`` only.
 
 Command line::
 
-    python -m asteroid_lir.data.tts_testset --out DIR [--n_test 200] [--seed 0]
+    python -m asteroid_lir.synth.tts_testset --out DIR [--n_test 200] [--seed 0]
+
+There used to be a second way to reach eSpeak NG here, the ``espeak-ng`` program run as a
+subprocess when ``espeakng-loader`` was missing. It is gone: the ``synth`` extra always brings the
+library, and the program's noise cannot be seeded, so the set it built was not a function of the
+seed.
 """
 
 from __future__ import annotations
@@ -27,23 +31,20 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
+from ..tasks import WHAM_FOLDERS
 from .espeak_lib import espeak_library, espeak_library_available
 from .espeak_voices import HELD_OUT_VARIANTS, to_rate_and_trim
-from .mixing import WHAM_FOLDERS, mix_wham_like, write_wham_mixture
+from .mixing import mix_wham_like, write_wham_mixture
 from .noise_synth import make_babble_pool, synthesize_noise
 
-__all__ = ["build_tts_testset", "espeak_available", "held_out_engine"]
+__all__ = ["build_tts_testset", "espeak_available"]
 
 _VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc")
 # The held-out voices (variants) that the mini corpus never uses.
@@ -92,50 +93,17 @@ _SENTENCES = (
 )
 
 
-def held_out_engine() -> str | None:
-    """How eSpeak NG is reached: ``"library"`` (espeakng-loader), ``"program"``, or ``None``."""
-    if espeak_library_available()[0]:
-        return "library"
-    if shutil.which("espeak-ng") is not None:
-        return "program"
-    return None
-
-
 def espeak_available() -> bool:
-    """Whether eSpeak NG can be used (the espeakng-loader library or the ``espeak-ng`` program)."""
-    return held_out_engine() is not None
+    """Whether eSpeak NG can be used here (the ``espeakng-loader`` package of the synth extra)."""
+    return espeak_library_available()[0]
 
 
-def _speak(text: str, voice: dict, tmp_dir: Path, sample_rate: int, engine: str) -> np.ndarray:
-    if engine == "library":
-        lib = espeak_library()
-        wav = lib.synthesize(
-            text,
-            f"{voice['voice']}+{voice['variant']}",
-            rate=voice["speed"],
-            pitch=voice["pitch"],
-        )
-        return to_rate_and_trim(wav, lib.sample_rate, sample_rate, text)
-    path = tmp_dir / "utt.wav"
-    cmd = [
-        "espeak-ng",
-        "-v",
-        f"{voice['voice']}+{voice['variant']}",
-        "-p",
-        str(voice["pitch"]),
-        "-s",
-        str(voice["speed"]),
-        "-w",
-        str(path),
-        text,
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0 or not path.is_file():
-        raise RuntimeError(f"espeak-ng failed ({' '.join(cmd)}): {result.stderr.strip()}")
-    wav, sr = sf.read(str(path), dtype="float64")
-    if wav.ndim > 1:
-        wav = wav.mean(axis=1)
-    return to_rate_and_trim(wav, int(sr), sample_rate, text)
+def _speak(text: str, voice: dict, sample_rate: int) -> np.ndarray:
+    lib = espeak_library()
+    wav = lib.synthesize(
+        text, f"{voice['voice']}+{voice['variant']}", rate=voice["speed"], pitch=voice["pitch"]
+    )
+    return to_rate_and_trim(wav, lib.sample_rate, sample_rate, text)
 
 
 def build_tts_testset(
@@ -146,10 +114,7 @@ def build_tts_testset(
     sample_rate: int = 8000,
     progress: bool = True,
 ) -> Path:
-    """Build ``<out_root>/wav<k>k/min/tt`` from espeak-ng speech and the synthetic test noise.
-
-    eSpeak NG comes from the ``espeakng-loader`` package when installed, else from the
-    ``espeak-ng`` program; both are the same engine and voices.
+    """Build ``<out_root>/wav<k>k/min/tt`` from eSpeak NG speech and the synthetic test noise.
 
     Args:
         out_root (str or Path): root of the test set (created if needed).
@@ -163,27 +128,22 @@ def build_tts_testset(
         Path: the ``wav<k>k/min`` folder (holding only ``tt``).
 
     Raises:
-        RuntimeError: espeak-ng is not installed or fails.
+        RuntimeError: eSpeak NG is not installed (the message names the package) or fails.
+        ValueError: fewer than one mixture or two speakers.
     """
-    engine = held_out_engine()
-    if engine is None:
-        raise RuntimeError(
-            "espeak-ng is not installed (it is only needed for this check): install the "
-            "package with `pip install espeakng-loader` (or the program with "
-            "`apt-get install espeak-ng`) and run again."
-        )
-    if progress:
-        how = "library from espeakng-loader" if engine == "library" else "espeak-ng program"
-        print(
-            f"held-out test set speech: eSpeak NG voices {', '.join(_VARIANTS)} ({how}); the "
-            "mini corpus never uses these voices",
-            file=sys.stderr,
-        )
+    ok, reason = espeak_library_available()
+    if not ok:
+        raise RuntimeError(f"eSpeak NG is not available for the held-out test set: {reason}.")
     if n_test < 1 or n_speakers < 2:
         raise ValueError(f"Need n_test >= 1 and n_speakers >= 2, got {n_test}, {n_speakers}.")
-    if engine == "library":
-        # eSpeak NG's noise comes from rand(): seeded, a fresh process builds the same set.
-        espeak_library().seed_random(seed)
+    if progress:
+        print(
+            f"held-out test set speech: eSpeak NG voices {', '.join(_VARIANTS)} (library from "
+            "espeakng-loader); the mini corpus never uses these voices",
+            file=sys.stderr,
+        )
+    # eSpeak NG's noise comes from rand(): seeded, a fresh process builds the same set.
+    espeak_library().seed_random(seed)
     rng = np.random.default_rng([seed, 3000])
     speakers = [
         {
@@ -202,23 +162,22 @@ def build_tts_testset(
     # The same kind of noise as the mini corpus' test split (its own background talkers).
     pool = make_babble_pool(np.random.default_rng([seed, 2001]), sample_rate=sample_rate)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for index in tqdm(range(n_test), desc="espeak-ng test set", disable=not progress):
-            mix_rng = np.random.default_rng([seed, 3001, index])
-            first, second = mix_rng.choice(n_speakers, size=2, replace=False)
-            texts = mix_rng.choice(len(_SENTENCES), size=2, replace=False)
-            spk1, spk2 = speakers[first], speakers[second]
-            s1 = _speak(_SENTENCES[texts[0]], spk1, Path(tmp), sample_rate, engine)
-            s2 = _speak(_SENTENCES[texts[1]], spk2, Path(tmp), sample_rate, engine)
-            parts, info = mix_wham_like(
-                s1,
-                s2,
-                partial(synthesize_noise, rng=mix_rng, babble_pool=pool, sample_rate=sample_rate),
-                mix_rng,
-            )
-            utt_id = f"tt{index:05d}_{spk1['id']}_{spk2['id']}"
-            write_wham_mixture(split_dir, utt_id, parts, sample_rate)
-            rows.append({"utt_id": utt_id, "length": len(parts["mix_both"]), **info})
+    for index in tqdm(range(n_test), desc="espeak-ng test set", disable=not progress):
+        mix_rng = np.random.default_rng([seed, 3001, index])
+        first, second = mix_rng.choice(n_speakers, size=2, replace=False)
+        texts = mix_rng.choice(len(_SENTENCES), size=2, replace=False)
+        spk1, spk2 = speakers[first], speakers[second]
+        s1 = _speak(_SENTENCES[texts[0]], spk1, sample_rate)
+        s2 = _speak(_SENTENCES[texts[1]], spk2, sample_rate)
+        parts, info = mix_wham_like(
+            s1,
+            s2,
+            partial(synthesize_noise, rng=mix_rng, babble_pool=pool, sample_rate=sample_rate),
+            mix_rng,
+        )
+        utt_id = f"tt{index:05d}_{spk1['id']}_{spk2['id']}"
+        write_wham_mixture(split_dir, utt_id, parts, sample_rate)
+        rows.append({"utt_id": utt_id, "length": len(parts["mix_both"]), **info})
     info_dir = Path(out_root) / "mixture_info"
     info_dir.mkdir(parents=True, exist_ok=True)
     with open(info_dir / "tt.csv", "w", newline="") as fh:
@@ -230,7 +189,12 @@ def build_tts_testset(
         writer.writeheader()
         writer.writerows(speakers)
     with open(info_dir / "speech_source.json", "w") as fh:
-        record = {"engine": "espeak-ng", "voices": list(_VARIANTS), "access": engine, "seed": seed}
+        record = {
+            "engine": "espeak-ng",
+            "voices": list(_VARIANTS),
+            "access": "library",
+            "seed": seed,
+        }
         json.dump(record, fh, indent=1)
         fh.write("\n")
     return wav_dir

@@ -1,12 +1,12 @@
 """The embedded mini corpus: a WHAM!-layout corpus built from generated speech and noise.
 
 WHAM! needs the licensed wsj0 corpus, so without it the recipes train on this corpus. Its speech
-comes from :mod:`asteroid_lir.data.speech_sources`: by default every speaker is drawn from one of
+comes from :mod:`asteroid_lir.synth.speech_sources`: by default every speaker is drawn from one of
 three engines, a Piper neural voice trained on real recordings turned into many speakers by WORLD
 voice transforms, eSpeak NG's training voices, and the formant synthesiser of
-:mod:`asteroid_lir.data.speech_synth` (an engine whose package is missing is left out, with a
-warning); its noise is the ambience of :mod:`asteroid_lir.data.noise_synth`. Both are mixed at
-WHAM! levels in "min" mode (:mod:`asteroid_lir.data.mixing`). Training and validation share one
+:mod:`asteroid_lir.synth.speech_synth` (an engine whose package is missing is left out, with a
+warning); its noise is the ambience of :mod:`asteroid_lir.synth.noise_synth`. Both are mixed at
+WHAM! levels in "min" mode (:mod:`asteroid_lir.synth.mixing`). Training and validation share one
 set of speakers; the test split has its own speakers, its own sentences and its own background
 talkers, like wsj0-2mix. ``mixture_info/speech_source.json`` records the engine used.
 
@@ -17,7 +17,7 @@ on the number of worker processes.
 
 Command line::
 
-    python -m asteroid_lir.data.mini_corpus --out DIR [--n_train N] [--n_valid N] [--n_test N]
+    python -m asteroid_lir.synth.mini_corpus --out DIR [--n_train N] [--n_valid N] [--n_test N]
         [--utt_seconds S] [--seed S] [--sample_rate SR] [--workers W]
         [--speech {auto,mixed,neural,espeak,formant}]
 """
@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .mixing import WHAM_FOLDERS, mix_wham_like, write_wham_mixture
+from ..tasks import WHAM_FOLDERS
+from .mixing import mix_wham_like, write_wham_mixture
 from .noise_synth import make_babble_pool, synthesize_noise
 from .speech_sources import ENGINES, HELD_OUT_VOICES, make_speech_source
 
@@ -147,7 +148,7 @@ def build_mini_corpus(
         workers (int): processes generating mixtures (results do not depend on it).
         speech (str): speech engine: ``"auto"`` (default: a mixture of the engines that are
             installed, each missing one named in a warning), ``"mixed"``, ``"neural"``,
-            ``"espeak"`` or ``"formant"``; see :mod:`asteroid_lir.data.speech_sources`.
+            ``"espeak"`` or ``"formant"``; see :mod:`asteroid_lir.synth.speech_sources`.
         pool_dir (str or Path, optional): cache of the neural voice's utterance pools (default
             ``<out_root>/speech_pool``); a pool already there for the same seed is reused.
 

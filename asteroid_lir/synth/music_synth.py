@@ -22,10 +22,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import butter, lfilter, sosfilt
 
+from ..tasks import STEM_NAMES
+
 __all__ = ["STEMS", "synthesize_song"]
 
 #: The stems of a song, in MUSDB18's order of the TUSS prompts.
-STEMS = ("drums", "bass", "vocals", "other")
+STEMS = STEM_NAMES
 
 _MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
 _MINOR = np.array([0, 2, 3, 5, 7, 8, 10])

@@ -233,6 +233,19 @@ def _coloured_noise(n: int, tilt: float, rng: np.random.Generator) -> np.ndarray
     return out / (np.std(out) + 1e-12)
 
 
+def _checked_kind(
+    n_samples: int, kind: str | None, kinds: tuple[str, ...], rng: np.random.Generator, what: str
+) -> str:
+    """``kind``, or one of ``kinds`` drawn with ``rng`` when None, after checking the length."""
+    if n_samples <= 0:
+        raise ValueError(f"n_samples must be positive, got {n_samples}.")
+    if kind is None:
+        kind = kinds[int(rng.integers(len(kinds)))]
+    if kind not in kinds:
+        raise ValueError(f"Unknown {what} {kind!r}; choose from {list(kinds)}.")
+    return kind
+
+
 def synthesize_ambience(
     n_samples: int,
     rng: np.random.Generator,
@@ -253,12 +266,7 @@ def synthesize_ambience(
     Raises:
         ValueError: unknown kind or non-positive length.
     """
-    if n_samples <= 0:
-        raise ValueError(f"n_samples must be positive, got {n_samples}.")
-    if kind is None:
-        kind = AMBIENCE_KINDS[int(rng.integers(len(AMBIENCE_KINDS)))]
-    if kind not in _AMBIENCE:
-        raise ValueError(f"Unknown ambience {kind!r}; choose from {list(AMBIENCE_KINDS)}.")
+    kind = _checked_kind(n_samples, kind, AMBIENCE_KINDS, rng, "ambience")
     tilts, events, rate = _AMBIENCE[kind]
     bed = _coloured_noise(n_samples, rng.uniform(*tilts), rng)
     t = _time(n_samples, sample_rate)
@@ -306,12 +314,7 @@ def synthesize_sfx(
     Raises:
         ValueError: unknown kind or non-positive length.
     """
-    if n_samples <= 0:
-        raise ValueError(f"n_samples must be positive, got {n_samples}.")
-    if kind is None:
-        kind = SFX_KINDS[int(rng.integers(len(SFX_KINDS)))]
-    if kind not in _MAKERS:
-        raise ValueError(f"Unknown sound-effect kind {kind!r}; choose from {list(SFX_KINDS)}.")
+    kind = _checked_kind(n_samples, kind, SFX_KINDS, rng, "sound-effect kind")
     out = _MAKERS[kind](n_samples, sample_rate, rng)
     if rng.random() < 0.3:  # a little room: a short decaying echo tail
         tail = int(rng.uniform(0.05, 0.25) * sample_rate)

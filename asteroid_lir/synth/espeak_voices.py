@@ -5,7 +5,7 @@ eSpeak NG describes a voice by an accent (the English pronunciation rules: ``en-
 pitch, breathiness, tone, roughness). The variants are split in two:
 
 * :data:`HELD_OUT_VARIANTS` (``m1``-``m7``, ``f1``-``f5``) speak only in the held-out test set of
-  :mod:`asteroid_lir.data.tts_testset`; the training corpus never uses them;
+  :mod:`asteroid_lir.synth.tts_testset`; the training corpus never uses them;
 * :func:`training_variants` is every other variant installed with ``espeakng-loader``, less
   the *breathy* ones (:func:`irreproducible_variants`: a ``breath`` line in their definition).
   Their breath noise changes from one process to another even with the same seed and the same
@@ -16,13 +16,13 @@ pitch, breathiness, tone, roughness). The variants are split in two:
 A training speaker (:class:`EspeakVoice`) is an accent, a training variant, a base pitch, a
 pitch range, a speaking rate and, for two speakers in five, a breathy voice made here
 (:func:`add_breath`, seeded noise shaped like the speech), in place of the breathy variants.
-:func:`build_espeak_pools` speaks procedural sentences (:mod:`~asteroid_lir.data.sentences`)
+:func:`build_espeak_pools` speaks procedural sentences (:mod:`~asteroid_lir.synth.sentences`)
 with each voice of each group.
 
 Determinism: eSpeak NG keeps state between utterances in static memory (echo buffers, pitch
 flutter) and draws noise from the C library's ``rand()``, so the same text gives different
 audio depending on what was spoken before, and nothing in the API resets it. The pools are
-therefore synthesised by a fixed number of streams (:mod:`~asteroid_lir.data.streams`), each in a
+therefore synthesised by a fixed number of streams (:mod:`~asteroid_lir.synth.streams`), each in a
 freshly spawned process that seeds ``rand()`` and speaks a fixed list of jobs in order: the same
 seed gives bit-identical pools.
 """

@@ -4,13 +4,13 @@ TUSS trains on speech, sound effects, background mixes and music stems from many
 corpora. Without them the unified recipe builds this corpus from signals the project generates
 itself, in the layout the recipe also reads for real data (one folder per source class)::
 
-    <out>/{tr,cv,tt}/speech/*.wav    speech-like utterances (asteroid_lir.data.speech_sources)
-    <out>/{tr,cv,tt}/sfx/*.wav       one sound event kind per clip (asteroid_lir.data.sfx_synth)
+    <out>/{tr,cv,tt}/speech/*.wav    speech-like utterances (asteroid_lir.synth.speech_sources)
+    <out>/{tr,cv,tt}/sfx/*.wav       one sound event kind per clip (asteroid_lir.synth.sfx_synth)
     <out>/{tr,cv,tt}/sfxbg/*.wav     ambience: half WHAM!-like with babble
-                                     (asteroid_lir.data.noise_synth), half DEMAND-like places
-                                     without talkers (asteroid_lir.data.sfx_synth)
+                                     (asteroid_lir.synth.noise_synth), half DEMAND-like places
+                                     without talkers (asteroid_lir.synth.sfx_synth)
     <out>/{tr,cv,tt}/drums|bass|vocals|other/songNNNNN.wav
-                                     the four stems of a song (asteroid_lir.data.music_synth);
+                                     the four stems of a song (asteroid_lir.synth.music_synth);
                                      one file name = one song in all four folders
     <out>/{tr,cv,tt}/musicbg/*.wav   mixes of 2-4 stems of other songs
     <out>/corpus_info.json           sizes, seed, sample rate, speech engine
@@ -23,7 +23,7 @@ from its own generator, so the corpus does not depend on the number of worker pr
 
 Command line::
 
-    python -m asteroid_lir.data.unified_corpus --out DIR [--n_train N] [--n_valid N]
+    python -m asteroid_lir.synth.unified_corpus --out DIR [--n_train N] [--n_valid N]
         [--n_test N] [--clip_seconds S] [--sample_rate SR] [--seed S] [--workers W]
 """
 
@@ -39,17 +39,16 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..masknn.tuss import PROMPT_NAMES
+from ..tasks import PROMPT_NAMES, SPLITS
 from .music_synth import STEMS, synthesize_song
 from .noise_synth import make_babble_pool, synthesize_noise
 from .sfx_synth import SFX_KINDS, synthesize_ambience, synthesize_sfx
 from .speech_sources import ENGINES, make_speech_source
 
-__all__ = ["CLASSES", "SPLITS", "build_unified_corpus"]
+__all__ = ["CLASSES", "build_unified_corpus"]
 
 #: Source classes of the corpus: the TUSS prompts.
 CLASSES = PROMPT_NAMES
-SPLITS = ("tr", "cv", "tt")
 _SPLIT_CODES = {"tr": 0, "cv": 1, "tt": 2}
 _KIND_CODES = {"speech": 0, "sfx": 1, "sfxbg": 2, "song": 3, "musicbg": 4}
 _RMS = 0.05
@@ -149,7 +148,7 @@ def build_unified_corpus(
         workers: processes (the result does not depend on it).
         speech_engine: ``"formant"`` (fast, no optional package), ``"neural"``, ``"espeak"``,
             ``"mixed"`` or ``"auto"`` (see
-            :func:`asteroid_lir.data.speech_sources.make_speech_source`).
+            :func:`asteroid_lir.synth.speech_sources.make_speech_source`).
         progress: print one line per split.
 
     Returns:

@@ -8,19 +8,15 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ..tasks import WHAM_FOLDERS
+
 __all__ = [
-    "MIXTURE_FOLDERS",
-    "SOURCE_FOLDERS",
-    "WHAM_FOLDERS",
-    "WHAM_SPLITS",
+    "NOISE_SNR_DB",
+    "SPEAKER_SNR_DB",
+    "SPEECH_LEVEL_DBFS",
     "mix_wham_like",
     "write_wham_mixture",
 ]
-
-WHAM_SPLITS = ("tr", "cv", "tt")
-SOURCE_FOLDERS = ("s1", "s2", "noise")
-MIXTURE_FOLDERS = ("mix_both", "mix_single", "mix_clean")
-WHAM_FOLDERS = MIXTURE_FOLDERS + SOURCE_FOLDERS
 
 # WHAM! level ranges: speakers at a relative SNR in [0, 5] dB (wsj0-2mix), the louder speaker
 # against the noise at an SNR in [-6, 3] dB.
