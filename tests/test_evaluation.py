@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from asteroid_lir.data import WhamDataset, build_mini_corpus, write_wham_metadata
+from asteroid_lir.data import WhamDataset, write_wham_metadata
 from asteroid_lir.experiment.evaluation import (
     EvaluationError,
     evaluate_items,
@@ -26,6 +26,7 @@ from asteroid_lir.experiment.evaluation import (
     summarize,
 )
 from asteroid_lir.models import LIRSuDORMRFNet
+from asteroid_lir.synth import build_mini_corpus
 
 RECIPE = Path(__file__).resolve().parents[1] / "egs" / "wham"
 

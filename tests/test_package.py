@@ -118,7 +118,12 @@ BOUNDS: dict[str, list[tuple[str, str, str, str]]] = {
     ],
     "scipy": [
         ("1.10.1", "requires", "asteroid", "asteroid 0.7.0"),
-        ("1.4", "api", r"maximize=True|scipy.optimize.linear_sum_assignment", "chunk alignment"),
+        (
+            "1.4",
+            "api",
+            r"linear_sum_assignment\([^)]*maximize=|scipy.optimize.linear_sum_assignment",
+            "chunk alignment",
+        ),
     ],
     "tqdm": [("4.57", "measured", "", "pytorch-lightning 2.0.0 requires tqdm>=4.57.0")],
     "matplotlib": [

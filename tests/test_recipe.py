@@ -19,19 +19,19 @@ import pytest
 import torch
 import yaml
 
-from asteroid_lir.data.tts_testset import espeak_available
-from asteroid_lir.data.wham import TASKS
 from asteroid_lir.engine.procedures import TrainingJob, completed_steps, train
 from asteroid_lir.experiment import registry
 from asteroid_lir.experiment.config import load_config
 from asteroid_lir.experiment.trainer import phase_report
 from asteroid_lir.models import LIRSuDORMRFNet
+from asteroid_lir.synth.tts_testset import espeak_available
+from asteroid_lir.tasks import n_speech as task_speakers
 
 RECIPE = Path(__file__).resolve().parents[1] / "egs" / "wham"
 
 
 def n_sources(task: str, return_noise: bool) -> tuple[int, int]:
-    n_speech = len(TASKS[task]["speech"])
+    n_speech = task_speakers(task)
     return n_speech, n_speech + int(return_noise)
 
 

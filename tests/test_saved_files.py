@@ -14,7 +14,7 @@ import pytest
 import torch
 from asteroid.models import BaseModel
 
-import asteroid_lir  # noqa: F401  (registers the models with Asteroid)
+import asteroid_lir.models  # noqa: F401  (registers the models with Asteroid)
 from asteroid_lir.models.base import load_model_conf
 
 DATA = Path(__file__).parent / "data"

@@ -17,13 +17,6 @@ import torch
 import yaml
 
 from asteroid_lir.chunking import assign_in_groups, source_groups
-from asteroid_lir.data.music_synth import STEMS, synthesize_song
-from asteroid_lir.data.sfx_synth import (
-    AMBIENCE_KINDS,
-    SFX_KINDS,
-    synthesize_ambience,
-    synthesize_sfx,
-)
 from asteroid_lir.data.unified import (
     CLASSES,
     FIVE_PROMPTS,
@@ -38,6 +31,13 @@ from asteroid_lir.experiment import registry
 from asteroid_lir.experiment.config import load_config
 from asteroid_lir.experiment.evaluation import pairwise_scores, score_sources
 from asteroid_lir.losses import PromptSNRLoss
+from asteroid_lir.synth.music_synth import STEMS, synthesize_song
+from asteroid_lir.synth.sfx_synth import (
+    AMBIENCE_KINDS,
+    SFX_KINDS,
+    synthesize_ambience,
+    synthesize_sfx,
+)
 
 RECIPE = Path(__file__).resolve().parents[1] / "egs" / "unified"
 SR = 8000

@@ -21,7 +21,7 @@ machine only takes longer. :func:`collect` reads back every run's results.
 
 Command line (used by the recipes' ``utils/run_grid.sh``)::
 
-    python -m asteroid_lir.experiment.grid runs GRID.yml   # one "tag<TAB>conf<TAB>overrides" line per run
+    python -m asteroid_lir.experiment.grid runs GRID.yml   # "tag<TAB>conf<TAB>overrides" lines
 """
 
 from __future__ import annotations

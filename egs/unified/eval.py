@@ -38,7 +38,8 @@ FIVE = "FIVE"
 
 
 def main(argv=None) -> int:
-    from asteroid_lir.data.unified import TASKS, make_task_mixtures
+    from asteroid_lir.data.unified import make_task_mixtures
+    from asteroid_lir.tasks import UNIFIED_TASKS as TASKS
 
     parser = argparse.ArgumentParser(description="Evaluate a unified-separation model (stage 3).")
     parser.add_argument("--exp_dir", required=True, help="experiment folder with best_model.pth")

@@ -74,14 +74,14 @@ def evaluate(args) -> dict:
     if not (exp_dir / "best_model.pth").is_file():
         raise StageError(f"No trained model {exp_dir / 'best_model.pth'}: run stage 2 (--stage 2).")
     model, package = load_model(exp_dir)
-    from asteroid_lir.data.wham import TASKS
+    from asteroid_lir.tasks import n_speech
 
     if conf["data"].get("task") not in (None, args.task):
         raise ValueError(
             f"The model of {exp_dir} was trained for task {conf['data']['task']!r}, "
             f"not --task {args.task}."
         )
-    n_out = len(TASKS[args.task]["speech"]) + int(conf["data"].get("return_noise", True))
+    n_out = n_speech(args.task) + int(conf["data"].get("return_noise", True))
     check_model(model, conf["data"]["sample_rate"], n_out, f"{exp_dir} (--task {args.task})")
     device = torch.device(f"cuda:{args.gpus.split(',')[0]}" if args.gpus else "cpu")
     rate = int(conf["data"]["sample_rate"])

@@ -51,11 +51,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def resolved_config(args) -> dict:
     """The configuration as it will be trained."""
-    from asteroid_lir.data.wham import TASKS
+    from asteroid_lir.tasks import n_speech as task_speakers
 
     conf = load_config(args.conf, args.overrides, SECTIONS, default_model="LIRSuDORMRFNet")
     data, mode = conf["data"], conf["training"].setdefault("mode", "end_to_end")
-    n_speech = len(TASKS[args.task]["speech"])
+    n_speech = task_speakers(args.task)
     data["task"] = args.task
     data.setdefault("return_noise", True)
     conf["model"] = resolve_model_conf(

@@ -7,7 +7,7 @@ Sub-commands::
     python local/prepare_data.py metadata --conf C --data_dir D [--source_dir S]
 
 ``paths`` prints the source tree and the metadata folder (one per line). ``corpus`` (stage 0)
-builds the embedded corpus (``asteroid_lir.data.unified_corpus``) under ``<data_dir>`` unless
+builds the embedded corpus (``asteroid_lir.synth.unified_corpus``) under ``<data_dir>`` unless
 ``--source_dir`` names a real one (then it only checks that the folder exists) or a complete
 corpus with the same settings is already there. ``metadata`` (stage 1) checks every file of the
 tree and writes ``<meta_dir>/sources.json`` (``asteroid_lir.data.unified.write_unified_metadata``).
