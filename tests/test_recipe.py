@@ -21,6 +21,7 @@ import yaml
 
 from asteroid_lir.engine.procedures import TrainingJob, completed_steps, train
 from asteroid_lir.experiment import registry
+from asteroid_lir.experiment.cli import StageError, check_experiment
 from asteroid_lir.experiment.config import load_config
 from asteroid_lir.experiment.trainer import phase_report
 from asteroid_lir.models import LIRSuDORMRFNet
@@ -198,6 +199,29 @@ def test_config_inheritance_and_overrides(tmp_path):
         train(TrainingJob(bad, tmp_path, None, (None, None), {}, None))
 
 
+def test_an_experiment_folder_refuses_another_configuration(tmp_path):
+    exp = tmp_path / "exp"
+    conf = {"training": {"epochs": 4, "max_time_minutes": None}, "optim": {"lr": 1e-3},
+            "evaluation": {"n_examples": 3}}  # fmt: skip
+    assert check_experiment(exp, conf) == "new"
+    assert yaml.safe_load((exp / "conf.yml").read_text()) == conf
+    assert check_experiment(exp, conf) == "resume"  # not trained to the end yet
+    (exp / "train_done.json").write_text("{}")
+    (exp / "best_model.pth").write_bytes(b"")
+    assert check_experiment(exp, conf) == "done"
+    # Evaluation settings change nothing trained: recorded, still done.
+    later = {**conf, "evaluation": {"n_examples": 0, "metrics": ["si_sdr"]}}
+    assert check_experiment(exp, later) == "done"
+    assert yaml.safe_load((exp / "conf.yml").read_text())["evaluation"]["n_examples"] == 0
+    # A longer budget continues the same training.
+    longer = {**later, "training": {"epochs": 8, "max_time_minutes": None}}
+    assert check_experiment(exp, longer) == "resume"
+    assert yaml.safe_load((exp / "conf.yml").read_text())["training"]["epochs"] == 8
+    # Another hyper-parameter is another experiment: refused, naming the difference.
+    with pytest.raises(StageError, match=r"optim.lr: 0.001 -> 0.0005"):
+        check_experiment(exp, {**longer, "optim": {"lr": 5e-4}})
+
+
 # Exact counts of the Table 1 configurations (enhancement: 2 outputs, separation: 3). The paper
 # rounds to 0.1 M and differs in places; egs/wham/README.md lists both.
 TABLE1_PARAMS = {
@@ -262,16 +286,27 @@ def test_tflocoformer_configs_build_the_reference_sizes():
     assert sizes["mini_cpu"][1] == 2
 
 
-def test_default_cpu_config_is_bounded_in_time():
+def test_every_configuration_trains_for_steps_not_minutes():
+    # The same command and seed give the same model on any machine: every recipe configuration
+    # gives its length in epochs of a fixed number of steps, and none sets a wall-time bound.
+    for recipe in (RECIPE, RECIPE.parent / "unified"):
+        for path in sorted((recipe / "conf").rglob("*.yml")):
+            if path.parent.name == "grids":
+                continue
+            training = load_config(path, default_model="LIRSuDORMRFNet")["training"]
+            assert training.get("max_time_minutes") is None, path
+            assert isinstance(training["epochs"], int) and training["epochs"] > 0, path
     conf = load_config(RECIPE / "conf" / "mini_cpu.yml")
-    assert conf["training"]["max_time_minutes"] and conf["training"]["max_time_minutes"] <= 11
+    assert conf["training"]["epochs"] * conf["training"]["limit_train_batches"] == 4000
+    tuss = load_config(RECIPE.parent / "unified" / "conf" / "tuss_cpu.yml")["training"]
+    assert tuss["epochs"] * tuss["batches_per_epoch"] == 4000
     assert conf["data"]["mini"]["n_test"] > 0
     for name in ("mini_cpu", "mini_gated"):  # the mini configurations keep the noise term
         assert load_config(RECIPE / "conf" / f"{name}.yml")["loss"] == {"extra_weight": 1.0}
     # The quick start trains on every speech engine; the configurations whose committed figures
     # were measured on the formant corpus keep it.
     assert conf["data"]["mini"]["speech"] == "auto"
-    for name in ("mini_gated", "trends/base", "tflocoformer/mini_cpu", "front_ends/sfc_16k"):
+    for name in ("mini_gated", "tflocoformer/mini_cpu", "front_ends/sfc_16k"):
         assert load_config(RECIPE / "conf" / f"{name}.yml")["data"]["mini"]["speech"] == "formant"
 
 
@@ -390,7 +425,7 @@ def finished_run(tmp_path_factory):
     """All stages (0-4) of the recipe on a tiny corpus, once for the tests below."""
     tmp = tmp_path_factory.mktemp("recipe")
     conf = write_conf(tmp)
-    res = run_recipe(*corpus_args(tmp, conf), "--tag", "tiny")
+    res = run_recipe(*corpus_args(tmp, conf), "--tag", "tiny", "--set", "optim.lr=2e-3")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return tmp, conf, res
 
@@ -412,6 +447,7 @@ def test_whole_recipe_on_a_tiny_corpus(finished_run):
     trained = yaml.safe_load((exp / "conf.yml").read_text())
     assert trained["data"]["task"] == "sep_noisy" and trained["model"]["n_src"] == 3
     assert trained["model"]["sample_rate"] == 8000 and trained["loss"] == {"extra_weight": 0.0}
+    assert trained["optim"]["lr"] == 2e-3  # the command line's --set reaches the saved file
     report = (exp / "results.md").read_text()
     for png in ("snr_quartiles.png", "training_curves.png"):
         assert (exp / png).stat().st_size > 0 and f"({png})" in report
@@ -464,9 +500,13 @@ def test_rerun_skips_training_and_stage3_reevaluates(finished_run):
     exp = tmp / "exp" / "tiny"
     model_mtime = (exp / "best_model.pth").stat().st_mtime_ns
     ckpts = sorted(p.name for p in (exp / "checkpoints").iterdir())
-    res = run_recipe(*corpus_args(tmp, conf), "--tag", "tiny", "--stage", "0", "--stop_stage", "2")
+    again = (*corpus_args(tmp, conf), "--tag", "tiny", "--stage", "0", "--stop_stage", "2")
+    res = run_recipe(*again, "--set", "optim.lr=2e-3")
     assert res.returncode == 0, res.stderr[-2000:]
     assert "already built, skipping" in res.stdout and "already trained" in res.stdout
+    # Another override under the same tag is another experiment: refused, not skipped.
+    res = run_recipe(*again)
+    assert res.returncode != 0 and "optim.lr: 0.002 -> 0.001" in res.stderr
     (exp / "results.json").unlink()
     res = run_recipe(
         *corpus_args(tmp, conf), "--tag", "tiny", "--stage", "3", "--stop_stage", "3",

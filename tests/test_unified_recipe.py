@@ -444,3 +444,46 @@ def test_whole_recipe_on_a_tiny_source_tree(tmp_path):
         timeout=900,
     )
     assert run.returncode == 0 and "already trained" in run.stdout
+
+
+# --------------------------------------------------------------------------- slides' claims
+def _slides_run(root: Path, entry: str, seed: int, imp: dict, fifth: float | None) -> None:
+    exp = root / f"{entry}_s{seed}"
+    exp.mkdir(parents=True)
+    tasks = {t: {"improvement": v} for t, v in imp.items()}
+    if fifth is not None:
+        last = {"mean_improvement": fifth, "mean_output_db": -3.0 if fifth > 0 else -60.0,
+                "passes": fifth > 0}  # fmt: skip
+        tasks["FIVE"] = {"improvement": fifth, "five": {"last": last}}
+    results = {"model": {"parameters": 1000}, "tasks": tasks}
+    (exp / "results.json").write_text(json.dumps(results))
+
+
+def test_slides_claims_hold_only_beyond_the_seed_spread(tmp_path):
+    root = tmp_path / "exp"
+    base = {"SE": 2.0, "SS": 3.0, "USS": 1.0, "MSS": 5.0, "CASS": 3.0}
+    # TUSS 1 dB ahead on every task but USS, where it is ahead by less than the seeds' spread.
+    tuss = {t: v + (0.1 if t == "USS" else 1.0) for t, v in base.items()}
+    for seed, offset in enumerate((-0.2, 0.0, 0.2)):
+        _slides_run(root, "baseline", seed, {t: v + offset for t, v in base.items()}, None)
+        _slides_run(root, "tuss", seed, {t: v + offset for t, v in tuss.items()}, 2.0 + offset)
+    grid = tmp_path / "grid.yml"
+    grid.write_text(yaml.safe_dump({"steps": 4000, "seeds": [0, 1, 2], "entries": {
+        e: {"conf": "x.yml"} for e in ("tuss", "baseline", "tuss_sfc")}}))  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(RECIPE.parents[1]))
+    run = subprocess.run(
+        [sys.executable, str(RECIPE / "local" / "claims.py"), "report", "--grid", str(grid),
+         "--root", str(root)], capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads((root / "report.json").read_text())
+    verdicts = {c["name"]: c["verdict"] for sec in (*report["comparisons"], report["five"])
+                for c in sec["claims"]}  # fmt: skip
+    for task in ("SE", "SS", "MSS", "CASS"):
+        assert verdicts[f"tuss_vs_unconditional_{task}"] == "reproduced", task
+    assert verdicts["tuss_vs_unconditional_USS"] == "not reproduced"
+    assert verdicts["sfc_vs_band_split_SE"] == "not run"  # no SFC-CA runs
+    assert verdicts["fifth_prompt"] == "reproduced"
+    md = (root / "report.md").read_text()
+    assert "| USS | SI-SDRi |" in md and "within the seeds' spread" in md
+    assert (root / "tasks.png").stat().st_size > 1000

@@ -44,6 +44,8 @@ def _differences(old, new, prefix: str = "") -> list[str]:
 
 #: The budget: what may change when a training is continued (the rest defines the experiment).
 BUDGET_KEYS = ("training.epochs", "training.max_time_minutes")
+#: Settings of the later stages: they may change without touching the trained model.
+EVALUATION_KEYS = ("evaluation",)
 
 
 def check_experiment(exp_dir: Path, conf: dict) -> str:
@@ -52,7 +54,8 @@ def check_experiment(exp_dir: Path, conf: dict) -> str:
     Returns ``"new"`` (nothing there; ``conf.yml`` is written), ``"resume"`` (an unfinished
     training of the same configuration, or one whose budget, :data:`BUDGET_KEYS`, changed: it
     continues from its last checkpoint and ``conf.yml`` records the new budget) or ``"done"``
-    (trained with the same configuration: nothing to do).
+    (trained with the same configuration: nothing to do). Changed evaluation settings
+    (:data:`EVALUATION_KEYS`) are recorded in ``conf.yml`` and retrain nothing.
 
     Raises:
         StageError: the folder holds an experiment of another configuration (the message lists
@@ -63,6 +66,11 @@ def check_experiment(exp_dir: Path, conf: dict) -> str:
     if conf_path.is_file():
         old = yaml.safe_load(conf_path.read_text()) or {}
         changes = _differences(old, conf)
+        later = [c for c in changes if c.startswith(tuple(f"{k}." for k in EVALUATION_KEYS))]
+        if later:
+            print(f"[stage 2] New evaluation settings for {exp_dir}: {'; '.join(later)}")
+            conf_path.write_text(dump_config(conf))
+            changes = [c for c in changes if c not in later]
         if any(not c.startswith(tuple(f"{k}:" for k in BUDGET_KEYS)) for c in changes):
             raise StageError(
                 f"{exp_dir} holds an experiment of another configuration "

@@ -40,6 +40,7 @@ __all__ = [
     "position_summary",
     "quartile_table",
     "score_sources",
+    "speech_items",
     "summarize",
 ]
 
@@ -167,12 +168,37 @@ def write_example(folder: Path, mix, refs, est, sample_rate: int, names: Sequenc
         sf.write(folder / f"{name}_estimate.wav", scaled, sample_rate, subtype="FLOAT")
 
 
+def speech_items(dataset, n_items: int | None = None) -> list[dict]:
+    """Evaluation items of a speech dataset whose targets are the speakers then the noise
+    (:class:`asteroid_lir.data.WhamDataset` with ``return_noise=True``): the speech references,
+    the noise (for the input SNR) and the speech outputs as the only candidates. Each item is
+    read when it is scored (``load``).
+
+    Args:
+        dataset: the dataset (``n_speech``, ``entries``; items ``(mixture, targets, ...)``).
+        n_items: the first ``n_items`` mixtures (default: all).
+    """
+    n_speech = dataset.n_speech
+    count = len(dataset) if n_items is None else min(len(dataset), int(n_items))
+
+    def load(i: int) -> dict:
+        mix, targets = dataset[i][:2]
+        return {
+            "mixture": mix.numpy(),
+            "references": targets[:n_speech].numpy(),
+            "noise": targets[n_speech].numpy(),
+            "candidates": n_speech,
+        }
+
+    return [{"id": dataset.entries[i]["id"], "load": lambda i=i: load(i)} for i in range(count)]
+
+
 def evaluate_items(
     model: nn.Module,
     items: Iterable[dict],
     sample_rate: int,
     metrics: Sequence[str] = ("si_sdr",),
-    device: torch.device | None = None,
+    device: torch.device | str | None = None,
     examples_dir: Path | None = None,
     n_examples: int = 0,
     progress: str | None = "evaluation",
@@ -204,7 +230,7 @@ def evaluate_items(
     """
     from tqdm import tqdm
 
-    device = device or torch.device("cpu")
+    device = torch.device(device or "cpu")
     rows, compute_s, audio_s = [], 0.0, 0.0
     with torch.inference_mode():
         for k, item in enumerate(tqdm(items, desc=progress, unit="mix", disable=progress is None)):

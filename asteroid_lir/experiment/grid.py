@@ -10,6 +10,9 @@ A grid file (YAML) names the configurations of a comparison and the common budge
       t1_1x1x1: {conf: conf/trends/t1_1x1x1.yml}
       gated_1x1x4: {conf: conf/trends/gated_1x1x4.yml, joint_share: 0.1}
       sfc: {conf: conf/front_ends/sfc_16k.yml, set: ["optim.lr=5e-4"]}
+      enh: {conf: conf/trends/t1_1x1x4.yml, args: [--task, enh_single]}  # run.sh options
+    run_args: [--held_out, "false"]   # options of every run.sh call
+    set: ["evaluation.metrics=[si_sdr]"]   # overrides of every run
 
 :func:`grid_runs` turns it into one run per (entry, seed): its tag (``<entry>_s<seed>``), its
 configuration and the overrides that give it the budget (``training.epochs`` from the steps and
@@ -21,7 +24,7 @@ machine only takes longer. :func:`collect` reads back every run's results.
 
 Command line (used by the recipes' ``utils/run_grid.sh``)::
 
-    python -m asteroid_lir.experiment.grid runs GRID.yml   # "tag<TAB>conf<TAB>overrides" lines
+    python -m asteroid_lir.experiment.grid runs GRID.yml   # "tag<TAB>conf<TAB>set<TAB>args"
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def load_grid(path: str | Path) -> dict:
     for name, entry in entries.items():
         if not isinstance(entry, dict) or "conf" not in entry:
             raise ValueError(f"{path}: entry {name!r} names no configuration (conf: FILE).")
-        unknown = set(entry) - {"conf", "set", "joint_share"}
+        unknown = set(entry) - {"conf", "set", "joint_share", "args"}
         if unknown:
             raise ValueError(f"{path}: entry {name!r} has unknown keys {sorted(unknown)}.")
     return {"threads": 1, **grid}
@@ -110,12 +113,14 @@ def grid_runs(grid: dict, base_dir: str | Path = ".") -> list[dict]:
         base_dir: the folder the entries' configuration paths are relative to (the recipe).
 
     Returns:
-        list of dict: ``entry``, ``seed``, ``tag``, ``conf`` and ``overrides`` (strings for the
-        recipe's ``--set``).
+        list of dict: ``entry``, ``seed``, ``tag``, ``conf``, ``overrides`` (strings for the
+        recipe's ``--set``) and ``args`` (the entry's own ``run.sh`` options).
     """
     runs = []
     for name, entry in grid["entries"].items():
-        conf = load_config(Path(base_dir) / entry["conf"])
+        conf = load_config(
+            Path(base_dir) / entry["conf"], [*grid.get("set", []), *entry.get("set", [])]
+        )
         budget = _budget(conf, int(grid["steps"]), entry.get("joint_share"))
         for seed in grid["seeds"]:
             overrides = [
@@ -123,6 +128,7 @@ def grid_runs(grid: dict, base_dir: str | Path = ".") -> list[dict]:
                 f"training.seed={seed}",
                 f"training.num_threads={int(grid['threads'])}",
                 "training.max_time_minutes=null",
+                *grid.get("set", []),
                 *entry.get("set", []),
             ]
             runs.append(
@@ -132,6 +138,7 @@ def grid_runs(grid: dict, base_dir: str | Path = ".") -> list[dict]:
                     "tag": f"{name}_s{seed}",
                     "conf": entry["conf"],
                     "overrides": overrides,
+                    "args": [str(a) for a in entry.get("args", [])],
                 }
             )
     return runs
@@ -169,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base_dir", default=".", help="folder of the configuration paths")
     args = parser.parse_args(argv)
     for run in grid_runs(load_grid(args.grid), args.base_dir):
-        print("\t".join([run["tag"], run["conf"], " ".join(run["overrides"])]))
+        fields = [run["tag"], run["conf"], " ".join(run["overrides"]), " ".join(run["args"])]
+        print("\t".join(fields))
     return 0
 
 

@@ -271,9 +271,11 @@ def plot_training_curves(runs: dict[str, list[Path]], path: Path, ylabel: str = 
 def bar_chart(
     groups: dict[str, dict[str, float]], path: Path, ylabel: str, title: str = "", line=None,
     twin: dict[str, float] | None = None, twin_label: str = "",
+    errors: dict[str, dict[str, float]] | None = None,
 ) -> None:  # fmt: skip
     """Grouped bars: ``groups[series][category]``; an optional horizontal ``line`` (e.g. the
-    mean) and a second axis with ``twin[category]`` (e.g. the mean steps)."""
+    mean), a second axis with ``twin[category]`` (e.g. the mean steps) and error bars
+    ``errors[series][category]`` (e.g. the standard deviation over seeds)."""
     plt = _pyplot()
     categories = list(next(iter(groups.values())))
     x = np.arange(len(categories))
@@ -283,7 +285,10 @@ def bar_chart(
         heights = [
             values.get(c, np.nan) if values.get(c) is not None else np.nan for c in categories
         ]
-        ax.bar(x + k * width, heights, width, label=series)
+        err = None
+        if errors and series in errors:
+            err = [errors[series].get(c) or 0.0 for c in categories]
+        ax.bar(x + k * width, heights, width, label=series, yerr=err, capsize=3 if err else 0)
     ax.set_xticks(x + width * (len(groups) - 1) / 2)
     ax.set_xticklabels(categories)
     ax.axhline(0, color="k", lw=0.8)

@@ -24,7 +24,12 @@ import torch
 import yaml
 
 from asteroid_lir.experiment.cli import StageError, run_stage
-from asteroid_lir.experiment.evaluation import evaluate_items, quartile_table, summarize
+from asteroid_lir.experiment.evaluation import (
+    evaluate_items,
+    quartile_table,
+    speech_items,
+    summarize,
+)
 from asteroid_lir.experiment.registry import check_model, describe_model, load_model
 from asteroid_lir.experiment.report import results_markdown
 
@@ -40,23 +45,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--n_examples", type=int, default=None, help="example wavs to write")
     parser.add_argument("--extra_metrics", action="store_true", help="also STOI and PESQ (slow)")
     return parser.parse_args(argv)
-
-
-def test_items(dataset, n_utt: int):
-    """The evaluation items of the first ``n_utt`` test mixtures (speech references, noise),
-    read when scored."""
-    n = dataset.n_speech
-
-    def load(i: int) -> dict:
-        mix, targets, _ = dataset[i]
-        return {
-            "mixture": mix.numpy(),
-            "references": targets[:n].numpy(),
-            "noise": targets[n].numpy(),
-            "candidates": n,
-        }
-
-    return [{"id": dataset.entries[i]["id"], "load": lambda i=i: load(i)} for i in range(n_utt)]
 
 
 def evaluate(args) -> dict:
@@ -95,13 +83,14 @@ def evaluate(args) -> dict:
     )
     ev = conf.get("evaluation") or {}
     n_utt = min(len(dataset), int(args.max_utterances or ev.get("max_utterances") or len(dataset)))
-    metrics = ("si_sdr", "sdr") + (("stoi", "pesq") if args.extra_metrics else ())
+    metrics = tuple(ev.get("metrics", ("si_sdr", "sdr")))
+    metrics += tuple(m for m in ("stoi", "pesq") if args.extra_metrics and m not in metrics)
     out_dir = Path(args.out_dir or exp_dir)
     n_examples = args.n_examples if args.n_examples is not None else ev.get("n_examples", 3)
     print(f"[stage 3] Evaluating {exp_dir} on {n_utt} mixtures of {tt_json} ({', '.join(metrics)})")
     rows, timing = evaluate_items(
         model.to(device),
-        test_items(dataset, n_utt),
+        speech_items(dataset, n_utt),
         rate,
         metrics,
         device,
@@ -139,9 +128,10 @@ def main(argv=None) -> int:
     (out_dir / "results.md").write_text(results_markdown(results))
     s = results["summary"]
     steps = f", {s['steps_mean']:.2f} steps per mixture" if s["steps_mean"] is not None else ""
+    others = "".join(f", {m.upper()}i {s[f'{m}i']:.2f}" for m in s["metrics"] if m != "si_sdr")
     print(
         f"[stage 3] SI-SDRi {s['si_sdri']:.2f} dB (per source "
-        f"{', '.join(f'{v:.2f}' for v in s['si_sdri_per_source'])}), SDRi {s['sdri']:.2f} dB, "
+        f"{', '.join(f'{v:.2f}' for v in s['si_sdri_per_source'])}){others}, "
         f"RTF {s['rtf']:.4f}{steps}"
     )
     print(f"[stage 3] Wrote {out_dir / 'results.json'} and {out_dir / 'results.md'}")

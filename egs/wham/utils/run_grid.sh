@@ -59,16 +59,18 @@ run_args=("${grid_args[@]}" "${run_args[@]}")
 mapfile -t runs < <(python -m asteroid_lir.experiment.grid runs "$effective")
 [ "${#runs[@]}" -gt 0 ] || die "the grid $grid has no runs."
 
-# Data and metadata once, with the first run's configuration.
-IFS=$'\t' read -r _ first_conf _ <<<"${runs[0]}"
-./run.sh --stop_stage 1 --conf "$first_conf" "${run_args[@]}"
+# Data and metadata once, with the first run's configuration and options.
+IFS=$'\t' read -r _ first_conf first_set first_args <<<"${runs[0]}"
+read -r -a first_args <<<"$first_args"
+./run.sh --stop_stage 1 --conf "$first_conf" --set "$first_set" "${first_args[@]}" "${run_args[@]}"
 
-run_one() {  # tag conf overrides
-  local tag=$1 conf=$2 set=$3 log="$exp_root/logs/$1.log"
+run_one() {  # tag conf overrides run.sh-options
+  local tag=$1 conf=$2 set=$3 log="$exp_root/logs/$1.log" own
+  read -r -a own <<<"$4"
   {
     if [ ! -f "$exp_root/$tag/results.json" ]; then
       ./run.sh --stage 2 --stop_stage 3 --conf "$conf" --tag "$tag" --exp_dir "$exp_root" \
-        --set "$set" "${run_args[@]}"
+        --set "$set" "${own[@]}" "${run_args[@]}"
     fi
     if [ "$measure" = true ] && [ ! -f "$exp_root/$tag/measure.json" ]; then
       python local/claims.py measure --exp_dir "$exp_root/$tag"
@@ -81,8 +83,8 @@ echo "[grid] ${#runs[@]} runs of $grid, $jobs at a time -> $exp_root"
 failed=0
 running=0
 for line in "${runs[@]}"; do
-  IFS=$'\t' read -r tag conf set <<<"$line"
-  run_one "$tag" "$conf" "$set" &
+  IFS=$'\t' read -r tag conf set args <<<"$line"
+  run_one "$tag" "$conf" "$set" "$args" &
   running=$((running + 1))
   if [ "$running" -ge "$jobs" ]; then wait -n || failed=1; running=$((running - 1)); fi
 done

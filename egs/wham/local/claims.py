@@ -1,0 +1,312 @@
+"""The paper's claims on the grid of ``conf/grids/paper.yml`` (run by ``utils/run_grid.sh``).
+
+- ``measure --exp_dir DIR``: what ``results.json`` does not hold (``measure.json``): FLOPs per
+  second of audio (per number of steps for refinement models), the memory of one training step
+  and, for iterated or gated models, the SI-SDRi of every test mixture after each step (the
+  anytime curve and the oracle gate's data).
+- ``report --grid FILE --root DIR``: Table 1, Table 2 and Fig. 5 with every claim marked
+  reproduced or not, from the seeds' results (:mod:`asteroid_lir.experiment.stats`: a claim of
+  "better" holds only beyond the seeds' spread); ``report.md``, ``report.json`` and plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from asteroid_lir.experiment import stats
+from asteroid_lir.experiment.cli import run_stage
+from asteroid_lir.experiment.grid import collect, load_grid
+from asteroid_lir.experiment.report import bar_chart, fmt, markdown_table
+
+ITERATED = ["t1_1x1x1", "t1_1x1x2", "t1_1x1x4"]  # equal parameters, 1-4 iterations
+CONVENTIONAL = ("t1_1x1x4", "t1_1x4x1")  # iterated vs 4x its parameters
+END_TO_END, PROGRESSIVE = "t1_1x4x1", {2: "t2_prog_2x2x1", 4: "t2_prog_4x1x1"}
+#: Fig. 5 per task: (gated entry, its ungated network, the 3-step baseline).
+GATED = {"sep_noisy": ("gated_1x1x4", "t1_1x1x4", "t1_1x1x3"), "enh_single": (
+    "enh_gated_1x1x4", "enh_1x1x4", None)}  # fmt: skip
+CRITERIA = {"conventional_db": 1.0, "progressive_db": 1.0, "memory_ratio": {2: 0.55, 4: 0.35},
+            "spearman_max": -0.3, "gated_db": 0.5}  # fmt: skip
+PAPER_MEMORY = "asteroid_lir/bench/results/sudormrf_earlyexit_progressive.json"
+
+
+def measure(exp_dir: Path) -> dict:
+    """``measure.json`` of one trained run (see the module docstring)."""
+    import torch
+
+    from asteroid_lir.data import WhamDataset
+    from asteroid_lir.experiment.evaluation import speech_items
+    from asteroid_lir.experiment.measure import (
+        anytime_scores,
+        flops_per_second,
+        sudormrf_train_memory,
+    )
+    from asteroid_lir.experiment.registry import load_model
+
+    torch.set_num_threads(1)
+    conf = yaml.safe_load((exp_dir / "conf.yml").read_text())
+    results = json.loads((exp_dir / "results.json").read_text())
+    model, _ = load_model(exp_dir)
+    rate, refiner = int(conf["data"]["sample_rate"]), model.refiner
+    out: dict = {"flops_per_second": {
+        str(k): flops_per_second(model, rate, k) for k in range(1, model.n_steps + 1)}}  # fmt: skip
+    if not refiner.gated:
+        out["train_memory"] = sudormrf_train_memory(
+            conf["model"], conf["training"]["batch_size"], conf["data"]["segment"], rate,
+            conf["training"]["mode"] == "progressive",
+        )  # fmt: skip
+    if model.n_steps > 1 and not refiner.head_per_block:
+        dataset = WhamDataset(results["test_set"], task=results["task"], segment=None,
+                              sample_rate=rate, return_noise=True, return_id=True)  # fmt: skip
+        out["anytime"] = anytime_scores(model, speech_items(dataset), rate)
+    return out
+
+
+def _seeds(runs: dict, entry: str, key=lambda r: r["results"]["summary"]["si_sdri"]) -> list:
+    return [key(r) for r in runs.get(entry, [])]
+
+
+def _row(runs: dict, entry: str) -> list:
+    if not runs.get(entry):
+        return [entry, "not run", None, None, None, None]
+    first = runs[entry][0]
+    s = stats.seed_summary(_seeds(runs, entry))
+    flops = (first.get("measure") or {}).get("flops_per_second") or {}
+    gmacs = flops[max(flops, key=int)] / 2e9 if flops else None
+    return [entry, first["results"]["model"]["structure"], first["results"]["model"][
+        "parameters"] / 1e6, gmacs, f"{s['mean']:.2f} ± {s['std']:.2f}", s["n"]]  # fmt: skip
+
+
+def _claim(name: str, verdict: bool | None, text: str, numbers: dict | None = None) -> dict:
+    label = "not run" if verdict is None else ("reproduced" if verdict else "not reproduced")
+    return {"name": name, "verdict": label, "text": text, "numbers": numbers or {}}
+
+
+def table1(runs: dict) -> dict:
+    claims = []
+    if all(runs.get(e) for e in ITERATED):
+        pairs = [stats.compare(_seeds(runs, b), _seeds(runs, a))
+                 for a, b in zip(ITERATED, ITERATED[1:])]  # fmt: skip
+        means = [stats.seed_summary(_seeds(runs, e))["mean"] for e in ITERATED]
+        ok = all(p["beyond_spread"] for p in pairs)
+        text = (
+            "1x1x1 / 1x1x2 / 1x1x4: "
+            + " / ".join(f"{m:.2f}" for m in means)
+            + " dB; "
+            + (
+                "each step up beyond the seeds' spread"
+                if ok
+                else "not every step up is beyond the "
+                "seeds' spread (" + ", ".join(f"{p['diff']:+.2f} dB" for p in pairs) + ")"
+            )
+        )
+        claims.append(_claim("more_iterations", ok, text, {"pairs": pairs}))
+    else:
+        claims.append(_claim("more_iterations", None, "an iterated model was not run"))
+    if all(runs.get(e) for e in CONVENTIONAL):
+        it, conv = (stats.seed_summary(_seeds(runs, e)) for e in CONVENTIONAL)
+        gap = conv["mean"] - it["mean"]
+        claims.append(_claim(
+            "iterated_vs_conventional", gap <= CRITERIA["conventional_db"],
+            f"1x1x4 {it['mean']:.2f} ± {it['std']:.2f} dB vs 1x4x1 (4x the U-ConvBlock "
+            f"parameters) {conv['mean']:.2f} ± {conv['std']:.2f} dB: gap {gap:+.2f} dB "
+            f"(criterion: at most {CRITERIA['conventional_db']:g} dB)", {"gap_db": gap}))  # fmt: skip
+    rows = [_row(runs, e) for e in [*ITERATED[:2], "t1_1x1x3", ITERATED[2], CONVENTIONAL[1]]]
+    return {"rows": rows, "claims": claims}
+
+
+def _memory(runs: dict, entry: str) -> float | None:
+    mem = [(r.get("measure") or {}).get("train_memory") for r in runs.get(entry, [])]
+    return mem[0]["peak_bytes"] / 2**20 if mem and mem[0] else None
+
+
+def table2(runs: dict, repo: Path) -> dict:
+    claims, rows = [], []
+    bench = json.loads((repo / PAPER_MEMORY).read_text()) if (repo / PAPER_MEMORY).is_file() else {}
+    paper = {r["config"]: r["peak_vs_end_to_end"]
+             for r in bench.get("benchmarks", {}).get("progressive", {}).get("rows", [])}  # fmt: skip
+    for n, entry in PROGRESSIVE.items():
+        rows.append(_row(runs, entry) + [_memory(runs, entry)])
+        if not (runs.get(entry) and runs.get(END_TO_END)):
+            claims.append(_claim(f"progressive_{n}_blocks", None, "a model was not run"))
+            continue
+        prog, e2e = (stats.seed_summary(_seeds(runs, e)) for e in (entry, END_TO_END))
+        mem, mem_e2e = _memory(runs, entry), _memory(runs, END_TO_END)
+        ratio = mem / mem_e2e if mem and mem_e2e else None
+        gap = e2e["mean"] - prog["mean"]
+        ok = (
+            gap <= CRITERIA["progressive_db"]
+            and ratio is not None
+            and (ratio <= CRITERIA["memory_ratio"][n])
+        )
+        claims.append(_claim(
+            f"progressive_{n}_blocks", ok,
+            f"{n} blocks {prog['mean']:.2f} ± {prog['std']:.2f} dB vs end to end "
+            f"{e2e['mean']:.2f} ± {e2e['std']:.2f} dB (gap {gap:+.2f} dB, criterion at most "
+            f"{CRITERIA['progressive_db']:g}); training-step memory at the grid's sizes "
+            f"{fmt(ratio)} of end to end (criterion at most {CRITERIA['memory_ratio'][n]:g})",
+            {"gap_db": gap, "memory_ratio": ratio}))  # fmt: skip
+    rows.insert(0, _row(runs, END_TO_END) + [_memory(runs, END_TO_END)])
+    return {"rows": rows, "claims": claims, "paper_sizes_memory_ratio": paper}
+
+
+def _anytime_curve(runs: dict, entry: str) -> list[float] | None:
+    curves = [np.mean([u["scores"] for u in r["measure"]["anytime"]], axis=0)
+              for r in runs.get(entry, []) if (r.get("measure") or {}).get("anytime")]  # fmt: skip
+    return [float(v) for v in np.mean(curves, axis=0)] if curves else None
+
+
+def oracle(runs: dict, entry: str, lam: float) -> dict | None:
+    """Would a perfect gate adapt? Per seed of the ungated network: the oracle's steps and their
+    rank correlation with the input SNR, and what each step brings."""
+    per_seed = []
+    for r in runs.get(entry, []):
+        rows = (r.get("measure") or {}).get("anytime")
+        if not rows:
+            continue
+        scores, snr = np.array([u["scores"] for u in rows]), [u["input_snr"] for u in rows]
+        steps = stats.oracle_steps(scores, lam)
+        per_seed.append({"seed": r["seed"], "oracle_steps_mean": float(steps.mean()),
+                         "spearman_snr_oracle_steps": stats.spearman(snr, steps),
+                         "marginal_gains": stats.marginal_gains(scores, snr, lam)})  # fmt: skip
+    return {"lambda": lam, "seeds": per_seed} if per_seed else None
+
+
+def fig5(runs: dict, task: str) -> dict:
+    gated, network, base3 = GATED[task]
+    out: dict = {"task": task, "claims": []}
+    if not runs.get(gated):
+        out["claims"].append(_claim(f"gate_adapts_{task}", None, f"{gated} was not run"))
+        return out
+    lam = float(yaml.safe_load((Path(runs[gated][0]["exp_dir"]) / "conf.yml").read_text())[
+        "gated"]["lambda"])  # fmt: skip
+    out["oracle"] = oracle(runs, network, lam)
+    rho, steps, si = [], [], []
+    for r in runs[gated]:
+        utts = [u for u in r["results"]["utterances"] if np.isfinite(u["input_snr"])]
+        rho.append(stats.spearman([u["input_snr"] for u in utts], [u["steps"] for u in utts]))
+        steps.append(r["results"]["summary"]["steps_mean"])
+        si.append(r["results"]["summary"]["si_sdri"])
+    curve = _anytime_curve(runs, network)
+    same = stats.interpolate_curve({k + 1.0: v for k, v in enumerate(curve)},
+                                   float(np.mean(steps))) if curve else None  # fmt: skip
+    rho_known = [v for v in rho if v is not None]
+    rho_mean = float(np.mean(rho_known)) if rho_known else None
+    n_max = len(curve) if curve else 4
+    ok = (rho_mean is not None and rho_mean <= CRITERIA["spearman_max"]
+          and np.mean(steps) < n_max and same is not None
+          and np.mean(si) >= same - CRITERIA["gated_db"])  # fmt: skip
+    out.update(spearman=rho, steps_mean=steps, si_sdri=si, anytime_curve=curve,
+               ungated_at_mean_steps=same,
+               quartiles={e: [r["results"]["quartiles"] for r in runs.get(e, [])]
+                          for e in (gated, network, base3) if e})  # fmt: skip
+    out["claims"].append(_claim(
+        f"gate_adapts_{task}", ok,
+        f"Spearman(input SNR, steps) per seed {', '.join(fmt(v) for v in rho)} (mean "
+        f"{fmt(rho_mean)}, criterion at most {CRITERIA['spearman_max']:g}); "
+        f"{np.mean(steps):.2f} of {n_max} steps on average; SI-SDRi {np.mean(si):.2f} dB vs "
+        f"{fmt(same)} dB for the ungated network run for the same mean steps (criterion: at "
+        f"most {CRITERIA['gated_db']:g} dB below)", {"spearman_mean": rho_mean}))  # fmt: skip
+    return out
+
+
+def report_markdown(report: dict) -> str:
+    lines = ["# The paper's claims at mini scale", "", f"Grid: `{report['grid']}` — every model "
+             f"{report['steps']} training steps, seeds {report['seeds']}; SI-SDRi in dB as mean "
+             "± standard deviation over seeds. A \"better\" claim is reproduced only when every "
+             "seed of one model scores above every seed of the other.", ""]  # fmt: skip
+    for key, value in report["meta"].items():
+        lines.append(f"- {key}: {value}")
+    header = ["entry", "structure", "parameters (M)", "GMAC/s", "SI-SDRi (dB)", "seeds"]
+    sections = [("Table 1: iterations at equal parameters", report["table1"], header),
+                ("Table 2: progressive vs end-to-end training", report["table2"],
+                 header + ["training-step memory (MiB)"])]  # fmt: skip
+    for title, sec, head in sections:
+        lines += ["", f"## {title}", "", *markdown_table(head, sec["rows"]), ""]
+        lines += [f"- **{c['verdict']}** ({c['name']}): {c['text']}" for c in sec["claims"]]
+    paper = report["table2"]["paper_sizes_memory_ratio"]
+    if paper:
+        lines.append(
+            f"- training-step memory at the paper's sizes (`{PAPER_MEMORY}`), of end to "
+            "end 1x16x1: " + ", ".join(f"{k} {v:.2f}" for k, v in paper.items())
+        )
+    for sec in report["fig5"]:
+        lines += ["", f"## Fig. 5: the gate ({sec['task']})", ""]
+        lines += [f"- **{c['verdict']}** ({c['name']}): {c['text']}" for c in sec["claims"]]
+        if sec.get("anytime_curve"):
+            lines.append(
+                "- ungated network after each step (mean over seeds): "
+                + ", ".join(f"{k + 1}: {v:.2f} dB" for k, v in enumerate(sec["anytime_curve"]))
+            )
+        for seed in (sec.get("oracle") or {}).get("seeds", []):
+            lines.append(
+                f"- oracle gate (lambda {sec['oracle']['lambda']:g}), seed "
+                f"{seed['seed']}: {seed['oracle_steps_mean']:.2f} steps on average, "
+                f"Spearman with input SNR {fmt(seed['spearman_snr_oracle_steps'])}"
+            )
+    lines += ["", "![Table 1](table1.png)", "", "![Fig. 5](fig5.png)", ""]
+    return "\n".join(lines)
+
+
+def write_plots(report: dict, runs: dict, out_dir: Path) -> None:
+    entries = [*ITERATED[:2], "t1_1x1x3", ITERATED[2], END_TO_END, *PROGRESSIVE.values()]
+    found = [e for e in entries if runs.get(e)]
+    if found:
+        summaries = {e: stats.seed_summary(_seeds(runs, e)) for e in found}
+        bar_chart({"SI-SDRi": {e: s["mean"] for e, s in summaries.items()}},
+                  out_dir / "table1.png", "SI-SDRi (dB)", "Equal training steps",
+                  errors={"SI-SDRi": {e: s["std"] for e, s in summaries.items()}})  # fmt: skip
+    for sec in report["fig5"]:
+        quart = {e: np.nanmean([[np.nan if q["si_sdri"] is None else q["si_sdri"] for q in qs]
+                                for qs in v], axis=0)
+                 for e, v in sec.get("quartiles", {}).items() if v}  # fmt: skip
+        if quart:
+            bar_chart({e: {f"Q{i + 1}": float(x) for i, x in enumerate(v)}
+                       for e, v in quart.items()}, out_dir / "fig5.png",
+                      "SI-SDRi (dB)", f"By input-SNR quartile ({sec['task']})")  # fmt: skip
+            break
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("measure", "report"))
+    parser.add_argument("--exp_dir", help="measure: a trained and evaluated run")
+    parser.add_argument("--grid", help="report: the grid file as run")
+    parser.add_argument("--root", help="report: the folder of the runs")
+    parser.add_argument("--out_dir", default=None, help="report: where it goes (default: root)")
+    parser.add_argument("--command", dest="command_line", default=None, help="as it was run")
+    parser.add_argument("--machine", default=None, help="where it ran")
+    parser.add_argument("--wall_seconds", type=int, default=None)
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.command == "measure":
+        out = measure(Path(args.exp_dir))
+        (Path(args.exp_dir) / "measure.json").write_text(json.dumps(out, indent=1) + "\n")
+        return 0
+    grid = load_grid(args.grid)
+    runs = collect(grid, args.root, ("results.json", "measure.json"))
+    wall = args.wall_seconds
+    meta = {"command": f"`{args.command_line}`", "machine": args.machine,
+            "wall time": None if wall is None else f"{wall // 60} min {wall % 60} s",
+            "runs at a time": f"{args.jobs}, {grid['threads']} thread(s) each"}  # fmt: skip
+    report = {"grid": args.grid, "steps": grid["steps"], "seeds": grid["seeds"],
+              "meta": {k: v for k, v in meta.items() if v is not None},
+              "table1": table1(runs), "table2": table2(runs, Path(__file__).parents[3]),
+              "fig5": [fig5(runs, task) for task in GATED]}  # fmt: skip
+    out = Path(args.out_dir or args.root)
+    out.mkdir(parents=True, exist_ok=True)
+    write_plots(report, runs, out)
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    (out / "report.md").write_text(report_markdown(report))
+    for sec in (report["table1"], report["table2"], *report["fig5"]):
+        for c in sec["claims"]:
+            print(f"[claims] {c['verdict']}: {c['name']}: {c['text']}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)
