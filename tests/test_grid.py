@@ -80,8 +80,9 @@ def test_oracle_steps_and_marginal_gains():
 # --------------------------------------------------------------------------- grids
 def _grid_file(tmp_path: Path, entries: dict, steps: int = 2000, **extra) -> Path:
     path = tmp_path / "grid.yml"
-    path.write_text(yaml.safe_dump({"steps": steps, "seeds": [0, 1, 2], **extra,
-                                    "entries": entries}))  # fmt: skip
+    path.write_text(
+        yaml.safe_dump({"steps": steps, "seeds": [0, 1, 2], **extra, "entries": entries})
+    )
     return path
 
 
@@ -97,16 +98,23 @@ def test_every_run_gets_the_same_steps_its_seed_and_no_time_bound(tmp_path):
             "e2e": {"conf": "conf/trends/t1_1x4x1.yml"},
             "prog": {"conf": "conf/trends/t2_prog_4x1x1.yml"},
             "gated": {"conf": "conf/trends/gated_1x1x4.yml", "joint_share": 0.1},
-            "enh": {"conf": "conf/trends/t1_1x1x4.yml", "args": ["--task", "enh_single"],
-                    "set": ["optim.lr=5e-4"]},
+            "enh": {
+                "conf": "conf/trends/t1_1x1x4.yml",
+                "args": ["--task", "enh_single"],
+                "set": ["optim.lr=5e-4"],
+            },
         },
-    )  # fmt: skip
+    )
     assert len(runs) == 12
     e2e = runs[("e2e", 1)]
     assert e2e["tag"] == "e2e_s1" and e2e["args"] == []
     # 2000 steps of 50-batch epochs (training.limit_train_batches of the mini configurations).
-    assert e2e["overrides"][:4] == ["training.epochs=40", "training.seed=1",
-                                    "training.num_threads=1", "training.max_time_minutes=null"]  # fmt: skip
+    assert e2e["overrides"][:4] == [
+        "training.epochs=40",
+        "training.seed=1",
+        "training.num_threads=1",
+        "training.max_time_minutes=null",
+    ]
     # Progressive: the same 40 epochs, split evenly between the blocks by the procedure.
     assert runs[("prog", 0)]["overrides"][0] == "training.epochs=40"
     # Gated: the two phases share the total, 90 : 10 like the paper's 180 : 20 epochs.
@@ -133,8 +141,15 @@ def test_bad_grids_are_refused(tmp_path):
     with pytest.raises(ValueError, match="split evenly"):  # 30 epochs, 4 blocks
         _runs(tmp_path, {"a": {"conf": "conf/trends/t2_prog_4x1x1.yml"}}, steps=1500)
     with pytest.raises(ValueError, match="fixed number of steps per epoch"):
-        _runs(tmp_path, {"a": {"conf": "conf/trends/t1_1x1x1.yml",
-                               "set": ["training.limit_train_batches=null"]}})  # fmt: skip
+        _runs(
+            tmp_path,
+            {
+                "a": {
+                    "conf": "conf/trends/t1_1x1x1.yml",
+                    "set": ["training.limit_train_batches=null"],
+                }
+            },
+        )
 
 
 def test_the_paper_grid_compares_what_the_claims_need():
@@ -158,12 +173,23 @@ def test_the_paper_grid_compares_what_the_claims_need():
 
 
 def test_grid_command_lists_tab_separated_runs(tmp_path):
-    path = _grid_file(tmp_path, {"enh": {"conf": "conf/trends/t1_1x1x4.yml",
-                                         "args": ["--task", "enh_single"]}})  # fmt: skip
+    path = _grid_file(
+        tmp_path, {"enh": {"conf": "conf/trends/t1_1x1x4.yml", "args": ["--task", "enh_single"]}}
+    )
     out = subprocess.run(
-        [sys.executable, "-m", "asteroid_lir.experiment.grid", "runs", str(path),
-         "--base_dir", str(RECIPE)], capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "asteroid_lir.experiment.grid",
+            "runs",
+            str(path),
+            "--base_dir",
+            str(RECIPE),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert [line.split("\t")[0] for line in out] == ["enh_s0", "enh_s1", "enh_s2"]
     tag, conf, overrides, args = out[0].split("\t")
     assert conf == "conf/trends/t1_1x1x4.yml" and args == "--task enh_single"
@@ -190,8 +216,16 @@ def test_anytime_scores_end_with_the_full_models_evaluation():
     gen = torch.Generator().manual_seed(1)
     refs = torch.randn(2, 2, 4000, generator=gen).numpy()
     noise = 0.3 * torch.randn(2, 4000, generator=gen).numpy()
-    items = [{"id": f"m{i}", "mixture": refs[i].sum(0) + noise[i], "references": refs[i],
-              "noise": noise[i], "candidates": 2} for i in range(2)]  # fmt: skip
+    items = [
+        {
+            "id": f"m{i}",
+            "mixture": refs[i].sum(0) + noise[i],
+            "references": refs[i],
+            "noise": noise[i],
+            "candidates": 2,
+        }
+        for i in range(2)
+    ]
     rows = anytime_scores(model, items, 8000)
     assert [len(r["scores"]) for r in rows] == [3, 3]
     assert all(np.isfinite(r["input_snr"]) for r in rows)
@@ -204,17 +238,30 @@ def test_anytime_scores_end_with_the_full_models_evaluation():
 
 
 # --------------------------------------------------------------------------- claims report
-def _write_run(root: Path, tag: str, si: float, seed: int, *, params=400_000, steps=None,
-               anytime=None, memory=None, lam=0.3) -> None:  # fmt: skip
+def _write_run(
+    root: Path,
+    tag: str,
+    si: float,
+    seed: int,
+    *,
+    params=400_000,
+    steps=None,
+    anytime=None,
+    memory=None,
+    lam=0.3,
+) -> None:
     exp = root / f"{tag}_s{seed}"
     exp.mkdir(parents=True)
     utts = [{"id": f"u{i}", "input_snr": s} for i, s in enumerate(SNRS)]
     for u, k in zip(utts, steps or []):
         u["steps"] = k
     quart = [{"quartile": q + 1, "si_sdri": si, "steps_mean": None} for q in range(4)]
-    results = {"model": {"structure": tag, "parameters": params},
-               "summary": {"si_sdri": si, "steps_mean": float(np.mean(steps)) if steps else None},
-               "quartiles": quart, "utterances": utts}  # fmt: skip
+    results = {
+        "model": {"structure": tag, "parameters": params},
+        "summary": {"si_sdri": si, "steps_mean": float(np.mean(steps)) if steps else None},
+        "quartiles": quart,
+        "utterances": utts,
+    }
     (exp / "results.json").write_text(json.dumps(results))
     measure = {"flops_per_second": {"1": 1e9, "4": 4e9}}
     if memory is not None:
@@ -230,36 +277,71 @@ ADAPTIVE = [4, 4, 4, 3, 3, 3, 2, 2]  # fewer steps at higher SNR (SNRS is increa
 
 def _claims(tmp_path: Path, si: dict, gated_steps=ADAPTIVE, gated_si=5.1) -> dict:
     root = tmp_path / "exp"
-    entries = ["t1_1x1x1", "t1_1x1x2", "t1_1x1x3", "t1_1x1x4", "t1_1x4x1", "t2_prog_2x2x1",
-               "t2_prog_4x1x1", "gated_1x1x4"]  # fmt: skip
+    entries = [
+        "t1_1x1x1",
+        "t1_1x1x2",
+        "t1_1x1x3",
+        "t1_1x1x4",
+        "t1_1x4x1",
+        "t2_prog_2x2x1",
+        "t2_prog_4x1x1",
+        "gated_1x1x4",
+    ]
     memory = {"t1_1x4x1": 100, "t2_prog_2x2x1": 50, "t2_prog_4x1x1": 30}
     # The ungated 1x1x4 network after 1..4 steps: 3, 4, 5, 6 dB on every mixture.
     curve = [[3.0, 4.0, 5.0, 6.0]] * 8
     for seed, offset in enumerate((-0.05, 0.0, 0.05)):
         for tag in entries[:-1]:
-            _write_run(root, tag, si[tag] + offset, seed, memory=memory.get(tag),
-                       anytime=curve if tag == "t1_1x1x4" else None)  # fmt: skip
+            _write_run(
+                root,
+                tag,
+                si[tag] + offset,
+                seed,
+                memory=memory.get(tag),
+                anytime=curve if tag == "t1_1x1x4" else None,
+            )
         if gated_steps is not None:
             _write_run(root, "gated_1x1x4", gated_si + offset, seed, steps=gated_steps)
     grid = tmp_path / "grid.yml"
-    grid.write_text(yaml.safe_dump({"steps": 2000, "seeds": [0, 1, 2],
-                                    "entries": {e: {"conf": "x.yml"} for e in entries}}))  # fmt: skip
+    listed = {e: {"conf": "x.yml"} for e in entries}
+    grid.write_text(yaml.safe_dump({"steps": 2000, "seeds": [0, 1, 2], "entries": listed}))
     env = dict(os.environ, PYTHONPATH=str(RECIPE.parents[1]))
     run = subprocess.run(
-        [sys.executable, str(RECIPE / "local" / "claims.py"), "report", "--grid", str(grid),
-         "--root", str(root), "--command", "x"], capture_output=True, text=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(RECIPE / "local" / "claims.py"),
+            "report",
+            "--grid",
+            str(grid),
+            "--root",
+            str(root),
+            "--command",
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads((root / "report.json").read_text())
-    report["verdicts"] = {c["name"]: c["verdict"]
-                          for s in (report["table1"], report["table2"], *report["fig5"])
-                          for c in s["claims"]}  # fmt: skip
+    report["verdicts"] = {
+        c["name"]: c["verdict"]
+        for s in (report["table1"], report["table2"], *report["fig5"])
+        for c in s["claims"]
+    }
     report["md"] = (root / "report.md").read_text()
     return report
 
 
-SEPARATED = {"t1_1x1x1": 3.0, "t1_1x1x2": 4.0, "t1_1x1x3": 5.0, "t1_1x1x4": 6.0,
-             "t1_1x4x1": 6.5, "t2_prog_2x2x1": 6.0, "t2_prog_4x1x1": 5.8}  # fmt: skip
+SEPARATED = {
+    "t1_1x1x1": 3.0,
+    "t1_1x1x2": 4.0,
+    "t1_1x1x3": 5.0,
+    "t1_1x1x4": 6.0,
+    "t1_1x4x1": 6.5,
+    "t2_prog_2x2x1": 6.0,
+    "t2_prog_4x1x1": 5.8,
+}
 
 
 def test_claims_reproduced_beyond_the_spread(tmp_path):
@@ -298,23 +380,54 @@ def test_claims_of_runs_that_are_missing_say_not_run(tmp_path):
 
 @pytest.mark.slow
 def test_run_grid_trains_evaluates_measures_and_reports(tmp_path):
-    tiny = ["training.limit_train_batches=2", "data.mini.n_train=8", "data.mini.n_valid=2",
-            "data.mini.n_test=3", "data.mini.utt_seconds=1.0", "data.mini.speech=formant",
-            "data.segment=0.5", "model.n_filters=16", "model.bn_chan=8",
-            "model.upsampling_depth=2", "evaluation.n_examples=0"]  # fmt: skip
+    tiny = [
+        "training.limit_train_batches=2",
+        "data.mini.n_train=8",
+        "data.mini.n_valid=2",
+        "data.mini.n_test=3",
+        "data.mini.utt_seconds=1.0",
+        "data.mini.speech=formant",
+        "data.segment=0.5",
+        "model.n_filters=16",
+        "model.bn_chan=8",
+        "model.upsampling_depth=2",
+        "evaluation.n_examples=0",
+    ]
     grid = tmp_path / "tiny.yml"
-    grid.write_text(yaml.safe_dump({
-        "steps": 4, "seeds": [0, 1], "threads": 1,
-        "run_args": ["--held_out", "false", "--data_dir", str(tmp_path / "data")],
-        "entries": {"t1_1x1x2": {"conf": "conf/trends/t1_1x1x2.yml", "set": tiny},
-                    "gated_1x1x4": {"conf": "conf/trends/gated_1x1x4.yml", "set": tiny,
-                                    "joint_share": 0.5}}}))  # fmt: skip
+    grid.write_text(
+        yaml.safe_dump(
+            {
+                "steps": 4,
+                "seeds": [0, 1],
+                "threads": 1,
+                "run_args": ["--held_out", "false", "--data_dir", str(tmp_path / "data")],
+                "entries": {
+                    "t1_1x1x2": {"conf": "conf/trends/t1_1x1x2.yml", "set": tiny},
+                    "gated_1x1x4": {
+                        "conf": "conf/trends/gated_1x1x4.yml",
+                        "set": tiny,
+                        "joint_share": 0.5,
+                    },
+                },
+            }
+        )
+    )
     env = dict(os.environ, LIR_VENV=str(Path(sys.executable).parents[1]))
     run = subprocess.run(
-        [str(RECIPE / "utils" / "run_grid.sh"), "--grid", str(grid), "--exp_root",
-         str(tmp_path / "exp"), "--jobs", "2"], capture_output=True, text=True, env=env,
+        [
+            str(RECIPE / "utils" / "run_grid.sh"),
+            "--grid",
+            str(grid),
+            "--exp_root",
+            str(tmp_path / "exp"),
+            "--jobs",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=900,
-    )  # fmt: skip
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for tag in ("t1_1x1x2_s0", "t1_1x1x2_s1", "gated_1x1x4_s0", "gated_1x1x4_s1"):
         done = json.loads((tmp_path / "exp" / tag / "train_done.json").read_text())

@@ -425,7 +425,9 @@ def finished_run(tmp_path_factory):
     """All stages (0-4) of the recipe on a tiny corpus, once for the tests below."""
     tmp = tmp_path_factory.mktemp("recipe")
     conf = write_conf(tmp)
-    res = run_recipe(*corpus_args(tmp, conf), "--tag", "tiny", "--set", "optim.lr=2e-3")
+    # Overrides reach the saved configuration; a list of names (evaluation.metrics) too.
+    overrides = "optim.lr=2e-3 evaluation.metrics=[si_sdr,sdr]"
+    res = run_recipe(*corpus_args(tmp, conf), "--tag", "tiny", "--set", overrides)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return tmp, conf, res
 
@@ -448,6 +450,7 @@ def test_whole_recipe_on_a_tiny_corpus(finished_run):
     assert trained["data"]["task"] == "sep_noisy" and trained["model"]["n_src"] == 3
     assert trained["model"]["sample_rate"] == 8000 and trained["loss"] == {"extra_weight": 0.0}
     assert trained["optim"]["lr"] == 2e-3  # the command line's --set reaches the saved file
+    assert trained["evaluation"]["metrics"] == ["si_sdr", "sdr"]
     report = (exp / "results.md").read_text()
     for png in ("snr_quartiles.png", "training_curves.png"):
         assert (exp / png).stat().st_size > 0 and f"({png})" in report
@@ -501,7 +504,7 @@ def test_rerun_skips_training_and_stage3_reevaluates(finished_run):
     model_mtime = (exp / "best_model.pth").stat().st_mtime_ns
     ckpts = sorted(p.name for p in (exp / "checkpoints").iterdir())
     again = (*corpus_args(tmp, conf), "--tag", "tiny", "--stage", "0", "--stop_stage", "2")
-    res = run_recipe(*again, "--set", "optim.lr=2e-3")
+    res = run_recipe(*again, "--set", "optim.lr=2e-3 evaluation.metrics=[si_sdr,sdr]")
     assert res.returncode == 0, res.stderr[-2000:]
     assert "already built, skipping" in res.stdout and "already trained" in res.stdout
     # Another override under the same tag is another experiment: refused, not skipped.

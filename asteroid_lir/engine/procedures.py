@@ -111,6 +111,18 @@ def make_scheduler(optimizer: torch.optim.Optimizer, sched_conf: dict | None):
     raise ValueError(f"scheduler.type must be 'step' or 'plateau', got {kind!r}.")
 
 
+def _hparams(value):
+    # Asteroid's System logs its config as hyper-parameters, turning every list into a tensor:
+    # a list that is not all numbers is logged as its text instead.
+    if isinstance(value, dict):
+        return {k: _hparams(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        return str(list(value))
+    return value
+
+
 def _system(job: TrainingJob, system_class: type, model, **extra):
     optimizer = make_optimizer(model.parameters(), job.conf["optim"])
     scheduler = make_scheduler(optimizer, job.conf.get("scheduler"))
@@ -120,7 +132,7 @@ def _system(job: TrainingJob, system_class: type, model, **extra):
         job.loss,
         *job.loaders,
         scheduler=scheduler,
-        config=job.conf,
+        config=_hparams(job.conf),
         **job.system_kwargs,
         **extra,
     )

@@ -22,8 +22,10 @@ from asteroid_lir.tasks import UNIFIED_TASKS
 
 #: (claim, the model claimed ahead, the other): TUSS vs the unconditional model of its size
 #: (slides), SFC-CA vs band-split front ends (slide 41).
-COMPARISONS = [("tuss_vs_unconditional", "tuss", "baseline"), ("sfc_vs_band_split", "tuss_sfc",
-               "tuss")]  # fmt: skip
+COMPARISONS = [
+    ("tuss_vs_unconditional", "tuss", "baseline"),
+    ("sfc_vs_band_split", "tuss_sfc", "tuss"),
+]
 
 
 def measure(exp_dir: Path) -> dict:
@@ -33,8 +35,11 @@ def measure(exp_dir: Path) -> dict:
 
 
 def _improvements(runs: dict, entry: str, task: str) -> list[float]:
-    return [r["results"]["tasks"][task]["improvement"] for r in runs.get(entry, [])
-            if task in r["results"]["tasks"]]  # fmt: skip
+    return [
+        r["results"]["tasks"][task]["improvement"]
+        for r in runs.get(entry, [])
+        if task in r["results"]["tasks"]
+    ]
 
 
 def _claim(name: str, verdict: bool | None, text: str, numbers: dict | None = None) -> dict:
@@ -51,43 +56,82 @@ def comparison(runs: dict, name: str, better: str, worse: str) -> dict:
             claims.append(_claim(f"{name}_{task}", None, f"{task}: a model was not run"))
             continue
         c = stats.compare(a, b)
-        rows.append([task, unit, f"{c['better']['mean']:.2f} ± {c['better']['std']:.2f}",
-                     f"{c['worse']['mean']:.2f} ± {c['worse']['std']:.2f}", c["diff"],
-                     "yes" if c["beyond_spread"] else "no"])  # fmt: skip
-        claims.append(_claim(
-            f"{name}_{task}", c["beyond_spread"],
-            f"{task} ({unit}): {better} {c['better']['mean']:+.2f} dB vs {worse} "
-            f"{c['worse']['mean']:+.2f} dB ({c['diff']:+.2f} dB; "
-            + ("beyond the seeds' spread)" if c["beyond_spread"] else "within the seeds' "
-               "spread)" if c["ahead"] else "behind)"), c))  # fmt: skip
+        rows.append(
+            [
+                task,
+                unit,
+                f"{c['better']['mean']:.2f} ± {c['better']['std']:.2f}",
+                f"{c['worse']['mean']:.2f} ± {c['worse']['std']:.2f}",
+                c["diff"],
+                "yes" if c["beyond_spread"] else "no",
+            ]
+        )
+        claims.append(
+            _claim(
+                f"{name}_{task}",
+                c["beyond_spread"],
+                f"{task} ({unit}): {better} {c['better']['mean']:+.2f} dB vs {worse} "
+                f"{c['worse']['mean']:+.2f} dB ({c['diff']:+.2f} dB; "
+                + (
+                    "beyond the seeds' spread)"
+                    if c["beyond_spread"]
+                    else "within the seeds' spread)"
+                    if c["ahead"]
+                    else "behind)"
+                ),
+                c,
+            )
+        )
     return {"name": name, "better": better, "worse": worse, "rows": rows, "claims": claims}
 
 
 def five_prompts(runs: dict, entry: str = "tuss") -> dict:
-    lasts = [r["results"]["tasks"]["FIVE"]["five"]["last"] for r in runs.get(entry, [])
-             if "FIVE" in r["results"]["tasks"]]  # fmt: skip
+    lasts = [
+        r["results"]["tasks"]["FIVE"]["five"]["last"]
+        for r in runs.get(entry, [])
+        if "FIVE" in r["results"]["tasks"]
+    ]
     if not lasts:
         return {"claims": [_claim("fifth_prompt", None, "no five-prompt evaluation")]}
     imp = stats.seed_summary([x["mean_improvement"] for x in lasts])
     ok = all(x["passes"] for x in lasts)
-    text = (f"fifth output of five prompts (trained with at most four): {imp['mean']:+.2f} ± "
-            f"{imp['std']:.2f} dB over the mixture, level "
-            + ", ".join(f"{x['mean_output_db']:.1f}" for x in lasts) + " dB; "
-            + ("improves and is not silent for every seed" if ok else "fails for some seed"))  # fmt: skip
+    text = (
+        f"fifth output of five prompts (trained with at most four): {imp['mean']:+.2f} ± "
+        f"{imp['std']:.2f} dB over the mixture, level "
+        + ", ".join(f"{x['mean_output_db']:.1f}" for x in lasts)
+        + " dB; "
+        + ("improves and is not silent for every seed" if ok else "fails for some seed")
+    )
     return {"claims": [_claim("fifth_prompt", ok, text, {"improvement": imp})], "last": lasts}
 
 
 def report_markdown(report: dict) -> str:
-    lines = ["# The TUSS slides' claims at mini scale", "", f"Grid: `{report['grid']}` — every "
-             f"model {report['steps']} training steps, seeds {report['seeds']}; improvements in "
-             "dB as mean ± standard deviation over seeds. \"Ahead\" is reproduced only when every "
-             "seed of one model scores above every seed of the other.", ""]  # fmt: skip
+    lines = [
+        "# The TUSS slides' claims at mini scale",
+        "",
+        f"Grid: `{report['grid']}` — every "
+        f"model {report['steps']} training steps, seeds {report['seeds']}; improvements in "
+        'dB as mean ± standard deviation over seeds. "Ahead" is reproduced only when every '
+        "seed of one model scores above every seed of the other.",
+        "",
+    ]
     lines += [f"- {k}: {v}" for k, v in report["meta"].items()]
     for sec in report["comparisons"]:
-        head = ["task", "metric", f"{sec['better']} (dB)", f"{sec['worse']} (dB)",
-                "difference (dB)", "beyond spread"]  # fmt: skip
-        lines += ["", f"## {sec['better']} vs {sec['worse']}", "", *markdown_table(head,
-                  sec["rows"]), ""]  # fmt: skip
+        head = [
+            "task",
+            "metric",
+            f"{sec['better']} (dB)",
+            f"{sec['worse']} (dB)",
+            "difference (dB)",
+            "beyond spread",
+        ]
+        lines += [
+            "",
+            f"## {sec['better']} vs {sec['worse']}",
+            "",
+            *markdown_table(head, sec["rows"]),
+            "",
+        ]
         lines += [f"- **{c['verdict']}** ({c['name']}): {c['text']}" for c in sec["claims"]]
     lines += ["", "## Five prompts", ""]
     lines += [f"- **{c['verdict']}** ({c['name']}): {c['text']}" for c in report["five"]["claims"]]
@@ -114,15 +158,23 @@ def main(argv=None) -> int:
     grid = load_grid(args.grid)
     runs = collect(grid, args.root, ("results.json", "measure.json"))
     wall = args.wall_seconds
-    meta = {"command": f"`{args.command_line}`", "machine": args.machine,
-            "wall time": None if wall is None else f"{wall // 60} min {wall % 60} s",
-            "runs at a time": f"{args.jobs}, {grid['threads']} thread(s) each",
-            "parameters": ", ".join(f"{e} {r[0]['results']['model']['parameters']:,}"
-                                    for e, r in runs.items() if r)}  # fmt: skip
-    report = {"grid": args.grid, "steps": grid["steps"], "seeds": grid["seeds"],
-              "meta": {k: v for k, v in meta.items() if v is not None},
-              "comparisons": [comparison(runs, *c) for c in COMPARISONS],
-              "five": five_prompts(runs)}  # fmt: skip
+    meta = {
+        "command": f"`{args.command_line}`",
+        "machine": args.machine,
+        "wall time": None if wall is None else f"{wall // 60} min {wall % 60} s",
+        "runs at a time": f"{args.jobs}, {grid['threads']} thread(s) each",
+        "parameters": ", ".join(
+            f"{e} {r[0]['results']['model']['parameters']:,}" for e, r in runs.items() if r
+        ),
+    }
+    report = {
+        "grid": args.grid,
+        "steps": grid["steps"],
+        "seeds": grid["seeds"],
+        "meta": {k: v for k, v in meta.items() if v is not None},
+        "comparisons": [comparison(runs, *c) for c in COMPARISONS],
+        "five": five_prompts(runs),
+    }
     out = Path(args.out_dir or args.root)
     out.mkdir(parents=True, exist_ok=True)
     entries = [e for e in ("tuss", "baseline", "tuss_sfc") if runs.get(e)]
@@ -143,8 +195,9 @@ def main(argv=None) -> int:
             }
             for e in entries
         }
-        bar_chart(means, out / "tasks.png", "improvement (dB)", "Equal training steps",
-                  errors=spread)  # fmt: skip
+        bar_chart(
+            means, out / "tasks.png", "improvement (dB)", "Equal training steps", errors=spread
+        )
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "report.md").write_text(report_markdown(report))
     for sec in (*report["comparisons"], report["five"]):

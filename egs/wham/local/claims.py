@@ -27,10 +27,17 @@ ITERATED = ["t1_1x1x1", "t1_1x1x2", "t1_1x1x4"]  # equal parameters, 1-4 iterati
 CONVENTIONAL = ("t1_1x1x4", "t1_1x4x1")  # iterated vs 4x its parameters
 END_TO_END, PROGRESSIVE = "t1_1x4x1", {2: "t2_prog_2x2x1", 4: "t2_prog_4x1x1"}
 #: Fig. 5 per task: (gated entry, its ungated network, the 3-step baseline).
-GATED = {"sep_noisy": ("gated_1x1x4", "t1_1x1x4", "t1_1x1x3"), "enh_single": (
-    "enh_gated_1x1x4", "enh_1x1x4", None)}  # fmt: skip
-CRITERIA = {"conventional_db": 1.0, "progressive_db": 1.0, "memory_ratio": {2: 0.55, 4: 0.35},
-            "spearman_max": -0.3, "gated_db": 0.5}  # fmt: skip
+GATED = {
+    "sep_noisy": ("gated_1x1x4", "t1_1x1x4", "t1_1x1x3"),
+    "enh_single": ("enh_gated_1x1x4", "enh_1x1x4", None),
+}
+CRITERIA = {
+    "conventional_db": 1.0,
+    "progressive_db": 1.0,
+    "memory_ratio": {2: 0.55, 4: 0.35},
+    "spearman_max": -0.3,
+    "gated_db": 0.5,
+}
 PAPER_MEMORY = "asteroid_lir/bench/results/sudormrf_earlyexit_progressive.json"
 
 
@@ -52,16 +59,28 @@ def measure(exp_dir: Path) -> dict:
     results = json.loads((exp_dir / "results.json").read_text())
     model, _ = load_model(exp_dir)
     rate, refiner = int(conf["data"]["sample_rate"]), model.refiner
-    out: dict = {"flops_per_second": {
-        str(k): flops_per_second(model, rate, k) for k in range(1, model.n_steps + 1)}}  # fmt: skip
+    out: dict = {
+        "flops_per_second": {
+            str(k): flops_per_second(model, rate, k) for k in range(1, model.n_steps + 1)
+        }
+    }
     if not refiner.gated:
         out["train_memory"] = sudormrf_train_memory(
-            conf["model"], conf["training"]["batch_size"], conf["data"]["segment"], rate,
+            conf["model"],
+            conf["training"]["batch_size"],
+            conf["data"]["segment"],
+            rate,
             conf["training"]["mode"] == "progressive",
-        )  # fmt: skip
+        )
     if model.n_steps > 1 and not refiner.head_per_block:
-        dataset = WhamDataset(results["test_set"], task=results["task"], segment=None,
-                              sample_rate=rate, return_noise=True, return_id=True)  # fmt: skip
+        dataset = WhamDataset(
+            results["test_set"],
+            task=results["task"],
+            segment=None,
+            sample_rate=rate,
+            return_noise=True,
+            return_id=True,
+        )
         out["anytime"] = anytime_scores(model, speech_items(dataset), rate)
     return out
 
@@ -77,8 +96,14 @@ def _row(runs: dict, entry: str) -> list:
     s = stats.seed_summary(_seeds(runs, entry))
     flops = (first.get("measure") or {}).get("flops_per_second") or {}
     gmacs = flops[max(flops, key=int)] / 2e9 if flops else None
-    return [entry, first["results"]["model"]["structure"], first["results"]["model"][
-        "parameters"] / 1e6, gmacs, f"{s['mean']:.2f} ± {s['std']:.2f}", s["n"]]  # fmt: skip
+    return [
+        entry,
+        first["results"]["model"]["structure"],
+        first["results"]["model"]["parameters"] / 1e6,
+        gmacs,
+        f"{s['mean']:.2f} ± {s['std']:.2f}",
+        s["n"],
+    ]
 
 
 def _claim(name: str, verdict: bool | None, text: str, numbers: dict | None = None) -> dict:
@@ -89,8 +114,9 @@ def _claim(name: str, verdict: bool | None, text: str, numbers: dict | None = No
 def table1(runs: dict) -> dict:
     claims = []
     if all(runs.get(e) for e in ITERATED):
-        pairs = [stats.compare(_seeds(runs, b), _seeds(runs, a))
-                 for a, b in zip(ITERATED, ITERATED[1:])]  # fmt: skip
+        pairs = [
+            stats.compare(_seeds(runs, b), _seeds(runs, a)) for a, b in zip(ITERATED, ITERATED[1:])
+        ]
         means = [stats.seed_summary(_seeds(runs, e))["mean"] for e in ITERATED]
         ok = all(p["beyond_spread"] for p in pairs)
         text = (
@@ -110,11 +136,16 @@ def table1(runs: dict) -> dict:
     if all(runs.get(e) for e in CONVENTIONAL):
         it, conv = (stats.seed_summary(_seeds(runs, e)) for e in CONVENTIONAL)
         gap = conv["mean"] - it["mean"]
-        claims.append(_claim(
-            "iterated_vs_conventional", gap <= CRITERIA["conventional_db"],
-            f"1x1x4 {it['mean']:.2f} ± {it['std']:.2f} dB vs 1x4x1 (4x the U-ConvBlock "
-            f"parameters) {conv['mean']:.2f} ± {conv['std']:.2f} dB: gap {gap:+.2f} dB "
-            f"(criterion: at most {CRITERIA['conventional_db']:g} dB)", {"gap_db": gap}))  # fmt: skip
+        claims.append(
+            _claim(
+                "iterated_vs_conventional",
+                gap <= CRITERIA["conventional_db"],
+                f"1x1x4 {it['mean']:.2f} ± {it['std']:.2f} dB vs 1x4x1 (4x the U-ConvBlock "
+                f"parameters) {conv['mean']:.2f} ± {conv['std']:.2f} dB: gap {gap:+.2f} dB "
+                f"(criterion: at most {CRITERIA['conventional_db']:g} dB)",
+                {"gap_db": gap},
+            )
+        )
     rows = [_row(runs, e) for e in [*ITERATED[:2], "t1_1x1x3", ITERATED[2], CONVENTIONAL[1]]]
     return {"rows": rows, "claims": claims}
 
@@ -127,8 +158,8 @@ def _memory(runs: dict, entry: str) -> float | None:
 def table2(runs: dict, repo: Path) -> dict:
     claims, rows = [], []
     bench = json.loads((repo / PAPER_MEMORY).read_text()) if (repo / PAPER_MEMORY).is_file() else {}
-    paper = {r["config"]: r["peak_vs_end_to_end"]
-             for r in bench.get("benchmarks", {}).get("progressive", {}).get("rows", [])}  # fmt: skip
+    rows_at_paper_sizes = bench.get("benchmarks", {}).get("progressive", {}).get("rows", [])
+    paper = {r["config"]: r["peak_vs_end_to_end"] for r in rows_at_paper_sizes}
     for n, entry in PROGRESSIVE.items():
         rows.append(_row(runs, entry) + [_memory(runs, entry)])
         if not (runs.get(entry) and runs.get(END_TO_END)):
@@ -143,20 +174,27 @@ def table2(runs: dict, repo: Path) -> dict:
             and ratio is not None
             and (ratio <= CRITERIA["memory_ratio"][n])
         )
-        claims.append(_claim(
-            f"progressive_{n}_blocks", ok,
-            f"{n} blocks {prog['mean']:.2f} ± {prog['std']:.2f} dB vs end to end "
-            f"{e2e['mean']:.2f} ± {e2e['std']:.2f} dB (gap {gap:+.2f} dB, criterion at most "
-            f"{CRITERIA['progressive_db']:g}); training-step memory at the grid's sizes "
-            f"{fmt(ratio)} of end to end (criterion at most {CRITERIA['memory_ratio'][n]:g})",
-            {"gap_db": gap, "memory_ratio": ratio}))  # fmt: skip
+        claims.append(
+            _claim(
+                f"progressive_{n}_blocks",
+                ok,
+                f"{n} blocks {prog['mean']:.2f} ± {prog['std']:.2f} dB vs end to end "
+                f"{e2e['mean']:.2f} ± {e2e['std']:.2f} dB (gap {gap:+.2f} dB, criterion at most "
+                f"{CRITERIA['progressive_db']:g}); training-step memory at the grid's sizes "
+                f"{fmt(ratio)} of end to end (criterion at most {CRITERIA['memory_ratio'][n]:g})",
+                {"gap_db": gap, "memory_ratio": ratio},
+            )
+        )
     rows.insert(0, _row(runs, END_TO_END) + [_memory(runs, END_TO_END)])
     return {"rows": rows, "claims": claims, "paper_sizes_memory_ratio": paper}
 
 
 def _anytime_curve(runs: dict, entry: str) -> list[float] | None:
-    curves = [np.mean([u["scores"] for u in r["measure"]["anytime"]], axis=0)
-              for r in runs.get(entry, []) if (r.get("measure") or {}).get("anytime")]  # fmt: skip
+    curves = [
+        np.mean([u["scores"] for u in r["measure"]["anytime"]], axis=0)
+        for r in runs.get(entry, [])
+        if (r.get("measure") or {}).get("anytime")
+    ]
     return [float(v) for v in np.mean(curves, axis=0)] if curves else None
 
 
@@ -170,9 +208,14 @@ def oracle(runs: dict, entry: str, lam: float) -> dict | None:
             continue
         scores, snr = np.array([u["scores"] for u in rows]), [u["input_snr"] for u in rows]
         steps = stats.oracle_steps(scores, lam)
-        per_seed.append({"seed": r["seed"], "oracle_steps_mean": float(steps.mean()),
-                         "spearman_snr_oracle_steps": stats.spearman(snr, steps),
-                         "marginal_gains": stats.marginal_gains(scores, snr, lam)})  # fmt: skip
+        per_seed.append(
+            {
+                "seed": r["seed"],
+                "oracle_steps_mean": float(steps.mean()),
+                "spearman_snr_oracle_steps": stats.spearman(snr, steps),
+                "marginal_gains": stats.marginal_gains(scores, snr, lam),
+            }
+        )
     return {"lambda": lam, "seeds": per_seed} if per_seed else None
 
 
@@ -182,8 +225,11 @@ def fig5(runs: dict, task: str) -> dict:
     if not runs.get(gated):
         out["claims"].append(_claim(f"gate_adapts_{task}", None, f"{gated} was not run"))
         return out
-    lam = float(yaml.safe_load((Path(runs[gated][0]["exp_dir"]) / "conf.yml").read_text())[
-        "gated"]["lambda"])  # fmt: skip
+    lam = float(
+        yaml.safe_load((Path(runs[gated][0]["exp_dir"]) / "conf.yml").read_text())["gated"][
+            "lambda"
+        ]
+    )
     out["oracle"] = oracle(runs, network, lam)
     rho, steps, si = [], [], []
     for r in runs[gated]:
@@ -192,39 +238,69 @@ def fig5(runs: dict, task: str) -> dict:
         steps.append(r["results"]["summary"]["steps_mean"])
         si.append(r["results"]["summary"]["si_sdri"])
     curve = _anytime_curve(runs, network)
-    same = stats.interpolate_curve({k + 1.0: v for k, v in enumerate(curve)},
-                                   float(np.mean(steps))) if curve else None  # fmt: skip
+    same = (
+        stats.interpolate_curve({k + 1.0: v for k, v in enumerate(curve)}, float(np.mean(steps)))
+        if curve
+        else None
+    )
     rho_known = [v for v in rho if v is not None]
     rho_mean = float(np.mean(rho_known)) if rho_known else None
     n_max = len(curve) if curve else 4
-    ok = (rho_mean is not None and rho_mean <= CRITERIA["spearman_max"]
-          and np.mean(steps) < n_max and same is not None
-          and np.mean(si) >= same - CRITERIA["gated_db"])  # fmt: skip
-    out.update(spearman=rho, steps_mean=steps, si_sdri=si, anytime_curve=curve,
-               ungated_at_mean_steps=same,
-               quartiles={e: [r["results"]["quartiles"] for r in runs.get(e, [])]
-                          for e in (gated, network, base3) if e})  # fmt: skip
-    out["claims"].append(_claim(
-        f"gate_adapts_{task}", ok,
-        f"Spearman(input SNR, steps) per seed {', '.join(fmt(v) for v in rho)} (mean "
-        f"{fmt(rho_mean)}, criterion at most {CRITERIA['spearman_max']:g}); "
-        f"{np.mean(steps):.2f} of {n_max} steps on average; SI-SDRi {np.mean(si):.2f} dB vs "
-        f"{fmt(same)} dB for the ungated network run for the same mean steps (criterion: at "
-        f"most {CRITERIA['gated_db']:g} dB below)", {"spearman_mean": rho_mean}))  # fmt: skip
+    ok = (
+        rho_mean is not None
+        and rho_mean <= CRITERIA["spearman_max"]
+        and np.mean(steps) < n_max
+        and same is not None
+        and np.mean(si) >= same - CRITERIA["gated_db"]
+    )
+    out.update(
+        spearman=rho,
+        steps_mean=steps,
+        si_sdri=si,
+        anytime_curve=curve,
+        ungated_at_mean_steps=same,
+        quartiles={
+            e: [r["results"]["quartiles"] for r in runs.get(e, [])]
+            for e in (gated, network, base3)
+            if e
+        },
+    )
+    out["claims"].append(
+        _claim(
+            f"gate_adapts_{task}",
+            ok,
+            f"Spearman(input SNR, steps) per seed {', '.join(fmt(v) for v in rho)} (mean "
+            f"{fmt(rho_mean)}, criterion at most {CRITERIA['spearman_max']:g}); "
+            f"{np.mean(steps):.2f} of {n_max} steps on average; SI-SDRi {np.mean(si):.2f} dB vs "
+            f"{fmt(same)} dB for the ungated network run for the same mean steps (criterion: at "
+            f"most {CRITERIA['gated_db']:g} dB below)",
+            {"spearman_mean": rho_mean},
+        )
+    )
     return out
 
 
 def report_markdown(report: dict) -> str:
-    lines = ["# The paper's claims at mini scale", "", f"Grid: `{report['grid']}` — every model "
-             f"{report['steps']} training steps, seeds {report['seeds']}; SI-SDRi in dB as mean "
-             "± standard deviation over seeds. A \"better\" claim is reproduced only when every "
-             "seed of one model scores above every seed of the other.", ""]  # fmt: skip
+    lines = [
+        "# The paper's claims at mini scale",
+        "",
+        f"Grid: `{report['grid']}` — every model "
+        f"{report['steps']} training steps, seeds {report['seeds']}; SI-SDRi in dB as mean "
+        '± standard deviation over seeds. A "better" claim is reproduced only when every '
+        "seed of one model scores above every seed of the other.",
+        "",
+    ]
     for key, value in report["meta"].items():
         lines.append(f"- {key}: {value}")
     header = ["entry", "structure", "parameters (M)", "GMAC/s", "SI-SDRi (dB)", "seeds"]
-    sections = [("Table 1: iterations at equal parameters", report["table1"], header),
-                ("Table 2: progressive vs end-to-end training", report["table2"],
-                 header + ["training-step memory (MiB)"])]  # fmt: skip
+    sections = [
+        ("Table 1: iterations at equal parameters", report["table1"], header),
+        (
+            "Table 2: progressive vs end-to-end training",
+            report["table2"],
+            header + ["training-step memory (MiB)"],
+        ),
+    ]
     for title, sec, head in sections:
         lines += ["", f"## {title}", "", *markdown_table(head, sec["rows"]), ""]
         lines += [f"- **{c['verdict']}** ({c['name']}): {c['text']}" for c in sec["claims"]]
@@ -257,17 +333,28 @@ def write_plots(report: dict, runs: dict, out_dir: Path) -> None:
     found = [e for e in entries if runs.get(e)]
     if found:
         summaries = {e: stats.seed_summary(_seeds(runs, e)) for e in found}
-        bar_chart({"SI-SDRi": {e: s["mean"] for e, s in summaries.items()}},
-                  out_dir / "table1.png", "SI-SDRi (dB)", "Equal training steps",
-                  errors={"SI-SDRi": {e: s["std"] for e, s in summaries.items()}})  # fmt: skip
+        bar_chart(
+            {"SI-SDRi": {e: s["mean"] for e, s in summaries.items()}},
+            out_dir / "table1.png",
+            "SI-SDRi (dB)",
+            "Equal training steps",
+            errors={"SI-SDRi": {e: s["std"] for e, s in summaries.items()}},
+        )
     for sec in report["fig5"]:
-        quart = {e: np.nanmean([[np.nan if q["si_sdri"] is None else q["si_sdri"] for q in qs]
-                                for qs in v], axis=0)
-                 for e, v in sec.get("quartiles", {}).items() if v}  # fmt: skip
+        quart = {
+            e: np.nanmean(
+                [[np.nan if q["si_sdri"] is None else q["si_sdri"] for q in qs] for qs in v], axis=0
+            )
+            for e, v in sec.get("quartiles", {}).items()
+            if v
+        }
         if quart:
-            bar_chart({e: {f"Q{i + 1}": float(x) for i, x in enumerate(v)}
-                       for e, v in quart.items()}, out_dir / "fig5.png",
-                      "SI-SDRi (dB)", f"By input-SNR quartile ({sec['task']})")  # fmt: skip
+            bar_chart(
+                {e: {f"Q{i + 1}": float(x) for i, x in enumerate(v)} for e, v in quart.items()},
+                out_dir / "fig5.png",
+                "SI-SDRi (dB)",
+                f"By input-SNR quartile ({sec['task']})",
+            )
             break
 
 
@@ -290,13 +377,21 @@ def main(argv=None) -> int:
     grid = load_grid(args.grid)
     runs = collect(grid, args.root, ("results.json", "measure.json"))
     wall = args.wall_seconds
-    meta = {"command": f"`{args.command_line}`", "machine": args.machine,
-            "wall time": None if wall is None else f"{wall // 60} min {wall % 60} s",
-            "runs at a time": f"{args.jobs}, {grid['threads']} thread(s) each"}  # fmt: skip
-    report = {"grid": args.grid, "steps": grid["steps"], "seeds": grid["seeds"],
-              "meta": {k: v for k, v in meta.items() if v is not None},
-              "table1": table1(runs), "table2": table2(runs, Path(__file__).parents[3]),
-              "fig5": [fig5(runs, task) for task in GATED]}  # fmt: skip
+    meta = {
+        "command": f"`{args.command_line}`",
+        "machine": args.machine,
+        "wall time": None if wall is None else f"{wall // 60} min {wall % 60} s",
+        "runs at a time": f"{args.jobs}, {grid['threads']} thread(s) each",
+    }
+    report = {
+        "grid": args.grid,
+        "steps": grid["steps"],
+        "seeds": grid["seeds"],
+        "meta": {k: v for k, v in meta.items() if v is not None},
+        "table1": table1(runs),
+        "table2": table2(runs, Path(__file__).parents[3]),
+        "fig5": [fig5(runs, task) for task in GATED],
+    }
     out = Path(args.out_dir or args.root)
     out.mkdir(parents=True, exist_ok=True)
     write_plots(report, runs, out)
