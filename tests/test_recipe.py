@@ -299,7 +299,7 @@ def test_every_configuration_trains_for_steps_not_minutes():
     conf = load_config(RECIPE / "conf" / "mini_cpu.yml")
     assert conf["training"]["epochs"] * conf["training"]["limit_train_batches"] == 4000
     tuss = load_config(RECIPE.parent / "unified" / "conf" / "tuss_cpu.yml")["training"]
-    assert tuss["epochs"] * tuss["batches_per_epoch"] == 4000
+    assert tuss["epochs"] * tuss["batches_per_epoch"] == 2000
     assert conf["data"]["mini"]["n_test"] > 0
     for name in ("mini_cpu", "mini_gated"):  # the mini configurations keep the noise term
         assert load_config(RECIPE / "conf" / f"{name}.yml")["loss"] == {"extra_weight": 1.0}

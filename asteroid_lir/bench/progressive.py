@@ -296,7 +296,8 @@ def build_step_runners(
 
     Returns:
         list: callables building a runner whose ``measure_peak(device)`` and calls time and
-        measure one training step (used by the bench and by ``egs/wham/local/paper_trends.py``).
+        measure one training step (used by the bench and by
+        :func:`asteroid_lir.experiment.measure.sudormrf_train_memory`).
     """
     n_blocks, n_sub, n_iters, mode = config
     loss = SpeechPITLoss(n_speech=sizes["n_src"] - 1)

@@ -96,7 +96,7 @@ def build_gated_model(
 
 #: Default scale of the joint phase's learning rates (network and gate) relative to ``lr``.
 #: Measured on the mini corpus (1x1x4, 256 bases, lambda 0.3, issue 15;
-#: ``egs/wham/examples/paper_trends/gate_investigation.md``): at the paper's single rate the
+#: ``egs/wham/examples/gate_investigation.md``): at the paper's single rate the
 #: gate's decision saturated to "exit after the first step" for every mixture within one short
 #: epoch (logit(process) - logit(exit) -9.5 +- 1.1 over the test set). Two causes, both
 #: measured: the gate's temporal convolution sums ``kernel_size`` (3200) frames, so one Adam
