@@ -147,31 +147,16 @@ class GatedSystem(LIRSystem):
     Args:
         model: a refinement model with a gate (any family, see
             :func:`build_gated_model`, or any model whose ``refiner`` is gated).
-        optimizer: torch optimizer over the parameters of the network and the gate.
-        loss_func: separation loss ``loss(est, targets) -> scalar`` (e.g. ``SpeechPITLoss``).
-        train_loader, val_loader: data loaders of ``(mixture, targets[, ids])`` batches.
-        scheduler: learning-rate scheduler, e.g. :func:`gated_lr_scheduler`.
-        config (dict): experiment configuration, saved in checkpoints.
+        *args, **kwargs: the other arguments of :class:`~asteroid_lir.engine.LIRSystem`: the
+            optimizer over the network and the gate, the separation loss (e.g.
+            ``SpeechPITLoss``), the loaders, the scheduler (e.g. :func:`gated_lr_scheduler`),
+            the config, online remixing.
         step_penalty (float): ``lambda``, the loss added per refinement step, in units of the
             separation loss (negative SI-SDR in dB: a step is worth taking if it gains more
             than ``lambda`` dB). ``0`` trains the gate on the separation loss alone.
-        remix_task (str, optional): online remixing task (see ``LIRSystem``).
-        remix_seed (int): seed of the remixing generator.
     """
 
-    def __init__(
-        self,
-        model: RefinementModelMixin,
-        optimizer,
-        loss_func,
-        train_loader,
-        val_loader=None,
-        scheduler=None,
-        config=None,
-        step_penalty: float = 0.1,
-        remix_task: str | None = None,
-        remix_seed: int = 0,
-    ):
+    def __init__(self, model: RefinementModelMixin, *args, step_penalty: float = 0.1, **kwargs):
         if not (isinstance(model, RefinementModelMixin) and model.refiner.gated):
             raise TypeError(
                 "GatedSystem trains a refinement model with a gate (gate_kernel_size set), "
@@ -179,17 +164,7 @@ class GatedSystem(LIRSystem):
             )
         if step_penalty < 0:
             raise ValueError(f"step_penalty (lambda) must be >= 0, got {step_penalty}.")
-        super().__init__(
-            model,
-            optimizer,
-            loss_func,
-            train_loader,
-            val_loader,
-            scheduler,
-            config,
-            remix_task=remix_task,
-            remix_seed=remix_seed,
-        )
+        super().__init__(model, *args, **kwargs)
         self.step_penalty = float(step_penalty)
 
     @classmethod

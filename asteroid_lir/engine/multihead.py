@@ -16,45 +16,18 @@ class MultiHeadSystem(LIRSystem):
 
     Args:
         model: a refinement model with ``head_per_block=True`` (or a single block).
-        optimizer: torch optimizer over all of the model's parameters.
-        loss_func: ``loss(est, targets) -> scalar``.
-        train_loader, val_loader: data loaders.
-        scheduler: learning-rate scheduler, optional.
-        config (dict): experiment configuration, saved in checkpoints.
+        *args, **kwargs: the other arguments of :class:`~asteroid_lir.engine.LIRSystem`
+            (optimizer, loss, loaders, scheduler, config, online remixing).
         heads (str): ``"all"``: the loss is the sum of the losses of every block's head (each
             after its block's iterations); ``"last"``: only the last head's loss (plain
             end-to-end training). Validation always scores the last head, the deployed output.
-        remix_task (str, optional): online remixing task (see ``LIRSystem``).
-        remix_seed (int): seed of the remixing generator.
     """
 
-    def __init__(
-        self,
-        model: RefinementModelMixin,
-        optimizer,
-        loss_func,
-        train_loader,
-        val_loader=None,
-        scheduler=None,
-        config: dict | None = None,
-        heads: str = "all",
-        remix_task: str | None = None,
-        remix_seed: int = 0,
-    ):
+    def __init__(self, model: RefinementModelMixin, *args, heads: str = "all", **kwargs):
         model.check_heads_per_block()
         if heads not in ("all", "last"):
             raise ValueError(f"heads must be 'all' or 'last', got {heads!r}.")
-        super().__init__(
-            model,
-            optimizer,
-            loss_func,
-            train_loader,
-            val_loader,
-            scheduler,
-            config,
-            remix_task=remix_task,
-            remix_seed=remix_seed,
-        )
+        super().__init__(model, *args, **kwargs)
         self.heads = heads
 
     def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:

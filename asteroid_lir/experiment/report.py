@@ -25,6 +25,7 @@ __all__ = [
     "positions_markdown",
     "read_csv_logs",
     "results_markdown",
+    "seed_bar_chart",
     "training_line",
 ]
 
@@ -311,6 +312,26 @@ def bar_chart(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def seed_bar_chart(
+    values: dict[str, dict[str, list[float]]], path: Path, ylabel: str, title: str = ""
+) -> None:
+    """:func:`bar_chart` of per-seed figures ``values[series][category]``: the mean over the
+    seeds with their standard deviation as error bars (categories without values are left
+    out)."""
+    from .stats import seed_summary
+
+    summaries = {
+        s: {c: seed_summary(v) for c, v in cats.items() if v} for s, cats in values.items()
+    }
+    bar_chart(
+        {s: {c: x["mean"] for c, x in cats.items()} for s, cats in summaries.items()},
+        path,
+        ylabel,
+        title,
+        errors={s: {c: x["std"] for c, x in cats.items()} for s, cats in summaries.items()},
+    )
 
 
 def plot_steps_histogram(steps: list[float], path: Path) -> None:

@@ -10,6 +10,7 @@ command and seed give the same model on any machine; a busy machine only takes l
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ __all__ = [
     "load_weights",
     "phase_report",
     "save_model",
+    "train_and_save",
     "write_json",
 ]
 
@@ -169,6 +171,29 @@ def save_model(model, path: Path, conf: dict, extra: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(package, tmp)
     tmp.replace(path)
+
+
+def train_and_save(job) -> dict:
+    """Run ``job`` (:func:`asteroid_lir.engine.procedures.train`) and, on the main process, save
+    ``best_model.pth`` (the model with its configuration and training report) and
+    ``train_done.json`` in its experiment folder.
+
+    Args:
+        job: a :class:`asteroid_lir.engine.procedures.TrainingJob`.
+
+    Returns:
+        dict: the training report (``train_done.json``).
+    """
+    from ..engine.procedures import train
+
+    start = time.time()
+    trainer, model, info = train(job)
+    if trainer.is_global_zero:
+        info["wall_seconds_this_run"] = round(time.time() - start, 1)
+        save_model(model, job.exp_dir / "best_model.pth", job.conf, info)
+        write_json(job.exp_dir / DONE_FILE, info)
+        print(f"[stage 2] Saved {job.exp_dir / 'best_model.pth'}: {info['global_steps']} steps")
+    return info
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -20,21 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-from asteroid_lir.engine.procedures import TrainingJob, train
+from asteroid_lir.engine.procedures import TrainingJob
 from asteroid_lir.engine.prompted import PromptedSystem
-from asteroid_lir.experiment.cli import check_experiment, run_stage
+from asteroid_lir.experiment.cli import already_trained, run_stage
 from asteroid_lir.experiment.config import load_config
 from asteroid_lir.experiment.registry import build_model, resolve_model_conf
-from asteroid_lir.experiment.trainer import (
-    DONE_FILE,
-    hardware,
-    save_model,
-    seed_and_threads,
-    write_json,
-)
+from asteroid_lir.experiment.trainer import hardware, seed_and_threads, train_and_save
 
 SECTIONS = ("data", "model", "training", "optim", "scheduler", "evaluation")
 
@@ -98,8 +91,7 @@ def main(argv=None) -> int:
     data, train_conf = conf["data"], conf["training"]
     conf["model"] = resolve_model_conf(conf["model"], int(data["sample_rate"]))
     exp_dir = Path(args.exp_dir)
-    if check_experiment(exp_dir, conf) == "done":
-        print(f"[stage 2] {exp_dir} is already trained with this configuration; skipping.")
+    if already_trained(exp_dir, conf):
         return 0
     seed_and_threads(train_conf)
     index = load_index(Path(args.meta_dir), int(data["sample_rate"]))
@@ -119,13 +111,7 @@ def main(argv=None) -> int:
         f"{train_conf['batches_per_epoch']} steps",
         flush=True,
     )
-    start = time.time()
-    trainer, model, info = train(job)
-    if trainer.is_global_zero:
-        info["wall_seconds_this_run"] = round(time.time() - start, 1)
-        save_model(model, exp_dir / "best_model.pth", conf, info)
-        write_json(exp_dir / DONE_FILE, info)
-        print(f"[stage 2] Saved {exp_dir / 'best_model.pth'}: {info['global_steps']} steps")
+    train_and_save(job)
     return 0
 
 

@@ -18,20 +18,13 @@ Usage: ``python train.py --conf C --task sep_noisy --meta_dir M --exp_dir E [--g
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-from asteroid_lir.engine.procedures import TrainingJob, train
-from asteroid_lir.experiment.cli import check_experiment, run_stage
+from asteroid_lir.engine.procedures import TrainingJob
+from asteroid_lir.experiment.cli import already_trained, run_stage
 from asteroid_lir.experiment.config import load_config
 from asteroid_lir.experiment.registry import build_model, resolve_model_conf
-from asteroid_lir.experiment.trainer import (
-    DONE_FILE,
-    hardware,
-    save_model,
-    seed_and_threads,
-    write_json,
-)
+from asteroid_lir.experiment.trainer import hardware, seed_and_threads, train_and_save
 
 SECTIONS = ("data", "model", "training", "optim", "scheduler")
 
@@ -114,8 +107,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     conf = resolved_config(args)
     exp_dir, train_conf = Path(args.exp_dir), conf["training"]
-    if check_experiment(exp_dir, conf) == "done":
-        print(f"[stage 2] {exp_dir} is already trained with this configuration; skipping.")
+    if already_trained(exp_dir, conf):
         return 0
     seed_and_threads(train_conf)
     n_speech = conf["model"]["n_src"] - int(conf["data"]["return_noise"])
@@ -137,13 +129,7 @@ def main(argv=None) -> int:
         f"{train_conf['epochs']} epochs",
         flush=True,
     )
-    start = time.time()
-    trainer, model, info = train(job)
-    if trainer.is_global_zero:
-        info["wall_seconds_this_run"] = round(time.time() - start, 1)
-        save_model(model, exp_dir / "best_model.pth", conf, info)
-        write_json(exp_dir / DONE_FILE, info)
-        print(f"[stage 2] Saved {exp_dir / 'best_model.pth'}: {info['global_steps']} steps")
+    train_and_save(job)
     return 0
 
 

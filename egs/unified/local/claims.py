@@ -10,14 +10,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 from asteroid_lir.experiment import stats
+from asteroid_lir.experiment.claims import claim, claim_lines, claims_main
 from asteroid_lir.experiment.cli import run_stage
-from asteroid_lir.experiment.grid import collect, load_grid
-from asteroid_lir.experiment.report import bar_chart, markdown_table
+from asteroid_lir.experiment.report import markdown_table, seed_bar_chart
 from asteroid_lir.tasks import UNIFIED_TASKS
 
 #: (claim, the model claimed ahead, the other): TUSS vs the unconditional model of its size
@@ -42,18 +41,13 @@ def _improvements(runs: dict, entry: str, task: str) -> list[float]:
     ]
 
 
-def _claim(name: str, verdict: bool | None, text: str, numbers: dict | None = None) -> dict:
-    label = "not run" if verdict is None else ("reproduced" if verdict else "not reproduced")
-    return {"name": name, "verdict": label, "text": text, "numbers": numbers or {}}
-
-
 def comparison(runs: dict, name: str, better: str, worse: str) -> dict:
     rows, claims = [], []
     for task, spec in UNIFIED_TASKS.items():
         a, b = _improvements(runs, better, task), _improvements(runs, worse, task)
         unit = "SNRi" if spec.metric == "snr" else "SI-SDRi"
         if not (a and b):
-            claims.append(_claim(f"{name}_{task}", None, f"{task}: a model was not run"))
+            claims.append(claim(f"{name}_{task}", None, f"{task}: a model was not run"))
             continue
         c = stats.compare(a, b)
         rows.append(
@@ -67,7 +61,7 @@ def comparison(runs: dict, name: str, better: str, worse: str) -> dict:
             ]
         )
         claims.append(
-            _claim(
+            claim(
                 f"{name}_{task}",
                 c["beyond_spread"],
                 f"{task} ({unit}): {better} {c['better']['mean']:+.2f} dB vs {worse} "
@@ -92,7 +86,7 @@ def five_prompts(runs: dict, entry: str = "tuss") -> dict:
         if "FIVE" in r["results"]["tasks"]
     ]
     if not lasts:
-        return {"claims": [_claim("fifth_prompt", None, "no five-prompt evaluation")]}
+        return {"claims": [claim("fifth_prompt", None, "no five-prompt evaluation")]}
     imp = stats.seed_summary([x["mean_improvement"] for x in lasts])
     ok = all(x["passes"] for x in lasts)
     text = (
@@ -102,20 +96,16 @@ def five_prompts(runs: dict, entry: str = "tuss") -> dict:
         + " dB; "
         + ("improves and is not silent for every seed" if ok else "fails for some seed")
     )
-    return {"claims": [_claim("fifth_prompt", ok, text, {"improvement": imp})], "last": lasts}
+    return {"claims": [claim("fifth_prompt", ok, text, {"improvement": imp})], "last": lasts}
 
 
-def report_markdown(report: dict) -> str:
-    lines = [
-        "# The TUSS slides' claims at mini scale",
-        "",
-        f"Grid: `{report['grid']}` — every "
-        f"model {report['steps']} training steps, seeds {report['seeds']}; improvements in "
-        'dB as mean ± standard deviation over seeds. "Ahead" is reproduced only when every '
-        "seed of one model scores above every seed of the other.",
-        "",
-    ]
-    lines += [f"- {k}: {v}" for k, v in report["meta"].items()]
+def build(runs: dict, out_dir: Path) -> tuple[dict, list[str]]:
+    report = {
+        "comparisons": [comparison(runs, *c) for c in COMPARISONS],
+        "five": five_prompts(runs),
+        "parameters": {e: r[0]["results"]["model"]["parameters"] for e, r in runs.items() if r},
+    }
+    lines = ["", "Parameters: " + ", ".join(f"{e} {n:,}" for e, n in report["parameters"].items())]
     for sec in report["comparisons"]:
         head = [
             "task",
@@ -125,85 +115,22 @@ def report_markdown(report: dict) -> str:
             "difference (dB)",
             "beyond spread",
         ]
-        lines += [
-            "",
-            f"## {sec['better']} vs {sec['worse']}",
-            "",
-            *markdown_table(head, sec["rows"]),
-            "",
-        ]
-        lines += [f"- **{c['verdict']}** ({c['name']}): {c['text']}" for c in sec["claims"]]
-    lines += ["", "## Five prompts", ""]
-    lines += [f"- **{c['verdict']}** ({c['name']}): {c['text']}" for c in report["five"]["claims"]]
-    lines += ["", "![Improvement per task](tasks.png)", ""]
-    return "\n".join(lines)
+        lines += ["", f"## {sec['better']} vs {sec['worse']}", ""]
+        lines += [*markdown_table(head, sec["rows"]), "", *claim_lines(sec["claims"])]
+    lines += ["", "## Five prompts", "", *claim_lines(report["five"]["claims"])]
+    entries = [e for e in ("tuss", "baseline", "tuss_sfc") if runs.get(e)]
+    if entries:
+        seed_bar_chart(
+            {e: {t: _improvements(runs, e, t) for t in UNIFIED_TASKS} for e in entries},
+            out_dir / "tasks.png",
+            "improvement (dB)",
+            "Equal training steps",
+        )
+    return report, lines + ["", "![Improvement per task](tasks.png)"]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("measure", "report"))
-    parser.add_argument("--exp_dir", help="measure: a trained and evaluated run")
-    parser.add_argument("--grid", help="report: the grid file as run")
-    parser.add_argument("--root", help="report: the folder of the runs")
-    parser.add_argument("--out_dir", default=None, help="report: where it goes (default: root)")
-    parser.add_argument("--command", dest="command_line", default=None, help="as it was run")
-    parser.add_argument("--machine", default=None, help="where it ran")
-    parser.add_argument("--wall_seconds", type=int, default=None)
-    parser.add_argument("--jobs", type=int, default=1)
-    args = parser.parse_args(argv)
-    if args.command == "measure":
-        out = measure(Path(args.exp_dir))
-        (Path(args.exp_dir) / "measure.json").write_text(json.dumps(out, indent=1) + "\n")
-        return 0
-    grid = load_grid(args.grid)
-    runs = collect(grid, args.root, ("results.json", "measure.json"))
-    wall = args.wall_seconds
-    meta = {
-        "command": f"`{args.command_line}`",
-        "machine": args.machine,
-        "wall time": None if wall is None else f"{wall // 60} min {wall % 60} s",
-        "runs at a time": f"{args.jobs}, {grid['threads']} thread(s) each",
-        "parameters": ", ".join(
-            f"{e} {r[0]['results']['model']['parameters']:,}" for e, r in runs.items() if r
-        ),
-    }
-    report = {
-        "grid": args.grid,
-        "steps": grid["steps"],
-        "seeds": grid["seeds"],
-        "meta": {k: v for k, v in meta.items() if v is not None},
-        "comparisons": [comparison(runs, *c) for c in COMPARISONS],
-        "five": five_prompts(runs),
-    }
-    out = Path(args.out_dir or args.root)
-    out.mkdir(parents=True, exist_ok=True)
-    entries = [e for e in ("tuss", "baseline", "tuss_sfc") if runs.get(e)]
-    if entries:
-        means = {
-            e: {
-                t: stats.seed_summary(_improvements(runs, e, t))["mean"]
-                for t in UNIFIED_TASKS
-                if _improvements(runs, e, t)
-            }
-            for e in entries
-        }
-        spread = {
-            e: {
-                t: stats.seed_summary(_improvements(runs, e, t))["std"]
-                for t in UNIFIED_TASKS
-                if _improvements(runs, e, t)
-            }
-            for e in entries
-        }
-        bar_chart(
-            means, out / "tasks.png", "improvement (dB)", "Equal training steps", errors=spread
-        )
-    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "report.md").write_text(report_markdown(report))
-    for sec in (*report["comparisons"], report["five"]):
-        for c in sec["claims"]:
-            print(f"[claims] {c['verdict']}: {c['name']}: {c['text']}")
-    return 0
+    return claims_main(argv, "The TUSS slides' claims at mini scale", measure, build)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -19,9 +18,9 @@ import numpy as np
 import yaml
 
 from asteroid_lir.experiment import stats
+from asteroid_lir.experiment.claims import claim, claim_lines, claims_main
 from asteroid_lir.experiment.cli import run_stage
-from asteroid_lir.experiment.grid import collect, load_grid
-from asteroid_lir.experiment.report import bar_chart, fmt, markdown_table
+from asteroid_lir.experiment.report import bar_chart, fmt, markdown_table, seed_bar_chart
 
 ITERATED = ["t1_1x1x1", "t1_1x1x2", "t1_1x1x4"]  # equal parameters, 1-4 iterations
 CONVENTIONAL = ("t1_1x1x4", "t1_1x4x1")  # iterated vs 4x its parameters
@@ -106,11 +105,6 @@ def _row(runs: dict, entry: str) -> list:
     ]
 
 
-def _claim(name: str, verdict: bool | None, text: str, numbers: dict | None = None) -> dict:
-    label = "not run" if verdict is None else ("reproduced" if verdict else "not reproduced")
-    return {"name": name, "verdict": label, "text": text, "numbers": numbers or {}}
-
-
 def table1(runs: dict) -> dict:
     claims = []
     if all(runs.get(e) for e in ITERATED):
@@ -130,14 +124,14 @@ def table1(runs: dict) -> dict:
                 "seeds' spread (" + ", ".join(f"{p['diff']:+.2f} dB" for p in pairs) + ")"
             )
         )
-        claims.append(_claim("more_iterations", ok, text, {"pairs": pairs}))
+        claims.append(claim("more_iterations", ok, text, {"pairs": pairs}))
     else:
-        claims.append(_claim("more_iterations", None, "an iterated model was not run"))
+        claims.append(claim("more_iterations", None, "an iterated model was not run"))
     if all(runs.get(e) for e in CONVENTIONAL):
         it, conv = (stats.seed_summary(_seeds(runs, e)) for e in CONVENTIONAL)
         gap = conv["mean"] - it["mean"]
         claims.append(
-            _claim(
+            claim(
                 "iterated_vs_conventional",
                 gap <= CRITERIA["conventional_db"],
                 f"1x1x4 {it['mean']:.2f} ± {it['std']:.2f} dB vs 1x4x1 (4x the U-ConvBlock "
@@ -163,7 +157,7 @@ def table2(runs: dict, repo: Path) -> dict:
     for n, entry in PROGRESSIVE.items():
         rows.append(_row(runs, entry) + [_memory(runs, entry)])
         if not (runs.get(entry) and runs.get(END_TO_END)):
-            claims.append(_claim(f"progressive_{n}_blocks", None, "a model was not run"))
+            claims.append(claim(f"progressive_{n}_blocks", None, "a model was not run"))
             continue
         prog, e2e = (stats.seed_summary(_seeds(runs, e)) for e in (entry, END_TO_END))
         mem, mem_e2e = _memory(runs, entry), _memory(runs, END_TO_END)
@@ -175,7 +169,7 @@ def table2(runs: dict, repo: Path) -> dict:
             and (ratio <= CRITERIA["memory_ratio"][n])
         )
         claims.append(
-            _claim(
+            claim(
                 f"progressive_{n}_blocks",
                 ok,
                 f"{n} blocks {prog['mean']:.2f} ± {prog['std']:.2f} dB vs end to end "
@@ -223,7 +217,7 @@ def fig5(runs: dict, task: str) -> dict:
     gated, network, base3 = GATED[task]
     out: dict = {"task": task, "claims": []}
     if not runs.get(gated):
-        out["claims"].append(_claim(f"gate_adapts_{task}", None, f"{gated} was not run"))
+        out["claims"].append(claim(f"gate_adapts_{task}", None, f"{gated} was not run"))
         return out
     lam = float(
         yaml.safe_load((Path(runs[gated][0]["exp_dir"]) / "conf.yml").read_text())["gated"][
@@ -266,7 +260,7 @@ def fig5(runs: dict, task: str) -> dict:
         },
     )
     out["claims"].append(
-        _claim(
+        claim(
             f"gate_adapts_{task}",
             ok,
             f"Spearman(input SNR, steps) per seed {', '.join(fmt(v) for v in rho)} (mean "
@@ -280,18 +274,8 @@ def fig5(runs: dict, task: str) -> dict:
     return out
 
 
-def report_markdown(report: dict) -> str:
-    lines = [
-        "# The paper's claims at mini scale",
-        "",
-        f"Grid: `{report['grid']}` — every model "
-        f"{report['steps']} training steps, seeds {report['seeds']}; SI-SDRi in dB as mean "
-        '± standard deviation over seeds. A "better" claim is reproduced only when every '
-        "seed of one model scores above every seed of the other.",
-        "",
-    ]
-    for key, value in report["meta"].items():
-        lines.append(f"- {key}: {value}")
+def report_body(report: dict) -> list[str]:
+    lines = []
     header = ["entry", "structure", "parameters (M)", "GMAC/s", "SI-SDRi (dB)", "seeds"]
     sections = [
         ("Table 1: iterations at equal parameters", report["table1"], header),
@@ -303,7 +287,7 @@ def report_markdown(report: dict) -> str:
     ]
     for title, sec, head in sections:
         lines += ["", f"## {title}", "", *markdown_table(head, sec["rows"]), ""]
-        lines += [f"- **{c['verdict']}** ({c['name']}): {c['text']}" for c in sec["claims"]]
+        lines += claim_lines(sec["claims"])
     paper = report["table2"]["paper_sizes_memory_ratio"]
     if paper:
         lines.append(
@@ -312,7 +296,7 @@ def report_markdown(report: dict) -> str:
         )
     for sec in report["fig5"]:
         lines += ["", f"## Fig. 5: the gate ({sec['task']})", ""]
-        lines += [f"- **{c['verdict']}** ({c['name']}): {c['text']}" for c in sec["claims"]]
+        lines += claim_lines(sec["claims"])
         if sec.get("anytime_curve"):
             lines.append(
                 "- ungated network after each step (mean over seeds): "
@@ -324,21 +308,17 @@ def report_markdown(report: dict) -> str:
                 f"{seed['seed']}: {seed['oracle_steps_mean']:.2f} steps on average, "
                 f"Spearman with input SNR {fmt(seed['spearman_snr_oracle_steps'])}"
             )
-    lines += ["", "![Table 1](table1.png)", "", "![Fig. 5](fig5.png)", ""]
-    return "\n".join(lines)
+    return lines + ["", "![Table 1](table1.png)", "", "![Fig. 5](fig5.png)"]
 
 
 def write_plots(report: dict, runs: dict, out_dir: Path) -> None:
     entries = [*ITERATED[:2], "t1_1x1x3", ITERATED[2], END_TO_END, *PROGRESSIVE.values()]
-    found = [e for e in entries if runs.get(e)]
-    if found:
-        summaries = {e: stats.seed_summary(_seeds(runs, e)) for e in found}
-        bar_chart(
-            {"SI-SDRi": {e: s["mean"] for e, s in summaries.items()}},
+    if any(runs.get(e) for e in entries):
+        seed_bar_chart(
+            {"SI-SDRi": {e: _seeds(runs, e) for e in entries}},
             out_dir / "table1.png",
             "SI-SDRi (dB)",
             "Equal training steps",
-            errors={"SI-SDRi": {e: s["std"] for e, s in summaries.items()}},
         )
     for sec in report["fig5"]:
         quart = {
@@ -358,49 +338,18 @@ def write_plots(report: dict, runs: dict, out_dir: Path) -> None:
             break
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("measure", "report"))
-    parser.add_argument("--exp_dir", help="measure: a trained and evaluated run")
-    parser.add_argument("--grid", help="report: the grid file as run")
-    parser.add_argument("--root", help="report: the folder of the runs")
-    parser.add_argument("--out_dir", default=None, help="report: where it goes (default: root)")
-    parser.add_argument("--command", dest="command_line", default=None, help="as it was run")
-    parser.add_argument("--machine", default=None, help="where it ran")
-    parser.add_argument("--wall_seconds", type=int, default=None)
-    parser.add_argument("--jobs", type=int, default=1)
-    args = parser.parse_args(argv)
-    if args.command == "measure":
-        out = measure(Path(args.exp_dir))
-        (Path(args.exp_dir) / "measure.json").write_text(json.dumps(out, indent=1) + "\n")
-        return 0
-    grid = load_grid(args.grid)
-    runs = collect(grid, args.root, ("results.json", "measure.json"))
-    wall = args.wall_seconds
-    meta = {
-        "command": f"`{args.command_line}`",
-        "machine": args.machine,
-        "wall time": None if wall is None else f"{wall // 60} min {wall % 60} s",
-        "runs at a time": f"{args.jobs}, {grid['threads']} thread(s) each",
-    }
+def build(runs: dict, out_dir: Path) -> tuple[dict, list[str]]:
     report = {
-        "grid": args.grid,
-        "steps": grid["steps"],
-        "seeds": grid["seeds"],
-        "meta": {k: v for k, v in meta.items() if v is not None},
         "table1": table1(runs),
         "table2": table2(runs, Path(__file__).parents[3]),
         "fig5": [fig5(runs, task) for task in GATED],
     }
-    out = Path(args.out_dir or args.root)
-    out.mkdir(parents=True, exist_ok=True)
-    write_plots(report, runs, out)
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
-    (out / "report.md").write_text(report_markdown(report))
-    for sec in (report["table1"], report["table2"], *report["fig5"]):
-        for c in sec["claims"]:
-            print(f"[claims] {c['verdict']}: {c['name']}: {c['text']}")
-    return 0
+    write_plots(report, runs, out_dir)
+    return report, report_body(report)
+
+
+def main(argv=None) -> int:
+    return claims_main(argv, "The paper's claims at mini scale", measure, build)
 
 
 if __name__ == "__main__":
