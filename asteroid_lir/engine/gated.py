@@ -157,6 +157,10 @@ class GatedSystem(LIRSystem):
             than ``lambda`` dB). ``0`` trains the gate on the separation loss alone.
         remix_task (str, optional): online remixing task (see ``LIRSystem``).
         remix_seed (int): seed of the remixing generator.
+        **system_kwargs: other :class:`~asteroid_lir.engine.system.LIRSystem` arguments
+            (``warmup_steps``; ``prompted_batches=True`` trains a prompt model such as a gated
+            ``TUSSNet``, whose gate decides per (mixture, prompt): ``C_hat`` is then the mean
+            over every (mixture, prompt)).
     """
 
     def __init__(
@@ -171,6 +175,7 @@ class GatedSystem(LIRSystem):
         step_penalty: float = 0.1,
         remix_task: str | None = None,
         remix_seed: int = 0,
+        **system_kwargs,
     ):
         if not (isinstance(model, RefinementModelMixin) and model.refiner.gated):
             raise TypeError(
@@ -189,6 +194,7 @@ class GatedSystem(LIRSystem):
             config,
             remix_task=remix_task,
             remix_seed=remix_seed,
+            **system_kwargs,
         )
         self.step_penalty = float(step_penalty)
 
@@ -209,6 +215,7 @@ class GatedSystem(LIRSystem):
         remix_seed: int = 0,
         network_lr: float | None = None,
         gate_lr: float | None = None,
+        **system_kwargs,
     ) -> GatedSystem:
         """The paper's joint training set up in one call.
 
@@ -239,6 +246,7 @@ class GatedSystem(LIRSystem):
                 mask network, decoder); default ``lr * JOINT_LR_SCALE``. ``0`` freezes it.
             gate_lr (float, optional): initial learning rate of the gate; default
                 ``lr * JOINT_LR_SCALE``.
+            **system_kwargs: other system arguments (``warmup_steps``, ``prompted_batches``).
 
         Returns:
             GatedSystem: ready for ``pl.Trainer(max_epochs=GATED_EPOCHS).fit(system)``.
@@ -259,15 +267,16 @@ class GatedSystem(LIRSystem):
             step_penalty=step_penalty,
             remix_task=remix_task,
             remix_seed=remix_seed,
+            **system_kwargs,
         )
 
     #: The name of :meth:`from_ungated` when only Sudo rm -rf could be gated.
     from_pretrained_lir = from_ungated
 
     def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
-        mix, targets = self.prepare_batch(batch, train)
-        est, steps = self.model.forward_with_steps(mix)
-        loss_sep = self.loss_func(est, targets)
+        inputs, targets, loss_args = self.unpack(batch, train)
+        est, steps = self.model.run_with_steps(inputs)
+        loss_sep = self.loss_func(est, targets, *loss_args)
         c_hat = steps.to(loss_sep.dtype).mean()
         if self._trainer is not None:
             prefix = "" if train else "val_"

@@ -26,6 +26,8 @@ class MultiHeadSystem(LIRSystem):
             end-to-end training). Validation always scores the last head, the deployed output.
         remix_task (str, optional): online remixing task (see ``LIRSystem``).
         remix_seed (int): seed of the remixing generator.
+        **system_kwargs: other :class:`~asteroid_lir.engine.system.LIRSystem` arguments
+            (``warmup_steps``, ``prompted_batches``).
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class MultiHeadSystem(LIRSystem):
         heads: str = "all",
         remix_task: str | None = None,
         remix_seed: int = 0,
+        **system_kwargs,
     ):
         model.check_heads_per_block()
         if heads not in ("all", "last"):
@@ -54,12 +57,13 @@ class MultiHeadSystem(LIRSystem):
             config,
             remix_task=remix_task,
             remix_seed=remix_seed,
+            **system_kwargs,
         )
         self.heads = heads
 
     def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
-        mix, targets = self.prepare_batch(batch, train)
+        inputs, targets, loss_args = self.unpack(batch, train)
         if self.heads == "last" or not train:
-            return self.loss_func(self.model(mix), targets)
-        estimates = self.model.forward_block_ends(mix)
-        return sum(self.loss_func(est, targets) for est in estimates)
+            return self.loss_func(self.model(*inputs), targets, *loss_args)
+        estimates = self.model.run_block_ends(inputs)
+        return sum(self.loss_func(est, targets, *loss_args) for est in estimates)

@@ -17,7 +17,11 @@ import numpy as np
 
 __all__ = [
     "bar_chart",
+    "compute_markdown",
+    "operating_point",
+    "plot_quality_vs_compute",
     "csv_log_files",
+    "fmt",
     "markdown_table",
     "plot_example",
     "plot_steps_histogram",
@@ -177,6 +181,82 @@ def results_markdown(results: dict, plots: dict[str, str] | None = None) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def operating_point(results: dict, tasks: list[str] | None = None) -> dict | None:
+    """A measured model's average over tasks: improvement, refinement GMACs per mixture, steps
+    per output, and its anytime curve (the same averages for ``k = 1 .. n_steps`` steps of the
+    network without its gate); ``None`` for an unmeasured evaluation.
+
+    Args:
+        results: an evaluation's ``results.json`` with ``tasks``.
+        tasks: the tasks to average (default: all but the five-prompt case).
+    """
+    tasks = [t for t in (tasks or results["tasks"]) if t in results["tasks"] and t != "FIVE"]
+    res = [results["tasks"][t] for t in tasks]
+    if not res or any(r.get("gmacs_per_mixture") is None for r in res):
+        return None
+    curves = [r["anytime"] or [] for r in res]
+    return {
+        "tasks": tasks,
+        "improvement": float(np.mean([r["improvement"] for r in res])),
+        "gmacs": float(np.mean([r["gmacs_per_mixture"] for r in res])),
+        "steps": float(np.mean([r["steps_mean"] for r in res])),
+        "anytime": [
+            {
+                "steps": points[0]["steps"],
+                "improvement": float(np.mean([p["improvement"] for p in points])),
+                "gmacs": float(np.mean([p["gmacs_per_mixture"] for p in points])),
+            }
+            for points in zip(*curves)
+        ],
+    }
+
+
+def compute_markdown(results: dict) -> str:
+    """A section on what a measured refinement model spends: per task and per prompt the
+    improvement, mean steps and the refinement's counted GMACs (TUSS: the conditional TSE module
+    and its gate), and the anytime curve (the network without its gate run for ``1 .. n_steps``
+    steps). Empty for an unmeasured evaluation."""
+    point = operating_point(results)
+    if point is None:
+        return ""
+    model = results["model"]
+    kind = "gated: the gate's steps" if model.get("gated") else "ungated: every step"
+    lines = [
+        "## Compute of the refinement (TSE module)",
+        "",
+        f"Multiply-adds of the refinement steps and gate evaluations, counted with "
+        f"`torch.utils.flop_counter.FlopCounterMode` per refined sample ({kind}). Average over "
+        f"tasks: improvement {point['improvement']:+.2f} dB, {point['steps']:.2f} steps per "
+        f"output, {point['gmacs']:.4f} GMACs per mixture.",
+        "",
+    ]
+    anytime = point["anytime"]
+    header = ["task", "improvement (dB)", "steps", "GMACs / mixture"]
+    header += [f"{a['steps']} step(s): dB / GMACs" for a in anytime]
+    rows = []
+    for task in point["tasks"]:
+        res = results["tasks"][task]
+        curve = [f"{a['improvement']:+.2f} / {a['gmacs_per_mixture']:.4f}" for a in res["anytime"]]
+        rows.append(
+            [task, res["improvement"], res["steps_mean"], f"{res['gmacs_per_mixture']:.4f}", *curve]
+        )
+    mean_curve = [f"{a['improvement']:+.2f} / {a['gmacs']:.4f}" for a in anytime]
+    rows.append(
+        ["mean", point["improvement"], point["steps"], f"{point['gmacs']:.4f}", *mean_curve]
+    )
+    lines += markdown_table(header, rows)
+    lines += ["", "Per prompt (improvement dB, steps, GMACs per output):", ""]
+    for task in point["tasks"]:
+        per = results["tasks"][task]["per_prompt"]
+        cells = ", ".join(
+            f"{name} {v['mean_improvement']:+.2f} / {v.get('mean_steps', float('nan')):.2f} / "
+            f"{v.get('mean_gmacs', float('nan')):.4f}"
+            for name, v in per.items()
+        )
+        lines.append(f"- {task}: {cells}")
+    return "\n".join(lines)
+
+
 def positions_markdown(summary: dict, title: str) -> str:
     """A section with the table of :func:`asteroid_lir.experiment.evaluation.position_summary`."""
     header = ["position", "improvement (dB)", "min (dB)", "improved", "level (dB)", "silent"]
@@ -306,6 +386,49 @@ def bar_chart(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_quality_vs_compute(named: dict[str, dict], path: Path, ylabel: str) -> bool:
+    """Quality against compute: each measured model's anytime curve (its network without the
+    gate run for ``1 .. n_steps`` steps) as a line and its own operating point (a gated model's:
+    the gate's steps) as a star; ``False`` (nothing drawn) when no model is measured.
+
+    Args:
+        named: ``{label: results.json}`` of evaluated experiments.
+        path: the PNG to write.
+        ylabel: the quality axis' label.
+    """
+    points = {label: operating_point(res) for label, res in named.items()}
+    points = {label: p for label, p in points.items() if p is not None}
+    if not points:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for k, (label, point) in enumerate(points.items()):
+        color = f"C{k}"
+        curve = point["anytime"]
+        ax.plot(
+            [a["gmacs"] for a in curve], [a["improvement"] for a in curve], "o-", color=color,
+            alpha=0.7, label=f"{label}: 1..{len(curve)} steps, no gate",
+        )  # fmt: skip
+        for a in curve:
+            ax.annotate(str(a["steps"]), (a["gmacs"], a["improvement"]), fontsize=8,
+                        xytext=(3, -10), textcoords="offset points", color=color)  # fmt: skip
+        gated = named[label]["model"].get("gated")
+        ax.plot(
+            point["gmacs"], point["improvement"], "*" if gated else "s", ms=14 if gated else 8,
+            color=color, mec="k",
+            label=f"{label}: {'gated' if gated else 'as trained'}, {point['steps']:.2f} steps",
+        )  # fmt: skip
+    ax.set_xlabel("refinement (TSE) GMACs per mixture, counted")
+    ax.set_ylabel(ylabel)
+    ax.set_title("Quality vs compute (mean over tasks)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def plot_steps_histogram(steps: list[float], path: Path) -> None:
