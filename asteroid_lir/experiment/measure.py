@@ -86,7 +86,10 @@ def measured_refinement(model, inputs: tuple, anytime: bool = False) -> Measured
         all steps).
     """
     refiner = model.refiner
-    with torch.no_grad():
+    # FlopCounterMode's module tracker switches grad mode on, which inference mode forbids: run
+    # outside it, on ordinary copies of the inputs, without autograd.
+    with torch.inference_mode(False), torch.no_grad():
+        inputs = tuple(x.clone() if isinstance(x, torch.Tensor) else x for x in inputs)
         ctx, z = model.encode(*inputs)
         latents, steps, macs = [], [], []
         for i in range(z.shape[0]):

@@ -180,6 +180,12 @@ class RefinementCore(nn.Module):
                 raise ValueError("A gated core has one head: use head_per_block=False.")
             if not 0 <= min_steps <= self.n_steps:
                 raise ValueError(f"min_steps must be in [0, {self.n_steps}], got {min_steps}.")
+            if min_steps == self.n_steps:
+                raise ValueError(
+                    f"The gate would never decide: the model has {self.n_steps} refinement "
+                    f"step(s) and min_steps={min_steps} of them are always taken. Give more "
+                    "iterations (n_iters) or a lower min_steps, or build the model without a gate."
+                )
             if gumbel_tau <= 0:
                 raise ValueError(f"gumbel_tau must be > 0, got {gumbel_tau}.")
             self.gate = gate

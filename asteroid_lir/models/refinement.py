@@ -170,8 +170,8 @@ class RefinementModelMixin:
         """:meth:`forward_with_steps` of the model inputs ``inputs``; the steps are shaped by
         :meth:`sample_steps` (a tensor ``force_steps`` of that shape is accepted too)."""
         ctx, z = self.encode(*inputs)
-        if isinstance(force_steps, torch.Tensor):
-            force_steps = force_steps.reshape(-1)
+        if isinstance(force_steps, torch.Tensor) and force_steps.ndim > 1:
+            force_steps = force_steps.reshape(-1)  # e.g. (batch, n_prompts): one per sample
         z, steps = self.refiner.run_gated(z, force_steps, early_exit)
         return self.decode(ctx, z, 0), self.sample_steps(ctx, steps)
 
