@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "adaptive_comparison",
+    "adaptive_markdown",
     "bar_chart",
     "compute_markdown",
     "operating_point",
@@ -77,6 +79,9 @@ def training_line(training: dict | None) -> str:
     done, planned = training.get("global_steps"), training.get("steps_planned")
     text = f"- training: {done} steps" + (f" of {planned} planned" if planned else "")
     text += f" ({training.get('epochs_done')} of {training.get('epochs_planned')} epochs)"
+    total = training.get("total_steps")
+    if total is not None and total != done:
+        text += f"; {total} steps in all phases (pre-training included)"
     if training.get("stopped_by_time"):
         text += (
             f"; **STOPPED BY THE TIME BOUND ({training.get('max_time_minutes')} min) BEFORE ITS "
@@ -209,6 +214,135 @@ def operating_point(results: dict, tasks: list[str] | None = None) -> dict | Non
             for points in zip(*curves)
         ],
     }
+
+
+#: What the adaptive model must show against its ungated network at equal training steps
+#: (issue 26): at least this fraction of the refinement's multiply-adds saved ...
+MIN_SAVING = 0.30
+#: ... for at most this drop of the mean improvement (dB).
+MAX_DROP_DB = 0.3
+#: Mean steps that differ by at least this much between two tasks or two prompt names "differ".
+MIN_STEP_SPREAD = 0.25
+
+
+def _spread(values: dict[str, float]) -> tuple[float, str, str]:
+    low, high = min(values, key=values.get), max(values, key=values.get)
+    return values[high] - values[low], low, high
+
+
+def adaptive_comparison(pairs: dict[str, tuple[dict, dict]]) -> dict:
+    """A gated model against its ungated network trained for the same steps, over seeds.
+
+    Args:
+        pairs: ``{seed: (ungated results.json, gated results.json)}`` of measured evaluations.
+
+    Returns:
+        dict: per seed (``improvement`` and ``gmacs`` of both, ``drop_db``, ``saving``, the
+        training steps of both, the gated model's mean steps per task and per prompt name and
+        their spreads), the means over seeds, and the verdicts: ``saving_ok`` (mean saving at
+        least :data:`MIN_SAVING`), ``drop_ok`` (mean drop at most :data:`MAX_DROP_DB`),
+        ``steps_differ`` (the mean steps of two tasks or two prompt names differ by at least
+        :data:`MIN_STEP_SPREAD` in every seed), ``equal_steps`` (same training steps).
+
+    Raises:
+        ValueError: an evaluation without the measurements (an old ``results.json``).
+    """
+    seeds = {}
+    for seed, (ungated, gated) in pairs.items():
+        base, point = operating_point(ungated), operating_point(gated, list(ungated["tasks"]))
+        if base is None or point is None:
+            raise ValueError(f"seed {seed}: evaluate both models again (stage 3) to measure them.")
+        by_task = {t: gated["tasks"][t]["steps_mean"] for t in point["tasks"]}
+        weighted: dict[str, list[tuple[float, int]]] = {}  # per prompt name, over tasks
+        for task in point["tasks"]:
+            for name, v in gated["tasks"][task]["per_prompt"].items():
+                weighted.setdefault(name, []).append((v["mean_steps"], v["n"]))
+        by_prompt = {
+            name: sum(s * n for s, n in entries) / sum(n for _, n in entries)
+            for name, entries in weighted.items()
+        }
+        seeds[seed] = {
+            "ungated": {k: base[k] for k in ("improvement", "gmacs", "steps")},
+            "gated": {k: point[k] for k in ("improvement", "gmacs", "steps")},
+            "drop_db": base["improvement"] - point["improvement"],
+            "saving": 1.0 - point["gmacs"] / base["gmacs"],
+            "training_steps": [r["training"].get("total_steps") for r in (ungated, gated)],
+            "steps_by_task": by_task,
+            "steps_by_prompt": by_prompt,
+            "task_spread": _spread(by_task),
+            "prompt_spread": _spread(by_prompt),
+            "anytime": base["anytime"],
+        }
+    rows = list(seeds.values())
+    mean = {key: float(np.mean([r[key] for r in rows])) for key in ("drop_db", "saving")} | {
+        f"{side}_{key}": float(np.mean([r[side][key] for r in rows]))
+        for side in ("ungated", "gated")
+        for key in ("improvement", "gmacs", "steps")
+    }
+    return {
+        "seeds": seeds,
+        "mean": mean,
+        "std": {k: float(np.std([r[k] for r in rows])) for k in ("drop_db", "saving")},
+        "saving_ok": mean["saving"] >= MIN_SAVING,
+        "drop_ok": mean["drop_db"] <= MAX_DROP_DB,
+        "steps_differ": all(
+            max(r["task_spread"][0], r["prompt_spread"][0]) >= MIN_STEP_SPREAD for r in rows
+        ),
+        "equal_steps": all(len(set(r["training_steps"])) == 1 for r in rows),
+    }
+
+
+def adaptive_markdown(comparison: dict) -> str:
+    """The Markdown of :func:`adaptive_comparison`: one row per seed, the means, the verdicts and
+    the ungated network's anytime curve (mean over seeds)."""
+    header = ["seed", "training steps (ungated / gated)", "ungated dB", "ungated GMACs",
+              "gated dB", "gated GMACs", "gated steps", "drop (dB)", "GMACs saved",
+              "steps by task (min .. max)", "steps by prompt (min .. max)"]  # fmt: skip
+    rows = []
+    for seed, r in comparison["seeds"].items():
+        (_, t_low, t_high), (_, p_low, p_high) = r["task_spread"], r["prompt_spread"]
+        rows.append([
+            seed, " / ".join(str(s) for s in r["training_steps"]), r["ungated"]["improvement"],
+            fmt(r["ungated"]["gmacs"], 4), r["gated"]["improvement"], fmt(r["gated"]["gmacs"], 4),
+            r["gated"]["steps"], r["drop_db"], f"{100 * r['saving']:.1f} %",
+            f"{t_low} {r['steps_by_task'][t_low]:.2f} .. {t_high} {r['steps_by_task'][t_high]:.2f}",
+            f"{p_low} {r['steps_by_prompt'][p_low]:.2f} .. {p_high} "
+            f"{r['steps_by_prompt'][p_high]:.2f}",
+        ])  # fmt: skip
+    m, sd = comparison["mean"], comparison["std"]
+    rows.append([
+        "mean", "", m["ungated_improvement"], fmt(m["ungated_gmacs"], 4), m["gated_improvement"],
+        fmt(m["gated_gmacs"], 4), m["gated_steps"], f"{m['drop_db']:.2f} ± {sd['drop_db']:.2f}",
+        f"{100 * m['saving']:.1f} ± {100 * sd['saving']:.1f} %", "", "",
+    ])  # fmt: skip
+    curves = [r["anytime"] for r in comparison["seeds"].values()]
+    anytime = [
+        f"{points[0]['steps']}: {np.mean([p['improvement'] for p in points]):+.2f} dB at "
+        f"{np.mean([p['gmacs'] for p in points]):.4f} GMACs"
+        for points in zip(*curves)
+    ]
+
+    def verdict(ok: bool) -> str:
+        return "yes" if ok else "**NO**"
+
+    return "\n".join([
+        "# Adaptive TUSS: the gated model against its ungated network at equal training steps",
+        "",
+        "Improvement: the mean over tasks of the per-task improvement (SI-SDRi; SNRi for MSS). "
+        "GMACs: the conditional TSE module's multiply-adds per mixture (gate included), counted.",
+        "",
+        *markdown_table(header, rows),
+        "",
+        f"- at least {100 * MIN_SAVING:.0f} % of the TSE GMACs saved (mean): "
+        f"{verdict(comparison['saving_ok'])}",
+        f"- drop of at most {MAX_DROP_DB} dB (mean): {verdict(comparison['drop_ok'])}",
+        f"- mean steps differ between tasks or prompt names (by {MIN_STEP_SPREAD} or more, every "
+        f"seed): {verdict(comparison['steps_differ'])}",
+        f"- equal training steps: {verdict(comparison['equal_steps'])}",
+        "",
+        "Anytime curve of the ungated network (mean over seeds; steps: improvement at GMACs): "
+        + "; ".join(anytime) + ".",
+    ]) + "\n"  # fmt: skip
 
 
 def compute_markdown(results: dict) -> str:
@@ -403,7 +537,7 @@ def plot_quality_vs_compute(named: dict[str, dict], path: Path, ylabel: str) -> 
     if not points:
         return False
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
     for k, (label, point) in enumerate(points.items()):
         color = f"C{k}"
         curve = point["anytime"]
@@ -424,7 +558,7 @@ def plot_quality_vs_compute(named: dict[str, dict], path: Path, ylabel: str) -> 
     ax.set_ylabel(ylabel)
     ax.set_title("Quality vs compute (mean over tasks)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
