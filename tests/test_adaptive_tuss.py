@@ -287,3 +287,40 @@ def test_measured_evaluation_reports_steps_gmacs_and_the_anytime_curve(tmp_path)
     assert plot_quality_vs_compute({"gated": results, "ungated": base}, path, "dB")
     assert path.stat().st_size > 0
     assert compute_markdown({"model": {}, "tasks": {"SE": {"gmacs_per_mixture": None}}}) == ""
+
+
+def test_chunked_separation_reports_the_steps_of_every_prompt():
+    from asteroid_lir.inference import separate_chunked
+
+    model = tuss(n_iters=3, gate_kernel_size=8)
+    wav = wave(2, 3000, seed=2) * 0.1
+    done = separate_chunked(model, wav, chunk_size=1200, overlap=300, prompts=PROMPTS)
+    assert done.estimates.shape == (2, 2, 3000)
+    assert done.steps.shape == (2, done.n_chunks, 2) and done.n_chunks > 1
+    assert ((done.steps >= 1) & (done.steps <= 3)).all()
+
+
+def test_progressive_tuss_heads_steps_and_prefix_export():
+    from asteroid_lir.engine.progressive import ProgressiveSystem
+    from asteroid_lir.models.refinement import export_prefix
+
+    model = tuss(n_blocks=2, n_iters=[1, 2], head_per_block=True)
+    # Every parameter is trained in exactly one progressive step (the SOS token in step 1).
+    per_step = [{id(p) for m in model.step_modules(k) for p in m.parameters()} for k in (1, 2)]
+    assert not per_step[0] & per_step[1]
+    assert per_step[0] | per_step[1] == {id(p) for p in model.parameters()}
+    assert id(model.separator.sos_token) in per_step[0]
+    wav = wave(1, 900)
+    prefix = export_prefix(model, 1).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(prefix(wav, PROMPTS), model(wav, PROMPTS, n_steps=1))
+        ends = model.forward_block_ends(wav, PROMPTS)
+        torch.testing.assert_close(ends[1], model(wav, PROMPTS))
+    system = ProgressiveSystem(
+        model.train(), lambda params: torch.optim.Adam(params), PromptSNRLoss(), *_loaders(),
+        total_epochs=2, prompted_batches=True,
+    )  # fmt: skip
+    system.common_step(next(iter(system.train_loader)), 0).backward()
+    head_1 = list(model.separator.decoder_for(0).parameters())
+    assert all(p.grad is not None for p in head_1)  # step 1 trains the first block's head
+    assert all(p.grad is None for p in model.separator.decoder.parameters())
