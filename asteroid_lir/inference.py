@@ -59,7 +59,8 @@ class ChunkedResult:
         estimates (torch.Tensor): ``(batch, n_src, time)`` float32 on the CPU.
         n_chunks (int): chunks the input was cut into (1: one piece).
         steps (torch.Tensor or None): for gated models (``forward_with_steps``), the refinement
-            steps each chunk took, ``(batch, n_chunks)``; ``None`` for other models.
+            steps each chunk took, ``(batch, n_chunks)`` (gated prompt models: ``(batch,
+            n_chunks, n_prompts)``); ``None`` for other models.
     """
 
     estimates: torch.Tensor
@@ -127,13 +128,14 @@ def run_model(
     model: nn.Module, wav: torch.Tensor, prompts: list[str] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(estimates, steps)`` of a batch ``(batch, time)``: the same prompts for every item of a
-    prompt model; the steps each item took for a gated model (``None`` otherwise)."""
-    if prompts is not None:
-        return model(wav, [list(prompts) for _ in range(wav.shape[0])]), None
+    prompt model; the steps a gated model took (``None`` otherwise): one per item ``(batch,)``,
+    or one per (item, prompt) ``(batch, n_prompts)`` for a prompt model (its gate decides per
+    prompt)."""
+    inputs = (wav,) if prompts is None else (wav, [list(prompts) for _ in range(wav.shape[0])])
     if is_gated(model):
-        est, steps = model.forward_with_steps(wav)
-        return est, steps.reshape(-1)
-    return model(wav), None
+        est, steps = model.forward_with_steps(*inputs)
+        return est, steps if takes_prompts(model) else steps.reshape(-1)
+    return model(*inputs), None
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -240,7 +242,8 @@ def _overlap_add(model, wav, bounds, overlap, fade, batch_chunks, prompts, align
             )
         est = est.float().cpu()
         if chunk_steps is not None:
-            steps.extend(chunk_steps.cpu().reshape(len(group), batch).unbind(0))
+            per_chunk = chunk_steps.cpu().reshape(len(group), batch, *chunk_steps.shape[1:])
+            steps.extend(per_chunk.unbind(0))
         if out is None:
             n_src = est.shape[1]
             # A normal tensor (not an inference tensor), so callers may modify it in place.

@@ -189,7 +189,7 @@ def _separate_file(path: Path, model, args, report: Callable[[str], None]) -> No
             where = f" channel {b + 1}" if several else ""
             report(
                 f"{path.name}{where}: gated steps per chunk mean {steps.mean():.2f} "
-                f"(min {int(steps.min())}, max {int(steps.max())}) over {steps.numel()} chunk(s)"
+                f"(min {int(steps.min())}, max {int(steps.max())}) over {steps.shape[0]} chunk(s)"
             )
 
 

@@ -95,7 +95,11 @@ CASES = {
     ),  # fmt: skip
     "TUSSNet": Case(TUSSNet, TUSS, PROMPTS),
     "TUSSNet-sfc": Case(TUSSNet, dict(TUSS, encoder="sfc", encoder_kwargs={"n_heads": 2}), PROMPTS),
+    "TUSSNet-gated": Case(TUSSNet, dict(TUSS, n_iters=3, gate_kernel_size=8), PROMPTS),
     "BSLocoformerNet": Case(BSLocoformerNet, dict(BASELINE, n_src=3)),
+    "BSLocoformerNet-gated": Case(
+        BSLocoformerNet, dict(BASELINE, n_src=3, n_iters=3, gate_kernel_size=8)
+    ),
 }
 N = 1203  # an odd length: no STFT hop or U-ConvBlock stride divides it
 

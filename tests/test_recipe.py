@@ -192,6 +192,11 @@ def test_config_inheritance_and_overrides(tmp_path):
         "depth": 3,
         "width": 8,
     }
+    # So does one naming another preset (the sizes tuned for the inherited preset do not apply).
+    (tmp_path / "preset.yml").write_text("defaults: named.yml\nmodel: {preset: large}\n")
+    assert load_config(tmp_path / "preset.yml")["model"] == {"preset": "large"}
+    (tmp_path / "same.yml").write_text("defaults: preset.yml\nmodel: {preset: large, d: 1}\n")
+    assert load_config(tmp_path / "same.yml")["model"] == {"preset": "large", "d": 1}
     with pytest.raises(ValueError, match=r"lacks the section\(s\) \['optim2'\]"):
         load_config(tmp_path / "child.yml", required=("optim", "optim2"))
     bad = load_config(tmp_path / "child.yml", ["training.mode=magic"])

@@ -2,8 +2,9 @@
 
 Every file in ``tests/data`` is a ``serialize()`` package whose ``infos.test_fixture`` holds an
 input (``wav``, and ``prompts`` for TUSS), the output the writing code gave (``est``, and
-``steps`` for gated models) and the commit that wrote it (``written_by_commit``). A refactor
-that changes a state-dict name, a default or a computation fails here.
+``steps`` for gated models: per (item, prompt) for a gated TUSS) and the commit that wrote it
+(``written_by_commit``). A refactor that changes a state-dict name, a default or a computation
+fails here.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ FILES = sorted(p.stem for p in DATA.glob("*.pth"))
 
 
 def _run(model, fixture):
+    inputs = (fixture["wav"],)
+    if "prompts" in fixture:
+        inputs += ([list(fixture["prompts"])] * fixture["wav"].shape[0],)
     with torch.no_grad():
-        if "prompts" in fixture:
-            prompts = list(fixture["prompts"])
-            return model(fixture["wav"], [prompts] * fixture["wav"].shape[0]), None
         if fixture.get("steps") is not None:
-            return model.forward_with_steps(fixture["wav"])
-        return model(fixture["wav"]), None
+            return model.forward_with_steps(*inputs)
+        return model(*inputs), None
 
 
 @pytest.mark.parametrize("name", FILES)

@@ -487,3 +487,110 @@ def test_slides_claims_hold_only_beyond_the_seed_spread(tmp_path):
     md = (root / "report.md").read_text()
     assert "| USS | SI-SDRi |" in md and "within the seeds' spread" in md
     assert (root / "tasks.png").stat().st_size > 1000
+
+
+# ---------------------------------------------------------------------- adaptive TUSS
+def test_adaptive_configs_train_equal_steps_and_build_the_iterated_network():
+    def build(conf):
+        return registry.build_model(
+            registry.resolve_model_conf(conf["model"], conf["data"]["sample_rate"])
+        )
+
+    base, iterated, gated = (
+        load_config(RECIPE / "conf" / f"{name}.yml")
+        for name in ("tuss_cpu", "tuss_iter_cpu", "tuss_gated_cpu")
+    )
+    assert gated["training"]["mode"] == "gated" and "mode" not in iterated["training"]
+    # Equal training steps: pre-training + joint phase = the ungated network's epochs.
+    total = gated["training"]["epochs"] + gated["gated"]["joint_epochs"]
+    assert total == iterated["training"]["epochs"] == base["training"]["epochs"]
+    assert gated["training"]["batches_per_epoch"] == iterated["training"]["batches_per_epoch"]
+    net, one = build(iterated), build(base)
+    assert net.n_steps == 4 and not net.refiner.gated
+    assert set(net.state_dict()) == set(one.state_dict())  # shared weights: tuss_cpu's names
+    pre = build(gated)
+    assert pre.get_model_args() == {**net.get_model_args(), "min_steps": 1}
+    model = pre.with_gate(**gated["gated"]["gate"])
+    assert model.refiner.gated and model.n_steps == 4
+    medium, adaptive = (
+        build(load_config(RECIPE / "conf" / f"{n}.yml"))
+        for n in ("tuss_medium", "tuss_gated_medium")
+    )
+    count = sum(p.numel() for p in medium.parameters())
+    assert count == 11_132_296 == sum(p.numel() for p in adaptive.parameters())
+    assert medium.n_steps == 1 and adaptive.n_steps == 3
+
+
+def _measured_results(gated: bool, gmacs: float, improvement: float, steps: dict) -> dict:
+    tasks = {}
+    for task, task_steps in steps.items():
+        tasks[task] = {
+            "improvement": improvement,
+            "gmacs_per_mixture": gmacs,
+            "steps_mean": float(np.mean(list(task_steps.values()))),
+            "per_prompt": {p: {"mean_steps": s, "n": 4} for p, s in task_steps.items()},
+            "anytime": [
+                {"steps": k, "improvement": improvement - 1 / k, "gmacs_per_mixture": k}
+                for k in (1, 2)
+            ],
+        }
+    return {
+        "model": {"gated": gated},
+        "training": {"total_steps": 100},
+        "tasks": {**tasks, "FIVE": tasks[next(iter(tasks))]},
+    }
+
+
+def test_adaptive_comparison_of_seeds(tmp_path):
+    from asteroid_lir.experiment.report import adaptive_comparison, adaptive_markdown
+
+    ungated = _measured_results(
+        False, 2.0, 5.0, {"SE": {"speech": 2, "sfxbg": 2}, "MSS": {"bass": 2}}
+    )
+    gated = _measured_results(
+        True, 1.2, 4.8, {"SE": {"speech": 1, "sfxbg": 1.5}, "MSS": {"bass": 2}}
+    )
+    comparison = adaptive_comparison({"0": (ungated, gated), "1": (ungated, gated)})
+    assert comparison["mean"]["saving"] == pytest.approx(0.4)
+    assert comparison["mean"]["drop_db"] == pytest.approx(0.2)
+    assert comparison["saving_ok"] and comparison["drop_ok"] and comparison["equal_steps"]
+    assert comparison["steps_differ"]  # SE 1.25 vs MSS 2 steps
+    assert comparison["seeds"]["0"]["steps_by_prompt"] == {"speech": 1, "sfxbg": 1.5, "bass": 2}
+    text = adaptive_markdown(comparison)
+    assert "40.0 ± 0.0 %" in text and "**NO**" not in text
+    worse = _measured_results(True, 1.6, 4.5, {"SE": {"speech": 2, "sfxbg": 2}, "MSS": {"bass": 2}})
+    worse["training"]["total_steps"] = 90
+    verdict = adaptive_comparison({"0": (ungated, worse)})
+    assert not (verdict["saving_ok"] or verdict["drop_ok"] or verdict["steps_differ"])
+    assert not verdict["equal_steps"] and text.count("yes") == 4
+    with pytest.raises(ValueError, match="evaluate both models again"):
+        adaptive_comparison({"0": ({**ungated, "tasks": {"SE": {"gmacs_per_mixture": None}}},
+                                   gated)})  # fmt: skip
+
+
+def test_adaptive_script_help_and_bad_options():
+    script = RECIPE / "local" / "adaptive.sh"
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--seeds" in out.stdout and "training seeds" in out.stdout
+    out = subprocess.run([str(script), "--parallel", "0"], capture_output=True, text=True)
+    assert out.returncode != 0 and "--parallel" in out.stderr
+
+
+def test_task_evaluation_measures_a_gated_tuss(index, tmp_path):
+    from asteroid_lir.experiment.report import compute_markdown
+    from asteroid_lir.experiment.tasks import FIVE, evaluate_tasks, is_measured
+    from asteroid_lir.models import TUSSNet
+
+    model_conf = {k: v for k, v in TINY_CONF["model"].items() if k not in ("name", "preset")}
+    torch.manual_seed(0)
+    model = TUSSNet.from_preset("tiny", **model_conf, n_iters=2, gate_kernel_size=4)
+    ev = {"seconds": 1.0, "n_examples": 0}
+    tasks, timing, notes = evaluate_tasks(model.eval(), index, ev, tmp_path, torch.device("cpu"), 1)
+    assert is_measured(model) and set(tasks) == set(TASKS) | {FIVE}
+    for res in tasks.values():
+        assert 1 <= res["steps_mean"] <= 2 and res["gmacs_per_mixture"] > 0
+        assert [a["steps"] for a in res["anytime"]] == [1, 2]
+        assert all("mean_steps" in v for v in res["per_prompt"].values())
+    assert "## Compute of the refinement" in compute_markdown({"model": {}, "tasks": tasks})
+    plain = TUSSNet.from_preset("tiny", **model_conf)
+    assert not is_measured(plain)

@@ -3,8 +3,9 @@
 One process, timings interleaved (A B C A B C ...): a batch run with every sample forced to exit
 after 1, 2, ..., ``n_iters`` steps, one U-ConvBlock pass alone on the same batch, and a mixed
 batch where half of the samples exit after one step. Multiply-adds are counted with
-``torch.utils.flop_counter.FlopCounterMode`` (gate, one U-ConvBlock pass through Asteroid's
-reference ``UConvBlock.forward``, and the fixed encoder/bottleneck/mask/decoder part).
+``torch.utils.flop_counter.FlopCounterMode`` (:func:`asteroid_lir.experiment.measure.count_macs`;
+gate, one U-ConvBlock pass through Asteroid's reference ``UConvBlock.forward``, and the fixed
+encoder/bottleneck/mask/decoder part).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import argparse
 
 import torch
 from asteroid.masknn.convolutional import UConvBlock
-from torch.utils.flop_counter import FlopCounterMode
 
+from ..experiment import measure
 from ..models.gated_lir_sudormrf import GatedLIRSuDORMRFNet
 from .common import markdown_table, ratio_spread, spread, spread_text, time_alternating
 
@@ -53,9 +54,7 @@ def _sizes(args: argparse.Namespace) -> dict:
 
 
 def _macs(fn) -> int:
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops() // 2
+    return measure.count_macs(fn)[1]
 
 
 def count_macs(model: GatedLIRSuDORMRFNet, wav: torch.Tensor) -> dict:

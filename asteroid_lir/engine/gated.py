@@ -150,7 +150,9 @@ class GatedSystem(LIRSystem):
         *args, **kwargs: the other arguments of :class:`~asteroid_lir.engine.LIRSystem`: the
             optimizer over the network and the gate, the separation loss (e.g.
             ``SpeechPITLoss``), the loaders, the scheduler (e.g. :func:`gated_lr_scheduler`),
-            the config, online remixing.
+            the config, online remixing, ``warmup_steps``; ``prompted_batches=True`` trains a
+            prompt model such as a gated ``TUSSNet``, whose gate decides per (mixture,
+            prompt): ``C_hat`` is then the mean over every (mixture, prompt).
         step_penalty (float): ``lambda``, the loss added per refinement step, in units of the
             separation loss (negative SI-SDR in dB: a step is worth taking if it gains more
             than ``lambda`` dB). ``0`` trains the gate on the separation loss alone.
@@ -184,6 +186,7 @@ class GatedSystem(LIRSystem):
         remix_seed: int = 0,
         network_lr: float | None = None,
         gate_lr: float | None = None,
+        **system_kwargs,
     ) -> GatedSystem:
         """The paper's joint training set up in one call.
 
@@ -214,6 +217,7 @@ class GatedSystem(LIRSystem):
                 mask network, decoder); default ``lr * JOINT_LR_SCALE``. ``0`` freezes it.
             gate_lr (float, optional): initial learning rate of the gate; default
                 ``lr * JOINT_LR_SCALE``.
+            **system_kwargs: other system arguments (``warmup_steps``, ``prompted_batches``).
 
         Returns:
             GatedSystem: ready for ``pl.Trainer(max_epochs=GATED_EPOCHS).fit(system)``.
@@ -234,15 +238,16 @@ class GatedSystem(LIRSystem):
             step_penalty=step_penalty,
             remix_task=remix_task,
             remix_seed=remix_seed,
+            **system_kwargs,
         )
 
     #: The name of :meth:`from_ungated` when only Sudo rm -rf could be gated.
     from_pretrained_lir = from_ungated
 
     def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
-        mix, targets = self.prepare_batch(batch, train)
-        est, steps = self.model.forward_with_steps(mix)
-        loss_sep = self.loss_func(est, targets)
+        inputs, targets, loss_args = self.unpack(batch, train)
+        est, steps = self.model.run_with_steps(inputs)
+        loss_sep = self.loss_func(est, targets, *loss_args)
         c_hat = steps.to(loss_sep.dtype).mean()
         if self._trainer is not None:
             prefix = "" if train else "val_"

@@ -17,7 +17,8 @@ class MultiHeadSystem(LIRSystem):
     Args:
         model: a refinement model with ``head_per_block=True`` (or a single block).
         *args, **kwargs: the other arguments of :class:`~asteroid_lir.engine.LIRSystem`
-            (optimizer, loss, loaders, scheduler, config, online remixing).
+            (optimizer, loss, loaders, scheduler, config, online remixing, ``warmup_steps``,
+            ``prompted_batches``).
         heads (str): ``"all"``: the loss is the sum of the losses of every block's head (each
             after its block's iterations); ``"last"``: only the last head's loss (plain
             end-to-end training). Validation always scores the last head, the deployed output.
@@ -31,8 +32,8 @@ class MultiHeadSystem(LIRSystem):
         self.heads = heads
 
     def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
-        mix, targets = self.prepare_batch(batch, train)
+        inputs, targets, loss_args = self.unpack(batch, train)
         if self.heads == "last" or not train:
-            return self.loss_func(self.model(mix), targets)
-        estimates = self.model.forward_block_ends(mix)
-        return sum(self.loss_func(est, targets) for est in estimates)
+            return self.loss_func(self.model(*inputs), targets, *loss_args)
+        estimates = self.model.run_block_ends(inputs)
+        return sum(self.loss_func(est, targets, *loss_args) for est in estimates)

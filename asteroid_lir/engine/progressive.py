@@ -154,6 +154,8 @@ class ProgressiveSystem(LIRSystem):
         remix_task (str, optional): online remixing task (see ``LIRSystem``).
         remix_seed (int): seed of the remixing generator.
         save_step_outputs (bool): write ``step{k}-last.ckpt`` and ``step{k}_model.pth``.
+        **system_kwargs: other :class:`~asteroid_lir.engine.system.LIRSystem` arguments
+            (``warmup_steps``, ``prompted_batches`` for a prompt model such as ``TUSSNet``).
 
     References:
         [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.2.
@@ -173,6 +175,7 @@ class ProgressiveSystem(LIRSystem):
         remix_task: str | None = None,
         remix_seed: int = 0,
         save_step_outputs: bool = True,
+        **system_kwargs,
     ):
         _check_multi_head(model)
         self.n_prog_steps = model.n_blocks
@@ -207,6 +210,7 @@ class ProgressiveSystem(LIRSystem):
             config,
             remix_task=remix_task,
             remix_seed=remix_seed,
+            **system_kwargs,
         )
         #: Step whose parameters the current optimizer holds (1-based).
         self.active_step = 1
@@ -332,6 +336,7 @@ class ProgressiveSystem(LIRSystem):
         self._sync_step()
 
     def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
         self._sync_step()
         self.log("progressive_step", float(self.active_step), on_step=False, on_epoch=True)
 
@@ -394,14 +399,15 @@ class ProgressiveSystem(LIRSystem):
             trainer.strategy.setup_optimizers(trainer)
 
     # ------------------------------------------------------------------ forward and loss
-    def forward_step(self, mix: torch.Tensor, step: int | None = None) -> torch.Tensor:
-        """Head ``step``'s estimate, with autograd through block ``step`` and its head only."""
+    def forward_step(self, *inputs: torch.Tensor, step: int | None = None) -> torch.Tensor:
+        """Head ``step``'s estimate of the model inputs (the mixture, and a prompt model's
+        prompts), with autograd through block ``step`` and its head only."""
         step = step or self.active_step
-        return self.model.forward_block_ends(mix, last_block=step, grad_from=step)[0]
+        return self.model.run_block_ends(inputs, last_block=step, grad_from=step)[0]
 
     def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
-        mix, targets = self.prepare_batch(batch, train)
-        return self.loss_func(self.forward_step(mix), targets)
+        inputs, targets, loss_args = self.unpack(batch, train)
+        return self.loss_func(self.forward_step(*inputs), targets, *loss_args)
 
 
 class _StepBoundary(Callback):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from asteroid.engine.system import System
 
+from ..inference import takes_prompts
+
 __all__ = ["LIRSystem"]
 
 
@@ -17,6 +19,15 @@ class LIRSystem(System):
 
     Batches are ``(mixture, targets)`` or ``(mixture, targets, ids)`` with targets
     ``(batch, n_targets, time)`` (speech sources first, then the noise if the dataset gives it).
+    With ``prompted_batches=True`` they are ``(mixtures, references, prompts)`` (unified
+    separation, ``asteroid_lir.data.unified.UnifiedMixtures``): a prompt model gets the prompts
+    (``model(mix, prompts)``), and the loss (:class:`~asteroid_lir.losses.PromptSNRLoss`) gets
+    them too (``None`` for a model with fixed outputs: PIT over all its outputs). Every subclass
+    (gated, progressive, multi-head) reads batches through :meth:`unpack`, so each trains
+    prompted models as well.
+
+    A training dataset with ``set_epoch(epoch)`` (one that draws new mixtures every epoch) is
+    told the epoch at the start of each.
 
     Args:
         model: the separation model (``model(mix) -> (batch, n_src, time)``).
@@ -30,6 +41,7 @@ class LIRSystem(System):
         remix_seed (int): seed of the remixing generator (reproducible augmentation).
         warmup_steps (int): the learning rate rises linearly over the first ``warmup_steps``
             optimizer steps (0: no warm-up).
+        prompted_batches (bool): batches carry prompts (see above); no online remixing.
     """
 
     def __init__(
@@ -44,10 +56,17 @@ class LIRSystem(System):
         remix_task: str | None = None,
         remix_seed: int = 0,
         warmup_steps: int = 0,
+        prompted_batches: bool = False,
     ):
+        if prompted_batches and remix_task is not None:
+            raise ValueError(
+                "Online remixing (remix_task) is for (mixture, targets) batches; prompted "
+                "batches are drawn anew every epoch instead."
+            )
         super().__init__(
             model, optimizer, loss_func, train_loader, val_loader, scheduler, config or {}
         )
+        self.prompted_batches = bool(prompted_batches)
         self.remix_task = remix_task
         self._remix_gen = torch.Generator().manual_seed(remix_seed)
         self.warmup_steps = int(warmup_steps)
@@ -68,7 +87,23 @@ class LIRSystem(System):
             mix, targets = remix_batch(targets, self.remix_task, generator=self._remix_gen)
         return mix, targets
 
+    def unpack(self, batch, train: bool) -> tuple[tuple, torch.Tensor, tuple]:
+        """``(inputs, targets, loss_args)`` of a batch: the model's inputs (the mixture, and the
+        prompts of a prompt model), the targets and the loss's extra arguments, so that
+        ``loss_func(model(*inputs), targets, *loss_args)`` is the training loss."""
+        if not self.prompted_batches:
+            mix, targets = self.prepare_batch(batch, train)
+            return (mix,), targets, ()
+        mix, refs, prompts = batch
+        if takes_prompts(self.model):
+            return (mix, prompts), refs, (prompts,)
+        return (mix,), refs, (None,)
+
     def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
-        mix, targets = self.prepare_batch(batch, train)
-        est = self(mix)
-        return self.loss_func(est, targets)
+        inputs, targets, loss_args = self.unpack(batch, train)
+        return self.loss_func(self(*inputs), targets, *loss_args)
+
+    def on_train_epoch_start(self) -> None:
+        dataset = getattr(self.train_loader, "dataset", None)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(self.current_epoch)

@@ -3,8 +3,9 @@
 One rule for every recipe: a file may start with ``defaults: <file>`` (or a list of files),
 paths relative to the file itself; those are loaded first and the file's own keys are merged
 over them, section by section (nested mappings merge, other values replace). A ``model`` section
-whose ``name`` differs from the inherited one replaces the inherited section instead of merging
-with it (another model's arguments do not apply). Overrides ``section.key=value`` (the value read
+whose ``name`` or ``preset`` differs from the inherited one replaces the inherited section
+instead of merging with it (another model's arguments, or the sizes tuned for another preset, do
+not apply). Overrides ``section.key=value`` (the value read
 as YAML) are applied last, and reach the configuration that is saved with the experiment.
 """
 
@@ -68,10 +69,12 @@ def _load_file(path: Path, chain: tuple[Path, ...], default_model: str | None) -
     merged: dict = {}
     for parent in [parents] if isinstance(parents, str) else parents:
         merged = deep_merge(merged, _load_file(path.parent / parent, (*chain, path), default_model))
-    model = conf.get("model")
-    if isinstance(model, dict) and "name" in model and isinstance(merged.get("model"), dict):
-        if model["name"] != merged["model"].get("name", default_model):
-            merged.pop("model")  # another model: the inherited model arguments do not apply
+    model, inherited = conf.get("model"), merged.get("model")
+    if isinstance(model, dict) and isinstance(inherited, dict):
+        for key, default in (("name", default_model), ("preset", None)):
+            if key in model and model[key] != inherited.get(key, default):
+                merged.pop("model")  # another model or size: the inherited arguments do not apply
+                break
     return deep_merge(merged, conf)
 
 

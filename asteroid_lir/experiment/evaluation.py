@@ -14,6 +14,12 @@ unconditional baseline, an oracle choice in its favour).
 
 Tables: means per source and per prompt, by input-SNR quartile (with the steps of gated
 models), and the timing (real-time factor).
+
+Refinement models can be measured as well (``evaluate_items(..., measure=True)``,
+:func:`asteroid_lir.experiment.measure.measured_refinement`): the steps each output took (a
+gated TUSS decides per prompt), the multiply-adds its refinement steps actually spent (TUSS:
+the conditional TSE module and its gate), and the anytime curve: the scores and multiply-adds
+of the network without its gate run for ``1 .. n_steps`` steps (:func:`anytime_summary`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from ..inference import run_model
 
 __all__ = [
     "EvaluationError",
+    "anytime_summary",
     "evaluate_items",
     "input_snr",
     "pairwise_scores",
@@ -202,6 +209,7 @@ def evaluate_items(
     examples_dir: Path | None = None,
     n_examples: int = 0,
     progress: str | None = "evaluation",
+    measure: bool = False,
 ) -> tuple[list[dict], dict]:
     """Separate and score test mixtures.
 
@@ -220,10 +228,17 @@ def evaluate_items(
         examples_dir: where example WAVs go (``<examples_dir>/<id>/``).
         n_examples: how many of the first items get example WAVs.
         progress: the progress bar's label (``None``: no bar).
+        measure (bool): refinement models: count the refinement's multiply-adds and compute
+            the anytime curve (a second, counted pass; the timing is the first pass's).
 
     Returns:
-        tuple: one row per item (``id``, ``prompts``, the scores, ``input_snr``, ``steps`` of
-        gated models, ``example``) and the timing (``compute_seconds``, ``audio_seconds``).
+        tuple: one row per item (``id``, ``prompts``, the scores, ``input_snr``, ``example``;
+        gated models: ``steps``, the mean over outputs, and ``output_steps``, per reference;
+        measured: ``refine_gmacs`` (the item's), ``output_gmacs`` (per reference: that
+        output's refined sample, or the item's for a model with one refined sample) and
+        ``anytime``, one entry per step count ``k``: ``{"steps": k, "gmacs": ...,
+        "<metric>i": [per reference]}``) and the timing (``compute_seconds``,
+        ``audio_seconds``).
 
     Raises:
         EvaluationError: naming the item whose separation or scoring failed.
@@ -256,7 +271,10 @@ def evaluate_items(
                 if item.get("noise") is not None:
                     row["input_snr"] = input_snr(refs.sum(0), np.asarray(item["noise"]))
                 if steps is not None:
-                    row["steps"] = float(steps.reshape(-1)[0])
+                    row["output_steps"] = _per_reference(steps[0], scores["output"])
+                    row["steps"] = float(np.mean(row["output_steps"]))
+                if measure:
+                    row.update(_measured(model, wav, item, scores["output"], sample_rate, metrics))
                 if examples_dir is not None and k < n_examples:
                     names = item.get("names") or [f"s{j + 1}" for j in range(len(refs))]
                     write_example(examples_dir / row["id"], mix, refs, chosen, sample_rate, names)
@@ -268,6 +286,39 @@ def evaluate_items(
                 ) from err
             rows.append(row)
     return rows, {"compute_seconds": compute_s, "audio_seconds": audio_s}
+
+
+def _per_reference(values: torch.Tensor, matched: list[int]) -> list[float]:
+    # One value per output (a prompt model's) taken for each reference's matched output, or one
+    # value for the whole item (a model with one refined sample) repeated.
+    values = values.reshape(-1).double().cpu()
+    if values.numel() == 1:
+        return [float(values[0])] * len(matched)
+    return [float(values[m]) for m in matched]
+
+
+def _measured(model, wav, item: dict, matched: list[int], sample_rate: int, metrics) -> dict:
+    # The counted refinement cost of one item and its anytime curve (first metric only).
+    from .measure import measured_refinement
+
+    prompts = item.get("prompts")
+    inputs = (wav,) if prompts is None else (wav, [list(prompts)])
+    run = measured_refinement(model, inputs, anytime=True)
+    refs, mix = np.asarray(item["references"]), np.asarray(item["mixture"], dtype=np.float32)
+    out = {
+        "refine_gmacs": float(run.macs.sum()) / 1e9,
+        "output_gmacs": [v / 1e9 for v in _per_reference(run.macs[0], matched)],
+        "output_steps": _per_reference(run.steps[0], matched),
+        "anytime": [],
+    }
+    for k, (est, macs) in enumerate(run.anytime, start=1):
+        scores, _ = score_sources(
+            mix, refs, est[0].float().cpu().numpy(), sample_rate, metrics[:1], prompts,
+            item.get("candidates"),
+        )  # fmt: skip
+        imp = f"{metrics[0]}i"
+        out["anytime"].append({"steps": k, "gmacs": float(macs.sum()) / 1e9, imp: scores[imp]})
+    return out
 
 
 def summarize(rows: list[dict], metrics: Sequence[str], timing: dict) -> dict:
@@ -289,26 +340,76 @@ def summarize(rows: list[dict], metrics: Sequence[str], timing: dict) -> dict:
     return summary
 
 
+def _by_prompt(rows: list[dict], values: dict) -> dict[str, dict[str, list[float]]]:
+    # {prompt name: {key: [the per-reference values of every row]}} for each key of `values`,
+    # ``{key: row -> per-reference list or None}`` (rows without it are left out).
+    per: dict[str, dict[str, list[float]]] = {}
+    for row in rows:
+        for key, get in values.items():
+            got = get(row)
+            for name, value in zip(row["names"], got if got is not None else []):
+                per.setdefault(name, {}).setdefault(key, []).append(value)
+    return per
+
+
+def _mean_of_prompt_means(per: dict, key: str) -> float:
+    return float(np.mean([np.mean(v[key]) for v in per.values()]))
+
+
 def per_prompt_summary(rows: list[dict], metric: str) -> dict:
     """Per-prompt means of the score, its improvement and the mixture's score, and the task's
     means (the mean of the per-prompt means, as the TUSS reference averages its scores); the
-    references are named by the rows' ``names`` (their prompts)."""
-    per: dict[str, dict[str, list[float]]] = {}
-    for row in rows:
-        for j, name in enumerate(row["names"]):
-            slot = per.setdefault(name, {"score": [], "improvement": [], "input": []})
-            slot["score"].append(row[metric][j])
-            slot["improvement"].append(row[f"{metric}i"][j])
-            slot["input"].append(row[f"input_{metric}"][j])
+    references are named by the rows' ``names`` (their prompts).
+
+    With per-output steps (gated models) and counted cost (``evaluate_items(...,
+    measure=True)``) also: per prompt ``mean_steps`` and ``mean_gmacs`` (the refinement's
+    multiply-adds of that output, in G); for the task ``steps_mean`` (over every output),
+    ``gmacs_per_mixture`` (the refinement's G multiply-adds per mixture) and ``anytime``
+    (:func:`anytime_summary`)."""
+    values = {
+        "score": lambda r: r[metric],
+        "improvement": lambda r: r[f"{metric}i"],
+        "input": lambda r: r[f"input_{metric}"],
+        "steps": lambda r: r.get("output_steps"),
+        "gmacs": lambda r: r.get("output_gmacs"),
+    }
+    per = _by_prompt(rows, values)
     prompts = {
-        name: {f"mean_{k}": float(np.mean(v)) for k, v in values.items()}
-        | {"n": len(values["score"])}
-        for name, values in per.items()
+        name: {f"mean_{k}": float(np.mean(v)) for k, v in slot.items()} | {"n": len(slot["score"])}
+        for name, slot in per.items()
     }
-    means = {
-        k: float(np.mean([p[f"mean_{k}"] for p in prompts.values()])) for k in per[next(iter(per))]
+    summary = {
+        "metric": metric,
+        "n_mixtures": len(rows),
+        **{k: _mean_of_prompt_means(per, k) for k in ("score", "improvement", "input")},
     }
-    return {"metric": metric, "n_mixtures": len(rows), **means, "per_prompt": prompts}
+    steps = [s for r in rows for s in r.get("output_steps") or []]
+    summary["steps_mean"] = float(np.mean(steps)) if steps else None
+    gmacs = [r["refine_gmacs"] for r in rows if "refine_gmacs" in r]
+    summary["gmacs_per_mixture"] = float(np.mean(gmacs)) if gmacs else None
+    summary["anytime"] = anytime_summary(rows, metric)
+    return {**summary, "per_prompt": prompts}
+
+
+def anytime_summary(rows: list[dict], metric: str) -> list[dict] | None:
+    """The anytime curve of measured rows: for each step count ``k``, the improvement (the mean
+    of the per-prompt means) and the refinement's G multiply-adds per mixture; ``None`` for rows
+    without it."""
+    if not rows or not rows[0].get("anytime"):
+        return None
+    curve = []
+    for k, point in enumerate(rows[0]["anytime"]):
+        per = _by_prompt(rows, {"improvement": lambda r, k=k: r["anytime"][k][f"{metric}i"]})
+        improvement = {name: float(np.mean(v["improvement"])) for name, v in per.items()}
+        curve.append(
+            {
+                "steps": point["steps"],
+                "improvement": float(np.mean(list(improvement.values()))),
+                "gmacs_per_mixture": float(np.mean([r["anytime"][k]["gmacs"] for r in rows])),
+                "per_prompt": improvement,
+            }
+        )
+    return curve
 
 
 #: Output level (dB relative to the mixture) under which an output counts as silent.

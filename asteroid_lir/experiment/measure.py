@@ -1,7 +1,14 @@
-"""What a results table does not hold: compute, training memory and the anytime curve.
+"""Counted compute, training memory and the anytime curve: what a results table does not hold.
 
-- :func:`flops_per_second`: FLOPs of separating one second of audio, counted by
-  ``torch.utils.flop_counter.FlopCounterMode`` (for a refinement model, per number of steps).
+- :func:`count_macs` is the one counter of the library (benchmarks, evaluation, reports): it
+  counts the multiply-adds (``torch.utils.flop_counter.FlopCounterMode``'s FLOPs / 2) of the
+  matrix products, convolutions and attention of whatever runs inside it, including PyTorch's CPU
+  kernel of ``scaled_dot_product_attention``, which ``FlopCounterMode`` does not count by itself;
+  :func:`flops_per_second` applies it to one second of audio.
+- :func:`measured_refinement` separates a batch with a refinement model (any family) and counts
+  the multiply-adds of its refinement steps only (the blocks and the gate: TUSS's conditional TSE
+  module), per refined sample (TUSS: per prompt), as the gate actually spent them; optionally the
+  anytime curve, the network without its gate run for ``1 .. n_steps`` steps.
 - :func:`sudormrf_train_memory`: memory of one training step of a Sudo rm -rf configuration at
   its batch and chunk sizes, with the benchmark's meter (:mod:`asteroid_lir.bench.progressive`).
 - :func:`anytime_scores`: per mixture, the score after every refinement step (the ungated
@@ -12,15 +19,121 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from .evaluation import score_sources
 
-__all__ = ["anytime_scores", "flops_per_second", "sudormrf_train_memory"]
+__all__ = [
+    "MeasuredRun",
+    "anytime_scores",
+    "count_macs",
+    "flops_per_second",
+    "measured_refinement",
+    "sudormrf_train_memory",
+]
+
+
+def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+#: Operators ``FlopCounterMode`` leaves uncounted, with their FLOP formulas (shape-based).
+_EXTRA_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops}
+
+
+def count_macs(fn: Callable, *args, **kwargs) -> tuple[Any, int]:
+    """Run ``fn(*args, **kwargs)`` and count its multiply-adds.
+
+    Args:
+        fn: what to run.
+        *args, **kwargs: its arguments.
+
+    Returns:
+        tuple: ``fn``'s result and the multiply-adds (``FlopCounterMode``'s FLOPs / 2).
+    """
+    with FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS) as counter:
+        result = fn(*args, **kwargs)
+    return result, counter.get_total_flops() // 2
+
+
+@dataclasses.dataclass
+class MeasuredRun:
+    """A separation with its counted refinement cost.
+
+    Attributes:
+        estimates: the model's output for the batch.
+        steps: refinement steps of each refined sample, in the model's layout (``(batch,)``, or
+            ``(batch, n_prompts)`` for TUSS), ``torch.long``.
+        macs: counted multiply-adds of the refinement (blocks and gate evaluations) of each
+            refined sample, same layout, ``torch.long``.
+        anytime: for ``k = 1 .. n_steps``: ``(estimates, macs)`` of the network without its gate
+            run for ``k`` steps (``macs`` per refined sample, as ``macs``); empty unless asked.
+    """
+
+    estimates: torch.Tensor
+    steps: torch.Tensor
+    macs: torch.Tensor
+    anytime: list[tuple[torch.Tensor, torch.Tensor]] = dataclasses.field(default_factory=list)
+
+
+def measured_refinement(model, inputs: tuple, anytime: bool = False) -> MeasuredRun:
+    """Separate ``inputs`` and count the refinement's multiply-adds per refined sample.
+
+    Each refined sample (one per input, one per (input, prompt) for TUSS) is refined on its own
+    under the counter: every operation of a refinement step acts on each sample separately, so
+    a sample's count is what it costs inside a batch too (a gated sample that exits costs no
+    later step), and the counts add up to the batch's. The stem and the heads run once and are
+    not counted: their cost does not depend on the steps.
+
+    Args:
+        model: a model built on a refinement core (``RefinementModelMixin``), eval mode.
+        inputs (tuple): the model's inputs (``(wav,)``, or ``(wav, prompts)`` for TUSS).
+        anytime (bool): also run the network without its gate for ``1 .. n_steps`` steps.
+
+    Returns:
+        MeasuredRun: estimates, steps and multiply-adds (gated: as the gate decided; ungated:
+        all steps).
+    """
+    refiner = model.refiner
+    # FlopCounterMode's module tracker switches grad mode on, which inference mode forbids: run
+    # outside it, on ordinary copies of the inputs, without autograd.
+    with torch.inference_mode(False), torch.no_grad():
+        inputs = tuple(x.clone() if isinstance(x, torch.Tensor) else x for x in inputs)
+        ctx, z = model.encode(*inputs)
+        latents, steps, macs = [], [], []
+        for i in range(z.shape[0]):
+            if refiner.gated:
+                (latent, taken), count = count_macs(refiner.run_gated, z[i : i + 1])
+                head_idx = 0
+            else:
+                (block_idx, latent), count = count_macs(refiner.run, z[i : i + 1])
+                head_idx, taken = refiner.head_index(block_idx), torch.tensor([refiner.n_steps])
+            latents.append(latent)
+            steps.append(taken.reshape(1).long())
+            macs.append(count)
+        estimates = model.decode(ctx, torch.cat(latents), head_idx)
+        per_sample = torch.tensor(macs, dtype=torch.long)
+        run = MeasuredRun(
+            estimates,
+            model.sample_steps(ctx, torch.cat(steps)),
+            model.sample_steps(ctx, per_sample),
+        )
+        if anytime:
+            path, spent = refiner.iter_steps(z), 0
+            for _ in range(refiner.n_steps):
+                (block_idx, z_k), count = count_macs(next, path)
+                spent += count  # the batch's first k steps
+                est = model.decode(ctx, z_k, refiner.head_index(block_idx))
+                per = torch.full((z.shape[0],), spent // z.shape[0], dtype=torch.long)
+                run.anytime.append((est, model.sample_steps(ctx, per)))
+    return run
 
 
 def flops_per_second(
@@ -35,22 +148,19 @@ def flops_per_second(
         **forward_kwargs: further arguments of the forward pass (e.g. ``prompts``).
 
     Returns:
-        float: the total of ``FlopCounterMode`` (two per multiply-accumulate).
+        float: FLOPs, two per multiply-add (:func:`count_macs`).
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     wav = torch.randn(1, int(sample_rate), generator=torch.Generator().manual_seed(0))
     if n_steps is not None:
         forward_kwargs["n_steps"] = int(n_steps)
     was_training = model.training
     model.eval()
-    counter = FlopCounterMode(display=False)
     try:
-        with torch.no_grad(), counter:
-            model(wav, **forward_kwargs)
+        with torch.no_grad():
+            _, macs = count_macs(model, wav, **forward_kwargs)
     finally:
         model.train(was_training)
-    return float(counter.get_total_flops())
+    return 2.0 * macs
 
 
 def sudormrf_train_memory(

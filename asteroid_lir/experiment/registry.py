@@ -209,8 +209,10 @@ def check_model(model: nn.Module, sample_rate: int, n_src: int | None = None, wh
 
 def describe_model(model: nn.Module, package: dict, preset: str | None = None) -> dict:
     """The ``model`` and ``training`` records of an evaluation's results: name, parameters,
-    structure, gating, steps, progressive export, and the training budget done of planned."""
+    structure, gating, steps, progressive export, and the training budget done of planned
+    (``total_steps``: the optimizer steps of every phase)."""
     recipe = package.get("infos", {}).get("recipe") or {}
+    phases = recipe.get("phases") or {}
     keys = ("global_steps", "steps_planned", "epochs_done", "epochs_planned", "stopped_by_time")
     return {
         "model": {
@@ -222,5 +224,11 @@ def describe_model(model: nn.Module, package: dict, preset: str | None = None) -
             "n_steps": getattr(model, "n_steps", None),
             "progressive": recipe.get("progressive"),
         },
-        "training": {k: recipe.get(k) for k in (*keys, "max_time_minutes")},
+        "training": {
+            **{k: recipe.get(k) for k in (*keys, "max_time_minutes")},
+            # Every phase's steps (a gated training: pre-training and joint phase).
+            "total_steps": sum(p.get("global_steps") or 0 for p in phases.values())
+            if phases
+            else recipe.get("global_steps"),
+        },
     }

@@ -86,7 +86,10 @@ class RefinementCore(nn.Module):
 
     Subclasses build the stem (whatever turns the input into ``z_0``) and may post-process the
     head outputs by overriding :meth:`head`. The heads live in the attribute named by
-    :attr:`heads_name` (``"heads"`` here; ``IterativeSuDORMRF`` keeps Asteroid's ``mask_nets``).
+    :attr:`heads_name` (``"heads"`` here; ``IterativeSuDORMRF`` keeps Asteroid's ``mask_nets``);
+    a subclass that keeps its reference's head layout builds its heads itself
+    (``make_head=None``) and overrides :meth:`head` and :meth:`head_modules`. The sub-blocks live
+    in :attr:`blocks_name` (see there).
 
     Gating is an argument of every core: ``gate_kernel_size`` builds the paper's
     :class:`~asteroid_lir.masknn.GatingModule` on ``latent_channels`` channels (a TF latent is
@@ -96,7 +99,9 @@ class RefinementCore(nn.Module):
     Args:
         make_sub_block (callable): ``() -> nn.Module`` mapping a latent to a latent of the same
             shape; called ``n_blocks * n_sub_blocks`` times.
-        make_head (callable): ``() -> nn.Module`` reading a latent; called once per head.
+        make_head (callable or None): ``() -> nn.Module`` reading a latent; called once per
+            head. ``None``: the subclass owns its heads (one, or one per block with
+            ``head_per_block``) and overrides :meth:`head` and :meth:`head_modules`.
         n_blocks (int): distinct blocks ``N``.
         n_sub_blocks (int): sub-blocks per block ``S``.
         n_iters (int or list of int): iterations per block ``I`` (one value or one per block).
@@ -117,10 +122,17 @@ class RefinementCore(nn.Module):
 
     heads_name = "heads"
 
+    #: Where the sub-blocks are registered. ``"blocks"``: one ``nn.Sequential`` per block,
+    #: ``blocks.<b>.<s>``. Any other name registers them flat, ``<name>.<b * n_sub_blocks + s>``:
+    #: a model whose reference has one stack of layers keeps the reference's parameter names
+    #: (TUSS's ``cond_tse_module.<i>``); :attr:`blocks` then holds ``nn.Sequential`` views of the
+    #: same modules (not registered, so every parameter has one name).
+    blocks_name = "blocks"
+
     def __init__(
         self,
         make_sub_block: Callable[[], nn.Module],
-        make_head: Callable[[], nn.Module],
+        make_head: Callable[[], nn.Module] | None,
         n_blocks: int = 1,
         n_sub_blocks: int = 1,
         n_iters: int | Sequence[int] = 1,
@@ -149,11 +161,17 @@ class RefinementCore(nn.Module):
         self.n_sub_blocks = n_sub_blocks
         self.n_iters = normalize_n_iters(n_iters, n_blocks)
         self.head_per_block = head_per_block
-        self.blocks = nn.ModuleList(
+        blocks = [
             nn.Sequential(*[make_sub_block() for _ in range(n_sub_blocks)]) for _ in range(n_blocks)
-        )
-        n_heads = n_blocks if head_per_block else 1
-        self.add_module(self.heads_name, nn.ModuleList(make_head() for _ in range(n_heads)))
+        ]
+        if self.blocks_name == "blocks":
+            self.blocks = nn.ModuleList(blocks)
+        else:
+            self.add_module(self.blocks_name, nn.ModuleList(m for b in blocks for m in b))
+            self.__dict__["blocks"] = blocks  # views of the registered sub-blocks
+        if make_head is not None:
+            n_heads = n_blocks if head_per_block else 1
+            self.add_module(self.heads_name, nn.ModuleList(make_head() for _ in range(n_heads)))
         self.min_steps = min_steps
         self.gumbel_tau = gumbel_tau
         self.exit_is_final = exit_is_final
@@ -162,6 +180,12 @@ class RefinementCore(nn.Module):
                 raise ValueError("A gated core has one head: use head_per_block=False.")
             if not 0 <= min_steps <= self.n_steps:
                 raise ValueError(f"min_steps must be in [0, {self.n_steps}], got {min_steps}.")
+            if min_steps == self.n_steps:
+                raise ValueError(
+                    f"The gate would never decide: the model has {self.n_steps} refinement "
+                    f"step(s) and min_steps={min_steps} of them are always taken. Give more "
+                    "iterations (n_iters) or a lower min_steps, or build the model without a gate."
+                )
             if gumbel_tau <= 0:
                 raise ValueError(f"gumbel_tau must be > 0, got {gumbel_tau}.")
             self.gate = gate

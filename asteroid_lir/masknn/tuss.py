@@ -22,6 +22,14 @@ source: ``(batch, N, 2, frames, freqs)``. Any number of prompts works.
 ``BSLocoformerStack``): the same stacks without prompts, and a decoder with a fixed number of
 outputs.
 
+Adaptive TUSS: the second stack (the conditional TSE module, "the same block for every prompt")
+is a :class:`~asteroid_lir.masknn.RefinementCore` (paper Eq. 2-10): ``n_blocks`` distinct blocks
+of ``n_tse_blocks`` TF-Locoformer blocks, each applied ``n_iters`` times with shared weights, an
+estimate after every step (anytime), one decoder per block for progressive training, and an
+early-exit gate that decides per (mixture, prompt): every prompt's conditioned latent is one
+refined sample, so a prompt whose gate says stop leaves the batch while the others go on. The
+defaults (one block, one iteration, no gate) are the reference's module, weights and names.
+
 Stack settings (``cross_prompt_block``, ``tse_block``, or ``first_block``/``second_block``) are
 dicts with the keys of :data:`BLOCK_DEFAULTS`: the frequency path and the time path of a block
 may have different FFN sizes and kernels (the reference's cross-prompt module uses kernel 4
@@ -29,9 +37,11 @@ along frequency and 1 along time), both FFNs of one path share them.
 
 The TF-Locoformer blocks are :class:`~asteroid_lir.masknn.locoformer.TFLocoformerBlock` (one
 RoPE per path shared by the blocks of a stack, as the reference). State-dict names follow the
-reference (``cross_prompt_module.{i}.{freq_path|frame_path}.…``, ``cond_tse_module.…``,
-``prompts.<name>``, ``sos_token``); the band-split weights are ``encoder.band_modules.…`` /
-``decoder.band_modules.…`` (see :func:`~asteroid_lir.filterbanks.tuss_band_split_key_map`).
+reference (``cross_prompt_module.{i}.{freq_path|frame_path}.…``, ``cond_tse_module.{i}.…``
+with ``i = block * n_tse_blocks + layer``, ``prompts.<name>``, ``sos_token``; a gate is
+``gate.…``, the decoders of earlier blocks ``block_decoders.{b}.…``); the band-split weights
+are ``encoder.band_modules.…`` / ``decoder.band_modules.…`` (see
+:func:`~asteroid_lir.filterbanks.tuss_band_split_key_map`).
 
 References:
     [1] K. Saijo, J. Ebbers, F. G. Germain, G. Wichern and J. Le Roux, "Task-aware unified
@@ -41,7 +51,7 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -50,6 +60,7 @@ from ..filterbanks.factory import FrontEnd
 from ..layers.attention import RotaryEmbedding
 from ..tasks import PROMPT_NAMES  # the default prompts of TUSSSeparator
 from .locoformer import TFLocoformerBlock
+from .refinement import REFINEMENT_ARGS, RefinementCore
 
 __all__ = [
     "BLOCK_DEFAULTS",
@@ -59,6 +70,7 @@ __all__ = [
     "TUSSSeparator",
     "UnconditionalSeparator",
     "block_config",
+    "locoformer_factory",
 ]
 
 #: Band encoder/decoder families.
@@ -109,11 +121,76 @@ def block_config(conf: Mapping | None, what: str = "block") -> dict:
     return out
 
 
-class _BandTFStacks(nn.Module):
-    """Band encoder, two stacks of TF-Locoformer blocks and a band decoder (shared plumbing).
+def locoformer_factory(
+    emb_dim: int, conf: dict, n_heads: int, **block_args
+) -> Callable[[], TFLocoformerBlock]:
+    """A factory of TF-Locoformer blocks of one stack, sharing one RoPE per path (as the
+    reference).
 
     Args:
-        n_outputs (int): spectra the decoder outputs per input.
+        emb_dim (int): channels of the latent.
+        conf (dict): the stack configuration (:func:`block_config`).
+        n_heads (int): attention heads.
+        **block_args: ``tf_order``, ``norm_type``, ``num_groups``, ``dropout``, ``eps``.
+
+    Returns:
+        callable: ``() -> TFLocoformerBlock``, a new block at every call.
+
+    Raises:
+        ValueError: an attention size that is not a multiple of ``n_heads``.
+    """
+    if conf["attention_dim"] % n_heads:
+        raise ValueError(
+            f"attention_dim={conf['attention_dim']} must be a multiple of n_heads={n_heads}."
+        )
+    head_dim = conf["attention_dim"] // n_heads
+    rope_freq, rope_time = RotaryEmbedding(head_dim), RotaryEmbedding(head_dim)
+
+    def make_block() -> TFLocoformerBlock:
+        return TFLocoformerBlock(
+            emb_dim,
+            rope_freq=rope_freq,
+            rope_time=rope_time,
+            ffn_hidden_dim=[conf["freq_ffn_hidden_dim"]] * 2,
+            conv1d_kernel=conf["freq_conv1d_kernel"],
+            time_ffn_hidden_dim=[conf["time_ffn_hidden_dim"]] * 2,
+            time_conv1d_kernel=conf["time_conv1d_kernel"],
+            n_heads=n_heads,
+            attention_dim=conf["attention_dim"],
+            conv1d_shift=conf["conv1d_shift"],
+            **block_args,
+        )
+
+    return make_block
+
+
+def _stack(n_blocks: int, emb_dim: int, conf: dict, n_heads: int, block_args: dict):
+    # ``n_blocks`` TF-Locoformer blocks sharing one RoPE per path (as the reference).
+    if n_blocks < 1:
+        raise ValueError(f"A stack needs at least one block, got {n_blocks}.")
+    make_block = locoformer_factory(emb_dim, conf, n_heads, **block_args)
+    return nn.ModuleList(make_block() for _ in range(n_blocks))
+
+
+class _BandTFStacks(RefinementCore):
+    """Band encoder, a first stack of TF-Locoformer blocks, a refined second stack and a band
+    decoder (the shared plumbing of the TUSS separators).
+
+    The second stack is a :class:`~asteroid_lir.masknn.RefinementCore` whose sub-blocks are
+    TF-Locoformer blocks: ``n_blocks`` distinct blocks of ``n_refined`` TF-Locoformer blocks,
+    block ``b`` applied ``n_iters[b]`` times with shared weights, anytime steps, one decoder per
+    block (``head_per_block``, progressive training) and the early-exit gate
+    (``gate_kernel_size`` frames of the frequency-pooled latent). The defaults
+    (``n_blocks=1, n_iters=1``, no gate) are the reference's stack, with its parameter names: the
+    second stack's layers are ``<blocks_name>.<i>`` and the decoder is ``decoder`` (extra heads
+    of earlier blocks: ``block_decoders.<b>``).
+
+    Args:
+        n_outputs (int): spectra the decoder outputs per refined sample.
+        first (tuple): ``(name, n_blocks, settings)`` of the first stack (its attribute, its
+            number of TF-Locoformer blocks and its :func:`block_config`).
+        n_refined (int): TF-Locoformer blocks per refinement block (sub-blocks ``S``).
+        refined_block (dict): the second stack's settings (:func:`block_config`).
         emb_dim (int): channels of the band features (``D``).
         num_groups (int): RMSGroupNorm groups.
         n_heads (int): attention heads.
@@ -130,13 +207,22 @@ class _BandTFStacks(nn.Module):
         norm_type (str): ``"rmsgroupnorm"`` or ``"layernorm"``.
         dropout (float): dropout of the blocks.
         eps (float): epsilon of the norms.
+        **refinement: ``n_blocks``, ``n_iters``, ``head_per_block``, ``gate_kernel_size``,
+            ``min_steps``, ``gumbel_tau``, ``exit_is_final``
+            (:class:`~asteroid_lir.masknn.RefinementCore`).
 
     The defaults are the reference's ``medium`` model.
+
+    References:
+        [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.
     """
 
     def __init__(
         self,
         n_outputs: int,
+        first: tuple[str, int, dict],
+        n_refined: int,
+        refined_block: dict,
         *,
         emb_dim: int = 64,
         num_groups: int = 8,
@@ -151,57 +237,99 @@ class _BandTFStacks(nn.Module):
         norm_type: str = "rmsgroupnorm",
         dropout: float = 0.0,
         eps: float = 1e-5,
+        **refinement,
     ):
-        super().__init__()
+        unknown = sorted(set(refinement) - set(REFINEMENT_ARGS))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected keyword argument(s) {unknown}; the "
+                f"refinement arguments are {list(REFINEMENT_ARGS)}."
+            )
         if emb_dim < 1 or num_groups < 1 or emb_dim % num_groups:
             raise ValueError(
                 f"emb_dim={emb_dim} must be a positive multiple of num_groups={num_groups}."
             )
-        self.emb_dim, self.num_groups, self.n_heads = int(emb_dim), int(num_groups), int(n_heads)
-        self.tf_order, self.norm_type = tf_order, norm_type
+        front_end = FrontEnd.from_args(locals(), emb_dim, eps, allowed=ENCODERS)
+        block_args = dict(
+            tf_order=tf_order,
+            norm_type=norm_type,
+            num_groups=int(num_groups),
+            dropout=float(dropout),
+            eps=float(eps),
+        )
+        # Built in the reference's order (encoder, decoder, first stack, second stack), so that
+        # a seed gives the weights it gave before the second stack became a refinement core.
+        encoder, decoder = front_end.make_encoder(), front_end.make_decoder(n_outputs)
+        first_name, n_first, first_conf = first
+        first_stack = _stack(n_first, int(emb_dim), first_conf, int(n_heads), block_args)
+        if n_refined < 1:
+            raise ValueError(f"A stack needs at least one block, got {n_refined}.")
+        super().__init__(
+            locoformer_factory(int(emb_dim), refined_block, int(n_heads), **block_args),
+            None,
+            n_sub_blocks=int(n_refined),
+            latent_channels=int(emb_dim),
+            **refinement,
+        )
+        self.emb_dim, self.n_heads = int(emb_dim), int(n_heads)
+        self.num_groups, self.tf_order, self.norm_type = int(num_groups), tf_order, norm_type
         self.sample_rate, self.n_fft = float(sample_rate), int(n_fft)
         self.dropout, self.eps = float(dropout), float(eps)
-        self.front_end = FrontEnd.from_args(locals(), emb_dim, eps, allowed=ENCODERS)
-        self.encoder = self.front_end.make_encoder()
-        self.decoder = self.front_end.make_decoder(n_outputs)
+        self.front_end = front_end
+        self.encoder, self.decoder = encoder, decoder
+        self.add_module(first_name, first_stack)
+        n_extra = self.n_blocks - 1 if self.head_per_block else 0
+        self.block_decoders = nn.ModuleList(
+            front_end.make_decoder(n_outputs) for _ in range(n_extra)
+        )
         self.n_bands = self.encoder.n_bands
         self.n_freqs = self.encoder.n_freqs
-
-    def make_stack(self, n_blocks: int, conf: dict) -> nn.ModuleList:
-        """``n_blocks`` TF-Locoformer blocks sharing one RoPE per path (as the reference)."""
-        if n_blocks < 1:
-            raise ValueError(f"A stack needs at least one block, got {n_blocks}.")
-        if conf["attention_dim"] % self.n_heads:
-            raise ValueError(
-                f"attention_dim={conf['attention_dim']} must be a multiple of n_heads="
-                f"{self.n_heads}."
-            )
-        head_dim = conf["attention_dim"] // self.n_heads
-        rope_freq, rope_time = RotaryEmbedding(head_dim), RotaryEmbedding(head_dim)
-        return nn.ModuleList(
-            TFLocoformerBlock(
-                self.emb_dim,
-                tf_order=self.tf_order,
-                rope_freq=rope_freq,
-                rope_time=rope_time,
-                ffn_hidden_dim=[conf["freq_ffn_hidden_dim"]] * 2,
-                conv1d_kernel=conf["freq_conv1d_kernel"],
-                time_ffn_hidden_dim=[conf["time_ffn_hidden_dim"]] * 2,
-                time_conv1d_kernel=conf["time_conv1d_kernel"],
-                norm_type=self.norm_type,
-                num_groups=self.num_groups,
-                n_heads=self.n_heads,
-                attention_dim=conf["attention_dim"],
-                conv1d_shift=conf["conv1d_shift"],
-                dropout=self.dropout,
-                eps=self.eps,
-            )
-            for _ in range(n_blocks)
-        )
 
     def encode(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Band features ``(batch, emb_dim, frames, K)`` and the decoder context (SFC-CA)."""
         return self.encoder.forward_with_context(spec)
+
+    # ------------------------------------------------------------------ heads
+    def decoder_for(self, head_idx: int) -> nn.Module:
+        """Decoder of head ``head_idx`` (the last head is ``decoder``)."""
+        n_heads = len(self.block_decoders) + 1
+        head_idx = head_idx % n_heads
+        return self.decoder if head_idx == n_heads - 1 else self.block_decoders[head_idx]
+
+    def head_modules(self, head_idx: int) -> list[nn.Module]:
+        """The decoder of head ``head_idx``."""
+        return [self.decoder_for(head_idx)]
+
+    def head(self, z: torch.Tensor, head_idx: int = -1, ctx: tuple = ()) -> torch.Tensor:
+        """Spectra of head ``head_idx`` for the refined latent ``z``.
+
+        Args:
+            z (torch.Tensor): ``(n_samples, emb_dim, frames, K)``, one refined sample per output
+                group (TUSS: one per (item, prompt)).
+            head_idx (int): which head.
+            ctx (tuple): what :meth:`embed` returned besides ``z_0``.
+
+        Returns:
+            torch.Tensor: ``(batch, n_out, 2, frames, freqs)``.
+        """
+        mix, context, batch = ctx
+        est = self.decoder_for(head_idx)(z, mix, context)  # (n_samples, n_outputs, 2, T, F)
+        return est.reshape(batch, -1, *est.shape[2:])
+
+    def forward(self, spec: torch.Tensor, *inputs, n_steps: int | None = None) -> torch.Tensor:
+        """Separate: :meth:`embed`, the refinement steps (gated with a gate), :meth:`head`.
+
+        Args:
+            spec (torch.Tensor): mixture ``(batch, 2, frames, freqs)``, real/imaginary stacked.
+            *inputs: what :meth:`embed` takes besides the spectrum (TUSS: the prompt indices).
+            n_steps (int, optional): run only the first ``n_steps`` steps of the second stack.
+
+        Returns:
+            torch.Tensor: ``(batch, n_out, 2, frames, freqs)``.
+        """
+        z, ctx = self.embed(spec, *inputs)
+        head_idx, z = self.refine_to_head(z, n_steps)
+        return self.head(z, head_idx, ctx)
 
     def _common_config(self) -> dict:
         return {
@@ -215,28 +343,39 @@ class _BandTFStacks(nn.Module):
             **self.front_end.get_config(self.encoder),
             "dropout": self.dropout,
             "eps": self.eps,
+            **self.refinement_config(),
         }
 
 
 class TUSSSeparator(_BandTFStacks):
     """Prompt-conditioned separator of TUSS: one output spectrum per prompt.
 
+    The conditional TSE module is the refinement core of :class:`_BandTFStacks`: every
+    (item, prompt) pair is one refined sample, so anytime steps, iterations with shared weights
+    and the early-exit gate act per prompt (a prompt whose gate says stop leaves the batch).
+
     Args:
         prompt_names (sequence of str): names of the learnable prompts.
         n_cross_prompt_blocks (int): TF-Locoformer blocks of the cross-prompt module.
         cross_prompt_block (dict): its settings (keys of :data:`BLOCK_DEFAULTS`).
-        n_tse_blocks (int): TF-Locoformer blocks of the conditional TSE module.
+        n_tse_blocks (int): TF-Locoformer blocks of the conditional TSE module (of each of its
+            ``n_blocks`` refinement blocks: the sub-blocks).
         tse_block (dict): its settings (default: the reference's medium TSE module,
             :data:`TSE_BLOCK_DEFAULTS`).
         use_sos_token (bool): put a learnable start token between prompts and frames.
         **stack_args: ``emb_dim``, ``num_groups``, ``n_heads``, ``sample_rate``, ``n_fft``,
             ``encoder``, ``band_config``, ``n_bands``, ``encoder_kwargs``, ``tf_order``,
             ``norm_type``, ``dropout``, ``eps`` (the encoder, decoder and blocks; defaults: the
-            reference's ``medium`` model).
+            reference's ``medium`` model) and the refinement arguments of the TSE module
+            (``n_blocks``, ``n_iters``, ``head_per_block``, ``gate_kernel_size``, ``min_steps``,
+            ``gumbel_tau``, ``exit_is_final``; defaults: the reference's fixed stack).
 
     References:
         [1] K. Saijo et al., "Task-aware unified source separation", ICASSP 2025.
+        [2] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.
     """
+
+    blocks_name = "cond_tse_module"
 
     def __init__(
         self,
@@ -248,7 +387,6 @@ class TUSSSeparator(_BandTFStacks):
         use_sos_token: bool = True,
         **stack_args,
     ):
-        super().__init__(1, **stack_args)
         names = [str(p) for p in prompt_names]
         if not names:
             raise ValueError("TUSSSeparator needs at least one prompt name.")
@@ -257,16 +395,17 @@ class TUSSSeparator(_BandTFStacks):
         bad = [p for p in names if not p or "." in p]
         if bad:
             raise ValueError(f"Prompt names must be non-empty and contain no '.', got {bad}.")
+        cross = block_config(cross_prompt_block, "cross_prompt_block")
+        tse = block_config(tse_block or TSE_BLOCK_DEFAULTS, "tse_block")
+        first = ("cross_prompt_module", int(n_cross_prompt_blocks), cross)
+        super().__init__(1, first, int(n_tse_blocks), tse, **stack_args)
         self.prompt_names = tuple(names)
-        self.cross_prompt_block = block_config(cross_prompt_block, "cross_prompt_block")
-        self.tse_block = block_config(tse_block or TSE_BLOCK_DEFAULTS, "tse_block")
+        self.cross_prompt_block, self.tse_block = cross, tse
         self.n_cross_prompt_blocks, self.n_tse_blocks = (
             int(n_cross_prompt_blocks),
             int(n_tse_blocks),
         )
         self.use_sos_token = bool(use_sos_token)
-        self.cross_prompt_module = self.make_stack(n_cross_prompt_blocks, self.cross_prompt_block)
-        self.cond_tse_module = self.make_stack(n_tse_blocks, self.tse_block)
         self.prompts = nn.ParameterDict(
             {name: nn.Parameter(torch.randn(self.emb_dim, 1, 1)) for name in names}
         )
@@ -277,8 +416,13 @@ class TUSSSeparator(_BandTFStacks):
         """All prompt vectors, ``(n_prompt_names, emb_dim)``, in :attr:`prompt_names` order."""
         return torch.stack([self.prompts[name].view(-1) for name in self.prompt_names])
 
-    def forward(self, spec: torch.Tensor, prompt_ids: torch.Tensor) -> torch.Tensor:
-        """Separate one source per prompt.
+    def stem_modules(self) -> list[nn.Module]:
+        """What runs before the TSE module: encoder, cross-prompt module, prompts, SOS token."""
+        sos = [nn.ParameterList([self.sos_token])] if self.use_sos_token else []
+        return [self.encoder, self.cross_prompt_module, self.prompts, *sos]
+
+    def embed(self, spec: torch.Tensor, prompt_ids: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        """The conditioned latents ``z_0`` of the TSE module, one per (item, prompt).
 
         Args:
             spec (torch.Tensor): mixture ``(batch, 2, frames, freqs)``, real/imaginary stacked.
@@ -286,7 +430,8 @@ class TUSSSeparator(_BandTFStacks):
                 :attr:`prompt_names` (long).
 
         Returns:
-            torch.Tensor: ``(batch, n_prompts, 2, frames, freqs)``, the sources' spectra.
+            tuple: ``z_0`` ``(batch * n_prompts, emb_dim, frames, K)`` (item-major) and the
+            context :meth:`head` needs.
         """
         if prompt_ids.ndim != 2 or prompt_ids.shape[0] != spec.shape[0]:
             raise ValueError(
@@ -307,16 +452,13 @@ class TUSSSeparator(_BandTFStacks):
             z = block(z)
         prompt_vectors = z[:, :, :n_prompts].transpose(1, 2)  # (B, N, C, K)
         mixture_feats = z[:, :, z.shape[2] - n_frames :]  # (B, C, T, K)
-        # Conditioning: element-wise product, then the TSE module on every (item, prompt).
+        # Conditioning: element-wise product; the TSE module then refines every (item, prompt).
         cond = mixture_feats[:, None] * prompt_vectors[..., None, :]  # (B, N, C, T, K)
         z = cond.reshape(batch * n_prompts, self.emb_dim, n_frames, n_bands)
-        for block in self.cond_tse_module:
-            z = block(z)
         mix = spec[:, None].expand(-1, n_prompts, -1, -1, -1).reshape(-1, *spec.shape[1:])
         if context is not None:
             context = context.repeat_interleave(n_prompts, dim=0)
-        est = self.decoder(z, mix, context)  # (B * N, 1, 2, T, F)
-        return est.view(batch, n_prompts, *est.shape[2:])
+        return z, (mix, context, batch)
 
     def get_config(self) -> dict:
         """Constructor arguments (plain types)."""
@@ -336,17 +478,21 @@ class UnconditionalSeparator(_BandTFStacks):
 
     Band encoder -> ``n_first_blocks`` + ``n_second_blocks`` TF-Locoformer blocks -> band
     decoder with ``n_src`` outputs (the reference's ``BSLocoformerStack``, the "unconditional
-    model" of the TUSS slides, trained with permutation-invariant training).
+    model" of the TUSS slides, trained with permutation-invariant training). The second stack is
+    the refinement core (one refined sample per mixture), as TUSS's TSE module.
 
     Args:
         n_src (int): number of outputs.
         n_first_blocks, first_block: first stack (as TUSS's cross-prompt module).
-        n_second_blocks, second_block: second stack (as TUSS's TSE module).
-        **stack_args: as :class:`TUSSSeparator`.
+        n_second_blocks, second_block: second stack (as TUSS's TSE module; the sub-blocks of
+            each refinement block).
+        **stack_args: as :class:`TUSSSeparator` (refinement arguments included).
 
     References:
         [1] K. Saijo et al., "Task-aware unified source separation", ICASSP 2025.
     """
+
+    blocks_name = "second_module"
 
     def __init__(
         self,
@@ -359,29 +505,28 @@ class UnconditionalSeparator(_BandTFStacks):
     ):
         if n_src < 1:
             raise ValueError(f"n_src must be >= 1, got {n_src}.")
-        super().__init__(n_src, **stack_args)
+        first_conf = block_config(first_block, "first_block")
+        second = block_config(second_block or TSE_BLOCK_DEFAULTS, "second_block")
+        first = ("first_module", int(n_first_blocks), first_conf)
+        super().__init__(n_src, first, int(n_second_blocks), second, **stack_args)
         self.n_src = int(n_src)
-        self.first_block = block_config(first_block, "first_block")
-        self.second_block = block_config(second_block or TSE_BLOCK_DEFAULTS, "second_block")
+        self.first_block, self.second_block = first_conf, second
         self.n_first_blocks, self.n_second_blocks = int(n_first_blocks), int(n_second_blocks)
-        self.first_module = self.make_stack(n_first_blocks, self.first_block)
-        self.second_module = self.make_stack(n_second_blocks, self.second_block)
 
-    def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        """Separate ``n_src`` sources.
+    def stem_modules(self) -> list[nn.Module]:
+        """What runs before the second stack: the encoder and the first stack."""
+        return [self.encoder, self.first_module]
+
+    def embed(self, spec: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        """``z_0`` of the second stack ``(batch, emb_dim, frames, K)`` and the head context.
 
         Args:
             spec (torch.Tensor): mixture ``(batch, 2, frames, freqs)``.
-
-        Returns:
-            torch.Tensor: ``(batch, n_src, 2, frames, freqs)``.
         """
         z, context = self.encode(spec)
         for block in self.first_module:
             z = block(z)
-        for block in self.second_module:
-            z = block(z)
-        return self.decoder(z, spec, context)
+        return z, (spec, context, spec.shape[0])
 
     def get_config(self) -> dict:
         """Constructor arguments (plain types)."""

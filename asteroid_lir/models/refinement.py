@@ -5,8 +5,10 @@ A model plugs its stem and heads into the core by defining four things; every fo
 :func:`export_prefix` then come from :class:`RefinementModelMixin`:
 
 - ``refiner_name``: the attribute holding the core (``"masker"`` for Sudo rm -rf);
-- ``encode(wav) -> (ctx, z0)``: input checks, encoder and the latent ``z_0``; ``ctx`` is whatever
-  ``decode`` needs besides the latent (encoder output, lengths, shapes);
+- ``encode(wav[, *inputs]) -> (ctx, z0)``: input checks, encoder and the latent ``z_0``; ``ctx``
+  is whatever ``decode`` needs besides the latent (encoder output, lengths, shapes). A model with
+  inputs besides the waveform (TUSS: the prompts) takes them here and names them in its own
+  ``forward``/``forward_steps``/... signatures, which call the ``run_*`` methods with all inputs;
 - ``decode(ctx, z, head_idx)``: the estimates of head ``head_idx``, shaped like ``model(wav)``;
 - ``stem_modules()`` and ``head_modules(head_idx)``: the modules before the first block and those
   of one head, which with the core's blocks partition the parameters.
@@ -66,6 +68,9 @@ class RefinementModelMixin:
         return [*self.stem_modules(), *modules] if idx == 0 else modules
 
     # ------------------------------------------------------------------ forward passes
+    # Each public pass takes the waveform (and a prompt model its prompts, which it names in its
+    # own signature) and calls the ``run_*`` method of the same name with ``inputs``, the tuple
+    # ``encode`` takes: one implementation of every pass for every family.
     def forward(self, wav: torch.Tensor, n_steps: int | None = None) -> torch.Tensor:
         """Separate ``wav``.
 
@@ -77,11 +82,7 @@ class RefinementModelMixin:
         Returns:
             torch.Tensor: ``(batch, n_src, time)``, or ``(n_src, time)`` for a 1-D input.
         """
-        if self.refiner.gated:
-            return self.forward_with_steps(wav, force_steps=n_steps)[0]
-        ctx, z = self.encode(wav)
-        block_idx, z = self.refiner.run(z, n_steps)
-        return self.decode(ctx, z, self.refiner.head_index(block_idx))
+        return self.run_forward((wav,), n_steps)
 
     def forward_steps(self, wav: torch.Tensor, n_steps: int | None = None) -> list[torch.Tensor]:
         """Estimates after each refinement step (ungated), computed in one pass.
@@ -94,11 +95,7 @@ class RefinementModelMixin:
             list of torch.Tensor: one estimate per step, each shaped like ``model(wav)``; the
             last one equals ``model(wav, n_steps)`` of the ungated model.
         """
-        ctx, z = self.encode(wav)
-        return [
-            self.decode(ctx, z, self.refiner.head_index(b))
-            for b, z in self.refiner.iter_steps(z, n_steps)
-        ]
+        return self.run_steps((wav,), n_steps)
 
     def forward_block_ends(
         self, wav: torch.Tensor, last_block: int | None = None, grad_from: int = 1
@@ -115,11 +112,7 @@ class RefinementModelMixin:
         Returns:
             list of torch.Tensor: estimates shaped like ``model(wav)``.
         """
-        self.check_heads_per_block()
-        with torch.set_grad_enabled(torch.is_grad_enabled() and grad_from == 1):
-            ctx, z = self.encode(wav)
-        ends = self.refiner.iter_block_ends(z, last_block, grad_from)
-        return [self.decode(ctx, z, self.refiner.head_index(b)) for b, z in ends]
+        return self.run_block_ends((wav,), last_block, grad_from)
 
     def forward_with_steps(
         self,
@@ -140,9 +133,53 @@ class RefinementModelMixin:
             tuple: the estimates, shaped like ``model(wav)``, and the steps ``(batch,)``: in eval
             mode the steps taken (``torch.long``), in training mode the differentiable ``C_hat``.
         """
-        ctx, z = self.encode(wav)
+        return self.run_with_steps((wav,), force_steps, early_exit)
+
+    def run_forward(self, inputs: tuple, n_steps: int | None = None) -> torch.Tensor:
+        """:meth:`forward` of the model inputs ``inputs`` (what :meth:`encode` takes)."""
+        if self.refiner.gated:
+            return self.run_with_steps(inputs, n_steps)[0]
+        ctx, z = self.encode(*inputs)
+        block_idx, z = self.refiner.run(z, n_steps)
+        return self.decode(ctx, z, self.refiner.head_index(block_idx))
+
+    def run_steps(self, inputs: tuple, n_steps: int | None = None) -> list[torch.Tensor]:
+        """:meth:`forward_steps` of the model inputs ``inputs``."""
+        ctx, z = self.encode(*inputs)
+        return [
+            self.decode(ctx, z, self.refiner.head_index(b))
+            for b, z in self.refiner.iter_steps(z, n_steps)
+        ]
+
+    def run_block_ends(
+        self, inputs: tuple, last_block: int | None = None, grad_from: int = 1
+    ) -> list[torch.Tensor]:
+        """:meth:`forward_block_ends` of the model inputs ``inputs``."""
+        self.check_heads_per_block()
+        with torch.set_grad_enabled(torch.is_grad_enabled() and grad_from == 1):
+            ctx, z = self.encode(*inputs)
+        ends = self.refiner.iter_block_ends(z, last_block, grad_from)
+        return [self.decode(ctx, z, self.refiner.head_index(b)) for b, z in ends]
+
+    def run_with_steps(
+        self,
+        inputs: tuple,
+        force_steps: int | torch.Tensor | None = None,
+        early_exit: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward_with_steps` of the model inputs ``inputs``; the steps are shaped by
+        :meth:`sample_steps` (a tensor ``force_steps`` of that shape is accepted too)."""
+        ctx, z = self.encode(*inputs)
+        if isinstance(force_steps, torch.Tensor) and force_steps.ndim > 1:
+            force_steps = force_steps.reshape(-1)  # e.g. (batch, n_prompts): one per sample
         z, steps = self.refiner.run_gated(z, force_steps, early_exit)
-        return self.decode(ctx, z, 0), steps
+        return self.decode(ctx, z, 0), self.sample_steps(ctx, steps)
+
+    def sample_steps(self, ctx, steps: torch.Tensor) -> torch.Tensor:
+        """The steps of the refined samples ``(n_samples,)`` in the layout a model reports them:
+        one per input here; a model that refines several samples per input (TUSS: one per
+        prompt) reshapes them."""
+        return steps
 
     # ------------------------------------------------------------------ gating and export
     def with_gate(
@@ -194,7 +231,7 @@ class RefinementModelMixin:
         whose constructor differs)."""
         return args
 
-    def to_torchscript(self, example_wav: torch.Tensor) -> torch.jit.ScriptModule:
+    def to_torchscript(self, *example_inputs: torch.Tensor) -> torch.jit.ScriptModule:
         """A TorchScript module ``wav -> (estimates, steps)`` of a gated model, made by tracing.
 
         A trace cannot keep the data-dependent batch shrinking of the early exit, so the traced
@@ -204,10 +241,12 @@ class RefinementModelMixin:
         records the same branch-free path for the estimates alone.)
 
         Args:
-            example_wav (torch.Tensor): waveform ``(batch, time)`` used for tracing.
+            *example_inputs (torch.Tensor): the inputs used for tracing: a waveform
+                ``(batch, time)`` (and for a prompt model the prompt indices,
+                ``model.prompt_ids(prompts, batch)``).
 
         Returns:
-            torch.jit.ScriptModule: call it as ``estimates, steps = module(wav)``.
+            torch.jit.ScriptModule: call it as ``estimates, steps = module(wav[, prompt_ids])``.
         """
         if not self.refiner.gated:
             raise ValueError("to_torchscript exports the steps of a gated model; trace others.")
@@ -215,7 +254,8 @@ class RefinementModelMixin:
         self.eval()
         try:
             with torch.no_grad():
-                return torch.jit.trace(_SelectedStepsExport(self), example_wav, check_trace=False)
+                export = _SelectedStepsExport(self)
+                return torch.jit.trace(export, example_inputs, check_trace=False)
         finally:
             self.train(was_training)
 
@@ -226,8 +266,8 @@ class _SelectedStepsExport(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model.forward_with_steps(wav, early_exit=False)
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.run_with_steps(inputs, early_exit=False)
 
 
 def export_prefix(model: RefinementModelMixin, n_blocks: int) -> RefinementModelMixin:

@@ -32,13 +32,20 @@ import torch
 
 from ..masknn.tuss import PROMPT_NAMES, TUSSSeparator, UnconditionalSeparator
 from .presets import TUSS_PRESETS, default_stft, preset_args
+from .refinement import RefinementModelMixin
 from .tf_base import BaseTFModel
 
 __all__ = ["BSLocoformerNet", "PROMPT_NAMES", "TUSS_PRESETS", "TUSSNet", "default_stft"]
 
 
-class _BandTFModel(BaseTFModel):
+class _BandTFModel(RefinementModelMixin, BaseTFModel):
     """The TUSS reference's STFT front end around a band-wise separator.
+
+    The separator's second stack (TUSS's conditional TSE module) is a refinement core: the
+    model takes the refinement arguments of every family (``n_blocks``, ``n_iters``,
+    ``head_per_block``, ``gate_kernel_size``, ``min_steps``, ``gumbel_tau``, ``exit_is_final``)
+    and has their forward passes (:class:`~asteroid_lir.models.refinement.RefinementModelMixin`:
+    ``forward_steps``, ``n_steps``, ``forward_with_steps``, ``with_gate``, ...).
 
     Args:
         separator_cls (type): the separator class.
@@ -87,6 +94,30 @@ class _BandTFModel(BaseTFModel):
         sep.pop("sample_rate")
         sep.pop("n_fft")
         return {**sep, **self.stft_args()}
+
+    # ------------------------------------------------------------------ refinement interface
+    def stem_modules(self) -> list[torch.nn.Module]:
+        """What runs before the refined stack (encoder, first stack, prompts)."""
+        return self.separator.stem_modules()
+
+    def head_modules(self, head_idx: int) -> list[torch.nn.Module]:
+        """The band decoder of head ``head_idx``."""
+        return self.separator.head_modules(head_idx)
+
+    def separator_inputs(self, spec: torch.Tensor, *inputs) -> tuple:
+        """What the separator's ``embed`` takes besides the spectrum (none here)."""
+        return inputs
+
+    def encode(self, wav: torch.Tensor, *inputs) -> tuple[tuple, torch.Tensor]:
+        """``(ctx, z_0)``: the analysed input and the latent(s) of the refined stack."""
+        wav_ctx, spec = self.analyse(wav)
+        z, sep_ctx = self.separator.embed(spec, *self.separator_inputs(spec, *inputs))
+        return (wav_ctx, sep_ctx), z
+
+    def decode(self, ctx: tuple, z: torch.Tensor, head_idx: int) -> torch.Tensor:
+        """Waveforms ``(batch, n_out, time)`` of head ``head_idx`` for the refined latent."""
+        wav_ctx, sep_ctx = ctx
+        return self.synthesise(wav_ctx, self.separator.head(z, head_idx, sep_ctx))
 
 
 class TUSSNet(_BandTFModel):
@@ -274,13 +305,17 @@ class TUSSNet(_BandTFModel):
         return est if est.ndim == 3 else est[None]
 
     # ------------------------------------------------------------------ forward
-    def forward(self, wav: torch.Tensor, prompts=None) -> torch.Tensor:
+    def forward(self, wav: torch.Tensor, prompts=None, n_steps: int | None = None) -> torch.Tensor:
         """Separate one source per prompt.
 
         Args:
             wav (torch.Tensor): ``(batch, time)``, ``(time,)`` or ``(batch, 1, time)``.
             prompts: one list of prompt names per batch item (e.g. ``[["speech", "sfxbg"]]``),
-                all of one length, or one list used for every item.
+                all of one length, or one list used for every item (or the indices,
+                :meth:`prompt_ids`).
+            n_steps (int, optional): run only the first ``n_steps`` steps of the conditional
+                TSE module (anytime inference; a gated model takes exactly that many for every
+                prompt). Default: all, or the gate's (per prompt).
 
         Returns:
             torch.Tensor: ``(batch, n_prompts, time)`` (``(n_prompts, time)`` for a 1-D
@@ -290,9 +325,45 @@ class TUSSNet(_BandTFModel):
             ValueError: bad waveform (rank, channels, empty, NaN) or bad prompts (see
                 :meth:`prompt_ids`).
         """
-        ctx, spec = self.analyse(wav)
-        ids = self.prompt_ids(prompts, spec.shape[0]).to(spec.device)
-        return self.synthesise(ctx, self.separator(spec, ids))
+        return self.run_forward((wav, prompts), n_steps)
+
+    def forward_steps(self, wav: torch.Tensor, prompts=None, n_steps: int | None = None) -> list:
+        """One estimate per step of the conditional TSE module, for every prompt (ungated;
+        :meth:`~asteroid_lir.models.refinement.RefinementModelMixin.forward_steps`)."""
+        return self.run_steps((wav, prompts), n_steps)
+
+    def forward_block_ends(
+        self, wav: torch.Tensor, prompts=None, last_block: int | None = None, grad_from: int = 1
+    ) -> list[torch.Tensor]:
+        """The heads' estimates at the TSE blocks' ends (progressive training; :meth:`~asteroid_
+        lir.models.refinement.RefinementModelMixin.forward_block_ends`)."""
+        return self.run_block_ends((wav, prompts), last_block, grad_from)
+
+    def forward_with_steps(
+        self,
+        wav: torch.Tensor,
+        prompts=None,
+        force_steps: int | torch.Tensor | None = None,
+        early_exit: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Separate with the gate, which decides per (item, prompt); see :meth:`~asteroid_lir.
+        models.refinement.RefinementModelMixin.forward_with_steps`.
+
+        Returns:
+            tuple: the estimates, shaped like ``model(wav, prompts)``, and the steps of every
+            (item, prompt), ``(batch, n_prompts)``. In eval mode with ``early_exit`` a prompt
+            whose gate says stop leaves the batch: no later TSE step is computed for it.
+        """
+        return self.run_with_steps((wav, prompts), force_steps, early_exit)
+
+    def separator_inputs(self, spec: torch.Tensor, *inputs) -> tuple:
+        """The prompt indices (checked, on the spectrum's device)."""
+        (prompts,) = inputs
+        return (self.prompt_ids(prompts, spec.shape[0]).to(spec.device),)
+
+    def sample_steps(self, ctx: tuple, steps: torch.Tensor) -> torch.Tensor:
+        """Steps per (item, prompt): ``(batch, n_prompts)``."""
+        return steps.reshape(ctx[1][2], -1)
 
 
 class BSLocoformerNet(_BandTFModel):
@@ -317,10 +388,6 @@ class BSLocoformerNet(_BandTFModel):
 
     def __init__(self, n_src: int = 4, **kwargs):
         super().__init__(UnconditionalSeparator, n_src=n_src, **kwargs)
-
-    @property
-    def n_src(self) -> int:
-        return self.separator.n_src
 
     @classmethod
     def from_preset(cls, name: str, n_src: int = 4, **kwargs) -> BSLocoformerNet:

@@ -5,8 +5,11 @@ Fixed test mixtures are drawn from the ``tt`` split for every task
 (2-4 sfx), MSS (vocals, bass, drums, other; stems of one song) and CASS (speech, sfxbg,
 musicbg). A prompt model (TUSS) gets the task's prompts; the unconditional baseline has each
 reference matched to one of its outputs (an oracle choice in its favour). Scores
-(:mod:`asteroid_lir.experiment.evaluation`): SI-SDR and SI-SDRi (MSS: SNR and SNRi), per prompt
+(:mod:`asteroid_lir.experiment.tasks`): SI-SDR and SI-SDRi (MSS: SNR and SNRi), per prompt
 and per task (the mean of the per-prompt means, as the TUSS reference averages its scores).
+Refinement models (iterated or gated TSE module) also get, per task and per prompt, the mean
+steps and the TSE module's counted GMACs, and the anytime curve (the network without its gate
+run for 1 .. I steps).
 
 The five-prompt case (prompt models; ``evaluation.five_prompt``): mixtures of speech, ambience
 (sfxbg) and three stems of one song, five prompts in a rotated order, for a model trained with at
@@ -29,18 +32,12 @@ import torch
 import yaml
 
 from asteroid_lir.experiment.cli import run_stage
-from asteroid_lir.experiment.evaluation import evaluate_items, per_prompt_summary, position_summary
 from asteroid_lir.experiment.registry import check_model, describe_model, load_model
-from asteroid_lir.experiment.report import positions_markdown, results_markdown
-from asteroid_lir.inference import takes_prompts
-
-FIVE = "FIVE"
+from asteroid_lir.experiment.report import compute_markdown, positions_markdown, results_markdown
+from asteroid_lir.experiment.tasks import FIVE, evaluate_tasks
 
 
 def main(argv=None) -> int:
-    from asteroid_lir.data.unified import make_task_mixtures
-    from asteroid_lir.tasks import UNIFIED_TASKS as TASKS
-
     parser = argparse.ArgumentParser(description="Evaluate a unified-separation model (stage 3).")
     parser.add_argument("--exp_dir", required=True, help="experiment folder with best_model.pth")
     parser.add_argument("--meta_dir", required=True, help="folder with sources.json")
@@ -57,73 +54,34 @@ def main(argv=None) -> int:
         yaml.safe_load((exp_dir / "conf.yml").read_text()),
         json.loads(index_path.read_text()),
     )
-    ev, rate = conf["evaluation"], int(index["sample_rate"])
+    ev = conf["evaluation"]
+    if conf["training"].get("num_threads"):  # the training's threads (1 on a busy 2-core CPU:
+        torch.set_num_threads(int(conf["training"]["num_threads"]))  # 2 were 17x slower here)
     model, package = load_model(exp_dir)
-    check_model(model, rate, where=exp_dir)
+    check_model(model, int(index["sample_rate"]), where=exp_dir)
     device = torch.device(f"cuda:{args.gpus.split(',')[0]}" if args.gpus else "cpu")
-    prompted = takes_prompts(model)
     n = int(args.n_per_task or ev.get("n_per_task", 25))
-    tasks = list(TASKS) + ([FIVE] if prompted and ev.get("five_prompt", True) else [])
+    tasks, timing, notes = evaluate_tasks(model, index, ev, out_dir, device, n)
     results = {
         "tag": exp_dir.name,
         "test_set": f"{n} mixtures of {ev.get('seconds', 3.0):g} s per task from {index_path}",
         **describe_model(model, package),
-        "tasks": {},
-        "notes": [],
+        "tasks": tasks,
+        "notes": notes,
+        "timing": {
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "rtf": timing["compute_seconds"] / max(timing["audio_seconds"], 1e-9),
+        },
     }
-    timing = {"compute_seconds": 0.0, "audio_seconds": 0.0}
-    for task in tasks:
-        try:
-            mixtures = make_task_mixtures(
-                index, task, n, float(ev.get("seconds", 3.0)), int(ev.get("seed", 0))
-            )
-        except ValueError as err:
-            results["notes"].append(f"{task}: skipped ({err})")
-            continue
-        if not prompted and max(len(m["prompts"]) for m in mixtures) > model.n_src:
-            results["notes"].append(f"{task}: skipped ({model.n_src} outputs, more sources)")
-            continue
-        metric = TASKS[task].metric if task in TASKS else "si_sdr"
-        items = [
-            {
-                "id": m["id"],
-                "mixture": m["mixture"],
-                "references": m["sources"],
-                "prompts": m["prompts"] if prompted else None,
-                "names": m["prompts"],
-            }
-            for m in mixtures
-        ]
-        rows, spent = evaluate_items(
-            model.to(device),
-            items,
-            rate,
-            (metric,),
-            device,
-            out_dir / "examples" / task,
-            int(ev.get("n_examples", 2)),
-            None,
-        )
-        for key in timing:
-            timing[key] += spent[key]
-        summary = per_prompt_summary(rows, metric)
-        summary["five"] = position_summary(rows, metric) if task == FIVE else None
-        results["tasks"][task] = {**summary, "mixtures": rows}
-        print(
-            f"[stage 3] {task}: {metric} {summary['score']:.2f} dB, improvement "
-            f"{summary['improvement']:+.2f} dB ({len(rows)} mixtures)",
-            flush=True,
-        )
-    results["timing"] = {
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "rtf": timing["compute_seconds"] / max(timing["audio_seconds"], 1e-9),
-    }
-    if FIVE in results["tasks"]:
+    if FIVE in tasks:
         title = (
             "Five prompts (speech, sfxbg and three stems of one song; trained with at most four)"
         )
-        results["notes"].append(positions_markdown(results["tasks"][FIVE]["five"], title))
+        results["notes"].append(positions_markdown(tasks[FIVE]["five"], title))
+    compute = compute_markdown(results)
+    if compute:
+        results["notes"].append(compute)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out_dir / "results.md").write_text(results_markdown(results))

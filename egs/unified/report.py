@@ -2,8 +2,10 @@
 
 Writes into ``--results_dir`` (default: the experiment folder) ``tasks.png`` (improvement per
 task, side by side with the models of ``--compare``), ``five_prompts.png`` (SI-SDRi by prompt
-position, prompt models), ``training.png`` (losses against steps) and ``results.md``, with a
-comparison table when other evaluated experiments are given.
+position, prompt models), ``quality_vs_compute.png`` (refinement models: the anytime curve of
+each measured model, 1 .. I steps without gate, and its operating point, a gated model's star),
+``training.png`` (losses against steps) and ``results.md``, with a comparison table when other
+evaluated experiments are given.
 
 Usage::
 
@@ -20,7 +22,10 @@ from asteroid_lir.experiment.cli import run_stage
 from asteroid_lir.experiment.report import (
     bar_chart,
     csv_log_files,
+    fmt,
     markdown_table,
+    operating_point,
+    plot_quality_vs_compute,
     plot_training_curves,
     results_markdown,
 )
@@ -54,14 +59,27 @@ def main(argv=None) -> int:
         by_pos = {str(r["position"]): r["mean_improvement"] for r in five["by_position"]}
         bar_chart({"SI-SDRi": by_pos}, out / "five_prompts.png", "SI-SDRi (dB)", "Five prompts")
         plots["Five prompts: SI-SDRi by prompt position"] = "five_prompts.png"
-    runs = {"training": csv_log_files(exp_dir / "logs")}
+    ylabel = "improvement over the mixture, mean over tasks (dB)"
+    if plot_quality_vs_compute(named, out / "quality_vs_compute.png", ylabel):
+        plots["Quality vs refinement compute (anytime curves, operating points)"] = (
+            "quality_vs_compute.png"
+        )
+    # A gated training's pre-training (no gate) has its own logs.
+    runs = {
+        "pre-training": csv_log_files(exp_dir / "pretrain" / "logs"),
+        "training": csv_log_files(exp_dir / "logs"),
+    }
     if plot_training_curves(runs, out / "training.png", "loss (negative SNR, dB)"):
         plots["Training curves"] = "training.png"
     text = results_markdown(results, plots)
     if len(named) > 1:
         rows = [[t, *(v.get(t) for v in improvements.values())] for t in tasks]
+        points = [operating_point(res) or {} for res in named.values()]
+        rows.append(["steps (mean)", *(p.get("steps") for p in points)])
+        rows.append(["TSE GMACs / mixture", *(fmt(p.get("gmacs"), 4) for p in points)])
         table = markdown_table(["task", *improvements], rows)
-        text += "\n## Comparison (improvement, dB)\n\n" + "\n".join(table) + "\n"
+        title = "Comparison (improvement in dB; steps and TSE GMACs of measured models)"
+        text += f"\n## {title}\n\n" + "\n".join(table) + "\n"
     (out / "results.md").write_text(text)
     print(f"[stage 4] Wrote {', '.join(plots.values())} and results.md in {out}")
     return 0

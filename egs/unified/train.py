@@ -7,8 +7,11 @@ reference's SNR with zero references, PIT inside groups of equal prompts
 (:class:`asteroid_lir.losses.PromptSNRLoss`); the baseline (``BSLocoformerNet``, fixed outputs) is
 trained with PIT over all of its outputs, references padded with zeros. Validation uses fixed
 batches of the ``cv`` split. The optimiser, schedule (``scheduler.type: plateau``), warm-up,
-budget (``training.epochs`` of ``training.batches_per_epoch`` steps), checkpoints and resumption
-are the library's (:mod:`asteroid_lir.engine.procedures`).
+budget (``training.epochs`` of ``training.batches_per_epoch`` steps), checkpoints, resumption and
+the procedures of ``training.mode`` (``end_to_end``; ``gated``: pre-training without the gate,
+then the network and the per-prompt gate jointly with the step penalty, e.g.
+``conf/tuss_gated_cpu.yml``; ``progressive``) are the library's
+(:mod:`asteroid_lir.engine.procedures`).
 
 Usage::
 
@@ -23,7 +26,6 @@ import json
 from pathlib import Path
 
 from asteroid_lir.engine.procedures import TrainingJob
-from asteroid_lir.engine.prompted import PromptedSystem
 from asteroid_lir.experiment.cli import already_trained, run_stage
 from asteroid_lir.experiment.config import load_config
 from asteroid_lir.experiment.registry import build_model, resolve_model_conf
@@ -89,7 +91,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     conf = load_config(args.conf, args.overrides, SECTIONS)
     data, train_conf = conf["data"], conf["training"]
-    conf["model"] = resolve_model_conf(conf["model"], int(data["sample_rate"]))
+    progressive = train_conf.get("mode") == "progressive"
+    conf["model"] = resolve_model_conf(conf["model"], int(data["sample_rate"]), None, progressive)
     exp_dir = Path(args.exp_dir)
     if already_trained(exp_dir, conf):
         return 0
@@ -102,8 +105,10 @@ def main(argv=None) -> int:
         loaders(conf, index, args.n_workers),
         hardware(args.gpus),
         build_model,
-        system_class=PromptedSystem,
-        system_kwargs={"warmup_steps": int(train_conf.get("warmup_steps", 0))},
+        system_kwargs={
+            "warmup_steps": int(train_conf.get("warmup_steps", 0)),
+            "prompted_batches": True,  # (mixtures, references, prompts)
+        },
     )
     print(
         f"[stage 2] {conf['model']['name']} at {data['sample_rate']} Hz; batches of "

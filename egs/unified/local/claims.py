@@ -1,11 +1,14 @@
-"""The TUSS slides' claims on the grid of ``conf/grids/slides.yml`` (``utils/run_grid.sh``).
+"""The TUSS slides' claims (``conf/grids/slides.yml``) and adaptive TUSS against its ungated
+network (``conf/grids/adaptive.yml``), on the grids run by ``utils/run_grid.sh``.
 
 - ``measure --exp_dir DIR``: nothing beyond ``results.json`` is needed (writes the parameter
   count and the training steps to ``measure.json`` for the report).
 - ``report --grid FILE --root DIR``: per task of the slides, TUSS against the unconditional model
   of the same size and SFC-CA against band-split, each "ahead" claim reproduced only beyond the
   seeds' spread (:func:`asteroid_lir.experiment.stats.compare`), and the fifth prompt after
-  training with at most four; ``report.md``, ``report.json`` and ``tasks.png``.
+  training with at most four; ``report.md``, ``report.json`` and ``tasks.png``; for the
+  adaptive grid, the gated model's TSE GMACs saved and its drop against its ungated network
+  (:func:`asteroid_lir.experiment.report.adaptive_comparison`) and ``quality_vs_compute.png``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,13 @@ from pathlib import Path
 from asteroid_lir.experiment import stats
 from asteroid_lir.experiment.claims import claim, claim_lines, claims_main
 from asteroid_lir.experiment.cli import run_stage
-from asteroid_lir.experiment.report import markdown_table, seed_bar_chart
+from asteroid_lir.experiment.report import (
+    adaptive_comparison,
+    adaptive_markdown,
+    markdown_table,
+    plot_quality_vs_compute,
+    seed_bar_chart,
+)
 from asteroid_lir.tasks import UNIFIED_TASKS
 
 #: (claim, the model claimed ahead, the other): TUSS vs the unconditional model of its size
@@ -99,13 +108,54 @@ def five_prompts(runs: dict, entry: str = "tuss") -> dict:
     return {"claims": [claim("fifth_prompt", ok, text, {"improvement": imp})], "last": lasts}
 
 
+def adaptive(runs: dict, out_dir: Path) -> tuple[dict, list[str]]:
+    """The gated TUSS against its ungated network (issue 26), paired by seed."""
+    ungated = {r["seed"]: r["results"] for r in runs["ungated"]}
+    pairs = {
+        str(r["seed"]): (ungated[r["seed"]], r["results"])
+        for r in runs["gated"]
+        if r["seed"] in ungated
+    }
+    if not pairs:
+        return {"claims": [claim("adaptive_tuss", None, "no seed with both models")]}, []
+    c = adaptive_comparison(pairs)
+    m, sd = c["mean"], c["std"]
+    text = (
+        f"gated TUSS spends {100 * m['saving']:.1f} ± {100 * sd['saving']:.1f} % fewer TSE "
+        f"GMACs than its ungated network for a drop of {m['drop_db']:.2f} ± "
+        f"{sd['drop_db']:.2f} dB ({m['gated_steps']:.2f} steps on average)"
+    )
+    c["claims"] = [
+        claim("adaptive_tuss", c["saving_ok"] and c["drop_ok"] and c["equal_steps"], text),
+        claim(
+            "adaptive_steps_differ",
+            c["steps_differ"],
+            "mean steps differ between tasks or prompt names",
+        ),
+    ]
+    named = {
+        f"{kind} s{seed}": res
+        for seed, pair in pairs.items()
+        for kind, res in zip(("ungated", "gated"), pair)
+    }
+    lines = ["", *adaptive_markdown(c).splitlines()[1:], *claim_lines(c["claims"])]
+    if plot_quality_vs_compute(named, out_dir / "quality_vs_compute.png", "improvement (dB)"):
+        lines += ["", "![Quality vs compute](quality_vs_compute.png)"]
+    return c, lines
+
+
 def build(runs: dict, out_dir: Path) -> tuple[dict, list[str]]:
-    report = {
+    report, lines = {}, []
+    if "gated" in runs:
+        report["adaptive"], lines = adaptive(runs, out_dir)
+    if "tuss" not in runs:
+        return report, lines
+    report |= {
         "comparisons": [comparison(runs, *c) for c in COMPARISONS],
         "five": five_prompts(runs),
         "parameters": {e: r[0]["results"]["model"]["parameters"] for e, r in runs.items() if r},
     }
-    lines = ["", "Parameters: " + ", ".join(f"{e} {n:,}" for e, n in report["parameters"].items())]
+    lines += ["", "Parameters: " + ", ".join(f"{e} {n:,}" for e, n in report["parameters"].items())]
     for sec in report["comparisons"]:
         head = [
             "task",
@@ -130,7 +180,9 @@ def build(runs: dict, out_dir: Path) -> tuple[dict, list[str]]:
 
 
 def main(argv=None) -> int:
-    return claims_main(argv, "The TUSS slides' claims at mini scale", measure, build)
+    return claims_main(
+        argv, "The TUSS slides' claims and adaptive TUSS at mini scale", measure, build
+    )
 
 
 if __name__ == "__main__":
