@@ -578,7 +578,7 @@ def test_adaptive_script_help_and_bad_options():
 
 def test_task_evaluation_measures_a_gated_tuss(index, tmp_path):
     from asteroid_lir.experiment.report import compute_markdown
-    from asteroid_lir.experiment.tasks import FIVE, evaluate_tasks, is_measured
+    from asteroid_lir.experiment.unified_eval import FIVE, evaluate_tasks, is_measured
     from asteroid_lir.models import TUSSNet
 
     model_conf = {k: v for k, v in TINY_CONF["model"].items() if k not in ("name", "preset")}

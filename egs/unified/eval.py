@@ -5,7 +5,7 @@ Fixed test mixtures are drawn from the ``tt`` split for every task
 (2-4 sfx), MSS (vocals, bass, drums, other; stems of one song) and CASS (speech, sfxbg,
 musicbg). A prompt model (TUSS) gets the task's prompts; the unconditional baseline has each
 reference matched to one of its outputs (an oracle choice in its favour). Scores
-(:mod:`asteroid_lir.experiment.tasks`): SI-SDR and SI-SDRi (MSS: SNR and SNRi), per prompt
+(:mod:`asteroid_lir.experiment.unified_eval`): SI-SDR and SI-SDRi (MSS: SNR and SNRi), per prompt
 and per task (the mean of the per-prompt means, as the TUSS reference averages its scores).
 Refinement models (iterated or gated TSE module) also get, per task and per prompt, the mean
 steps and the TSE module's counted GMACs, and the anytime curve (the network without its gate
@@ -34,7 +34,7 @@ import yaml
 from asteroid_lir.experiment.cli import run_stage
 from asteroid_lir.experiment.registry import check_model, describe_model, load_model
 from asteroid_lir.experiment.report import compute_markdown, positions_markdown, results_markdown
-from asteroid_lir.experiment.tasks import FIVE, evaluate_tasks
+from asteroid_lir.experiment.unified_eval import FIVE, evaluate_tasks
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,6 @@
 """Evaluation of a unified-separation model on the tasks of the TUSS slides.
 
-Fixed test mixtures are drawn for every task (:data:`asteroid_lir.data.unified.TASKS`): SE
+Fixed test mixtures are drawn for every task (:data:`asteroid_lir.tasks.UNIFIED_TASKS`): SE
 (speech, sfxbg), SS (speech x 2, sfxbg), USS (2-4 sfx), MSS (vocals, bass, drums, other; stems
 of one song) and CASS (speech, sfxbg, musicbg), and for prompt models the five-prompt case
 (:data:`FIVE`). A prompt model (TUSS) gets the task's prompts; a model with fixed outputs has
@@ -50,7 +50,8 @@ def evaluate_tasks(
         tuple: ``{task: summary with its "mixtures" rows}``, the timing (``compute_seconds``,
         ``audio_seconds``) and notes (skipped tasks).
     """
-    from ..data.unified import TASKS, make_task_mixtures
+    from ..data.unified import make_task_mixtures
+    from ..tasks import UNIFIED_TASKS as TASKS
 
     prompted, measure = takes_prompts(model), is_measured(model)
     rate = int(index["sample_rate"])
