@@ -378,6 +378,21 @@ def test_claims_of_runs_that_are_missing_say_not_run(tmp_path):
     assert "not run" in report["md"]
 
 
+@pytest.mark.parametrize("recipe", ["wham", "unified"])
+def test_run_grid_help_and_bad_options(recipe, tmp_path):
+    script = RECIPE.parent / recipe / "utils" / "run_grid.sh"
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--jobs" in out.stdout and "runs at a time" in out.stdout
+    out = subprocess.run([str(script), "--grid", str(tmp_path / "none.yml")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode != 0 and "is not a file" in out.stderr
+    grid = tmp_path / "g.yml"
+    grid.write_text("steps: 100\nseeds: [0]\nentries: {a: {conf: x.yml}}\n")
+    out = subprocess.run([str(script), "--grid", str(grid), "--jobs", "0"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode != 0 and "--jobs" in out.stderr
+
+
 @pytest.mark.slow
 def test_run_grid_trains_evaluates_measures_and_reports(tmp_path):
     tiny = [

@@ -568,14 +568,6 @@ def test_adaptive_comparison_of_seeds(tmp_path):
                                    gated)})  # fmt: skip
 
 
-def test_adaptive_script_help_and_bad_options():
-    script = RECIPE / "local" / "adaptive.sh"
-    out = subprocess.run([str(script), "--help"], capture_output=True, text=True)
-    assert out.returncode == 0 and "--seeds" in out.stdout and "training seeds" in out.stdout
-    out = subprocess.run([str(script), "--parallel", "0"], capture_output=True, text=True)
-    assert out.returncode != 0 and "--parallel" in out.stderr
-
-
 def test_task_evaluation_measures_a_gated_tuss(index, tmp_path):
     from asteroid_lir.experiment.report import compute_markdown
     from asteroid_lir.experiment.unified_eval import FIVE, evaluate_tasks, is_measured
