@@ -86,15 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     results, sections = {}, []
     for name, module in modules.items():
-        print(f"## {name}: {getattr(module, 'DESCRIPTION', '')}", flush=True)
-        result = module.run(args)
-        results[name] = result
-        section = (
-            f"### `{name}`: {getattr(module, 'DESCRIPTION', '')}\n\n{module.to_markdown(result)}"
-        )
-        sections.append(section)
-        print(module.to_markdown(result), flush=True)
-        print(flush=True)
+        description = getattr(module, "DESCRIPTION", "")
+        print(f"## {name}: {description}", flush=True)
+        results[name] = module.run(args)
+        table = module.to_markdown(results[name])
+        sections.append(f"### `{name}`: {description}\n\n{table}")
+        print(table + "\n", flush=True)
     machine = machine_info(args.device)
     machine_line = ", ".join(f"{k}={v}" for k, v in machine.items())
     print("machine: " + machine_line)
@@ -104,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
             args.readme, sections, machine_line, command.replace(f" --readme {args.readme}", "")
         )
     if args.json is not None:
-        if len(results) == 1:
-            payload = {**next(iter(results.values())), "machine": machine}
-        else:
-            payload = {"benchmarks": results, "machine": machine}
+        payload = (
+            dict(next(iter(results.values()))) if len(results) == 1 else {"benchmarks": results}
+        )
+        payload["machine"] = machine
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=2))
         print(f"wrote {args.json}")

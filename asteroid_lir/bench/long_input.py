@@ -1,24 +1,22 @@
 """Long inputs: peak memory and real-time factor of chunked inference as the input grows.
 
-The model is built here from library code, :data:`MODEL_ARGS`: the LIR model of the WHAM!
-recipe's mini configurations when the committed results were measured (1 x 4 x 1, 256 bases,
-depth 4, three outputs: two speakers and the noise), randomly initialised. Another model, for
-example a recipe's ``best_model.pth``, is measured with ``--long-input-model PATH`` (any file
-written by ``torch.save(model.serialize(), path)``); the benchmark never reads recipe files.
-For every input length (default 10 s, 1 min and 10 min of 8-kHz audio) three ways of
-separating it are measured:
+The model is built here from library code, :data:`MODEL_ARGS` (the WHAM! recipe's mini LIR model
+when the committed results were measured: 1 x 4 x 1, 256 bases, depth 4, two speakers and the
+noise), randomly initialised; another one, e.g. a recipe's ``best_model.pth``, is measured with
+``--long-input-model PATH`` (any ``torch.save(model.serialize(), path)`` file); the benchmark
+never reads recipe files. For every input length (default 10 s, 1 min and 10 min of 8-kHz
+audio), three ways of separating it:
 
 - ``chunked``: :func:`asteroid_lir.inference.separate_chunked` (4-s chunks, 1-s overlap);
 - ``lambda_ola``: Asteroid's ``asteroid.dsp.overlap_add.LambdaOverlapAdd`` on the same model with
   the same window and hop (4-s Hann window, 3-s hop, ``reorder_chunks=True``);
-- ``one_piece``: the whole input through the model at once (up to ``--long-input-whole-max``
-  seconds; longer inputs would need several GB).
+- ``one_piece``: the whole input at once (up to ``--long-input-whole-max`` seconds; longer inputs
+  would need several GB).
 
-Each case runs in a fresh Python process (so that cases do not inherit each other's allocator
-state) with the requested number of torch threads; the process reports its peak resident set
-size before and after the separation (:class:`~asteroid_lir.bench.common.PeakMemory`) and the
-wall time of the separation. A
-separate check in this process compares, on the shortest input, each chunked output with the
+Each case runs in a fresh Python process (no allocator state inherited from another case) with
+the requested number of torch threads, and reports its peak resident set size before and after
+the separation (:class:`~asteroid_lir.bench.common.PeakMemory`) and the separation's wall time.
+A separate check in this process compares, on the shortest input, each chunked output with the
 one-piece output.
 """
 
@@ -72,33 +70,17 @@ MEASUREMENT = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(NAME)
-    group.add_argument(
-        "--long-input-seconds",
-        type=float,
-        nargs="+",
-        default=[10.0, 60.0, 600.0],
-        help="input lengths in seconds (default 10 60 600)",
-    )
-    group.add_argument(
-        "--long-input-model",
-        type=Path,
-        default=None,
-        help="a serialize()d model file to measure (default: MODEL_ARGS, built here)",
-    )
-    group.add_argument("--long-input-chunk", type=float, default=4.0, help="chunk (s)")
-    group.add_argument("--long-input-overlap", type=float, default=1.0, help="overlap (s)")
-    group.add_argument(
-        "--long-input-whole-max",
-        type=float,
-        default=60.0,
-        help="longest input also run in one piece (s, default 60)",
-    )
-    group.add_argument(
-        "--long-input-lambda-ola-max",
-        type=float,
-        default=600.0,
-        help="longest input also run with LambdaOverlapAdd (s, default 600)",
-    )
+    arg = group.add_argument
+    lengths, default = "input lengths in seconds (default 10 60 600)", [10.0, 60.0, 600.0]
+    arg("--long-input-seconds", type=float, nargs="+", default=default, help=lengths)
+    model = "a serialize()d model file to measure (default: MODEL_ARGS, built here)"
+    arg("--long-input-model", type=Path, default=None, help=model)
+    arg("--long-input-chunk", type=float, default=4.0, help="chunk (s)")
+    arg("--long-input-overlap", type=float, default=1.0, help="overlap (s)")
+    whole = "longest input also run in one piece (s, default 60)"
+    arg("--long-input-whole-max", type=float, default=60.0, help=whole)
+    ola = "longest input also run with LambdaOverlapAdd (s, default 600)"
+    arg("--long-input-lambda-ola-max", type=float, default=600.0, help=ola)
 
 
 def model_spec(path: Path | None = None) -> dict:

@@ -4,31 +4,27 @@ end-to-end (1, 16, 1) training against progressive training of (2, 8, 1), (2, 4,
 
 Every progressive step k is measured on its own copy of the model, in the state that
 ``ProgressiveSystem`` trains it in (``enter_step(k)``: frozen prefix, optimizer over step k's
-parameters, the system's own training loss path); a progressive row reports the maximum peak
-over its steps and the mean over its steps of the time of one training step (the steps get the
-same number of epochs, so that is the average cost of a batch over the whole training).
-End-to-end rows use ``LIRSystem`` with the same loss, batch and optimizer (Adam).
+parameters, its own training loss path); a progressive row reports the maximum peak over its
+steps and the mean over its steps of the time of one training step (the steps get the same
+number of epochs). End-to-end rows use ``LIRSystem`` with the same loss, batch and Adam.
 
-What ``peak_bytes`` counts:
+What ``peak_bytes`` counts, in one training step (forward, backward, ``optimizer.step()``)
+after a warm-up step:
 
-- CUDA: ``torch.cuda.max_memory_allocated`` during one training step (forward, backward,
-  ``optimizer.step()``) taken after a warm-up step, minus nothing: it includes parameters,
-  optimizer state, the batch, activations, gradients, every temporary and the math libraries'
-  workspaces (cuBLAS allocates them through PyTorch's allocator: a constant of tens of MiB that
-  shrinks every ratio's distance to 1; ``per_step[].breakdown.allocated_before_step`` gives
-  what was allocated before the step began). Only one model is on the GPU while it is measured.
-- CPU: PyTorch keeps no allocator statistics there, and the allocator peak that
-  :class:`~asteroid_lir.bench.common.PeakMemory` can follow with the profiler also counts every
-  operation's scratch space, which is not what Table 2 compares (and would make this benchmark's
-  committed figures incomparable). :class:`TrainingMemoryMeter` instead follows the tensors
-  that a training step must hold and reports the maximum of their sum over the step:
-  parameters (all, frozen included) + optimizer state (Adam moments, after a warm-up step) +
-  the batch (mixture and targets) + activations saved for backward (every storage packed by
-  ``torch.autograd.graph.saved_tensors_hooks``, deduplicated by storage and counted until
-  autograd releases it during backward; parameters saved by an operation are not counted twice)
-  + parameter gradients (counted from the moment they are accumulated). Transient tensors that
-  are never saved for backward (an operation's scratch space, the gradient flowing between two
-  operations in backward, the optimizer's temporaries) are not counted.
+- CUDA: ``torch.cuda.max_memory_allocated``, with one model on the GPU: parameters, optimizer
+  state, batch, activations, gradients, temporaries and the math libraries' workspaces (cuBLAS
+  allocates them through PyTorch: a constant of tens of MiB that shrinks every ratio's distance
+  to 1; ``per_step[].breakdown.allocated_before_step`` is what was allocated before the step).
+- CPU: PyTorch keeps no allocator statistics there, and the profiler's allocator peak
+  (:class:`~asteroid_lir.bench.common.PeakMemory`) also counts every operation's scratch space,
+  which Table 2 does not compare (and the committed figures would become incomparable).
+  :class:`TrainingMemoryMeter` instead reports the maximum over the step of the sum of the
+  tensors the step must hold: parameters (frozen included), optimizer state, the batch,
+  activations saved for backward (every storage packed by
+  ``torch.autograd.graph.saved_tensors_hooks``, once per storage, until autograd releases it;
+  saved parameters are not counted twice) and parameter gradients (from their accumulation).
+  Transient tensors never saved for backward (scratch space, gradients flowing between
+  operations, the optimizer's temporaries) are not counted.
 """
 
 from __future__ import annotations
@@ -116,9 +112,7 @@ class TrainingMemoryMeter:
         self._param_storages = {_storage_key(p) for p in model.parameters()}
         self.static = {
             "params": _unique_bytes(model.parameters()),
-            "optimizer_state": _unique_bytes(
-                v for state in optimizer.state.values() for v in state.values()
-            ),
+            "optimizer_state": self._optimizer_bytes(),
             "batch": _unique_bytes(batch),
         }
         self._saved: dict = {}  # storage key -> [bytes, references]
@@ -130,6 +124,9 @@ class TrainingMemoryMeter:
         self._phase_peak = 0
         self._hooks: list = []
         self._saved_hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+
+    def _optimizer_bytes(self) -> int:
+        return _unique_bytes(v for state in self.optimizer.state.values() for v in state.values())
 
     # -- events
     def _update(self) -> None:
@@ -177,9 +174,7 @@ class TrainingMemoryMeter:
         """Record the peak of the phase that ends here (``forward``, ``backward``, ``step``)."""
         if phase == "step":
             # Adam allocates its state on the first step only; count what exists now.
-            self.static["optimizer_state"] = _unique_bytes(
-                v for state in self.optimizer.state.values() for v in state.values()
-            )
+            self.static["optimizer_state"] = self._optimizer_bytes()
         self._update()
         self.phase_peaks[phase] = self._phase_peak
         self._phase_peak = 0
@@ -266,20 +261,17 @@ class _StepRunner:
 
 
 def _sizes(args: argparse.Namespace) -> dict:
+    n_src = getattr(args, "progressive_n_src", 3)
     if args.quick:
-        return dict(
-            model=dict(n_filters=32, bn_chan=16, upsampling_depth=3),
-            batch=1,
-            seconds=0.5,
-            n_src=getattr(args, "progressive_n_src", 3),
-        )
+        model = dict(n_filters=32, bn_chan=16, upsampling_depth=3)
+        return dict(model=model, batch=1, seconds=0.5, n_src=n_src)
     # The paper's Sudo rm -rf sizes (encoder 512 bases, kernel 21, stride 10, bottleneck 128,
     # depth 5), 4-s inputs at 8 kHz.
     return dict(
         model=dict(n_filters=512, bn_chan=128, upsampling_depth=5),
         batch=getattr(args, "progressive_batch", 1),
         seconds=getattr(args, "progressive_seconds", 4.0),
-        n_src=getattr(args, "progressive_n_src", 3),
+        n_src=n_src,
     )
 
 
@@ -438,15 +430,8 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def to_markdown(result: dict) -> str:
-    headers = [
-        "config (N x S x I)",
-        "training",
-        "peak MiB",
-        "peak vs e2e",
-        "peak MiB per step",
-        "s / training step",
-        "time vs e2e",
-    ]
+    headers = ["config (N x S x I)", "training", "peak MiB", "peak vs e2e", "peak MiB per step"]
+    headers += ["s / training step", "time vs e2e"]
     table = [
         [
             row["config"],

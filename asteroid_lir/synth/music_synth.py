@@ -1,18 +1,12 @@
 """Multi-track music from scratch: drums, bass, vocals-like and other-instrument stems of a song.
 
-A song has a tempo (70-150 BPM), a key, a major or minor scale and a progression of four
-chords, one per bar, looping. Its four stems follow the same grid, so that they start and stop
-together like the stems of a MUSDB18 track:
-
-* ``drums``: kick (a sine sweeping down from about 150 Hz), snare (a tone plus band-passed
-  noise) and hi-hat (high-passed noise) on a 16-step pattern with random variations;
-* ``bass``: the chord roots (and sometimes fifths) in the lowest octaves on eighths or
-  quarters, a low-passed saw or a rounded square with a plucked envelope;
-* ``vocals``: a sung melody on the scale (about 130-700 Hz) with legato notes, vibrato and
-  pauses between phrases; a glottal-like harmonic source shaped by the formants of a vowel that
-  changes with every note;
-* ``other``: the chords, played by a piano-like (decaying harmonics), an organ/pad (sustained,
-  detuned) or a plucked (bright, fast decay) instrument in the middle register.
+A song has a tempo (70-150 BPM), a key, a major or minor scale and a loop of four chords, one
+per bar. Its four stems follow the same grid, so that they start and stop together like the
+stems of a MUSDB18 track: ``drums`` (kick, snare and hi-hat on a 16-step pattern with random
+variations), ``bass`` (chord roots and fifths in the lowest octaves, a low-passed saw or a
+rounded square with a plucked envelope), ``vocals`` (a sung melody with legato, vibrato and
+pauses, a glottal-like source through the formants of a vowel that changes with every note) and
+``other`` (the chords on a piano-like, organ/pad or plucked instrument in the middle register).
 
 Everything is a function of the ``np.random.Generator`` given.
 """
@@ -255,13 +249,6 @@ def synthesize_song(
     if sample_rate < 4000:
         raise ValueError(f"sample_rate must be at least 4000 Hz, got {sample_rate}.")
     song = _Song(n_samples, int(sample_rate), rng)
-    stems = {
-        "drums": _drums(song),
-        "bass": _bass(song),
-        "vocals": _vocals(song),
-        "other": _other(song),
-    }
-    for name, wav in stems.items():
-        peak = np.abs(wav).max()
-        stems[name] = wav / peak if peak > 1e-9 else wav
-    return stems
+    stems = {name: make(song) for name, make in zip(STEMS, (_drums, _bass, _vocals, _other))}
+    peaks = {name: np.abs(wav).max() for name, wav in stems.items()}
+    return {name: wav / peaks[name] if peaks[name] > 1e-9 else wav for name, wav in stems.items()}

@@ -33,43 +33,17 @@ _ADJECTIVES = (
     "wooden golden tiny enormous careful lazy clever strange ancient modern frozen warm dusty "
     "shiny crooked polite nervous cheerful silver purple hollow sturdy distant crowded"
 ).split()
-_VERBS = (  # (base, past) of transitive verbs
-    ("carry", "carried"),
-    ("paint", "painted"),
-    ("find", "found"),
-    ("lose", "lost"),
-    ("build", "built"),
-    ("repair", "repaired"),
-    ("open", "opened"),
-    ("close", "closed"),
-    ("watch", "watched"),
-    ("follow", "followed"),
-    ("borrow", "borrowed"),
-    ("deliver", "delivered"),
-    ("clean", "cleaned"),
-    ("sell", "sold"),
-    ("buy", "bought"),
-    ("bring", "brought"),
-    ("hide", "hid"),
-    ("describe", "described"),
-    ("measure", "measured"),
-    ("move", "moved"),
-    ("visit", "visited"),
-    ("check", "checked"),
-    ("carve", "carved"),
-    ("wrap", "wrapped"),
-    ("push", "pushed"),
-    ("pull", "pulled"),
-    ("drop", "dropped"),
-    ("catch", "caught"),
-    ("throw", "threw"),
-    ("draw", "drew"),
-    ("photograph", "photographed"),
-    ("explore", "explored"),
-    ("forget", "forgot"),
-    ("remember", "remembered"),
-    ("polish", "polished"),
-    ("test", "tested"),
+_VERBS = tuple(  # (base, past) of transitive verbs
+    tuple(pair.split("/"))
+    for pair in (
+        "carry/carried paint/painted find/found lose/lost build/built repair/repaired open/opened "
+        "close/closed watch/watched follow/followed borrow/borrowed deliver/delivered "
+        "clean/cleaned sell/sold buy/bought bring/brought hide/hid describe/described "
+        "measure/measured move/moved visit/visited check/checked carve/carved wrap/wrapped "
+        "push/pushed pull/pulled drop/dropped catch/caught throw/threw draw/drew "
+        "photograph/photographed explore/explored forget/forgot remember/remembered "
+        "polish/polished test/tested"
+    ).split()
 )
 _INTRANSITIVE = (
     "waited arrived laughed shouted whispered slept wandered hurried stopped danced smiled "

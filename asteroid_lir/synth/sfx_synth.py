@@ -1,22 +1,14 @@
 """Sound-effect-like events from scratch (the ``sfx`` class of the unified corpus).
 
-A clip holds one kind of sound event, repeated or sustained over part of the clip with silence
-around it, like a FSD50K clip. The kinds cover the acoustic families of everyday sound effects:
-
-* ``impact``: knocks and hits, a few damped modal resonances excited by a click;
-* ``chime``: bells and chimes, inharmonic partials with long decays;
-* ``alarm``: beeping tones or a siren sweeping up and down;
-* ``chirp``: bird-like fast frequency sweeps in the upper band;
-* ``engine``: a motor, a harmonic series on a low, wobbling fundamental with rough noise;
-* ``bark``: short noisy harmonic bursts with a formant (animal calls);
-* ``steps``: footsteps or typing, trains of short filtered-noise clicks;
-* ``water``: pouring / bubbling, band-passed noise with rising bubble chirps;
-* ``creak``: a door creak, a low irregular pulse train gliding in pitch;
-* ``whoosh``: a noise band sweeping across the spectrum, swelling and fading.
-
-:func:`synthesize_ambience` makes DEMAND-like backgrounds without talkers (``street``,
-``kitchen``, ``car``, ``rain``, ``park``, ``hall``): coloured noise whose level and tilt drift,
-plus the typical steady or sparse sounds of the place at a lower level.
+A clip holds one kind of sound event (:data:`SFX_KINDS`), repeated or sustained over part of the
+clip with silence around it, like a FSD50K clip: knocks (damped modes excited by a click),
+chimes (inharmonic partials, long decays), alarms (beeps or a siren), bird-like chirps, an
+engine (harmonics of a low wobbling fundamental with rough noise), barks (noisy harmonic bursts
+with a formant), steps (trains of filtered-noise clicks), water (band-passed noise with rising
+bubble chirps), a door creak (an irregular pulse train gliding in pitch) and a whoosh (a noise
+band sweeping across the spectrum). :func:`synthesize_ambience` makes DEMAND-like backgrounds
+without talkers (:data:`AMBIENCE_KINDS`): coloured noise whose level and tilt drift, plus the
+typical sounds of the place at a lower level.
 
 Every parameter is drawn from a wide range, so that two clips of one kind differ. Everything is
 a function of the ``np.random.Generator`` given.
@@ -29,18 +21,7 @@ from scipy.signal import butter, lfilter, sosfilt
 
 __all__ = ["AMBIENCE_KINDS", "SFX_KINDS", "synthesize_ambience", "synthesize_sfx"]
 
-SFX_KINDS = (
-    "impact",
-    "chime",
-    "alarm",
-    "chirp",
-    "engine",
-    "bark",
-    "steps",
-    "water",
-    "creak",
-    "whoosh",
-)
+SFX_KINDS = tuple("impact chime alarm chirp engine bark steps water creak whoosh".split())
 
 
 def _time(n: int, sr: int) -> np.ndarray:
@@ -212,7 +193,6 @@ def _repeat(ev, n, rng, count, gap_s, sr, jitter: float = 0.0) -> np.ndarray:
     return out
 
 
-AMBIENCE_KINDS = ("street", "kitchen", "car", "rain", "park", "hall")
 # Per kind: (spectral tilt range of the bed, sfx kinds of its foreground, events per second).
 _AMBIENCE = {
     "street": ((-1.5, -0.5), ("engine", "alarm", "steps", "whoosh"), 1.0),
@@ -222,6 +202,7 @@ _AMBIENCE = {
     "park": ((-1.2, -0.2), ("chirp", "bark", "steps"), 1.2),
     "hall": ((-1.5, -0.5), ("steps", "impact", "creak"), 0.8),
 }
+AMBIENCE_KINDS = tuple(_AMBIENCE)
 
 
 def _coloured_noise(n: int, tilt: float, rng: np.random.Generator) -> np.ndarray:
@@ -279,18 +260,7 @@ def synthesize_ambience(
     return out / (np.sqrt(np.mean(out**2)) + 1e-12)
 
 
-_MAKERS = {
-    "impact": _impact,
-    "chime": _chime,
-    "alarm": _alarm,
-    "chirp": _chirp,
-    "engine": _engine,
-    "bark": _bark,
-    "steps": _steps,
-    "water": _water,
-    "creak": _creak,
-    "whoosh": _whoosh,
-}
+_MAKERS = {kind: globals()[f"_{kind}"] for kind in SFX_KINDS}  # kind -> the function _<kind>
 
 
 def synthesize_sfx(

@@ -1,16 +1,13 @@
 """The neural engine's utterance pool: Piper utterances with their WORLD analysis, cached.
 
-The pool of a group (``"train"``, ``"test"``) is a list of utterances of procedural sentences
-(:mod:`~asteroid_lir.synth.sentences`), each spoken by the Piper voice
-(:mod:`~asteroid_lir.synth.neural_speech`) with its own prosody scales, resampled to the corpus
-rate and analysed by WORLD (:mod:`~asteroid_lir.synth.voice_transform`) once, so that every
-corpus speaker only resynthesises excerpts in its own voice. The pool is a function of the seed
-only: the jobs are split into a fixed number of streams (:mod:`~asteroid_lir.synth.streams`),
-each with its own seeded Piper session, whatever the number of worker processes.
-
-A pool is cached as ``pool_<group>_<key>.npz`` (+ ``.json`` with the texts); the key hashes the
-seed, the sample rate, the sizes and :func:`~asteroid_lir.synth.fingerprint.corpus_fingerprint`,
-so a pool made by another version of the synthesis code is never reused.
+A group's pool (``"train"``, ``"test"``) holds procedural sentences (:mod:`.sentences`), each
+spoken by the Piper voice (:mod:`.neural_speech`) with its own prosody scales, resampled to the
+corpus rate and analysed by WORLD (:mod:`.voice_transform`) once, so that every corpus speaker
+only resynthesises excerpts in its own voice. The jobs are split into a fixed number of streams
+(:mod:`.streams`), each with its own seeded Piper session, so a pool is a function of the seed.
+It is cached as ``pool_<group>_<key>.npz`` (+ ``.json`` with the texts), the key hashing the
+seed, the rate, the sizes and :func:`~asteroid_lir.synth.fingerprint.corpus_fingerprint`, so a
+pool made by another version of the synthesis code is never reused.
 """
 
 from __future__ import annotations

@@ -4,14 +4,12 @@ TUSS trains on speech, sound effects, background mixes and music stems from many
 corpora. Without them the unified recipe builds this corpus from signals the project generates
 itself, in the layout the recipe also reads for real data (one folder per source class)::
 
-    <out>/{tr,cv,tt}/speech/*.wav    speech-like utterances (asteroid_lir.synth.speech_sources)
-    <out>/{tr,cv,tt}/sfx/*.wav       one sound event kind per clip (asteroid_lir.synth.sfx_synth)
-    <out>/{tr,cv,tt}/sfxbg/*.wav     ambience: half WHAM!-like with babble
-                                     (asteroid_lir.synth.noise_synth), half DEMAND-like places
-                                     without talkers (asteroid_lir.synth.sfx_synth)
+    <out>/{tr,cv,tt}/speech/*.wav    speech-like utterances (speech_sources)
+    <out>/{tr,cv,tt}/sfx/*.wav       one sound event kind per clip (sfx_synth)
+    <out>/{tr,cv,tt}/sfxbg/*.wav     ambience: half WHAM!-like with babble (noise_synth), half
+                                     DEMAND-like places without talkers (sfx_synth)
     <out>/{tr,cv,tt}/drums|bass|vocals|other/songNNNNN.wav
-                                     the four stems of a song (asteroid_lir.synth.music_synth);
-                                     one file name = one song in all four folders
+                                     the four stems of a song (music_synth), one name per song
     <out>/{tr,cv,tt}/musicbg/*.wav   mixes of 2-4 stems of other songs
     <out>/corpus_info.json           sizes, seed, sample rate, speech engine
 
@@ -31,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
@@ -44,6 +41,7 @@ from .music_synth import STEMS, synthesize_song
 from .noise_synth import make_babble_pool, synthesize_noise
 from .sfx_synth import SFX_KINDS, synthesize_ambience, synthesize_sfx
 from .speech_sources import ENGINES, make_speech_source
+from .streams import WORKER_STATE, map_jobs
 
 __all__ = ["CLASSES", "build_unified_corpus"]
 
@@ -53,8 +51,6 @@ _SPLIT_CODES = {"tr": 0, "cv": 1, "tt": 2}
 _KIND_CODES = {"speech": 0, "sfx": 1, "sfxbg": 2, "song": 3, "musicbg": 4}
 _RMS = 0.05
 _PEAK = 0.99
-
-_STATE: dict = {}
 
 
 def _normalise(wav: np.ndarray) -> np.ndarray:
@@ -77,14 +73,9 @@ def _write(path: Path, wav: np.ndarray, sr: int) -> None:
     sf.write(str(path), _normalise(np.asarray(wav, dtype=np.float64)), sr, subtype="PCM_16")
 
 
-def _init(state: dict) -> None:
-    _STATE.clear()
-    _STATE.update(state)
-
-
 def _job(job: tuple[str, str, int]) -> None:
     split, kind, index = job
-    st = _STATE
+    st = WORKER_STATE
     sr, n = st["sample_rate"], st["n_samples"]
     rng = np.random.default_rng([st["seed"], _SPLIT_CODES[split], _KIND_CODES[kind], index])
     root = Path(st["out"]) / split
@@ -201,14 +192,8 @@ def build_unified_corpus(
             for kind in ("speech", "sfx", "sfxbg", "song", "musicbg")
             for i in range(sizes[split])
         ]
-        if workers > 1:
-            with mp.get_context("fork").Pool(workers, initializer=_init, initargs=(state,)) as pool:
-                for _ in pool.imap_unordered(_job, jobs, chunksize=8):
-                    pass
-        else:
-            _init(state)
-            for job in jobs:
-                _job(job)
+        for _ in map_jobs(_job, jobs, state, workers):
+            pass
         if progress:
             print(
                 f"[unified corpus] {split}: {sizes[split]} clips per class "
@@ -240,19 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample_rate", type=int, default=8000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--speech", default="formant", choices=ENGINES)
-    args = parser.parse_args(argv)
-    build_unified_corpus(
-        args.out,
-        args.n_train,
-        args.n_valid,
-        args.n_test,
-        args.clip_seconds,
-        args.sample_rate,
-        args.seed,
-        args.workers,
-        args.speech,
-    )
+    parser.add_argument("--speech", dest="speech_engine", default="formant", choices=ENGINES)
+    build_unified_corpus(**vars(parser.parse_args(argv)))
     return 0
 
 

@@ -1,19 +1,18 @@
 """New speakers from one recorded-voice model: WORLD analysis, voice transform, resynthesis.
 
-The WORLD vocoder splits speech into a fundamental-frequency contour, a spectral envelope and
-an aperiodicity, which can be changed independently before resynthesis. A :class:`WorldVoice`
-is a target speaker: median pitch and pitch range (intonation), vocal-tract length (a
-frequency warp of the envelope and aperiodicity, which moves all formants together), spectral
-tilt, breathiness (more aperiodicity) and speaking rate (a time stretch of the parameter
-tracks). Applied to utterances of a single neural voice they give many distinct speakers that
-keep the natural phonetics, coarticulation and prosody of speech learnt from real recordings.
+The WORLD vocoder splits speech into an F0 contour, a spectral envelope and an aperiodicity,
+which can be changed independently before resynthesis. A :class:`WorldVoice` is a target
+speaker: median pitch and pitch range, vocal-tract length (a frequency warp of the envelope and
+aperiodicity), spectral tilt, breathiness and speaking rate (a time stretch of the tracks).
+Applied to utterances of a single neural voice they give many distinct speakers that keep the
+natural phonetics and prosody of speech learnt from real recordings.
 
 F0 comes from DIO (4 channels per octave, a lenient voicing range, so that low or rough vowels
-stay voiced) refined by StoneMask and smoothed in time; frames with little energy below 1 kHz
-are unvoiced. The envelope comes from CheapTrick. The aperiodicity is a fixed profile of the
-voiced frames (none below 1.5 kHz, rising to 0.8 at 4 kHz, close to what D4C measures on the
-neural voice) and 1 in unvoiced frames: D4C itself is not reproducible from call to call (it
-adds noise from a global generator that it never reseeds), and the corpus must be.
+stay voiced), refined by StoneMask and smoothed; frames with little energy below 1 kHz are
+unvoiced. The envelope comes from CheapTrick. The aperiodicity is a fixed profile of the voiced
+frames (none below 1.5 kHz, rising to 0.8 at 4 kHz, close to what D4C measures on the neural
+voice) and 1 in unvoiced frames: D4C is not reproducible from call to call (it adds noise from a
+global generator that it never reseeds), and the corpus must be.
 
 References:
     Morise, Yokomori and Ozawa, "WORLD: a vocoder-based high-quality speech synthesis system for
@@ -22,12 +21,13 @@ References:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 
 from .extra import missing_packages
+from .speech_synth import draw_voice_class
 
 __all__ = [
     "WorldFeatures",
@@ -88,12 +88,7 @@ def draw_world_voice(rng: np.random.Generator, speaker_id: str) -> WorldVoice:
     Returns:
         WorldVoice: the speaker.
     """
-    if rng.random() < 0.5:  # female-like
-        f0 = float(np.exp(rng.normal(np.log(205.0), 0.14)))
-        vtl = float(rng.uniform(1.08, 1.24))
-    else:
-        f0 = float(np.exp(rng.normal(np.log(118.0), 0.16)))
-        vtl = float(rng.uniform(0.88, 1.06))
+    f0, vtl = draw_voice_class(rng, (205.0, 0.14, 1.08, 1.24), (118.0, 0.16, 0.88, 1.06))
     return WorldVoice(
         speaker_id=speaker_id,
         f0_hz=float(np.clip(f0, 75.0, 320.0)),
@@ -105,26 +100,24 @@ def draw_world_voice(rng: np.random.Generator, speaker_id: str) -> WorldVoice:
     )
 
 
-def _warp_frequency(tracks: np.ndarray, factor: float, step: int, n_bins: int) -> np.ndarray:
-    """Warp and upsample coarse frequency tracks: ``out[:, k] = full[:, k / factor]``.
+def _lerp(tracks: np.ndarray, pos: np.ndarray, axis: int) -> np.ndarray:
+    """``tracks`` linearly interpolated at the fractional indices ``pos`` along ``axis``."""
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, tracks.shape[axis] - 1)
+    frac = (pos - lo).reshape((-1,) + (1,) * (tracks.ndim - 1 - axis))
+    return np.take(tracks, lo, axis) * (1.0 - frac) + np.take(tracks, hi, axis) * frac
 
-    ``tracks[:, j]`` holds bin ``j * step`` of an ``n_bins``-bin track; values are linearly
-    interpolated, and beyond the last bin the edge value is kept.
-    """
+
+def _warp_frequency(tracks: np.ndarray, factor: float, step: int, n_bins: int) -> np.ndarray:
+    """Warp and upsample coarse frequency tracks: ``out[:, k] = full[:, k / factor]``, where
+    ``tracks[:, j]`` holds bin ``j * step`` of the ``n_bins`` bins (edge value kept beyond)."""
     src = np.clip(np.arange(n_bins) / factor / step, 0.0, tracks.shape[1] - 1.0)
-    lo = np.floor(src).astype(np.int64)
-    hi = np.minimum(lo + 1, tracks.shape[1] - 1)
-    frac = src - lo
-    return tracks[:, lo] * (1.0 - frac) + tracks[:, hi] * frac
+    return _lerp(tracks, src, 1)
 
 
 def _stretch_time(tracks: np.ndarray, n_out: int) -> np.ndarray:
     """Resample the frame axis of ``(frames, ...)`` tracks to ``n_out`` frames (linear)."""
-    pos = np.linspace(0.0, len(tracks) - 1.0, n_out)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, len(tracks) - 1)
-    frac = (pos - lo).reshape((-1,) + (1,) * (tracks.ndim - 1))
-    return tracks[lo] * (1.0 - frac) + tracks[hi] * frac
+    return _lerp(tracks, np.linspace(0.0, len(tracks) - 1.0, n_out), 0)
 
 
 @dataclass(frozen=True)
@@ -150,13 +143,8 @@ class WorldFeatures:
 
     def crop(self, start: int, stop: int) -> WorldFeatures:
         """Frames ``start:stop``."""
-        return WorldFeatures(
-            self.f0[start:stop],
-            self.log_sp[start:stop],
-            self.ap[start:stop],
-            self.n_bins,
-            self.sample_rate,
-        )
+        crop = slice(start, stop)
+        return replace(self, f0=self.f0[crop], log_sp=self.log_sp[crop], ap=self.ap[crop])
 
     @property
     def median_f0(self) -> float:
@@ -290,13 +278,8 @@ def render_voice(
     ap = np.clip(_warp_frequency(ap, voice.vtl_factor, _AP_STEP, n_bins), 0.0, 1.0)
     ap = ap + voice.breathiness * (1.0 - ap)
     new_f0 = np.where(voiced, np.clip(np.exp(log_f0), _F0_FLOOR * 0.8, 0.45 * sample_rate), 0.0)
-    out = pw.synthesize(
-        np.ascontiguousarray(new_f0),
-        np.ascontiguousarray(np.exp(log_sp)),
-        np.ascontiguousarray(ap),
-        sample_rate,
-        _FRAME_MS,
-    )
+    tracks = map(np.ascontiguousarray, (new_f0, np.exp(log_sp), ap))
+    out = pw.synthesize(*tracks, sample_rate, _FRAME_MS)
     if not np.all(np.isfinite(out)) or not np.any(out):
         raise RuntimeError("WORLD resynthesis produced silence or non-finite samples.")
     return out
