@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -43,28 +44,17 @@ METHODS = ("chunked", "lambda_ola", "one_piece")
 #: The measured model by default (``LIRSuDORMRFNet``): the WHAM! recipe's mini model
 #: (``egs/wham/conf/mini_base.yml`` resolved) when the committed results were measured.
 MODEL_NAME = "LIRSuDORMRFNet"
-MODEL_ARGS = dict(
-    n_src=3,
-    n_blocks=1,
-    n_sub_blocks=4,
-    n_iters=1,
-    bn_chan=128,
-    n_filters=256,
-    kernel_size=21,
-    stride=10,
-    upsampling_depth=4,
-    mask_act="relu",
-    sample_rate=8000.0,
-)
+MODEL_ARGS = dict(n_src=3, n_blocks=1, n_sub_blocks=4, n_iters=1, bn_chan=128, n_filters=256)
+MODEL_ARGS.update(kernel_size=21, stride=10, upsampling_depth=4, mask_act="relu")
+MODEL_ARGS["sample_rate"] = 8000.0
 MEASUREMENT = (
     "Each case (method x length) runs in a fresh Python subprocess with torch.set_num_threads("
     "threads) and OMP_NUM_THREADS=threads. The child imports torch and asteroid_lir, builds the "
     "model, creates the input and runs one 0.5-s warm-up forward pass; 'baseline' is its peak "
     "resident set size (VmHWM, as resource.getrusage(RUSAGE_SELF).ru_maxrss) at that point, "
-    "'peak' the "
-    "same after the separation, 'increase' their difference (it includes the float32 output "
-    "array of n_src x length samples, listed as output_mib). Wall time of the separation only "
-    "(torch.inference_mode, batch 1); RTF = wall time / audio duration."
+    "'peak' the same after the separation, 'increase' their difference (it includes the float32 "
+    "output array of n_src x length samples, listed as output_mib). Wall time of the separation "
+    "only (torch.inference_mode, batch 1); RTF = wall time / audio duration."
 )
 
 
@@ -227,14 +217,10 @@ def _speed_ratio(spec: dict, repeats: int) -> dict:
     """Chunked vs LambdaOverlapAdd timed alternately in this process (robust to drifts)."""
     model = _build(spec)
     wav = _make_input(spec["seconds"], spec["model_args"]["sample_rate"])
-    runs = time_alternating(
-        {
-            method: (lambda m=method: _separate({**spec, "method": m}, model, wav))
-            for method in ("chunked", "lambda_ola")
-        },
-        repeats=repeats,
-        device=spec["device"],
-    )
+    fns = {
+        m: partial(_separate, {**spec, "method": m}, model, wav) for m in ("chunked", "lambda_ola")
+    }
+    runs = time_alternating(fns, repeats=repeats, device=spec["device"])
     return {
         "seconds": spec["seconds"],
         "repeats": repeats,
@@ -261,13 +247,7 @@ def run(args: argparse.Namespace) -> dict:
     rate = model_args["sample_rate"]
     chunk, overlap = int(round(chunk_s * rate)), int(round(overlap_s * rate))
     chunk += chunk % 2  # LambdaOverlapAdd needs an even window
-    base = {
-        **model,
-        "chunk": chunk,
-        "overlap": overlap,
-        "threads": threads,
-        "device": args.device,
-    }
+    base = {**model, "chunk": chunk, "overlap": overlap, "threads": threads, "device": args.device}
     rows, skipped = [], []
     for sec in seconds:
         for method in METHODS:

@@ -334,8 +334,7 @@ def run(args: argparse.Namespace) -> dict:
     batch = (targets.sum(1).to(device), targets.to(device))
     names = [f"{b}x{s}x{i}" for b, s, i, _ in TABLE2_CONFIGS]
     builders = {
-        name: build_step_runners(cfg, sizes, batch, device)
-        for name, cfg in zip(names, TABLE2_CONFIGS)
+        n: build_step_runners(c, sizes, batch, device) for n, c in zip(names, TABLE2_CONFIGS)
     }
 
     # Memory: one model at a time, so that nothing else is allocated while it is measured.
@@ -360,20 +359,8 @@ def run(args: argparse.Namespace) -> dict:
     }
     repeats, warmup = args.repeats, 1
     with tqdm(total=(repeats + warmup) * len(runners), desc="time", unit="step") as bar:
-
-        def timed(runner: _StepRunner) -> Callable[[], None]:
-            def fn() -> None:
-                runner.train_step()
-                bar.update()
-
-            return fn
-
-        runs = time_alternating(
-            {key: timed(r) for key, r in runners.items()},
-            repeats=repeats,
-            warmup=warmup,
-            device=device,
-        )
+        fns = {key: (lambda r=r: (r.train_step(), bar.update())) for key, r in runners.items()}
+        runs = time_alternating(fns, repeats=repeats, warmup=warmup, device=device)
     del runners
 
     rows = []
@@ -409,10 +396,9 @@ def run(args: argparse.Namespace) -> dict:
     for row in rows:
         row["peak_vs_end_to_end"] = row["peak_bytes"] / reference["peak_bytes"]
         row["time_vs_end_to_end"] = ratio_spread(row["_runs"], reference["_runs"])["median"]
-        if row["mode"] == "progressive":
-            limit = MAX_PEAK_RATIO.get(row["blocks"])
-            if limit is not None:
-                checks[f"{row['config']}_peak_ratio<={limit}"] = row["peak_vs_end_to_end"] <= limit
+        limit = MAX_PEAK_RATIO.get(row["blocks"]) if row["mode"] == "progressive" else None
+        if limit is not None:
+            checks[f"{row['config']}_peak_ratio<={limit}"] = row["peak_vs_end_to_end"] <= limit
     for row in rows:
         del row["_runs"]
     return {

@@ -234,34 +234,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("tflocoformer")
     group.add_argument("--tflocoformer-preset", default="S", help="S, M or L (default S)")
     group.add_argument("--tflocoformer-seconds", type=float, default=4.0, help="input (s)")
-    group.add_argument(
-        "--tflocoformer-memory-seconds",
-        default="8,30,60",
-        help="comma-separated input lengths (s) for the peak-memory runs ('' to skip)",
-    )
-    group.add_argument(
-        "--tflocoformer-ref-max-gb",
-        type=float,
-        default=4.0,
-        help="measure the reference's memory only where one attention matrix is below this",
-    )
+    lengths = "comma-separated input lengths (s) for the peak-memory runs ('' to skip)"
+    group.add_argument("--tflocoformer-memory-seconds", default="8,30,60", help=lengths)
+    ref_max = "measure the reference's memory only where one attention matrix is below this"
+    group.add_argument("--tflocoformer-ref-max-gb", type=float, default=4.0, help=ref_max)
 
 
 def run(args: argparse.Namespace) -> dict:
     preset = args.tflocoformer_preset
     seconds = 0.25 if args.quick else args.tflocoformer_seconds
     repeats = 1 if args.quick else args.repeats
-    mem_seconds = (
-        [0.5, 1.0]
-        if args.quick
-        else [float(s) for s in str(args.tflocoformer_memory_seconds).split(",") if s.strip()]
-    )
+    mem_seconds = [float(s) for s in str(args.tflocoformer_memory_seconds).split(",") if s.strip()]
+    mem_seconds = [0.5, 1.0] if args.quick else mem_seconds
     threads = torch.get_num_threads()
     mods, reason = load_reference()
     ours, ref = build_pair(preset, mods=mods)
-    wav = torch.randn(
-        1, int(seconds * ours.sample_rate), generator=torch.Generator().manual_seed(1)
-    )
+    gen = torch.Generator().manual_seed(1)
+    wav = torch.randn(1, int(seconds * ours.sample_rate), generator=gen)
     result: dict = {
         "preset": preset,
         "input_seconds": seconds,
@@ -293,9 +282,8 @@ def run(args: argparse.Namespace) -> dict:
         if ref is None:
             row["reference"] = {"error": reason}
         elif need > args.tflocoformer_ref_max_gb:
-            row["reference"] = {
-                "error": f"not run: one time-path attention matrix alone needs {need:.1f} GB"
-            }
+            why = f"not run: one time-path attention matrix alone needs {need:.1f} GB"
+            row["reference"] = {"error": why}
         else:
             row["reference"] = _peak_in_subprocess("reference", preset, sec, threads)
         memory.append(row)
@@ -304,21 +292,14 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _mem(entry: dict) -> str:
-    if "error" in entry:
-        return entry["error"]
-    return f"{entry['forward_mb']:.0f}"
+    return entry["error"] if "error" in entry else f"{entry['forward_mb']:.0f}"
 
 
 def to_markdown(result: dict) -> str:
     rows = [["ours", spread_text(result["ours_s"]), f"{result['params'] / 1e6:.3f} M"]]
     if result.get("reference_s"):
-        rows.append(
-            [
-                "reference",
-                spread_text(result["reference_s"]),
-                f"{result['reference_params'] / 1e6:.3f} M",
-            ]
-        )
+        params = f"{result['reference_params'] / 1e6:.3f} M"
+        rows.append(["reference", spread_text(result["reference_s"]), params])
     speed = markdown_table(["implementation", "forward s (min/med/max)", "parameters"], rows)
     lines = [
         f"Preset {result['preset']}, {result['input_seconds']:g}-s 8-kHz input, batch 1, "

@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..tasks import WHAM_FOLDERS
 from .mixing import mix_wham_like, write_csv, write_wham_mixture
 from .noise_synth import make_babble_pool, synthesize_noise
 from .speech_sources import ENGINES, HELD_OUT_VOICES, make_speech_source
@@ -182,9 +181,7 @@ def build_mini_corpus(
     pools: dict[bool, np.ndarray] = {}
     speaker_rows: list[dict] = []
     for split, n in sizes.items():
-        split_dir = wav_dir / split
-        for folder in WHAM_FOLDERS:
-            (split_dir / folder).mkdir(parents=True, exist_ok=True)
+        split_dir = wav_dir / split  # write_wham_mixture makes its folders
         # Test mixtures get their own background talkers too; tr and cv share a pool.
         is_test = split == "tt"
         if is_test not in pools:

@@ -114,22 +114,18 @@ def _transients(n: int, rng: np.random.Generator, sample_rate: int) -> np.ndarra
     for _ in range(n_events):
         start = int(rng.integers(n))
         kind = rng.integers(3)
+        length = int(rng.uniform(*((0.05, 0.3), (0.03, 0.15), (0.05, 0.4))[kind]) * sample_rate)
+        t = np.arange(length) / sample_rate
         if kind == 0:  # clink: a few damped high partials
-            length = int(rng.uniform(0.05, 0.3) * sample_rate)
-            t = np.arange(length) / sample_rate
             ev = sum(
                 np.sin(2 * np.pi * rng.uniform(1200, 3800) * t + rng.uniform(0, 6.3))
                 * np.exp(-t / rng.uniform(0.01, 0.08))
                 for _ in range(int(rng.integers(1, 4)))
             )
         elif kind == 1:  # knock: low damped resonance with a click
-            length = int(rng.uniform(0.03, 0.15) * sample_rate)
-            t = np.arange(length) / sample_rate
             ev = np.sin(2 * np.pi * rng.uniform(80, 500) * t) * np.exp(-t / rng.uniform(0.01, 0.04))
             ev[: min(length, 20)] += rng.standard_normal(min(length, 20)) * 0.5
         else:  # clatter / chair / door: decaying coloured noise burst
-            length = int(rng.uniform(0.05, 0.4) * sample_rate)
-            t = np.arange(length) / sample_rate
             a = rng.uniform(-0.5, 0.9)
             ev = lfilter([1.0], [1, -a], rng.standard_normal(length)) * np.exp(
                 -t / rng.uniform(0.02, 0.15)

@@ -75,11 +75,6 @@ _TARGET_RMS = 0.05
 _FADE_SECONDS = 0.01
 
 
-def _missing(engine: str) -> str:
-    """What keeps ``engine`` from running here (empty when it can run)."""
-    return missing_packages(*ENGINE_PACKAGES.get(engine, ()))[1]
-
-
 def resolve_speech_engine(engine: str = "auto") -> list[str]:
     """The engines that ``engine`` stands for, all of them able to run here.
 
@@ -99,7 +94,7 @@ def resolve_speech_engine(engine: str = "auto") -> list[str]:
     if engine not in ENGINES:
         raise ValueError(f"Unknown speech engine {engine!r}; choose one of {ENGINES}.")
     wanted = list(MIX_WEIGHTS) if engine in ("auto", MIXED_ENGINE) else [engine]
-    problems = {e: _missing(e) for e in wanted}
+    problems = {e: missing_packages(*ENGINE_PACKAGES.get(e, ()))[1] for e in wanted}
     problems = {e: why for e, why in problems.items() if why}
     if problems and engine != "auto":
         details = "; ".join(

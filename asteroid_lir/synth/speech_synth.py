@@ -235,9 +235,9 @@ def synthesize_utterance(
     f0 = np.interp(t, t_frames, f0_frames)
     pulses, flow = _glottal_source(speaker, f0, rng, sample_rate)
 
-    amp_voice = np.interp(t, t_frames, voicing)
-    amp_asp = np.interp(t, t_frames, aspiration)
-    amp_fric = np.interp(t, t_frames, frication)
+    amp_voice, amp_asp, amp_fric = (
+        np.interp(t, t_frames, x) for x in (voicing, aspiration, frication)
+    )
     noise = rng.standard_normal((2, n_time))
     # Breathiness: aspiration noise pulsed by the glottal flow during voicing.
     breath = speaker.breathiness * amp_voice * (0.3 + flow)
@@ -253,11 +253,8 @@ def synthesize_utterance(
         2 * np.pi * formants / sample_rate, 2 * np.pi * bws / sample_rate, omega
     )
     tilt = (np.maximum(freqs_hz, 100.0) / 500.0) ** (speaker.tilt_db_per_octave / 6.02)
-    env_voice = (
-        env_voice
-        * tilt[None, :]
-        * (1.0 + (freqs_hz / 700.0) ** 2)[None, :] ** (-0.5 * nasal[:, None])
-    )
+    nasal_lowpass = (1.0 + (freqs_hz / 700.0) ** 2)[None, :] ** (-0.5 * nasal[:, None])
+    env_voice = env_voice * tilt[None, :] * nasal_lowpass
     if rng.random() < 0.5:
         # Random all-pass phase (smooth in frequency, fixed per utterance): pulse shapes vary
         # as across real voices and synthesis methods, so the separator cannot rely on one
@@ -265,16 +262,11 @@ def synthesize_utterance(
         lags = np.arange(1, 4)
         phase = (rng.uniform(-np.pi, np.pi, 3)[:, None] * np.cos(np.outer(lags, omega))).sum(0)
         env_voice = env_voice * np.exp(1j * phase)[None, :]
-    centre = tracks.fric_centre
-    width = tracks.fric_width
+    centre, width = tracks.fric_centre, tracks.fric_width
     env_fric = np.exp(-0.5 * ((freqs_hz[None, :] - centre[:, None]) / width[:, None]) ** 2)
     env_fric = env_fric * speaker.formant_scale**0.5 + 0.02
-    wav = _stft_filter(
-        np.stack([voiced_branch, fric_branch]),
-        np.stack([env_voice, env_fric.astype(complex)]),
-        hop,
-        n_fft,
-    )
+    branches = np.stack([voiced_branch, fric_branch])
+    wav = _stft_filter(branches, np.stack([env_voice, env_fric.astype(complex)]), hop, n_fft)
     rms = np.sqrt(np.mean(wav**2))
     if rms < 1e-8:  # cannot happen with the layout above, but never return a silent source
         raise RuntimeError("The synthesised utterance is silent.")

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..tasks import WHAM_FOLDERS
 from .espeak_lib import espeak_library, espeak_library_available
 from .espeak_voices import HELD_OUT_VARIANTS, to_rate_and_trim
 from .mixing import mix_wham_like, write_csv, write_wham_mixture
@@ -148,9 +147,7 @@ def build_tts_testset(
         for i in range(n_speakers)
     ]
     wav_dir = Path(out_root) / f"wav{sample_rate // 1000}k" / "min"
-    split_dir = wav_dir / "tt"
-    for folder in WHAM_FOLDERS:
-        (split_dir / folder).mkdir(parents=True, exist_ok=True)
+    split_dir = wav_dir / "tt"  # write_wham_mixture makes its folders
     # The same kind of noise as the mini corpus' test split (its own background talkers).
     pool = make_babble_pool(np.random.default_rng([seed, 2001]), sample_rate=sample_rate)
     rows = []

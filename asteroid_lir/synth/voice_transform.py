@@ -115,11 +115,6 @@ def _warp_frequency(tracks: np.ndarray, factor: float, step: int, n_bins: int) -
     return _lerp(tracks, src, 1)
 
 
-def _stretch_time(tracks: np.ndarray, n_out: int) -> np.ndarray:
-    """Resample the frame axis of ``(frames, ...)`` tracks to ``n_out`` frames (linear)."""
-    return _lerp(tracks, np.linspace(0.0, len(tracks) - 1.0, n_out), 0)
-
-
 @dataclass(frozen=True)
 class WorldFeatures:
     """Compact WORLD features of one utterance (see :func:`analyze_speech`).
@@ -193,15 +188,8 @@ def analyze_speech(wav: np.ndarray, sample_rate: int = 8000) -> WorldFeatures:
         raise ValueError(f"Expected a (time,) waveform of at least 50 ms, got shape {x.shape}.")
     if not np.all(np.isfinite(x)) or not np.any(x):
         raise ValueError("The waveform is silent or not finite.")
-    f0, times = pw.dio(
-        x,
-        sample_rate,
-        f0_floor=_F0_FLOOR,
-        f0_ceil=_F0_CEIL,
-        frame_period=_FRAME_MS,
-        channels_in_octave=4,
-        allowed_range=0.15,
-    )
+    dio = dict(f0_floor=_F0_FLOOR, f0_ceil=_F0_CEIL, frame_period=_FRAME_MS, allowed_range=0.15)
+    f0, times = pw.dio(x, sample_rate, channels_in_octave=4, **dio)
     f0 = _smooth_f0(pw.stonemask(x, f0, times, sample_rate))
     sp = pw.cheaptrick(x, f0, times, sample_rate, f0_floor=_F0_FLOOR)
     # Frames with little energy below 1 kHz are fricatives or silence, not voiced speech.
@@ -264,10 +252,10 @@ def render_voice(
     # Speaking rate: stretch every track in time (voicing decisions from the nearest frame).
     tempo = voice.tempo * rng.uniform(0.95, 1.05)
     n_out = max(2, int(round(n / tempo)))
-    voiced = voiced[np.round(np.linspace(0, n - 1, n_out)).astype(np.int64)]
-    log_f0 = _stretch_time(log_f0, n_out)
-    log_sp = _stretch_time(features.log_sp.astype(np.float64), n_out)
-    ap = _stretch_time(features.ap.astype(np.float64), n_out)
+    pos = np.linspace(0.0, n - 1.0, n_out)
+    voiced = voiced[np.round(pos).astype(np.int64)]
+    log_f0 = _lerp(log_f0, pos, 0)
+    log_sp, ap = (_lerp(x.astype(np.float64), pos, 0) for x in (features.log_sp, features.ap))
 
     # Envelope: vocal-tract length warp (log domain) and tilt; aperiodicity: same warp, breath.
     n_bins = features.n_bins
