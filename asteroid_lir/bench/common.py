@@ -65,10 +65,7 @@ def sync(device: str) -> None:
 
 
 def time_alternating(
-    fns: dict[str, Callable[[], object]],
-    repeats: int = 5,
-    warmup: int = 1,
-    device: str = "cpu",
+    fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1, device: str = "cpu"
 ) -> dict[str, list[float]]:
     """Time several callables in turn (A B C A B C ...), so that drifts hit all of them alike.
 

@@ -55,12 +55,7 @@ def n_params(module: torch.nn.Module) -> int:
 
 
 def build_front_ends(
-    sample_rate: int,
-    n_fft: int,
-    bands: str,
-    channels: int,
-    n_src: int,
-    d_inner: int | None = None,
+    sample_rate: int, n_fft: int, bands: str, channels: int, n_src: int, d_inner: int | None = None
 ) -> dict[str, tuple[torch.nn.Module, torch.nn.Module]]:
     """The encoder/decoder pairs compared, with identical band configuration and channels."""
     common = dict(sample_rate=sample_rate, n_fft=n_fft, band_config=bands)

@@ -64,11 +64,9 @@ GAIN_DB = {c: (-10.0, 0.0) if c in ("speech", *STEM_CLASSES) else (-20.0, 0.0) f
 #: How often a class may appear in one mixture.
 MAX_COUNT = {c: (4 if c in ("speech", "sfx") else 1) for c in CLASSES}
 #: Probability of the first class of a mixture.
-FIRST = {
-    **dict.fromkeys(("speech", "sfx", "sfxbg", "musicbg"), 0.2),
-    **dict.fromkeys(STEM_CLASSES, 0.05),
-}
+FIRST = dict.fromkeys(("speech", "sfx", *BACKGROUNDS), 0.2) | dict.fromkeys(STEM_CLASSES, 0.05)
 _STEMS_SMALL = {s: 0.025 for s in STEM_CLASSES}
+_OTHERS_SMALL = dict.fromkeys(("speech", "sfx", "sfxbg"), 0.033)
 #: Weights of the class that follows a class (renormalised over the allowed classes).
 NEXT = {
     "speech": {"speech": 0.35, "sfx": 0.15, "sfxbg": 0.2, "musicbg": 0.2, **_STEMS_SMALL},
@@ -76,12 +74,7 @@ NEXT = {
     "sfxbg": {"speech": 0.5, "musicbg": 0.4, **_STEMS_SMALL},
     "musicbg": {"speech": 0.34, "sfx": 0.33, "sfxbg": 0.33},
     **{
-        stem: {
-            **{s: (0.3 if s != stem else 0.0) for s in STEM_CLASSES},
-            "speech": 0.033,
-            "sfx": 0.033,
-            "sfxbg": 0.033,
-        }
+        stem: {**{s: (0.3 if s != stem else 0.0) for s in STEM_CLASSES}, **_OTHERS_SMALL}
         for stem in STEM_CLASSES
     },
 }
@@ -303,17 +296,13 @@ def draw_classes(
         chosen: list[str] = []
         weights = first
         while len(chosen) < n:
-            options = [
-                c for c in CLASSES if weights.get(c, 0) > 0 and _allowed(c, chosen, available)
-            ]
-            if not options:
-                # Fall back to any compatible class (the table leads nowhere).
-                options = [c for c in CLASSES if _allowed(c, chosen, available)]
-                if not options:
-                    break
-                probs = np.ones(len(options))
-            else:
-                probs = np.array([weights[c] for c in options])
+            allowed = [c for c in CLASSES if _allowed(c, chosen, available)]
+            if not allowed:
+                break
+            options = [c for c in allowed if weights.get(c, 0) > 0]
+            # Where the table leads nowhere, any compatible class.
+            probs = np.array([weights[c] for c in options]) if options else np.ones(len(allowed))
+            options = options or allowed
             chosen.append(options[int(rng.choice(len(options), p=probs / probs.sum()))])
             weights = successors[chosen[-1]]
         if len(chosen) == n:
@@ -454,14 +443,12 @@ def draw_training_example(
         extra = [c for c in bank.available if c not in classes and _allowed(c, classes, CLASSES)]
         if not extra:  # nothing compatible is left: repeat a class that may repeat
             extra = [c for c in ("speech", "sfx") if _allowed(c, classes, bank.available)]
-        if extra:
-            pos = int(rng.integers(0, len(classes) + 1))
-            classes.insert(pos, _pick(rng, extra))
-            absent.insert(pos, True)
-        else:
+        if not extra:
             raise ValueError(f"No class can be added as absent to {classes}.")
-    refs = render_sources(classes, bank, length, rng, options, absent)
-    mix, refs = _mixture_from(refs)
+        pos = int(rng.integers(0, len(classes) + 1))
+        classes.insert(pos, _pick(rng, extra))
+        absent.insert(pos, True)
+    mix, refs = _mixture_from(render_sources(classes, bank, length, rng, options, absent))
     return mix, refs, classes
 
 
@@ -561,15 +548,12 @@ def collate_prompted(items):
 # ---------------------------------------------------------------------- evaluation mixtures
 def task_classes(task: str, rng: np.random.Generator) -> list[str]:
     """The prompts of one mixture of ``task`` (USS draws 2-4 sfx)."""
-    spec = TASKS[task] if task in TASKS else None
     if task == "FIVE":
         shift = int(rng.integers(len(FIVE_PROMPTS)))
         return list(FIVE_PROMPTS[shift:] + FIVE_PROMPTS[:shift])
-    if spec is None:
+    if task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; choose from {list(TASKS) + ['FIVE']}.")
-    if task == "USS":
-        return ["sfx"] * int(rng.integers(2, 5))
-    return list(spec.prompts)
+    return ["sfx"] * int(rng.integers(2, 5)) if task == "USS" else list(TASKS[task].prompts)
 
 
 def make_task_mixtures(
@@ -609,10 +593,7 @@ def make_task_mixtures(
 
 
 def write_unified_metadata(
-    source_root: str | Path,
-    out_dir: str | Path,
-    sample_rate: int,
-    check_silence: bool = True,
+    source_root: str | Path, out_dir: str | Path, sample_rate: int, check_silence: bool = True
 ) -> dict:
     """Index and check a source tree and write ``<out_dir>/sources.json``.
 

@@ -42,10 +42,7 @@ def _find_wav_dir(path: Path, sample_rate: int, mode: str) -> Path:
 
 
 def validate_wham_dir(
-    path: str | Path,
-    sample_rate: int = 8000,
-    mode: str = "min",
-    splits: tuple[str, ...] = SPLITS,
+    path: str | Path, sample_rate: int = 8000, mode: str = "min", splits: tuple[str, ...] = SPLITS
 ) -> Path:
     """Check a WHAM! layout and return its ``wav<k>k/<mode>`` folder.
 

@@ -20,9 +20,4 @@ from .mini_corpus import build_mini_corpus
 from .tts_testset import build_tts_testset
 from .unified_corpus import build_unified_corpus
 
-__all__ = [
-    "build_mini_corpus",
-    "build_tts_testset",
-    "build_unified_corpus",
-    "corpus_fingerprint",
-]
+__all__ = ["build_mini_corpus", "build_tts_testset", "build_unified_corpus", "corpus_fingerprint"]

@@ -42,17 +42,10 @@ _LANG_FLAGS = re.compile(r"\([^)]*\)")
 
 
 class _Voice(ctypes.Structure):
-    _fields_ = [
-        ("name", ctypes.c_char_p),
-        ("languages", ctypes.POINTER(ctypes.c_ubyte)),
-        ("identifier", ctypes.c_char_p),
-        ("gender", ctypes.c_ubyte),
-        ("age", ctypes.c_ubyte),
-        ("variant", ctypes.c_ubyte),
-        ("xx1", ctypes.c_ubyte),
-        ("score", ctypes.c_int),
-        ("spare", ctypes.c_void_p),
-    ]
+    _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.POINTER(ctypes.c_ubyte))]
+    _fields_ += [("identifier", ctypes.c_char_p)]
+    _fields_ += [(name, ctypes.c_ubyte) for name in ("gender", "age", "variant", "xx1")]
+    _fields_ += [("score", ctypes.c_int), ("spare", ctypes.c_void_p)]
 
 
 _CALLBACK = ctypes.CFUNCTYPE(

@@ -247,15 +247,8 @@ def build_espeak_pools(
                 text = make_sentence(np.random.default_rng([seed, 5100 + code, v, u]), 9, 20)
                 jobs.append(((group, v, u), voice, text))
     streams = [(s, seed, jobs[s::_STREAMS], sample_rate) for s in range(_STREAMS)]
-    wavs = run_streams(
-        _espeak_stream,
-        streams,
-        len(jobs),
-        workers=workers,
-        fresh_process=True,
-        desc="speech pool (eSpeak NG)",
-        progress=progress,
-    )
+    kwargs = dict(fresh_process=True, desc="speech pool (eSpeak NG)", progress=progress)
+    wavs = run_streams(_espeak_stream, streams, len(jobs), workers, **kwargs)
     return {
         group: [
             (voice, [wavs[(group, v, u)] for u in range(int(sizes[group][1]))])

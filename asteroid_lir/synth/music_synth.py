@@ -37,21 +37,9 @@ def _midi_hz(m) -> np.ndarray:
     return 440.0 * 2.0 ** ((np.asarray(m, dtype=float) - 69) / 12)
 
 
-def _lowpass(x: np.ndarray, cutoff: float, sr: int, order: int = 2) -> np.ndarray:
-    cutoff = min(cutoff, 0.45 * sr)
-    return sosfilt(butter(order, cutoff / (sr / 2), output="sos"), x)
-
-
-def _band(x: np.ndarray, lo: float, hi: float, sr: int) -> np.ndarray:
-    nyq = sr / 2
-    hi = min(hi, 0.95 * nyq)
-    lo = min(lo, 0.8 * hi)
-    return sosfilt(butter(2, [lo / nyq, hi / nyq], btype="band", output="sos"), x)
-
-
-def _highpass(x: np.ndarray, cutoff: float, sr: int) -> np.ndarray:
-    cutoff = min(cutoff, 0.9 * sr / 2)
-    return sosfilt(butter(2, cutoff / (sr / 2), btype="high", output="sos"), x)
+def _butter(x: np.ndarray, freqs, btype: str, sr: int) -> np.ndarray:
+    """``x`` through a 2nd-order Butterworth filter with cut-off(s) ``freqs`` in Hz."""
+    return sosfilt(butter(2, np.asarray(freqs) / (sr / 2), btype=btype, output="sos"), x)
 
 
 class _Song:
@@ -101,13 +89,14 @@ def _drums(song: _Song) -> np.ndarray:
     kick = np.sin(2 * np.pi * np.cumsum(kick_f * (1 + 2.5 * np.exp(-t_k / 0.03))) / sr)
     kick *= np.exp(-t_k / rng.uniform(0.08, 0.2))
     t_s = np.arange(int(0.2 * sr)) / sr
-    snare_noise = _band(rng.standard_normal(len(t_s)), 800, 3600, sr)
+    hi = min(3600, 0.95 * (sr / 2))
+    snare_noise = _butter(rng.standard_normal(len(t_s)), [min(800, 0.8 * hi), hi], "band", sr)
     snare = 0.6 * np.sin(2 * np.pi * snare_f * t_s) * np.exp(-t_s / 0.04)
     snare += (
         snare_noise / (np.abs(snare_noise).max() + 1e-9) * np.exp(-t_s / rng.uniform(0.05, 0.12))
     )
     t_h = np.arange(int(0.1 * sr)) / sr
-    hat_noise = _highpass(rng.standard_normal(len(t_h)), hat_cut, sr)
+    hat_noise = _butter(rng.standard_normal(len(t_h)), min(hat_cut, 0.9 * sr / 2), "high", sr)
     hat = hat_noise / (np.abs(hat_noise).max() + 1e-9) * np.exp(-t_h / hat_decay)
     for onset in song.grid(song.step):
         pos = int(round((onset + song.offset) / song.step)) % 16
@@ -142,7 +131,7 @@ def _bass(song: _Song) -> np.ndarray:
         env = np.minimum(1.0, t / 0.005) * np.exp(-t / rng.uniform(0.15, 0.6))
         env[-min(length, 40) :] *= np.linspace(1, 0, min(length, 40))
         _add(out, wave * env, int(onset * sr))
-    return _lowpass(out, cutoff, sr)
+    return _butter(out, min(cutoff, 0.45 * sr), "low", sr)
 
 
 def _vocals(song: _Song) -> np.ndarray:

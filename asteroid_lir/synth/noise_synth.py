@@ -154,10 +154,7 @@ def _music_hum(n: int, rng: np.random.Generator, sample_rate: int) -> np.ndarray
 
 
 def synthesize_noise(
-    n_samples: int,
-    rng: np.random.Generator,
-    babble_pool: np.ndarray,
-    sample_rate: int = 8000,
+    n_samples: int, rng: np.random.Generator, babble_pool: np.ndarray, sample_rate: int = 8000
 ) -> np.ndarray:
     """One ambient-noise signal.
 

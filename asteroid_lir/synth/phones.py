@@ -47,23 +47,19 @@ _CONSONANTS = {
     "m": dict(kind="nasal", loci=(260, 1000, 2200)),
     "n": dict(kind="nasal", loci=(260, 1600, 2600)),
     "N": dict(kind="nasal", loci=(260, 2000, 2500)),
-    # fricatives (unvoiced / voiced)
+    # fricatives (unvoiced; the voiced ones below)
     "s": dict(kind="fric", loci=(300, 1700, 2700), fric=(3500, 600), voiced=False),
     "S": dict(kind="fric", loci=(300, 1900, 2500), fric=(2600, 700), voiced=False),
     "f": dict(kind="fric", loci=(300, 900, 2300), fric=(2500, 2500), voiced=False, weak=True),
     "T": dict(kind="fric", loci=(300, 1400, 2600), fric=(3000, 2000), voiced=False, weak=True),
     "h": dict(kind="asp", loci=None),
-    "z": dict(kind="fric", loci=(300, 1700, 2700), fric=(3500, 600), voiced=True),
-    "v": dict(kind="fric", loci=(300, 900, 2300), fric=(2500, 2500), voiced=True, weak=True),
-    "Z": dict(kind="fric", loci=(300, 1900, 2500), fric=(2600, 700), voiced=True),
     # plosives: closure, burst (place-dependent spectrum), aspiration when unvoiced
     "p": dict(kind="stop", loci=(250, 800, 2200), fric=(900, 1500), voiced=False),
     "t": dict(kind="stop", loci=(250, 1750, 2700), fric=(3300, 1200), voiced=False),
     "k": dict(kind="stop", loci=(250, 1900, 2300), fric=(1900, 700), voiced=False),
-    "b": dict(kind="stop", loci=(250, 800, 2200), fric=(900, 1500), voiced=True),
-    "d": dict(kind="stop", loci=(250, 1750, 2700), fric=(3300, 1200), voiced=True),
-    "g": dict(kind="stop", loci=(250, 1900, 2300), fric=(1900, 700), voiced=True),
 }
+# The voiced fricatives and plosives: the loci and spectra of their unvoiced counterparts.
+_CONSONANTS |= {v: {**_CONSONANTS[u], "voiced": True} for u, v in zip("sfSptk", "zvZbdg")}
 _ONSETS = "p t k b d g m n s S f T h z v l r w j".split()
 _CLUSTERS = "pl pr tr kr kl br bl dr gr fr fl sp st sk sl sm sn kw Tr Sr".split()
 _CODAS = "p t k b d g m n N s z f v l r S T".split()

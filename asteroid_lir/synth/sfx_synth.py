@@ -228,10 +228,7 @@ def _checked_kind(
 
 
 def synthesize_ambience(
-    n_samples: int,
-    rng: np.random.Generator,
-    sample_rate: int = 8000,
-    kind: str | None = None,
+    n_samples: int, rng: np.random.Generator, sample_rate: int = 8000, kind: str | None = None
 ) -> np.ndarray:
     """A background ambience without talkers (DEMAND-like).
 
@@ -264,10 +261,7 @@ _MAKERS = {kind: globals()[f"_{kind}"] for kind in SFX_KINDS}  # kind -> the fun
 
 
 def synthesize_sfx(
-    n_samples: int,
-    rng: np.random.Generator,
-    sample_rate: int = 8000,
-    kind: str | None = None,
+    n_samples: int, rng: np.random.Generator, sample_rate: int = 8000, kind: str | None = None
 ) -> np.ndarray:
     """One sound-effect clip.
 

@@ -150,12 +150,7 @@ def build_speech_pools(
     for group, n in sizes.items():
         items = [results[(group, i)] for i in range(n)]
         texts = [text for g, _, text, _ in jobs if g == group]
-        pools[group] = SpeechPool(
-            wavs=[w for w, _ in items],
-            texts=texts,
-            features=[f for _, f in items],
-            sample_rate=sample_rate,
-        )
+        pools[group] = SpeechPool([w for w, _ in items], texts, [f for _, f in items], sample_rate)
     for group, path in paths.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         pools[group].save(path)

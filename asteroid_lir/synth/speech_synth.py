@@ -71,15 +71,8 @@ class SpeakerProfile:
 
 
 def draw_voice_class(rng: np.random.Generator, female: tuple, male: tuple) -> tuple[float, float]:
-    """A female-like or male-like voice (equally likely): log-normal F0, uniform tract scaling.
-
-    Args:
-        rng (np.random.Generator): random generator.
-        female, male (tuple): ``(median F0 in Hz, std of log-F0, lowest, highest scaling)``.
-
-    Returns:
-        tuple: ``(f0, scaling)``.
-    """
+    """``(f0, scaling)`` of a female-like or male-like voice (equally likely): a log-normal F0
+    and a uniform vocal-tract scaling, per class ``(median F0 Hz, log-F0 std, lowest, highest)``."""
     f0, log_std, low, high = female if rng.random() < 0.5 else male
     return float(np.exp(rng.normal(np.log(f0), log_std))), float(rng.uniform(low, high))
 
@@ -190,10 +183,7 @@ def _stft_filter(signals: np.ndarray, envelopes: np.ndarray, hop: int, n_fft: in
 
 
 def synthesize_utterance(
-    speaker: SpeakerProfile,
-    duration_s: float,
-    rng: np.random.Generator,
-    sample_rate: int = 8000,
+    speaker: SpeakerProfile, duration_s: float, rng: np.random.Generator, sample_rate: int = 8000
 ) -> np.ndarray:
     """Synthesise one speech-like utterance of ``speaker``.
 
