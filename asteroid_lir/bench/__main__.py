@@ -26,24 +26,16 @@ def build_parser(modules: dict) -> argparse.ArgumentParser:
         prog="python -m asteroid_lir.bench",
         description="Benchmarks of asteroid_lir components against their baselines, side by side.",
     )
-    parser.add_argument(
-        "names",
-        nargs="*",
-        metavar="NAME",
-        help=f"benchmarks to run (default: all of {list(BENCHMARKS)})",
-    )
+    names = f"benchmarks to run (default: all of {list(BENCHMARKS)})"
+    parser.add_argument("names", nargs="*", metavar="NAME", help=names)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     parser.add_argument("--repeats", type=int, default=5, help="counted runs per measurement")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
-    parser.add_argument(
-        "--readme",
-        type=Path,
-        default=None,
-        help="replace the Performance section of this README (between its perf markers)",
-    )
+    readme = "replace the Performance section of this README (between its perf markers)"
+    parser.add_argument("--readme", type=Path, default=None, help=readme)
     for module in modules.values():
         if hasattr(module, "add_arguments"):
             module.add_arguments(parser)

@@ -124,14 +124,9 @@ def _separate(spec: dict, model: torch.nn.Module, wav: torch.Tensor) -> tuple[to
             from asteroid.dsp.overlap_add import LambdaOverlapAdd
 
             hop = spec.get("hop", chunk - overlap)
-            ola = LambdaOverlapAdd(
-                model,
-                n_src=spec["model_args"]["n_src"],
-                window_size=chunk,
-                hop_size=hop,
-                window="hann",
-                reorder_chunks=True,
-            ).to(spec["device"])
+            n_src = spec["model_args"]["n_src"]
+            ola = LambdaOverlapAdd(model, n_src, chunk, hop, window="hann", reorder_chunks=True)
+            ola = ola.to(spec["device"])
             # It pads a whole window of zeros at both ends before cutting windows.
             n_chunks = (wav.shape[-1] + chunk) // hop + 1
             return ola(wav[:, None].to(spec["device"])).cpu(), n_chunks
@@ -175,12 +170,8 @@ def _run_child(spec: dict) -> dict:
     env = dict(
         os.environ, OMP_NUM_THREADS=str(spec["threads"]), MKL_NUM_THREADS=str(spec["threads"])
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "asteroid_lir.bench.long_input", "--child", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    cmd = [sys.executable, "-m", "asteroid_lir.bench.long_input", "--child", json.dumps(spec)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(
             f"long-input case {spec['method']} {spec['seconds']} s failed:\n{proc.stderr[-3000:]}"

@@ -64,12 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--progressive-seconds", type=float, default=4.0, help="input length in s (default 4)"
     )
-    group.add_argument(
-        "--progressive-n-src",
-        type=int,
-        default=3,
-        help="model outputs: 3 = noisy separation (2 speakers + noise, default), 2 = enhancement",
-    )
+    n_src = "model outputs: 3 = noisy separation (2 speakers + noise, default), 2 = enhancement"
+    group.add_argument("--progressive-n-src", type=int, default=3, help=n_src)
 
 
 # ---------------------------------------------------------------------------- memory on CPU

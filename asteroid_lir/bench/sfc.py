@@ -5,14 +5,10 @@ Both front ends use the same band configuration and channel size (default: music
 Timings alternate the two (``time_alternating``) in one process: inference (encoder + decoder
 under ``no_grad``) and a training pass (forward + backward of a squared error).
 
-What ``peak_mib`` counts: the peak, over one call, of the bytes allocated by PyTorch during that
-call (activations, temporaries, gradients), relative to what was allocated before it; the
-parameters and the input are not included. CPU: from the profiler's memory events
-(``profile_memory=True``: every allocation and free of PyTorch's CPU allocator, in order);
-CUDA: ``torch.cuda.max_memory_allocated`` minus the allocation before the call.
-
-Full models: :func:`full_model_rows` measures ``TFLocoformerNet`` with each band front end
-(``encoder="sfc"`` / ``"band_split"``) on the same waveform.
+``peak_mib`` is the peak of the bytes PyTorch allocates during one call above those allocated
+before it (parameters and input excluded; :class:`~asteroid_lir.bench.common.PeakMemory` with
+``cpu_allocations=True``). :func:`full_model_rows` measures ``TFLocoformerNet`` with each band
+front end (``encoder="sfc"`` / ``"band_split"``) on the same waveform.
 """
 
 from __future__ import annotations

@@ -1,15 +1,13 @@
 """eSpeak NG voices: which ones train, which ones are held out, and seeded utterance pools.
 
-eSpeak NG describes a voice by an accent (the English pronunciation rules: ``en-us``,
-``en-gb-scotland``, ...) and a *variant* (``m3``, ``klatt2``, ``Annie``, ...: formants, pitch,
-breathiness, tone, roughness). :data:`HELD_OUT_VARIANTS` (``m1``-``m7``, ``f1``-``f5``) speak
-only in the held-out test set (:mod:`~asteroid_lir.synth.tts_testset`); the training corpus uses
-:func:`training_variants`, every other installed variant less the breathy ones
-(:func:`irreproducible_variants`), whose breath noise changes from one process to another even
-with the same seed and requests (measured: ``sandro`` and ``Alicia`` gave different audio in two
-fresh processes once PyTorch was imported, every other variant tried the same audio). A training
-speaker (:class:`EspeakVoice`) is an accent, a variant, pitch, pitch range, rate and, for two
-speakers in five, a breathy voice made here with seeded noise (:func:`add_breath`).
+An eSpeak NG voice is an accent (English pronunciation rules: ``en-us``, ``en-gb-scotland``,
+...) and a *variant* (``m3``, ``klatt2``, ``Annie``, ...). :data:`HELD_OUT_VARIANTS` speak only in
+the held-out test set (:mod:`~asteroid_lir.synth.tts_testset`); the training corpus uses
+:func:`training_variants`, the others less the breathy ones (:func:`irreproducible_variants`),
+whose breath noise changes from one process to another even with the same seed and requests
+(measured: ``sandro`` and ``Alicia`` gave other audio in two fresh processes once PyTorch was
+imported, every other variant tried the same). A training speaker (:class:`EspeakVoice`) has an
+accent, variant, pitch, range, rate and, two in five, a seeded breathy voice (:func:`add_breath`).
 
 Determinism: eSpeak NG keeps state between utterances in static memory (echo buffers, pitch
 flutter) and draws noise from the C library's ``rand()``, and nothing in the API resets it, so

@@ -1,16 +1,11 @@
 """Non-stationary, WHAM!-like ambient noise (cafe / restaurant / street ambience) from scratch.
 
-A noise signal is a random blend of up to five components, each with its own level:
-
-* babble: several far-away synthetic talkers (crops of a pre-generated pool of reverberant
-  speech streams, see :func:`make_babble_pool`), so that the noise contains speech-like energy
-  the separator must learn to leave out, as in WHAM!'s cafe recordings;
-* coloured noise whose spectral shape drifts slowly (random cepstral trajectories) and whose
-  level swells and fades (crowd, traffic, ventilation);
-* transients: dish clinks (damped high partials), knocks and chair/door bursts (decaying
-  band-pass noise), at random times;
-* hum and background music: a few slowly changing harmonic tones;
-* a low-frequency rumble.
+A noise signal is a random blend of up to five components, each at its own level: babble of
+far-away synthetic talkers (crops of reverberant speech streams, :func:`make_babble_pool`: the
+speech-like energy of WHAM!'s cafe recordings, which the separator must learn to leave out);
+coloured noise whose spectral shape drifts and whose level swells and fades (crowd, traffic,
+ventilation); transients (dish clinks, knocks, chair and door bursts); hum and background music;
+a low-frequency rumble.
 """
 
 from __future__ import annotations

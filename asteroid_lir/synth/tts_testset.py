@@ -1,18 +1,14 @@
 """A held-out WHAM!-layout test split from eSpeak NG voices (the generalisation check).
 
 A model trained on the mini corpus should also separate speech it never heard. This split's
-speakers are eSpeak NG voices the mini corpus never uses, the variants ``m1``-``m7`` and
-``f1``-``f5`` (:data:`~asteroid_lir.synth.espeak_voices.HELD_OUT_VARIANTS`), through the library
-of ``espeakng-loader`` (:mod:`~asteroid_lir.synth.espeak_lib`, part of the ``synth`` extra),
-recorded in ``mixture_info/speech_source.json``. Each "speaker" is one of them with its own
-accent, pitch and speed, speaking English sentences from a fixed list (not the mini corpus'
-sentence generator), resampled to the corpus rate and mixed with the mini corpus' test noise at
-WHAM! levels. The C library's ``rand()``, where eSpeak NG draws its noise, is seeded first;
-three of the held-out voices (``f2``, ``f3``, ``f5``) are breathy, and their breath noise may
-still differ from one process to the next, so build the set once and keep it, as the WHAM!
-recipe does. Only ``tt`` is written: validate it with ``validate_wham_dir(path, splits=("tt",))``;
-``write_wham_metadata`` then writes ``tt.json`` only. (The ``espeak-ng`` program is not used as a
-fallback: its noise cannot be seeded, so its set would not be a function of the seed.)
+speakers are the eSpeak NG variants the mini corpus never uses
+(:data:`~asteroid_lir.synth.espeak_voices.HELD_OUT_VARIANTS`, through the ``synth`` extra's
+library), each with its own accent, pitch and speed, speaking English sentences from a fixed
+list, mixed with the mini corpus' test noise at WHAM! levels. eSpeak NG's ``rand()`` is seeded
+first, but the breath noise of three held-out voices (``f2``, ``f3``, ``f5``) may still differ
+from one process to the next, so build the set once and keep it, as the WHAM! recipe does (the
+``espeak-ng`` program, whose noise cannot be seeded at all, is not used). Only ``tt`` is
+written: validate it with ``validate_wham_dir(path, splits=("tt",))``.
 
 Command line::
 

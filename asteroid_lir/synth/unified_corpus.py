@@ -1,8 +1,7 @@
 """The embedded unified-separation corpus: a folder of clips per source class, generated here.
 
-TUSS trains on speech, sound effects, background mixes and music stems from many licensed
-corpora. Without them the unified recipe builds this corpus from signals the project generates
-itself, in the layout the recipe also reads for real data (one folder per source class)::
+Without TUSS's licensed corpora the unified recipe builds this corpus from generated signals,
+in the layout the recipe also reads for real data (one folder per source class)::
 
     <out>/{tr,cv,tt}/speech/*.wav    speech-like utterances (speech_sources)
     <out>/{tr,cv,tt}/sfx/*.wav       one sound event kind per clip (sfx_synth)
@@ -14,10 +13,9 @@ itself, in the layout the recipe also reads for real data (one folder per source
     <out>/corpus_info.json           sizes, seed, sample rate, speech engine
 
 Every clip is mono, ``clip_seconds`` long, 16-bit, at an RMS of about -26 dBFS over its active
-part (the recipe's mixer sets the levels). Training/validation and test use different speakers
-(formant voices drawn from other seeds), different background talkers and different songs and
-events. Everything is a function of ``seed``: clip ``i`` of class ``c`` in split ``s`` draws
-from its own generator, so the corpus does not depend on the number of worker processes.
+part (the recipe's mixer sets the levels). Test and training use different speakers, background
+talkers, songs and events. Clip ``i`` of class ``c`` in split ``s`` draws from its own generator,
+so the corpus is a function of ``seed``, whatever the number of worker processes.
 
 Command line::
 
