@@ -112,12 +112,9 @@ class TrainingMemoryMeter:
             "batch": _unique_bytes(batch),
         }
         self._saved: dict = {}  # storage key -> [bytes, references]
-        self.saved_bytes = 0
-        self.grad_bytes = 0
-        self.peak_bytes = 0
+        self.saved_bytes = self.grad_bytes = self.peak_bytes = self._phase_peak = 0
         self.breakdown: dict = {}
         self.phase_peaks: dict[str, int] = {}
-        self._phase_peak = 0
         self._hooks: list = []
         self._saved_hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
 
@@ -130,11 +127,8 @@ class TrainingMemoryMeter:
         self._phase_peak = max(self._phase_peak, total)
         if total > self.peak_bytes:
             self.peak_bytes = total
-            self.breakdown = {
-                **self.static,
-                "saved_activations": self.saved_bytes,
-                "grads": self.grad_bytes,
-            }
+            dynamic = {"saved_activations": self.saved_bytes, "grads": self.grad_bytes}
+            self.breakdown = {**self.static, **dynamic}
 
     def _pack(self, tensor: torch.Tensor):
         key = _storage_key(tensor)
@@ -200,15 +194,8 @@ def _storage_key(tensor: torch.Tensor):
 
 
 def _unique_bytes(tensors) -> int:
-    seen, total = set(), 0
-    for t in tensors:
-        if not isinstance(t, torch.Tensor):
-            continue
-        key = _storage_key(t)
-        if key not in seen:
-            seen.add(key)
-            total += t.untyped_storage().nbytes()
-    return total
+    tensors = [t for t in tensors if isinstance(t, torch.Tensor)]
+    return sum({_storage_key(t): t.untyped_storage().nbytes() for t in tensors}.values())
 
 
 # ---------------------------------------------------------------------------- training steps

@@ -158,15 +158,9 @@ def build_mini_corpus(
     wav_dir = Path(out_root) / f"wav{sample_rate // 1000}k" / "min"
     info_dir = Path(out_root) / "mixture_info"
     info_dir.mkdir(parents=True, exist_ok=True)
-    source = make_speech_source(
-        speech,
-        seed=seed,
-        pool_sizes=_pool_sizes(n_train, n_valid, n_test, n_train_speakers, n_test_speakers),
-        sample_rate=sample_rate,
-        workers=workers,
-        progress=progress,
-        cache_dir=Path(pool_dir) if pool_dir is not None else Path(out_root) / "speech_pool",
-    )
+    pool_sizes = _pool_sizes(n_train, n_valid, n_test, n_train_speakers, n_test_speakers)
+    cache = Path(pool_dir) if pool_dir is not None else Path(out_root) / "speech_pool"
+    source = make_speech_source(speech, seed, pool_sizes, sample_rate, workers, progress, cache)
     if progress:
         print(f"mini corpus speech: {source.description}", file=sys.stderr)
     record = {
@@ -180,6 +174,7 @@ def build_mini_corpus(
     bar = tqdm(total=sum(sizes.values()), desc="mini corpus", unit="mix", disable=not progress)
     pools: dict[bool, np.ndarray] = {}
     speaker_rows: list[dict] = []
+    shared = dict(seed=seed, sample_rate=sample_rate, utt_seconds=float(utt_seconds), source=source)
     for split, n in sizes.items():
         split_dir = wav_dir / split  # write_wham_mixture makes its folders
         # Test mixtures get their own background talkers too; tr and cv share a pool.
@@ -187,16 +182,9 @@ def build_mini_corpus(
         if is_test not in pools:
             pool_rng = np.random.default_rng([seed, 2000 + int(is_test)])
             pools[is_test] = make_babble_pool(pool_rng, sample_rate=sample_rate)
-        state = {
-            "seed": seed,
-            "split": split,
-            "split_dir": str(split_dir),
-            "sample_rate": sample_rate,
-            "utt_seconds": float(utt_seconds),
-            "source": source,
-            "speakers": _split_speakers(source, seed, split, n_train_speakers, n_test_speakers),
-            "babble_pool": pools[is_test],
-        }
+        speakers = _split_speakers(source, seed, split, n_train_speakers, n_test_speakers)
+        state = dict(shared, split=split, split_dir=str(split_dir), speakers=speakers)
+        state["babble_pool"] = pools[is_test]
         if split != "cv":  # cv shares the training speakers
             speaker_rows += [
                 {"speaker_id": spk.speaker_id, "split": split, "voice": source.describe(spk)}

@@ -75,11 +75,9 @@ def _add(out: np.ndarray, ev: np.ndarray, start: int) -> None:
 
 def _drums(song: _Song) -> np.ndarray:
     sr, rng, out = song.sr, song.rng, np.zeros(song.n)
-    kick_pat = np.zeros(16, bool)
-    kick_pat[[0, 8]] = True
+    kick_pat = np.isin(np.arange(16), [0, 8])
     kick_pat[rng.choice([6, 10, 11, 14], size=int(rng.integers(0, 3)), replace=False)] = True
-    snare_pat = np.zeros(16, bool)
-    snare_pat[[4, 12]] = True
+    snare_pat = np.isin(np.arange(16), [4, 12])
     hat_every = int(rng.choice([1, 2, 2, 4]))
     kick_f = rng.uniform(45, 70)
     snare_f = rng.uniform(150, 250)
@@ -92,9 +90,8 @@ def _drums(song: _Song) -> np.ndarray:
     hi = min(3600, 0.95 * (sr / 2))
     snare_noise = _butter(rng.standard_normal(len(t_s)), [min(800, 0.8 * hi), hi], "band", sr)
     snare = 0.6 * np.sin(2 * np.pi * snare_f * t_s) * np.exp(-t_s / 0.04)
-    snare += (
-        snare_noise / (np.abs(snare_noise).max() + 1e-9) * np.exp(-t_s / rng.uniform(0.05, 0.12))
-    )
+    snare_noise /= np.abs(snare_noise).max() + 1e-9
+    snare += snare_noise * np.exp(-t_s / rng.uniform(0.05, 0.12))
     t_h = np.arange(int(0.1 * sr)) / sr
     hat_noise = _butter(rng.standard_normal(len(t_h)), min(hat_cut, 0.9 * sr / 2), "high", sr)
     hat = hat_noise / (np.abs(hat_noise).max() + 1e-9) * np.exp(-t_h / hat_decay)

@@ -72,8 +72,7 @@ class SpeechPool:
         """Read a pool written by :meth:`save`."""
 
         def split(array, lengths):
-            bounds = np.concatenate([[0], np.cumsum(lengths)])
-            return [array[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])]
+            return [part.copy() for part in np.split(array, np.cumsum(lengths)[:-1])]
 
         with np.load(path) as data:
             sr, n_bins = int(data["sample_rate"]), int(data["n_bins"])

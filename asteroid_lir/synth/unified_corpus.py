@@ -160,36 +160,24 @@ def build_unified_corpus(
         for cls in CLASSES:
             (out / split / cls).mkdir(parents=True, exist_ok=True)
     pool_rng = np.random.default_rng([seed, 99])
-    state = {
-        "out": str(out),
-        "seed": int(seed),
-        "sample_rate": int(sample_rate),
-        "clip_seconds": float(clip_seconds),
-        "n_samples": int(round(clip_seconds * sample_rate)),
-        "speech": make_speech_source(
-            speech_engine,
-            seed=seed,
-            pool_sizes={
-                "neural": {"train": max(4, sizes["tr"] // 4), "test": max(4, sizes["tt"] // 4)},
-                "espeak": {"train": (max(2, sizes["tr"] // 8), 4), "test": (2, 4)},
-            },
-            sample_rate=sample_rate,
-            workers=max(1, workers),
-            progress=progress,
-            cache_dir=out / "speech_pool",
-        ),
-        "babble": {
-            group: make_babble_pool(pool_rng, n_streams=6, seconds=8.0, sample_rate=sample_rate)
-            for group in ("train", "test")
-        },
+    pool_sizes = {
+        "neural": {"train": max(4, sizes["tr"] // 4), "test": max(4, sizes["tt"] // 4)},
+        "espeak": {"train": (max(2, sizes["tr"] // 8), 4), "test": (2, 4)},
     }
+    cache = out / "speech_pool"
+    speech = make_speech_source(
+        speech_engine, seed, pool_sizes, sample_rate, max(1, workers), progress, cache
+    )
+    babble = {
+        group: make_babble_pool(pool_rng, n_streams=6, seconds=8.0, sample_rate=sample_rate)
+        for group in ("train", "test")
+    }
+    n_samples = int(round(clip_seconds * sample_rate))
+    state = dict(out=str(out), seed=int(seed), sample_rate=int(sample_rate), n_samples=n_samples)
+    state |= dict(clip_seconds=float(clip_seconds), speech=speech, babble=babble)
     start = time.time()
     for split in SPLITS:
-        jobs = [
-            (split, kind, i)
-            for kind in ("speech", "sfx", "sfxbg", "song", "musicbg")
-            for i in range(sizes[split])
-        ]
+        jobs = [(split, kind, i) for kind in _KIND_CODES for i in range(sizes[split])]
         for _ in map_jobs(_job, jobs, state, workers):
             pass
         if progress:
