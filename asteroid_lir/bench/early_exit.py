@@ -151,8 +151,6 @@ def run(args: argparse.Namespace) -> dict:
     mixed_steps_text = "/".join(str(int(s)) for s in steps_mixed.tolist())
     rows.append(row("mixed", mixed_steps_text, predicted(mixed_steps.tolist()) / 1e9, None))
     rows.append(row("U-ConvBlock pass", "-", macs["uconv_pass"] / 1e9, 1.0))
-    gate_params = sum(p.numel() for p in model.masker.gate.parameters())
-    uconv_params = sum(p.numel() for p in model.masker.blocks[0].parameters())
     mixed_vs_all = ratio_spread(runs["mixed"], all_max)
     checks = {
         "each_extra_step_ge_0.8_uconv": all(e >= MIN_STEP_FRACTION for e in extras.values()),
@@ -169,8 +167,8 @@ def run(args: argparse.Namespace) -> dict:
         / predicted([n_iters] * batch),
         "macs": macs,
         "gate": {
-            "params": gate_params,
-            "uconv_block_params": uconv_params,
+            "params": sum(p.numel() for p in model.masker.gate.parameters()),
+            "uconv_block_params": sum(p.numel() for p in model.masker.blocks[0].parameters()),
             "macs_vs_uconv_pass": macs["gate"] / macs["uconv_pass"],
         },
         "quick": bool(args.quick),

@@ -327,14 +327,6 @@ class WhamDataset(Dataset):
 
     def get_infos(self) -> dict:
         """Dataset information (Asteroid convention, used in model cards)."""
-        return {
-            "dataset": self.dataset_name,
-            "task": self.task,
-            "licenses": [
-                {
-                    "title": "WHAM! (noise: CC BY-NC 4.0; speech: wsj0, LDC licence)",
-                    "title_link": "http://wham.whisper.ai/",
-                    "non_commercial": True,
-                }
-            ],
-        }
+        title = "WHAM! (noise: CC BY-NC 4.0; speech: wsj0, LDC licence)"
+        licence = {"title": title, "title_link": "http://wham.whisper.ai/", "non_commercial": True}
+        return {"dataset": self.dataset_name, "task": self.task, "licenses": [licence]}

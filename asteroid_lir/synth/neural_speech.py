@@ -162,13 +162,9 @@ class PiperVoice:
         """
         scales = scales or ProsodyScales()
         ids = np.array([self.phoneme_ids(text)], dtype=np.int64)
-        inputs = {
-            "input": ids,
-            "input_lengths": np.array([ids.shape[1]], dtype=np.int64),
-            "scales": np.array(
-                [scales.noise_scale, scales.length_scale, scales.noise_w], dtype=np.float32
-            ),
-        }
+        prosody = np.array([scales.noise_scale, scales.length_scale, scales.noise_w], np.float32)
+        lengths = np.array([ids.shape[1]], dtype=np.int64)
+        inputs = {"input": ids, "input_lengths": lengths, "scales": prosody}
         wav = self._session.run(None, inputs)[0].reshape(-1)
         if wav.size == 0 or not np.all(np.isfinite(wav)):
             raise RuntimeError(f"The Piper voice returned no usable audio for {text!r}.")

@@ -110,8 +110,7 @@ def _place(rng: np.random.Generator) -> str:
 def _clause(rng: np.random.Generator) -> str:
     subject = _noun_phrase(rng)
     if rng.random() < 0.25:
-        verb = _pick(rng, _INTRANSITIVE)
-        parts = [subject, verb]
+        parts = [subject, _pick(rng, _INTRANSITIVE)]
     else:
         parts = [subject, _pick(rng, _VERBS)[1], _noun_phrase(rng)]
     if rng.random() < 0.3:
@@ -132,8 +131,7 @@ def _sentence_once(rng: np.random.Generator) -> str:
     elif kind < 0.6:
         text = f"{_pick(rng, _TIME_PHRASES).capitalize()}, {_clause(rng)}."
     elif kind < 0.72:
-        who = _pick(rng, _NAMES)
-        text = f"{who} {_pick(rng, _REPORT)} that {_clause(rng)}."
+        text = f"{_pick(rng, _NAMES)} {_pick(rng, _REPORT)} that {_clause(rng)}."
     elif kind < 0.86:
         base = _pick(rng, _VERBS)[0]
         q = _pick(rng, _QUESTION)

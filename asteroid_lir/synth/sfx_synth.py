@@ -163,9 +163,8 @@ def _whoosh(n, sr, rng):
     for i, start in enumerate(range(0, active, block)):
         centre = lo + (hi - lo) * i * block / active
         seg = slice(start, min(active, start + block + block // 2))
-        out[seg] += _bandpass(noise[seg], centre * 0.7, centre * 1.4, sr) * np.hanning(
-            seg.stop - seg.start
-        )
+        window = np.hanning(seg.stop - seg.start)
+        out[seg] += _bandpass(noise[seg], centre * 0.7, centre * 1.4, sr) * window
     return _place(out * np.sin(np.pi * _time(active, sr) / (active / sr)) ** 2, n, rng)
 
 

@@ -198,13 +198,9 @@ def analyze_speech(wav: np.ndarray, sample_rate: int = 8000) -> WorldFeatures:
     f0[low_share < _MIN_LOW_SHARE] = 0.0
     profile = 0.8 * np.clip((freqs - 1500.0) / 2500.0, 0.0, 1.0) ** 2
     ap = np.where((f0 > 0)[:, None], profile[None, :], 1.0)
-    return WorldFeatures(
-        f0=f0.astype(np.float32),
-        log_sp=np.log(np.maximum(sp[:, ::_SP_STEP], 1e-16)).astype(np.float16),
-        ap=ap[:, ::_AP_STEP].astype(np.float16),
-        n_bins=sp.shape[1],
-        sample_rate=sample_rate,
-    )
+    log_sp = np.log(np.maximum(sp[:, ::_SP_STEP], 1e-16)).astype(np.float16)
+    ap = ap[:, ::_AP_STEP].astype(np.float16)
+    return WorldFeatures(f0.astype(np.float32), log_sp, ap, sp.shape[1], sample_rate)
 
 
 def render_voice(
