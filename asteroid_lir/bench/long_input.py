@@ -56,6 +56,7 @@ MEASUREMENT = (
     "output array of n_src x length samples, listed as output_mib). Wall time of the separation "
     "only (torch.inference_mode, batch 1); RTF = wall time / audio duration."
 )
+_QUICK_NOTE = " QUICK RUN: all cases ran in the benchmark's own process, memory not isolated."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -270,12 +271,7 @@ def run(args: argparse.Namespace) -> dict:
         "overlap_samples": overlap,
         "fade_samples": overlap // 2,
         "threads": threads,
-        "measurement": MEASUREMENT
-        + (
-            " QUICK RUN: all cases ran in the benchmark's own process, memory not isolated."
-            if args.quick
-            else ""
-        ),
+        "measurement": MEASUREMENT + (_QUICK_NOTE if args.quick else ""),
         "isolated_processes": not args.quick,
         "quick": bool(args.quick),
     }

@@ -82,12 +82,8 @@ def _make_mixture(index: int) -> dict:
     durations = rng.uniform(*_DURATION_SPREAD, size=2) * st["utt_seconds"]
     group = "test" if st["split"] == "tt" else "train"
     s1, s2 = st["source"].utterances([spk1, spk2], durations, rng, group)
-    parts, info = mix_wham_like(
-        s1,
-        s2,
-        partial(synthesize_noise, rng=rng, babble_pool=st["babble_pool"], sample_rate=sr),
-        rng,
-    )
+    noise = partial(synthesize_noise, rng=rng, babble_pool=st["babble_pool"], sample_rate=sr)
+    parts, info = mix_wham_like(s1, s2, noise, rng)
     utt_id = f"{st['split']}{index:05d}_{spk1.speaker_id}_{spk2.speaker_id}"
     write_wham_mixture(st["split_dir"], utt_id, parts, sr)
     return {

@@ -42,11 +42,8 @@ def _modal(n: int, freqs, decays, sr: int, rng: np.random.Generator) -> np.ndarr
     out = np.zeros(n)
     for f, d in zip(freqs, decays):
         if f < 0.45 * sr:
-            out += (
-                rng.uniform(0.3, 1.0)
-                * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3))
-                * np.exp(-t / d)
-            )
+            amp = rng.uniform(0.3, 1.0)
+            out += amp * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3)) * np.exp(-t / d)
     return out
 
 

@@ -253,10 +253,8 @@ class EspeakSpeech:
     def describe(self, speaker: EspeakSpeaker) -> str:
         """The speaker in a few words (for ``mixture_info/speakers.csv``)."""
         v = speaker.voice
-        return (
-            f"espeak {v.name} pitch={v.pitch} range={v.pitch_range} rate={v.rate} "
-            f"breath={v.breath:.2f}"
-        )
+        pitch = f"pitch={v.pitch} range={v.pitch_range} rate={v.rate} breath={v.breath:.2f}"
+        return f"espeak {v.name} {pitch}"
 
     def utterances(self, speakers, durations, rng, group: str = "train") -> list[np.ndarray]:
         """An excerpt of one of each speaker's sentences, ``duration`` long (or the whole

@@ -154,12 +154,8 @@ def build_tts_testset(
         spk1, spk2 = speakers[first], speakers[second]
         s1 = _speak(_SENTENCES[texts[0]], spk1, sample_rate)
         s2 = _speak(_SENTENCES[texts[1]], spk2, sample_rate)
-        parts, info = mix_wham_like(
-            s1,
-            s2,
-            partial(synthesize_noise, rng=mix_rng, babble_pool=pool, sample_rate=sample_rate),
-            mix_rng,
-        )
+        noise = partial(synthesize_noise, rng=mix_rng, babble_pool=pool, sample_rate=sample_rate)
+        parts, info = mix_wham_like(s1, s2, noise, mix_rng)
         utt_id = f"tt{index:05d}_{spk1['id']}_{spk2['id']}"
         write_wham_mixture(split_dir, utt_id, parts, sample_rate)
         rows.append({"utt_id": utt_id, "length": len(parts["mix_both"]), **info})
