@@ -229,9 +229,7 @@ def synthesize_ambience(
     """A background ambience without talkers (DEMAND-like).
 
     Args:
-        n_samples (int): length in samples.
-        rng (np.random.Generator): random generator.
-        sample_rate (int): sample rate in Hz.
+        n_samples, rng, sample_rate: as for :func:`synthesize_sfx`.
         kind (str, optional): one of :data:`AMBIENCE_KINDS` (default: drawn at random).
 
     Returns:
