@@ -199,7 +199,9 @@ def build_mini_corpus(
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Build the embedded WHAM!-layout mini corpus.")
-    parser.add_argument("--out", dest="out_root", metavar="OUT", required=True, help="corpus root")
+    parser.add_argument(
+        "--out", dest="out_root", metavar="OUT", required=True, help="corpus root folder"
+    )
     parser.add_argument("--n_train", type=int, default=2000)
     parser.add_argument("--n_valid", type=int, default=200)
     parser.add_argument("--n_test", type=int, default=200)
