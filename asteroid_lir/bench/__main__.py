@@ -26,24 +26,16 @@ def build_parser(modules: dict) -> argparse.ArgumentParser:
         prog="python -m asteroid_lir.bench",
         description="Benchmarks of asteroid_lir components against their baselines, side by side.",
     )
-    parser.add_argument(
-        "names",
-        nargs="*",
-        metavar="NAME",
-        help=f"benchmarks to run (default: all of {list(BENCHMARKS)})",
-    )
+    names = f"benchmarks to run (default: all of {list(BENCHMARKS)})"
+    parser.add_argument("names", nargs="*", metavar="NAME", help=names)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     parser.add_argument("--repeats", type=int, default=5, help="counted runs per measurement")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
-    parser.add_argument(
-        "--readme",
-        type=Path,
-        default=None,
-        help="replace the Performance section of this README (between its perf markers)",
-    )
+    readme = "replace the Performance section of this README (between its perf markers)"
+    parser.add_argument("--readme", type=Path, default=None, help=readme)
     for module in modules.values():
         if hasattr(module, "add_arguments"):
             module.add_arguments(parser)
@@ -86,15 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     results, sections = {}, []
     for name, module in modules.items():
-        print(f"## {name}: {getattr(module, 'DESCRIPTION', '')}", flush=True)
-        result = module.run(args)
-        results[name] = result
-        section = (
-            f"### `{name}`: {getattr(module, 'DESCRIPTION', '')}\n\n{module.to_markdown(result)}"
-        )
-        sections.append(section)
-        print(module.to_markdown(result), flush=True)
-        print(flush=True)
+        description = getattr(module, "DESCRIPTION", "")
+        print(f"## {name}: {description}", flush=True)
+        results[name] = module.run(args)
+        table = module.to_markdown(results[name])
+        sections.append(f"### `{name}`: {description}\n\n{table}")
+        print(table + "\n", flush=True)
     machine = machine_info(args.device)
     machine_line = ", ".join(f"{k}={v}" for k, v in machine.items())
     print("machine: " + machine_line)
@@ -104,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             args.readme, sections, machine_line, command.replace(f" --readme {args.readme}", "")
         )
     if args.json is not None:
-        if len(results) == 1:
-            payload = {**next(iter(results.values())), "machine": machine}
-        else:
-            payload = {"benchmarks": results, "machine": machine}
+        payload = (
+            dict(next(iter(results.values()))) if len(results) == 1 else {"benchmarks": results}
+        )
+        payload["machine"] = machine
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=2))
         print(f"wrote {args.json}")

@@ -46,7 +46,7 @@ def machine_info(device: str = "cpu") -> dict:
         dict: CPU model, logical CPUs, torch threads, torch/python versions, GPU name if any,
         the device used and the UTC date.
     """
-    info = {
+    return {
         "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "device": device,
         "cpu": _cpu_model(),
@@ -54,11 +54,8 @@ def machine_info(device: str = "cpu") -> dict:
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "gpu": None,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def sync(device: str) -> None:
@@ -68,10 +65,7 @@ def sync(device: str) -> None:
 
 
 def time_alternating(
-    fns: dict[str, Callable[[], object]],
-    repeats: int = 5,
-    warmup: int = 1,
-    device: str = "cpu",
+    fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1, device: str = "cpu"
 ) -> dict[str, list[float]]:
     """Time several callables in turn (A B C A B C ...), so that drifts hit all of them alike.
 
@@ -167,21 +161,19 @@ def _reset_peak_rss() -> bool:
 class PeakMemory:
     """The benchmarks' peak-memory meter: ``with PeakMemory(device) as mem: work()``.
 
-    It measures, around the block, two quantities (bytes):
+    It measures two quantities (bytes) around the block:
 
     - **resident** (the process): :attr:`rss_before` and :attr:`rss_peak`. With
       ``reset_rss=True`` the kernel's peak (``VmHWM``) is reset on entry where Linux allows it
-      (:attr:`rss_reset`), ``rss_before`` is the resident size then and ``rss_peak`` the peak of
-      the block alone; otherwise ``rss_before`` is the process' peak so far and ``rss_peak`` its
-      peak after the block (both ``VmHWM``, or ``ru_maxrss`` where there is none), which is what
-      a fresh process per case measures.
+      (:attr:`rss_reset`): ``rss_before`` is the resident size then, ``rss_peak`` the block's
+      peak; otherwise they are the process' peak before and after the block (``VmHWM``, or
+      ``ru_maxrss`` where there is none), which is what a fresh process per case measures.
     - **allocated** (PyTorch's allocator on ``device``): :attr:`allocated_before` and
       :attr:`allocated_peak`. CUDA: ``torch.cuda.memory_allocated`` on entry and
-      ``torch.cuda.max_memory_allocated`` over the block (its statistics reset on entry). CPU
-      (PyTorch keeps no statistics there), only with ``cpu_allocations=True``: the running sum of
-      the profiler's memory events (every allocation and free of the CPU allocator during the
-      block, in order) and its maximum; ``allocated_before`` is 0. The profiler slows the block
-      down, so do not time it.
+      ``torch.cuda.max_memory_allocated`` over the block. CPU, only with
+      ``cpu_allocations=True``: the maximum running sum of the profiler's memory events (every
+      allocation and free of the CPU allocator in the block, in order; ``allocated_before`` is
+      0). The profiler slows the block down, so do not time it.
 
     Args:
         device: ``"cpu"`` or ``"cuda[:N]"`` (synchronised around the block).
@@ -243,14 +235,11 @@ class PeakMemory:
             self._profiler = None
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def markdown_table(headers: list[str], rows: list[list]) -> str:
     """A GitHub-flavoured Markdown table."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    lines += [
+        "| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |"
+        for row in rows
+    ]
     return "\n".join(lines)

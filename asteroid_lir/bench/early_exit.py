@@ -38,12 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _sizes(args: argparse.Namespace) -> dict:
     if args.quick:
-        return dict(
-            model=dict(n_filters=32, bn_chan=16, upsampling_depth=3, gate_kernel_size=400),
-            batch=2,
-            seconds=0.5,
-            n_iters=4,
-        )
+        model = dict(n_filters=32, bn_chan=16, upsampling_depth=3, gate_kernel_size=400)
+        return dict(model=model, batch=2, seconds=0.5, n_iters=4)
     return dict(
         # The paper's Sudo rm -rf sizes (enhancement: speech + noise outputs).
         model=dict(n_filters=512, bn_chan=128, upsampling_depth=5, gate_kernel_size=3200),
@@ -125,7 +121,6 @@ def run(args: argparse.Namespace) -> dict:
         return total
 
     uconv_runs = runs["U-ConvBlock pass"]
-    uconv = spread(uconv_runs)["median"]
     base = runs["exit after 1"]
 
     def extra_step(k: int) -> float:
@@ -135,49 +130,29 @@ def run(args: argparse.Namespace) -> dict:
         fractions = [(b - a) / u for a, b, u in zip(prev_runs, runs_k, uconv_runs)]
         return spread(fractions)["median"]
 
-    rows = []
-    for k in range(1, n_iters + 1):
-        name = f"exit after {k}"
-        median = spread(runs[name])["median"]
-        rows.append(
-            {
-                "run": name,
-                "steps": str(k),
-                "median_s": median,
-                "spread_s": spread(runs[name]),
-                "vs_1_step": ratio_spread(runs[name], base)["median"],
-                "gmacs": predicted([k] * batch) / 1e9,
-                "extra_step_in_uconv_passes": None if k == 1 else extra_step(k),
-            }
-        )
-    all_max = runs[f"exit after {n_iters}"]
-    mixed = {
-        "run": "mixed",
-        "steps": "/".join(str(int(s)) for s in steps_mixed.tolist()),
-        "median_s": spread(runs["mixed"])["median"],
-        "spread_s": spread(runs["mixed"]),
-        "vs_1_step": ratio_spread(runs["mixed"], base)["median"],
-        "gmacs": predicted(mixed_steps.tolist()) / 1e9,
-        "extra_step_in_uconv_passes": None,
-    }
-    rows.append(mixed)
-    rows.append(
-        {
-            "run": "U-ConvBlock pass",
-            "steps": "-",
-            "median_s": uconv,
-            "spread_s": spread(runs["U-ConvBlock pass"]),
-            "vs_1_step": ratio_spread(runs["U-ConvBlock pass"], base)["median"],
-            "gmacs": macs["uconv_pass"] / 1e9,
-            "extra_step_in_uconv_passes": 1.0,
+    def row(name: str, steps: str, gmacs: float, extra: float | None) -> dict:
+        return {
+            "run": name,
+            "steps": steps,
+            "median_s": spread(runs[name])["median"],
+            "spread_s": spread(runs[name]),
+            "vs_1_step": ratio_spread(runs[name], base)["median"],
+            "gmacs": gmacs,
+            "extra_step_in_uconv_passes": extra,
         }
-    )
-    extra = [r["extra_step_in_uconv_passes"] for r in rows[1:n_iters]]
-    gate_params = sum(p.numel() for p in model.masker.gate.parameters())
-    uconv_params = sum(p.numel() for p in model.masker.blocks[0].parameters())
+
+    extras = {k: extra_step(k) for k in range(2, n_iters + 1)}
+    rows = [
+        row(f"exit after {k}", str(k), predicted([k] * batch) / 1e9, extras.get(k))
+        for k in range(1, n_iters + 1)
+    ]
+    all_max = runs[f"exit after {n_iters}"]
+    mixed_steps_text = "/".join(str(int(s)) for s in steps_mixed.tolist())
+    rows.append(row("mixed", mixed_steps_text, predicted(mixed_steps.tolist()) / 1e9, None))
+    rows.append(row("U-ConvBlock pass", "-", macs["uconv_pass"] / 1e9, 1.0))
     mixed_vs_all = ratio_spread(runs["mixed"], all_max)
     checks = {
-        "each_extra_step_ge_0.8_uconv": all(e >= MIN_STEP_FRACTION for e in extra),
+        "each_extra_step_ge_0.8_uconv": all(e >= MIN_STEP_FRACTION for e in extras.values()),
         "mixed_cheaper_than_all_max": mixed_vs_all["max"] < 1.0,
         "gate_mac_overhead_lt_0.3pct": macs["gate"] / macs["uconv_pass"] < MAX_GATE_OVERHEAD,
     }
@@ -191,8 +166,8 @@ def run(args: argparse.Namespace) -> dict:
         / predicted([n_iters] * batch),
         "macs": macs,
         "gate": {
-            "params": gate_params,
-            "uconv_block_params": uconv_params,
+            "params": sum(p.numel() for p in model.masker.gate.parameters()),
+            "uconv_block_params": sum(p.numel() for p in model.masker.blocks[0].parameters()),
             "macs_vs_uconv_pass": macs["gate"] / macs["uconv_pass"],
         },
         "quick": bool(args.quick),
@@ -211,33 +186,20 @@ def to_markdown(result: dict) -> str:
         "extra step / U-Conv",
     ]
     table = []
-    for row in result["rows"]:
-        sp = row["spread_s"]
-        extra = row["extra_step_in_uconv_passes"]
-        table.append(
-            [
-                row["run"],
-                row["steps"],
-                row["median_s"],
-                spread_text(sp, "{:.4g}", keys=("min", "max"), sep="-"),
-                row["vs_1_step"],
-                row["gmacs"],
-                "" if extra is None else extra,
-            ]
-        )
-    gate = result["gate"]
-    sizes = result["sizes"]
+    for r in result["rows"]:
+        min_max = spread_text(r["spread_s"], "{:.4g}", keys=("min", "max"), sep="-")
+        extra = r["extra_step_in_uconv_passes"]
+        cells = [r["run"], r["steps"], r["median_s"], min_max, r["vs_1_step"], r["gmacs"]]
+        table.append([*cells, "" if extra is None else extra])
+    gate, top, mixed = result["gate"], result["max_steps_vs_1_step"], result["mixed_vs_all_max"]
     lines = [
-        f"Sizes: {sizes}",
+        f"Sizes: {result['sizes']}",
         "",
         markdown_table(headers, table),
         "",
-        f"- max/1 step: measured {result['max_steps_vs_1_step']['median']:.3g}x "
-        f"(min {result['max_steps_vs_1_step']['min']:.3g}, "
-        f"max {result['max_steps_vs_1_step']['max']:.3g}), "
-        f"predicted from MACs {result['max_steps_vs_1_step_predicted']:.3g}x",
-        f"- mixed/all max: measured {result['mixed_vs_all_max']['median']:.3g}x "
-        f"(max {result['mixed_vs_all_max']['max']:.3g}), "
+        f"- max/1 step: measured {top['median']:.3g}x (min {top['min']:.3g}, max "
+        f"{top['max']:.3g}), predicted from MACs {result['max_steps_vs_1_step_predicted']:.3g}x",
+        f"- mixed/all max: measured {mixed['median']:.3g}x (max {mixed['max']:.3g}), "
         f"predicted {result['mixed_vs_all_max_predicted']:.3g}x",
         f"- gate: {gate['params']} parameters (U-ConvBlock {gate['uconv_block_params']}), "
         f"{100 * gate['macs_vs_uconv_pass']:.3f} % of one U-ConvBlock pass in MACs",

@@ -1,24 +1,22 @@
 """Long inputs: peak memory and real-time factor of chunked inference as the input grows.
 
-The model is built here from library code, :data:`MODEL_ARGS`: the LIR model of the WHAM!
-recipe's mini configurations when the committed results were measured (1 x 4 x 1, 256 bases,
-depth 4, three outputs: two speakers and the noise), randomly initialised. Another model, for
-example a recipe's ``best_model.pth``, is measured with ``--long-input-model PATH`` (any file
-written by ``torch.save(model.serialize(), path)``); the benchmark never reads recipe files.
-For every input length (default 10 s, 1 min and 10 min of 8-kHz audio) three ways of
-separating it are measured:
+The model is built here from library code, :data:`MODEL_ARGS` (the WHAM! recipe's mini LIR model
+when the committed results were measured: 1 x 4 x 1, 256 bases, depth 4, two speakers and the
+noise), randomly initialised; another one, e.g. a recipe's ``best_model.pth``, is measured with
+``--long-input-model PATH`` (any ``torch.save(model.serialize(), path)`` file); the benchmark
+never reads recipe files. For every input length (default 10 s, 1 min and 10 min of 8-kHz
+audio), three ways of separating it:
 
 - ``chunked``: :func:`asteroid_lir.inference.separate_chunked` (4-s chunks, 1-s overlap);
 - ``lambda_ola``: Asteroid's ``asteroid.dsp.overlap_add.LambdaOverlapAdd`` on the same model with
   the same window and hop (4-s Hann window, 3-s hop, ``reorder_chunks=True``);
-- ``one_piece``: the whole input through the model at once (up to ``--long-input-whole-max``
-  seconds; longer inputs would need several GB).
+- ``one_piece``: the whole input at once (up to ``--long-input-whole-max`` seconds; longer inputs
+  would need several GB).
 
-Each case runs in a fresh Python process (so that cases do not inherit each other's allocator
-state) with the requested number of torch threads; the process reports its peak resident set
-size before and after the separation (:class:`~asteroid_lir.bench.common.PeakMemory`) and the
-wall time of the separation. A
-separate check in this process compares, on the shortest input, each chunked output with the
+Each case runs in a fresh Python process (no allocator state inherited from another case) with
+the requested number of torch threads, and reports its peak resident set size before and after
+the separation (:class:`~asteroid_lir.bench.common.PeakMemory`) and the separation's wall time.
+A separate check in this process compares, on the shortest input, each chunked output with the
 one-piece output.
 """
 
@@ -30,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -45,60 +44,34 @@ METHODS = ("chunked", "lambda_ola", "one_piece")
 #: The measured model by default (``LIRSuDORMRFNet``): the WHAM! recipe's mini model
 #: (``egs/wham/conf/mini_base.yml`` resolved) when the committed results were measured.
 MODEL_NAME = "LIRSuDORMRFNet"
-MODEL_ARGS = dict(
-    n_src=3,
-    n_blocks=1,
-    n_sub_blocks=4,
-    n_iters=1,
-    bn_chan=128,
-    n_filters=256,
-    kernel_size=21,
-    stride=10,
-    upsampling_depth=4,
-    mask_act="relu",
-    sample_rate=8000.0,
-)
+MODEL_ARGS = dict(n_src=3, n_blocks=1, n_sub_blocks=4, n_iters=1, bn_chan=128, n_filters=256)
+MODEL_ARGS.update(kernel_size=21, stride=10, upsampling_depth=4, mask_act="relu")
+MODEL_ARGS["sample_rate"] = 8000.0
 MEASUREMENT = (
     "Each case (method x length) runs in a fresh Python subprocess with torch.set_num_threads("
     "threads) and OMP_NUM_THREADS=threads. The child imports torch and asteroid_lir, builds the "
     "model, creates the input and runs one 0.5-s warm-up forward pass; 'baseline' is its peak "
     "resident set size (VmHWM, as resource.getrusage(RUSAGE_SELF).ru_maxrss) at that point, "
-    "'peak' the "
-    "same after the separation, 'increase' their difference (it includes the float32 output "
-    "array of n_src x length samples, listed as output_mib). Wall time of the separation only "
-    "(torch.inference_mode, batch 1); RTF = wall time / audio duration."
+    "'peak' the same after the separation, 'increase' their difference (it includes the float32 "
+    "output array of n_src x length samples, listed as output_mib). Wall time of the separation "
+    "only (torch.inference_mode, batch 1); RTF = wall time / audio duration."
 )
+_QUICK_NOTE = " QUICK RUN: all cases ran in the benchmark's own process, memory not isolated."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(NAME)
-    group.add_argument(
-        "--long-input-seconds",
-        type=float,
-        nargs="+",
-        default=[10.0, 60.0, 600.0],
-        help="input lengths in seconds (default 10 60 600)",
-    )
-    group.add_argument(
-        "--long-input-model",
-        type=Path,
-        default=None,
-        help="a serialize()d model file to measure (default: MODEL_ARGS, built here)",
-    )
-    group.add_argument("--long-input-chunk", type=float, default=4.0, help="chunk (s)")
-    group.add_argument("--long-input-overlap", type=float, default=1.0, help="overlap (s)")
-    group.add_argument(
-        "--long-input-whole-max",
-        type=float,
-        default=60.0,
-        help="longest input also run in one piece (s, default 60)",
-    )
-    group.add_argument(
-        "--long-input-lambda-ola-max",
-        type=float,
-        default=600.0,
-        help="longest input also run with LambdaOverlapAdd (s, default 600)",
-    )
+    arg = group.add_argument
+    lengths, default = "input lengths in seconds (default 10 60 600)", [10.0, 60.0, 600.0]
+    arg("--long-input-seconds", type=float, nargs="+", default=default, help=lengths)
+    model = "a serialize()d model file to measure (default: MODEL_ARGS, built here)"
+    arg("--long-input-model", type=Path, default=None, help=model)
+    arg("--long-input-chunk", type=float, default=4.0, help="chunk (s)")
+    arg("--long-input-overlap", type=float, default=1.0, help="overlap (s)")
+    whole = "longest input also run in one piece (s, default 60)"
+    arg("--long-input-whole-max", type=float, default=60.0, help=whole)
+    ola = "longest input also run with LambdaOverlapAdd (s, default 600)"
+    arg("--long-input-lambda-ola-max", type=float, default=600.0, help=ola)
 
 
 def model_spec(path: Path | None = None) -> dict:
@@ -152,14 +125,9 @@ def _separate(spec: dict, model: torch.nn.Module, wav: torch.Tensor) -> tuple[to
             from asteroid.dsp.overlap_add import LambdaOverlapAdd
 
             hop = spec.get("hop", chunk - overlap)
-            ola = LambdaOverlapAdd(
-                model,
-                n_src=spec["model_args"]["n_src"],
-                window_size=chunk,
-                hop_size=hop,
-                window="hann",
-                reorder_chunks=True,
-            ).to(spec["device"])
+            n_src = spec["model_args"]["n_src"]
+            ola = LambdaOverlapAdd(model, n_src, chunk, hop, window="hann", reorder_chunks=True)
+            ola = ola.to(spec["device"])
             # It pads a whole window of zeros at both ends before cutting windows.
             n_chunks = (wav.shape[-1] + chunk) // hop + 1
             return ola(wav[:, None].to(spec["device"])).cpu(), n_chunks
@@ -203,12 +171,8 @@ def _run_child(spec: dict) -> dict:
     env = dict(
         os.environ, OMP_NUM_THREADS=str(spec["threads"]), MKL_NUM_THREADS=str(spec["threads"])
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "asteroid_lir.bench.long_input", "--child", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    cmd = [sys.executable, "-m", "asteroid_lir.bench.long_input", "--child", json.dumps(spec)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(
             f"long-input case {spec['method']} {spec['seconds']} s failed:\n{proc.stderr[-3000:]}"
@@ -245,14 +209,10 @@ def _speed_ratio(spec: dict, repeats: int) -> dict:
     """Chunked vs LambdaOverlapAdd timed alternately in this process (robust to drifts)."""
     model = _build(spec)
     wav = _make_input(spec["seconds"], spec["model_args"]["sample_rate"])
-    runs = time_alternating(
-        {
-            method: (lambda m=method: _separate({**spec, "method": m}, model, wav))
-            for method in ("chunked", "lambda_ola")
-        },
-        repeats=repeats,
-        device=spec["device"],
-    )
+    fns = {
+        m: partial(_separate, {**spec, "method": m}, model, wav) for m in ("chunked", "lambda_ola")
+    }
+    runs = time_alternating(fns, repeats=repeats, device=spec["device"])
     return {
         "seconds": spec["seconds"],
         "repeats": repeats,
@@ -279,13 +239,7 @@ def run(args: argparse.Namespace) -> dict:
     rate = model_args["sample_rate"]
     chunk, overlap = int(round(chunk_s * rate)), int(round(overlap_s * rate))
     chunk += chunk % 2  # LambdaOverlapAdd needs an even window
-    base = {
-        **model,
-        "chunk": chunk,
-        "overlap": overlap,
-        "threads": threads,
-        "device": args.device,
-    }
+    base = {**model, "chunk": chunk, "overlap": overlap, "threads": threads, "device": args.device}
     rows, skipped = [], []
     for sec in seconds:
         for method in METHODS:
@@ -317,12 +271,7 @@ def run(args: argparse.Namespace) -> dict:
         "overlap_samples": overlap,
         "fade_samples": overlap // 2,
         "threads": threads,
-        "measurement": MEASUREMENT
-        + (
-            " QUICK RUN: all cases ran in the benchmark's own process, memory not isolated."
-            if args.quick
-            else ""
-        ),
+        "measurement": MEASUREMENT + (_QUICK_NOTE if args.quick else ""),
         "isolated_processes": not args.quick,
         "quick": bool(args.quick),
     }

@@ -4,31 +4,27 @@ end-to-end (1, 16, 1) training against progressive training of (2, 8, 1), (2, 4,
 
 Every progressive step k is measured on its own copy of the model, in the state that
 ``ProgressiveSystem`` trains it in (``enter_step(k)``: frozen prefix, optimizer over step k's
-parameters, the system's own training loss path); a progressive row reports the maximum peak
-over its steps and the mean over its steps of the time of one training step (the steps get the
-same number of epochs, so that is the average cost of a batch over the whole training).
-End-to-end rows use ``LIRSystem`` with the same loss, batch and optimizer (Adam).
+parameters, its own training loss path); a progressive row reports the maximum peak over its
+steps and the mean over its steps of the time of one training step (the steps get the same
+number of epochs). End-to-end rows use ``LIRSystem`` with the same loss, batch and Adam.
 
-What ``peak_bytes`` counts:
+What ``peak_bytes`` counts, in one training step (forward, backward, ``optimizer.step()``)
+after a warm-up step:
 
-- CUDA: ``torch.cuda.max_memory_allocated`` during one training step (forward, backward,
-  ``optimizer.step()``) taken after a warm-up step, minus nothing: it includes parameters,
-  optimizer state, the batch, activations, gradients, every temporary and the math libraries'
-  workspaces (cuBLAS allocates them through PyTorch's allocator: a constant of tens of MiB that
-  shrinks every ratio's distance to 1; ``per_step[].breakdown.allocated_before_step`` gives
-  what was allocated before the step began). Only one model is on the GPU while it is measured.
-- CPU: PyTorch keeps no allocator statistics there, and the allocator peak that
-  :class:`~asteroid_lir.bench.common.PeakMemory` can follow with the profiler also counts every
-  operation's scratch space, which is not what Table 2 compares (and would make this benchmark's
-  committed figures incomparable). :class:`TrainingMemoryMeter` instead follows the tensors
-  that a training step must hold and reports the maximum of their sum over the step:
-  parameters (all, frozen included) + optimizer state (Adam moments, after a warm-up step) +
-  the batch (mixture and targets) + activations saved for backward (every storage packed by
-  ``torch.autograd.graph.saved_tensors_hooks``, deduplicated by storage and counted until
-  autograd releases it during backward; parameters saved by an operation are not counted twice)
-  + parameter gradients (counted from the moment they are accumulated). Transient tensors that
-  are never saved for backward (an operation's scratch space, the gradient flowing between two
-  operations in backward, the optimizer's temporaries) are not counted.
+- CUDA: ``torch.cuda.max_memory_allocated``, with one model on the GPU: parameters, optimizer
+  state, batch, activations, gradients, temporaries and the math libraries' workspaces (cuBLAS
+  allocates them through PyTorch: a constant of tens of MiB that shrinks every ratio's distance
+  to 1; ``per_step[].breakdown.allocated_before_step`` is what was allocated before the step).
+- CPU: PyTorch keeps no allocator statistics there, and the profiler's allocator peak
+  (:class:`~asteroid_lir.bench.common.PeakMemory`) also counts every operation's scratch space,
+  which Table 2 does not compare (and the committed figures would become incomparable).
+  :class:`TrainingMemoryMeter` instead reports the maximum over the step of the sum of the
+  tensors the step must hold: parameters (frozen included), optimizer state, the batch,
+  activations saved for backward (every storage packed by
+  ``torch.autograd.graph.saved_tensors_hooks``, once per storage, until autograd releases it;
+  saved parameters are not counted twice) and parameter gradients (from their accumulation).
+  Transient tensors never saved for backward (scratch space, gradients flowing between
+  operations, the optimizer's temporaries) are not counted.
 """
 
 from __future__ import annotations
@@ -68,12 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--progressive-seconds", type=float, default=4.0, help="input length in s (default 4)"
     )
-    group.add_argument(
-        "--progressive-n-src",
-        type=int,
-        default=3,
-        help="model outputs: 3 = noisy separation (2 speakers + noise, default), 2 = enhancement",
-    )
+    n_src = "model outputs: 3 = noisy separation (2 speakers + noise, default), 2 = enhancement"
+    group.add_argument("--progressive-n-src", type=int, default=3, help=n_src)
 
 
 # ---------------------------------------------------------------------------- memory on CPU
@@ -116,20 +108,18 @@ class TrainingMemoryMeter:
         self._param_storages = {_storage_key(p) for p in model.parameters()}
         self.static = {
             "params": _unique_bytes(model.parameters()),
-            "optimizer_state": _unique_bytes(
-                v for state in optimizer.state.values() for v in state.values()
-            ),
+            "optimizer_state": self._optimizer_bytes(),
             "batch": _unique_bytes(batch),
         }
         self._saved: dict = {}  # storage key -> [bytes, references]
-        self.saved_bytes = 0
-        self.grad_bytes = 0
-        self.peak_bytes = 0
+        self.saved_bytes = self.grad_bytes = self.peak_bytes = self._phase_peak = 0
         self.breakdown: dict = {}
         self.phase_peaks: dict[str, int] = {}
-        self._phase_peak = 0
         self._hooks: list = []
         self._saved_hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+
+    def _optimizer_bytes(self) -> int:
+        return _unique_bytes(v for state in self.optimizer.state.values() for v in state.values())
 
     # -- events
     def _update(self) -> None:
@@ -137,11 +127,8 @@ class TrainingMemoryMeter:
         self._phase_peak = max(self._phase_peak, total)
         if total > self.peak_bytes:
             self.peak_bytes = total
-            self.breakdown = {
-                **self.static,
-                "saved_activations": self.saved_bytes,
-                "grads": self.grad_bytes,
-            }
+            dynamic = {"saved_activations": self.saved_bytes, "grads": self.grad_bytes}
+            self.breakdown = {**self.static, **dynamic}
 
     def _pack(self, tensor: torch.Tensor):
         key = _storage_key(tensor)
@@ -177,9 +164,7 @@ class TrainingMemoryMeter:
         """Record the peak of the phase that ends here (``forward``, ``backward``, ``step``)."""
         if phase == "step":
             # Adam allocates its state on the first step only; count what exists now.
-            self.static["optimizer_state"] = _unique_bytes(
-                v for state in self.optimizer.state.values() for v in state.values()
-            )
+            self.static["optimizer_state"] = self._optimizer_bytes()
         self._update()
         self.phase_peaks[phase] = self._phase_peak
         self._phase_peak = 0
@@ -209,15 +194,8 @@ def _storage_key(tensor: torch.Tensor):
 
 
 def _unique_bytes(tensors) -> int:
-    seen, total = set(), 0
-    for t in tensors:
-        if not isinstance(t, torch.Tensor):
-            continue
-        key = _storage_key(t)
-        if key not in seen:
-            seen.add(key)
-            total += t.untyped_storage().nbytes()
-    return total
+    tensors = [t for t in tensors if isinstance(t, torch.Tensor)]
+    return sum({_storage_key(t): t.untyped_storage().nbytes() for t in tensors}.values())
 
 
 # ---------------------------------------------------------------------------- training steps
@@ -266,20 +244,17 @@ class _StepRunner:
 
 
 def _sizes(args: argparse.Namespace) -> dict:
+    n_src = getattr(args, "progressive_n_src", 3)
     if args.quick:
-        return dict(
-            model=dict(n_filters=32, bn_chan=16, upsampling_depth=3),
-            batch=1,
-            seconds=0.5,
-            n_src=getattr(args, "progressive_n_src", 3),
-        )
+        model = dict(n_filters=32, bn_chan=16, upsampling_depth=3)
+        return dict(model=model, batch=1, seconds=0.5, n_src=n_src)
     # The paper's Sudo rm -rf sizes (encoder 512 bases, kernel 21, stride 10, bottleneck 128,
     # depth 5), 4-s inputs at 8 kHz.
     return dict(
         model=dict(n_filters=512, bn_chan=128, upsampling_depth=5),
         batch=getattr(args, "progressive_batch", 1),
         seconds=getattr(args, "progressive_seconds", 4.0),
-        n_src=getattr(args, "progressive_n_src", 3),
+        n_src=n_src,
     )
 
 
@@ -342,8 +317,7 @@ def run(args: argparse.Namespace) -> dict:
     batch = (targets.sum(1).to(device), targets.to(device))
     names = [f"{b}x{s}x{i}" for b, s, i, _ in TABLE2_CONFIGS]
     builders = {
-        name: build_step_runners(cfg, sizes, batch, device)
-        for name, cfg in zip(names, TABLE2_CONFIGS)
+        n: build_step_runners(c, sizes, batch, device) for n, c in zip(names, TABLE2_CONFIGS)
     }
 
     # Memory: one model at a time, so that nothing else is allocated while it is measured.
@@ -368,20 +342,8 @@ def run(args: argparse.Namespace) -> dict:
     }
     repeats, warmup = args.repeats, 1
     with tqdm(total=(repeats + warmup) * len(runners), desc="time", unit="step") as bar:
-
-        def timed(runner: _StepRunner) -> Callable[[], None]:
-            def fn() -> None:
-                runner.train_step()
-                bar.update()
-
-            return fn
-
-        runs = time_alternating(
-            {key: timed(r) for key, r in runners.items()},
-            repeats=repeats,
-            warmup=warmup,
-            device=device,
-        )
+        fns = {key: (lambda r=r: (r.train_step(), bar.update())) for key, r in runners.items()}
+        runs = time_alternating(fns, repeats=repeats, warmup=warmup, device=device)
     del runners
 
     rows = []
@@ -417,10 +379,9 @@ def run(args: argparse.Namespace) -> dict:
     for row in rows:
         row["peak_vs_end_to_end"] = row["peak_bytes"] / reference["peak_bytes"]
         row["time_vs_end_to_end"] = ratio_spread(row["_runs"], reference["_runs"])["median"]
-        if row["mode"] == "progressive":
-            limit = MAX_PEAK_RATIO.get(row["blocks"])
-            if limit is not None:
-                checks[f"{row['config']}_peak_ratio<={limit}"] = row["peak_vs_end_to_end"] <= limit
+        limit = MAX_PEAK_RATIO.get(row["blocks"]) if row["mode"] == "progressive" else None
+        if limit is not None:
+            checks[f"{row['config']}_peak_ratio<={limit}"] = row["peak_vs_end_to_end"] <= limit
     for row in rows:
         del row["_runs"]
     return {
@@ -438,15 +399,8 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def to_markdown(result: dict) -> str:
-    headers = [
-        "config (N x S x I)",
-        "training",
-        "peak MiB",
-        "peak vs e2e",
-        "peak MiB per step",
-        "s / training step",
-        "time vs e2e",
-    ]
+    headers = ["config (N x S x I)", "training", "peak MiB", "peak vs e2e", "peak MiB per step"]
+    headers += ["s / training step", "time vs e2e"]
     table = [
         [
             row["config"],

@@ -5,14 +5,10 @@ Both front ends use the same band configuration and channel size (default: music
 Timings alternate the two (``time_alternating``) in one process: inference (encoder + decoder
 under ``no_grad``) and a training pass (forward + backward of a squared error).
 
-What ``peak_mib`` counts: the peak, over one call, of the bytes allocated by PyTorch during that
-call (activations, temporaries, gradients), relative to what was allocated before it; the
-parameters and the input are not included. CPU: from the profiler's memory events
-(``profile_memory=True``: every allocation and free of PyTorch's CPU allocator, in order);
-CUDA: ``torch.cuda.max_memory_allocated`` minus the allocation before the call.
-
-Full models: :func:`full_model_rows` measures ``TFLocoformerNet`` with each band front end
-(``encoder="sfc"`` / ``"band_split"``) on the same waveform.
+``peak_mib`` is the peak of the bytes PyTorch allocates during one call above those allocated
+before it (parameters and input excluded; :class:`~asteroid_lir.bench.common.PeakMemory` with
+``cpu_allocations=True``). :func:`full_model_rows` measures ``TFLocoformerNet`` with each band
+front end (``encoder="sfc"`` / ``"band_split"``) on the same waveform.
 """
 
 from __future__ import annotations
@@ -55,12 +51,7 @@ def n_params(module: torch.nn.Module) -> int:
 
 
 def build_front_ends(
-    sample_rate: int,
-    n_fft: int,
-    bands: str,
-    channels: int,
-    n_src: int,
-    d_inner: int | None = None,
+    sample_rate: int, n_fft: int, bands: str, channels: int, n_src: int, d_inner: int | None = None
 ) -> dict[str, tuple[torch.nn.Module, torch.nn.Module]]:
     """The encoder/decoder pairs compared, with identical band configuration and channels."""
     common = dict(sample_rate=sample_rate, n_fft=n_fft, band_config=bands)
@@ -145,16 +136,12 @@ def measure_pairs(
 ) -> dict:
     """Time (alternating) and peak memory of several callables; used for every row."""
     out: dict = {"forward": {}, "training": {}}
-    with torch.no_grad():
-        runs = time_alternating(forwards, repeats=repeats, device=device)
-        for name, fn in forwards.items():
-            out["forward"][name] = {"s": spread(runs[name]), "runs": runs[name]}
-            out["forward"][name]["peak_mib"] = peak_bytes(fn, device) / 2**20
-    if trainings:
-        runs = time_alternating(trainings, repeats=repeats, device=device)
-        for name, fn in trainings.items():
-            out["training"][name] = {"s": spread(runs[name]), "runs": runs[name]}
-            out["training"][name]["peak_mib"] = peak_bytes(fn, device) / 2**20
+    for phase, fns in (("forward", forwards), ("training", trainings or {})):
+        with torch.set_grad_enabled(phase == "training"):
+            runs = time_alternating(fns, repeats=repeats, device=device) if fns else {}
+            for name, fn in fns.items():
+                peak = peak_bytes(fn, device) / 2**20
+                out[phase][name] = {"s": spread(runs[name]), "runs": runs[name], "peak_mib": peak}
     return out
 
 
@@ -187,22 +174,17 @@ def run(args: argparse.Namespace) -> dict:
             "params_encoder": n_params(enc),
             "params_decoder": n_params(dec),
             "params_total": n_params(enc) + n_params(dec),
-            "forward_s": measured["forward"][name]["s"],
-            "forward_peak_mib": measured["forward"][name]["peak_mib"],
         }
-        if trainings:
-            row["training_s"] = measured["training"][name]["s"]
-            row["training_peak_mib"] = measured["training"][name]["peak_mib"]
+        for phase, m in measured.items():  # forward, and training when measured
+            row |= (
+                {f"{phase}_s": m[name]["s"], f"{phase}_peak_mib": m[name]["peak_mib"]} if m else {}
+            )
         rows.append(row)
     ratios = {
-        "forward_sfc_over_band_split": ratio_spread(
-            measured["forward"]["sfc"]["runs"], measured["forward"]["band_split"]["runs"]
-        )
+        f"{phase}_sfc_over_band_split": ratio_spread(m["sfc"]["runs"], m["band_split"]["runs"])
+        for phase, m in measured.items()
+        if m
     }
-    if trainings:
-        ratios["training_sfc_over_band_split"] = ratio_spread(
-            measured["training"]["sfc"]["runs"], measured["training"]["band_split"]["runs"]
-        )
     model_rows, model_note = full_model_rows(args, spec)
     return {
         "rows": rows,
@@ -230,12 +212,8 @@ def run(args: argparse.Namespace) -> dict:
 def to_markdown(result: dict) -> str:
     cfg = result["config"]
     training = "training_s" in result["rows"][0]
-    headers = [
-        "front end",
-        "params enc / dec / total (M)",
-        "forward s (min/med/max)",
-        "fwd peak MiB",
-    ]
+    headers = ["front end", "params enc / dec / total (M)", "forward s (min/med/max)"]
+    headers += ["fwd peak MiB"]
     if training:
         headers += ["fwd+bwd s (min/med/max)", "fwd+bwd peak MiB"]
     rows = []
@@ -270,11 +248,8 @@ def to_markdown(result: dict) -> str:
         "during one call above those before it (parameters and input excluded)."
     )
     if result["full_model_rows"]:
-        lines += [
-            "",
-            f"Full TF-Locoformer model with each front end ({result['full_model_note']}):",
-            "",
-        ]
+        note = f"Full TF-Locoformer model with each front end ({result['full_model_note']}):"
+        lines += ["", note, ""]
         lines.append(
             markdown_table(
                 ["front end", "params (M)", "forward s (min/med/max)", "fwd peak MiB"],

@@ -8,6 +8,7 @@ timed alternately in the same process.
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 import torch
 from asteroid.models import SuDORMRFImprovedNet
@@ -45,42 +46,34 @@ def run(args: argparse.Namespace) -> dict:
     ours = LIRSuDORMRFNet.from_asteroid(baseline).to(device)
     wav = torch.randn(batch, int(seconds * 8000), device=device)
 
+    models = {"asteroid": baseline, "lir": ours}
     baseline.eval()
     ours.eval()
     with torch.no_grad():
         ref, est = baseline(wav), ours(wav)
         rel_err = ((est - ref).norm() / ref.norm()).item()
-        infer = time_alternating(
-            {"asteroid": lambda: baseline(wav), "lir": lambda: ours(wav)},
-            repeats=args.repeats,
-            device=device,
-        )
+        forwards = {k: partial(m, wav) for k, m in models.items()}
+        infer = time_alternating(forwards, repeats=args.repeats, device=device)
 
     baseline.train()
     ours.train()
     target = torch.randn(batch, n_src, wav.shape[-1], device=device)
-    opt_b = torch.optim.Adam(baseline.parameters(), lr=1e-3)
-    opt_o = torch.optim.Adam(ours.parameters(), lr=1e-3)
-    train = time_alternating(
+    steps = {
+        k: partial(_train_step, m, torch.optim.Adam(m.parameters(), lr=1e-3), wav, target)
+        for k, m in models.items()
+    }
+    train = time_alternating(steps, repeats=args.repeats, device=device)
+    rows = [
         {
-            "asteroid": lambda: _train_step(baseline, opt_b, wav, target),
-            "lir": lambda: _train_step(ours, opt_o, wav, target),
-        },
-        repeats=args.repeats,
-        device=device,
-    )
-    rows = []
-    for phase, runs in (("inference", infer), ("training step", train)):
-        rows.append(
-            {
-                "phase": phase,
-                "config": f"1x{blocks}x1",
-                "input": f"{batch}x{seconds:g}s",
-                "asteroid_s": spread(runs["asteroid"]),
-                "lir_s": spread(runs["lir"]),
-                "ratio_lir_over_asteroid": ratio_spread(runs["lir"], runs["asteroid"]),
-            }
-        )
+            "phase": phase,
+            "config": f"1x{blocks}x1",
+            "input": f"{batch}x{seconds:g}s",
+            "asteroid_s": spread(runs["asteroid"]),
+            "lir_s": spread(runs["lir"]),
+            "ratio_lir_over_asteroid": ratio_spread(runs["lir"], runs["asteroid"]),
+        }
+        for phase, runs in (("inference", infer), ("training step", train))
+    ]
     return {
         "rows": rows,
         "relative_l2_error": rel_err,
@@ -90,27 +83,13 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def to_markdown(result: dict) -> str:
-    table = markdown_table(
-        [
-            "phase",
-            "config",
-            "input",
-            "Asteroid s (min/med/max)",
-            "LIR s (min/med/max)",
-            "LIR / Asteroid (min/med/max)",
-        ],
-        [
-            [
-                r["phase"],
-                r["config"],
-                r["input"],
-                spread_text(r["asteroid_s"]),
-                spread_text(r["lir_s"]),
-                spread_text(r["ratio_lir_over_asteroid"], "{:.2f}"),
-            ]
-            for r in result["rows"]
-        ],
-    )
+    headers = ["phase", "config", "input", "Asteroid s (min/med/max)", "LIR s (min/med/max)"]
+    table = []
+    for r in result["rows"]:
+        times = [spread_text(r["asteroid_s"]), spread_text(r["lir_s"])]
+        ratio = spread_text(r["ratio_lir_over_asteroid"], "{:.2f}")
+        table.append([r["phase"], r["config"], r["input"], *times, ratio])
+    table = markdown_table([*headers, "LIR / Asteroid (min/med/max)"], table)
     return (
         f"{table}\n\nSame weights; relative L2 difference of the outputs: "
         f"{result['relative_l2_error']:.2e}; {result['params'] / 1e6:.2f} M parameters; "

@@ -1,21 +1,18 @@
 """TF-Locoformer: our forward pass against MERL's reference, same weights, side by side.
 
-What is measured:
-
 - **speed**: one forward pass of ``TFLocoformerNet`` (S preset by default) on a random 4-s 8-kHz
-  mixture, and, when the reference implementation is found in a scratch folder (see below), the
-  reference ESPnet pipeline (``STFTEncoder`` -> ``TFLocoformerSeparator`` -> ``STFTDecoder``, with
-  the variance normalisation of ESPnet's enhancement model) on the same weights, timed alternately
-  in one process; the relative L2 and maximum differences of the two outputs are recorded.
+  mixture and, when the reference is found in a scratch folder (see below), the reference ESPnet
+  pipeline (``STFTEncoder`` -> ``TFLocoformerSeparator`` -> ``STFTDecoder``, with ESPnet's
+  variance normalisation) on the same weights, timed alternately in one process; the relative L2
+  and maximum differences of the two outputs are recorded.
 - **memory**: peak resident memory of one forward pass (``torch.inference_mode``) on 8, 30 and
   60 s of audio, each in a fresh subprocess: the peak RSS (``VmHWM``, reset through
-  ``/proc/self/clear_refs`` just before the pass) minus the resident size just before it (the
-  model is built, the input made and a 0.25-s warm-up pass run first). The reference is
-  measured only where its time-path attention matrices fit (it materialises
-  ``freqs * heads * frames**2`` floats per time-path attention); the figure it would need is
-  printed otherwise.
+  ``/proc/self/clear_refs`` just before the pass) minus the resident size just before it (after
+  building the model, making the input and a 0.25-s warm-up pass). The reference is measured only
+  where its time-path attention matrices fit (``freqs * heads * frames**2`` floats each); the
+  figure it would need is printed otherwise.
 
-The reference is never part of this repository. Put it in a scratch folder: the
+The reference is never part of this repository. Put in a scratch folder the
 ``espnet2/enh/separator/tflocoformer_separator.py`` file of merlresearch/tf-locoformer, and
 ``espnet2/enh/{encoder/stft_encoder,decoder/stft_decoder,layers/complex_utils}.py``,
 ``espnet2/layers/{stft,inversible_interface}.py``,
@@ -179,21 +176,12 @@ def build_pair(
     if mods is None:
         return randomize_(proto, seed).eval(), None
     torch.manual_seed(seed)
-    ref = ReferencePipeline(
-        mods,
-        conf,
-        n_fft=proto.n_fft,
-        hop_length=proto.hop_length,
-        normalize_variance=proto.normalize_variance,
-    )
+    stft = dict(n_fft=proto.n_fft, hop_length=proto.hop_length)
+    stft["normalize_variance"] = proto.normalize_variance
+    ref = ReferencePipeline(mods, conf, **stft)
     randomize_(ref.separator, seed)
     ours = TFLocoformerNet.from_espnet(
-        ref.separator.state_dict(),
-        conf,
-        n_fft=proto.n_fft,
-        hop_length=proto.hop_length,
-        normalize_variance=proto.normalize_variance,
-        sample_rate=proto.sample_rate,
+        ref.separator.state_dict(), conf, sample_rate=proto.sample_rate, **stft
     )
     return ours.eval(), ref.eval()
 
@@ -225,19 +213,8 @@ def measure_peak(impl: str, preset: str, seconds: float, threads: int) -> dict:
 
 
 def _peak_in_subprocess(impl: str, preset: str, seconds: float, threads: int) -> dict:
-    cmd = [
-        sys.executable,
-        "-m",
-        "asteroid_lir.bench.tflocoformer",
-        "--peak",
-        impl,
-        "--preset",
-        preset,
-        "--seconds",
-        str(seconds),
-        "--threads",
-        str(threads),
-    ]
+    options = f"--peak {impl} --preset {preset} --seconds {seconds} --threads {threads}"
+    cmd = [sys.executable, "-m", "asteroid_lir.bench.tflocoformer", *options.split()]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
@@ -257,34 +234,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("tflocoformer")
     group.add_argument("--tflocoformer-preset", default="S", help="S, M or L (default S)")
     group.add_argument("--tflocoformer-seconds", type=float, default=4.0, help="input (s)")
-    group.add_argument(
-        "--tflocoformer-memory-seconds",
-        default="8,30,60",
-        help="comma-separated input lengths (s) for the peak-memory runs ('' to skip)",
-    )
-    group.add_argument(
-        "--tflocoformer-ref-max-gb",
-        type=float,
-        default=4.0,
-        help="measure the reference's memory only where one attention matrix is below this",
-    )
+    lengths = "comma-separated input lengths (s) for the peak-memory runs ('' to skip)"
+    group.add_argument("--tflocoformer-memory-seconds", default="8,30,60", help=lengths)
+    ref_max = "measure the reference's memory only where one attention matrix is below this"
+    group.add_argument("--tflocoformer-ref-max-gb", type=float, default=4.0, help=ref_max)
 
 
 def run(args: argparse.Namespace) -> dict:
     preset = args.tflocoformer_preset
     seconds = 0.25 if args.quick else args.tflocoformer_seconds
     repeats = 1 if args.quick else args.repeats
-    mem_seconds = (
-        [0.5, 1.0]
-        if args.quick
-        else [float(s) for s in str(args.tflocoformer_memory_seconds).split(",") if s.strip()]
-    )
+    mem_seconds = [float(s) for s in str(args.tflocoformer_memory_seconds).split(",") if s.strip()]
+    mem_seconds = [0.5, 1.0] if args.quick else mem_seconds
     threads = torch.get_num_threads()
     mods, reason = load_reference()
     ours, ref = build_pair(preset, mods=mods)
-    wav = torch.randn(
-        1, int(seconds * ours.sample_rate), generator=torch.Generator().manual_seed(1)
-    )
+    gen = torch.Generator().manual_seed(1)
+    wav = torch.randn(1, int(seconds * ours.sample_rate), generator=gen)
     result: dict = {
         "preset": preset,
         "input_seconds": seconds,
@@ -316,9 +282,8 @@ def run(args: argparse.Namespace) -> dict:
         if ref is None:
             row["reference"] = {"error": reason}
         elif need > args.tflocoformer_ref_max_gb:
-            row["reference"] = {
-                "error": f"not run: one time-path attention matrix alone needs {need:.1f} GB"
-            }
+            why = f"not run: one time-path attention matrix alone needs {need:.1f} GB"
+            row["reference"] = {"error": why}
         else:
             row["reference"] = _peak_in_subprocess("reference", preset, sec, threads)
         memory.append(row)
@@ -327,21 +292,14 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _mem(entry: dict) -> str:
-    if "error" in entry:
-        return entry["error"]
-    return f"{entry['forward_mb']:.0f}"
+    return entry["error"] if "error" in entry else f"{entry['forward_mb']:.0f}"
 
 
 def to_markdown(result: dict) -> str:
     rows = [["ours", spread_text(result["ours_s"]), f"{result['params'] / 1e6:.3f} M"]]
     if result.get("reference_s"):
-        rows.append(
-            [
-                "reference",
-                spread_text(result["reference_s"]),
-                f"{result['reference_params'] / 1e6:.3f} M",
-            ]
-        )
+        params = f"{result['reference_params'] / 1e6:.3f} M"
+        rows.append(["reference", spread_text(result["reference_s"]), params])
     speed = markdown_table(["implementation", "forward s (min/med/max)", "parameters"], rows)
     lines = [
         f"Preset {result['preset']}, {result['input_seconds']:g}-s 8-kHz input, batch 1, "

@@ -23,11 +23,9 @@ def remix_batch(
     """Shuffle each source across the batch, apply random gains and sum new mixtures.
 
     Source ``j`` of new example ``b`` is source ``j`` of example ``perm_j[b]`` times a random
-    gain, with an independent permutation ``perm_j`` per source (speakers and noise), so every
-    batch holds new speaker/speaker/noise combinations. The new mixture is the sum of the new
-    sources, speech and noise: the noise target is therefore required (datasets must be built
-    with ``return_noise=True``); without it the noise of the original mixtures cannot be
-    recovered and the remixed mixtures would lose it.
+    gain, with an independent permutation per source, so every batch holds new
+    speaker/speaker/noise combinations. The new mixture is the sum of the new sources, so the
+    noise target is required (``return_noise=True``): the remixed mixtures would lose it.
 
     Args:
         targets (torch.Tensor): ``(batch, n_speech + 1, time)`` speech sources then the noise.

@@ -1,33 +1,26 @@
 """Data of the unified (TUSS) recipe: class folders, prompt-driven mixtures and the test tasks.
 
-Sources live in one folder per class (the TUSS prompts ``speech, sfx, sfxbg, drums, bass,
-vocals, other, musicbg``), either split already (``<root>/{tr,cv,tt}/<class>/*.wav``) or not
-(``<root>/<class>/*.wav``: files are assigned to tr / cv / tt by a stable hash of their name,
-80 / 10 / 10 %). Files with the same name in ``drums/``, ``bass/``, ``vocals/`` and ``other/``
-are the stems of one song (MUSDB18-style); a song's stems always land in the same split. The
-embedded corpus (:mod:`asteroid_lir.synth.unified_corpus`) has this layout, and so can any real
-collection (VCTK / WSJ speech, FSD50K events, WHAM! / DEMAND noise, MUSDB18 stems, FMA music).
-
-:func:`index_sources` checks every file (readable, mono, the expected sample rate, not empty,
-not silent) and writes nothing; :func:`write_unified_metadata` writes the index and the fixed
-evaluation mixtures.
+Sources live in one folder per class (the TUSS prompts), split already
+(``<root>/{tr,cv,tt}/<class>/*.wav``) or not (``<root>/<class>/*.wav``: files go to tr / cv / tt
+by a stable hash of their name, 80 / 10 / 10 %). Files with the same name in ``drums/``,
+``bass/``, ``vocals/`` and ``other/`` are the stems of one song (MUSDB18-style), always in the
+same split. The embedded corpus (:mod:`asteroid_lir.synth.unified_corpus`) has this layout, and
+so can any real collection (VCTK / WSJ speech, FSD50K events, WHAM! / DEMAND noise, MUSDB18
+stems, FMA music). :func:`index_sources` checks every file and writes nothing;
+:func:`write_unified_metadata` writes the index.
 
 Mixtures are drawn the way the TUSS reference trains: 2, 3 or 4 prompts with equal probability,
-the classes drawn one after the other from a table of likely successors (speech with noise,
-music or more speech; sound events together; stems with other stems), ``speech`` and ``sfx``
-possibly several times, the other classes once, never ``sfx`` with ``sfxbg`` nor a stem with
-``musicbg`` (those would be ambiguous). Each source is cropped where it is active, set to a
-level drawn per class (dB, relative to an RMS of 0.05: speech and stems -10..0, the others
--20..0) and the mixture is their sum. A background (``sfxbg`` / ``musicbg``) is sometimes mixed
-on the fly from 1-4 event clips / stems instead of a background clip. With probability
-``p_absent`` a prompt whose source is absent (a zero reference) is added to a mixture with fewer
-prompts than the most allowed, which teaches the model to output silence for it. Stems drawn
-together come from one song half of the time.
+the classes drawn one after the other from a table of likely successors (:data:`FIRST`,
+:data:`NEXT`), ``speech`` and ``sfx`` possibly several times, the other classes once, never
+``sfx`` with ``sfxbg`` nor a stem with ``musicbg`` (ambiguous). Each source is cropped where it
+is active and set to a level drawn per class (:data:`GAIN_DB`); the mixture is their sum. A
+background is sometimes mixed on the fly from 1-4 event clips / stems, stems drawn together come
+from one song half of the time, and with probability ``p_absent`` a prompt whose source is
+absent (a zero reference) is added, which teaches the model to output silence for it.
 
-Evaluation tasks (:data:`asteroid_lir.tasks.UNIFIED_TASKS`, the TUSS slides): SE (speech,
-sfxbg), SS (speech x 2 + sfxbg), USS (sfx x 2-4), MSS (vocals, bass, drums, other; scored with
-SNR), CASS (speech, sfxbg, musicbg), plus :data:`~asteroid_lir.tasks.FIVE_PROMPTS`, a
-five-source case for a model trained with at most four.
+Evaluation tasks: :data:`asteroid_lir.tasks.UNIFIED_TASKS` (SE, SS, USS, MSS, CASS: the TUSS
+slides) and :data:`~asteroid_lir.tasks.FIVE_PROMPTS`, a five-source case for a model trained
+with at most four.
 
 References:
     K. Saijo et al., "Task-aware unified source separation", ICASSP 2025 (the training data
@@ -67,30 +60,13 @@ BACKGROUNDS = ("sfxbg", "musicbg")
 _TARGET_RMS = 0.05
 
 #: Level range (dB) of each class around an RMS of 0.05 (the reference's gain ranges).
-GAIN_DB = {
-    "speech": (-10.0, 0.0),
-    "sfx": (-20.0, 0.0),
-    "sfxbg": (-20.0, 0.0),
-    "drums": (-10.0, 0.0),
-    "bass": (-10.0, 0.0),
-    "vocals": (-10.0, 0.0),
-    "other": (-10.0, 0.0),
-    "musicbg": (-20.0, 0.0),
-}
+GAIN_DB = {c: (-10.0, 0.0) if c in ("speech", *STEM_CLASSES) else (-20.0, 0.0) for c in CLASSES}
 #: How often a class may appear in one mixture.
 MAX_COUNT = {c: (4 if c in ("speech", "sfx") else 1) for c in CLASSES}
 #: Probability of the first class of a mixture.
-FIRST = {
-    "speech": 0.2,
-    "sfx": 0.2,
-    "sfxbg": 0.2,
-    "musicbg": 0.2,
-    "drums": 0.05,
-    "bass": 0.05,
-    "vocals": 0.05,
-    "other": 0.05,
-}
+FIRST = dict.fromkeys(("speech", "sfx", *BACKGROUNDS), 0.2) | dict.fromkeys(STEM_CLASSES, 0.05)
 _STEMS_SMALL = {s: 0.025 for s in STEM_CLASSES}
+_OTHERS_SMALL = dict.fromkeys(("speech", "sfx", "sfxbg"), 0.033)
 #: Weights of the class that follows a class (renormalised over the allowed classes).
 NEXT = {
     "speech": {"speech": 0.35, "sfx": 0.15, "sfxbg": 0.2, "musicbg": 0.2, **_STEMS_SMALL},
@@ -98,12 +74,7 @@ NEXT = {
     "sfxbg": {"speech": 0.5, "musicbg": 0.4, **_STEMS_SMALL},
     "musicbg": {"speech": 0.34, "sfx": 0.33, "sfxbg": 0.33},
     **{
-        stem: {
-            **{s: (0.3 if s != stem else 0.0) for s in STEM_CLASSES},
-            "speech": 0.033,
-            "sfx": 0.033,
-            "sfxbg": 0.033,
-        }
+        stem: {**{s: (0.3 if s != stem else 0.0) for s in STEM_CLASSES}, **_OTHERS_SMALL}
         for stem in STEM_CLASSES
     },
 }
@@ -245,6 +216,11 @@ class SourceBank:
             self._cache[rel_path] = wav
         return wav
 
+    def crop(self, entry: dict, length: int, rng: np.random.Generator) -> np.ndarray:
+        """``length`` samples of the clip of an index entry, where it is active (float32)."""
+        wav = self.load(entry["path"])
+        return _fit(wav, _crop_offset(wav, length, rng), length, rng)
+
 
 @dataclass
 class MixingOptions:
@@ -285,6 +261,10 @@ class MixingOptions:
                 raise ValueError(f"{name} must be a probability, got {getattr(self, name)}.")
 
 
+def _pick(rng: np.random.Generator, items: Sequence):
+    return items[int(rng.integers(len(items)))]
+
+
 def _allowed(cls: str, chosen: list[str], available: Sequence[str]) -> bool:
     if cls not in available or chosen.count(cls) >= MAX_COUNT[cls]:
         return False
@@ -316,17 +296,13 @@ def draw_classes(
         chosen: list[str] = []
         weights = first
         while len(chosen) < n:
-            options = [
-                c for c in CLASSES if weights.get(c, 0) > 0 and _allowed(c, chosen, available)
-            ]
-            if not options:
-                # Fall back to any compatible class (the table leads nowhere).
-                options = [c for c in CLASSES if _allowed(c, chosen, available)]
-                if not options:
-                    break
-                probs = np.ones(len(options))
-            else:
-                probs = np.array([weights[c] for c in options])
+            allowed = [c for c in CLASSES if _allowed(c, chosen, available)]
+            if not allowed:
+                break
+            options = [c for c in allowed if weights.get(c, 0) > 0]
+            # Where the table leads nowhere, any compatible class.
+            probs = np.array([weights[c] for c in options]) if options else np.ones(len(allowed))
+            options = options or allowed
             chosen.append(options[int(rng.choice(len(options), p=probs / probs.sum()))])
             weights = successors[chosen[-1]]
         if len(chosen) == n:
@@ -410,7 +386,7 @@ def render_sources(
             s for s, parts in bank.songs.items() if all(classes[i] in parts for i in stems)
         ]
         if candidates:
-            song = bank.songs[candidates[int(rng.integers(len(candidates)))]]
+            song = bank.songs[_pick(rng, candidates)]
     song_start = None
     for i, cls in enumerate(classes):
         if absent[i]:
@@ -421,27 +397,19 @@ def render_sources(
                 song_start = _crop_offset(wav, length, rng)
             piece = _fit(wav, song_start, length, rng)
         elif cls in BACKGROUNDS and rng.random() < dynamic_bg:
-            parts = ("sfx",) if cls == "sfxbg" else STEM_CLASSES
-            parts = [p for p in parts if bank.entries[p]]
+            parts = [p for p in (("sfx",) if cls == "sfxbg" else STEM_CLASSES) if bank.entries[p]]
             piece = np.zeros(length, dtype=np.float32)
             for _ in range(int(rng.integers(1, 5)) if parts else 0):
-                part = parts[int(rng.integers(len(parts)))]
-                entry = bank.entries[part][int(rng.integers(len(bank.entries[part])))]
-                wav = bank.load(entry["path"])
-                piece += _level(_fit(wav, _crop_offset(wav, length, rng), length, rng), part, rng)
+                part = _pick(rng, parts)
+                piece += _level(bank.crop(_pick(rng, bank.entries[part]), length, rng), part, rng)
             if not _active_rms(piece) > 0:
-                entry = bank.entries[cls][int(rng.integers(len(bank.entries[cls])))]
-                wav = bank.load(entry["path"])
-                piece = _fit(wav, _crop_offset(wav, length, rng), length, rng)
+                piece = bank.crop(_pick(rng, bank.entries[cls]), length, rng)
         else:
-            entries = bank.entries[cls]
-            choices = [k for k in range(len(entries)) if k not in used[cls]] or list(
-                range(len(entries))
-            )
-            k = choices[int(rng.integers(len(choices)))]
+            n_entries = len(bank.entries[cls])
+            choices = [k for k in range(n_entries) if k not in used[cls]] or list(range(n_entries))
+            k = _pick(rng, choices)
             used[cls].add(k)
-            wav = bank.load(entries[k]["path"])
-            piece = _fit(wav, _crop_offset(wav, length, rng), length, rng)
+            piece = bank.crop(bank.entries[cls][k], length, rng)
         refs[i] = _level(piece, cls, rng)
     return refs
 
@@ -475,14 +443,12 @@ def draw_training_example(
         extra = [c for c in bank.available if c not in classes and _allowed(c, classes, CLASSES)]
         if not extra:  # nothing compatible is left: repeat a class that may repeat
             extra = [c for c in ("speech", "sfx") if _allowed(c, classes, bank.available)]
-        if extra:
-            pos = int(rng.integers(0, len(classes) + 1))
-            classes.insert(pos, extra[int(rng.integers(len(extra)))])
-            absent.insert(pos, True)
-        else:
+        if not extra:
             raise ValueError(f"No class can be added as absent to {classes}.")
-    refs = render_sources(classes, bank, length, rng, options, absent)
-    mix, refs = _mixture_from(refs)
+        pos = int(rng.integers(0, len(classes) + 1))
+        classes.insert(pos, _pick(rng, extra))
+        absent.insert(pos, True)
+    mix, refs = _mixture_from(render_sources(classes, bank, length, rng, options, absent))
     return mix, refs, classes
 
 
@@ -582,15 +548,12 @@ def collate_prompted(items):
 # ---------------------------------------------------------------------- evaluation mixtures
 def task_classes(task: str, rng: np.random.Generator) -> list[str]:
     """The prompts of one mixture of ``task`` (USS draws 2-4 sfx)."""
-    spec = TASKS[task] if task in TASKS else None
     if task == "FIVE":
         shift = int(rng.integers(len(FIVE_PROMPTS)))
         return list(FIVE_PROMPTS[shift:] + FIVE_PROMPTS[:shift])
-    if spec is None:
+    if task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; choose from {list(TASKS) + ['FIVE']}.")
-    if task == "USS":
-        return ["sfx"] * int(rng.integers(2, 5))
-    return list(spec.prompts)
+    return ["sfx"] * int(rng.integers(2, 5)) if task == "USS" else list(TASKS[task].prompts)
 
 
 def make_task_mixtures(
@@ -624,23 +587,13 @@ def make_task_mixtures(
         rng = np.random.default_rng([seed, code, i])
         classes = task_classes(task, rng)
         mix, refs = _mixture_from(render_sources(classes, bank, length, rng))
-        out.append(
-            {
-                "id": f"{task}{i:04d}",
-                "task": task,
-                "prompts": classes,
-                "mixture": mix,
-                "sources": refs,
-            }
-        )
+        item = {"id": f"{task}{i:04d}", "task": task, "prompts": classes}
+        out.append({**item, "mixture": mix, "sources": refs})
     return out
 
 
 def write_unified_metadata(
-    source_root: str | Path,
-    out_dir: str | Path,
-    sample_rate: int,
-    check_silence: bool = True,
+    source_root: str | Path, out_dir: str | Path, sample_rate: int, check_silence: bool = True
 ) -> dict:
     """Index and check a source tree and write ``<out_dir>/sources.json``.
 

@@ -42,17 +42,13 @@ def _find_wav_dir(path: Path, sample_rate: int, mode: str) -> Path:
 
 
 def validate_wham_dir(
-    path: str | Path,
-    sample_rate: int = 8000,
-    mode: str = "min",
-    splits: tuple[str, ...] = SPLITS,
+    path: str | Path, sample_rate: int = 8000, mode: str = "min", splits: tuple[str, ...] = SPLITS
 ) -> Path:
     """Check a WHAM! layout and return its ``wav<k>k/<mode>`` folder.
 
-    All problems found are reported together: missing split or sub-folders, empty folders,
-    files present in one folder of a split but not in another, and (on a few files per folder,
-    a quick check) an unreadable header, a sample rate or channel count that does not match.
-    :func:`write_wham_metadata` checks every file.
+    All problems are reported together: missing split or sub-folders, empty folders, files
+    missing from one folder of a split, and (a quick check of a few files per folder) unreadable
+    headers, other sample rates or channel counts. :func:`write_wham_metadata` checks every file.
 
     Args:
         path (str or Path): WHAM! root (containing ``wav8k/min``) or the ``wav8k/min`` folder.
@@ -82,15 +78,7 @@ def validate_wham_dir(
         if not split_dir.is_dir():
             problems.append(f"missing split folder {split_dir}")
             continue
-        names = {}
-        for folder in WHAM_FOLDERS:
-            sub = split_dir / folder
-            if not sub.is_dir():
-                problems.append(f"missing folder {sub}")
-                continue
-            names[folder] = {f for f in os.listdir(sub) if f.endswith(".wav")}
-            if not names[folder]:
-                problems.append(f"empty folder {sub} (no .wav files)")
+        names = _wav_names(split_dir, problems, report_empty=True)
         union = set().union(*names.values()) if names else set()
         for folder, files in names.items():
             missing = sorted(union - files)
@@ -100,48 +88,45 @@ def validate_wham_dir(
                     f"e.g. {', '.join(missing[:3])}"
                 )
             for name in sorted(files)[:_N_CHECKED_FILES]:
-                try:
-                    info = sf.info(str(split_dir / folder / name))
-                except RuntimeError as err:
-                    problems.append(f"unreadable file {split_dir / folder / name}: {err}")
-                    continue
-                if info.samplerate != sample_rate:
-                    problems.append(
-                        f"{split_dir / folder / name} is at {info.samplerate} Hz, expected "
-                        f"{sample_rate} Hz"
-                    )
-                if info.channels != 1:
-                    problems.append(f"{split_dir / folder / name} has {info.channels} channels")
+                problems += _header_problems(split_dir / folder / name, sample_rate, quick=True)[1]
     if problems:
         raise ValueError(f"Invalid WHAM! layout in {wav_dir}:\n  - " + "\n  - ".join(problems))
     return wav_dir
 
 
-def _header_problems(path: Path, sample_rate: int) -> tuple[int | None, list[str]]:
-    """Frames of one wav file (``None`` if unreadable) and what is wrong with its header."""
+def _wav_names(split_dir: Path, problems: list[str], report_empty: bool) -> dict[str, set[str]]:
+    """The wav files of each folder of a split; missing (and empty) folders go to ``problems``."""
+    names = {}
+    for folder in WHAM_FOLDERS:
+        sub = split_dir / folder
+        if not sub.is_dir():
+            problems.append(f"missing folder {sub}")
+            continue
+        names[folder] = {f for f in os.listdir(sub) if f.endswith(".wav")}
+        if report_empty and not names[folder]:
+            problems.append(f"empty folder {sub} (no .wav files)")
+    return names
+
+
+def _header_problems(path: Path, sample_rate: int, quick: bool = False) -> tuple[int | None, list]:
+    """Frames of one wav file (``None`` if unreadable) and what is wrong with its header
+    (``quick``: not its length, and the channels as :func:`validate_wham_dir` words them)."""
     try:
         info = sf.info(str(path))
     except RuntimeError as err:  # soundfile's LibsndfileError
         return None, [f"unreadable file {path}: {err}"]
-    problems = []
-    if info.frames == 0:
-        problems.append(f"empty file {path} (0 samples)")
+    problems = [f"empty file {path} (0 samples)"] if info.frames == 0 and not quick else []
     if info.samplerate != sample_rate:
         problems.append(f"{path} is at {info.samplerate} Hz, expected {sample_rate} Hz")
     if info.channels != 1:
-        problems.append(f"{path} has {info.channels} channels, expected 1")
+        problems.append(f"{path} has {info.channels} channels" + ("" if quick else ", expected 1"))
     return info.frames, problems
 
 
 def _scan_split(split_dir: Path, sample_rate: int) -> tuple[list[dict], list[str]]:
     """Metadata entries of one split and every problem of its files (each file's header)."""
-    problems, names = [], {}
-    for folder in WHAM_FOLDERS:
-        sub = split_dir / folder
-        if sub.is_dir():
-            names[folder] = {f for f in os.listdir(sub) if f.endswith(".wav")}
-        else:
-            problems.append(f"missing folder {sub}")
+    problems: list[str] = []
+    names = _wav_names(split_dir, problems, report_empty=False)
     union = sorted(set().union(*names.values())) if names else []
     if names and not union:
         problems.append(f"no .wav file in {split_dir}")
@@ -176,14 +161,12 @@ def write_wham_metadata(
 ) -> list[Path]:
     """Check every file of a WHAM! layout and write ``<out_dir>/<split>.json`` for each split.
 
-    Every wav file of the six folders of each split present is opened (its header): a file
-    that is unreadable, empty (0 samples), at another sample rate, not mono, missing from one
-    of the folders, or whose length differs from the other files of its utterance is a problem.
-    All problems are reported together, each naming its file, and then nothing is written.
-
-    Each JSON is a list (sorted by utterance id) of ``{"id", "length", <folder>: path, ...}``
-    with absolute paths of the six WHAM! folders. Files are replaced atomically, so running it
-    twice gives the same files and an interrupted run leaves no half-written JSON.
+    Every wav header of the six folders of each split present is read: a file that is
+    unreadable, empty, at another sample rate, not mono, missing from a folder, or of another
+    length than the other files of its utterance is a problem. All problems are reported
+    together, each naming its file, and then nothing is written. Each JSON is a list (sorted by
+    utterance id) of ``{"id", "length", <folder>: absolute path, ...}``, replaced atomically (an
+    interrupted run leaves no half-written JSON; running it twice gives the same files).
 
     Args:
         wav_dir (str or Path): the ``wav<k>k/<mode>`` folder or the WHAM! root above it (see
@@ -344,14 +327,6 @@ class WhamDataset(Dataset):
 
     def get_infos(self) -> dict:
         """Dataset information (Asteroid convention, used in model cards)."""
-        return {
-            "dataset": self.dataset_name,
-            "task": self.task,
-            "licenses": [
-                {
-                    "title": "WHAM! (noise: CC BY-NC 4.0; speech: wsj0, LDC licence)",
-                    "title_link": "http://wham.whisper.ai/",
-                    "non_commercial": True,
-                }
-            ],
-        }
+        title = "WHAM! (noise: CC BY-NC 4.0; speech: wsj0, LDC licence)"
+        licence = {"title": title, "title_link": "http://wham.whisper.ai/", "non_commercial": True}
+        return {"dataset": self.dataset_name, "task": self.task, "licenses": [licence]}

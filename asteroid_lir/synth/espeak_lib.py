@@ -1,32 +1,20 @@
 """eSpeak NG as a library: text to IPA phonemes, and text to speech (through ``espeakng-loader``).
 
-The ``espeakng-loader`` package bundles ``libespeak-ng`` and its data, so nothing has to be
-installed on the system. This module binds the few C functions we need with :mod:`ctypes`:
+``espeakng-loader`` bundles ``libespeak-ng`` and its data, so nothing is installed on the
+system; this module binds the few C functions we need with :mod:`ctypes`.
+:meth:`EspeakLibrary.phonemize` gives the IPA that the Piper voice of
+:mod:`~asteroid_lir.synth.neural_speech` reads; :meth:`EspeakLibrary.synthesize` speaks with the
+training voices of :mod:`~asteroid_lir.synth.espeak_voices` and the held-out voices of
+:mod:`~asteroid_lir.synth.tts_testset`. The library holds global state (one voice, one set of
+parameters, audio state carried from one utterance to the next), so a process uses one
+:class:`EspeakLibrary` (:func:`espeak_library`), created on first use, never on import.
 
-* :meth:`EspeakLibrary.phonemize` turns text into IPA phonemes, clause by clause. The Piper
-  neural voice of :mod:`asteroid_lir.synth.neural_speech` reads these phonemes (Piper voices are
-  trained on eSpeak NG's IPA); only text goes through eSpeak there, never its audio.
-* :meth:`EspeakLibrary.synthesize` speaks text with an eSpeak NG voice: the training voices of
-  :mod:`asteroid_lir.synth.espeak_voices` and the held-out voices of
-  :mod:`asteroid_lir.synth.tts_testset` (two disjoint sets of variants).
-
-The library holds global state (one voice, one set of parameters, and audio state carried from
-one utterance to the next), so one process uses one :class:`EspeakLibrary`
-(:func:`espeak_library`), created on first use, never on import.
-
-Why a binding of our own (measured 2026-12 on the 2-core CPU, pinned packages, against the
-maintained packages on PyPI that reach eSpeak NG from Python):
-
-* ``phonemizer`` 3.4.0 (GPL-3.0; with attrs, dlinfo, joblib) gives the same IPA as
-  :meth:`EspeakLibrary.phonemize` for 10 of 10 corpus sentences when pointed at this library,
-  0.34 ms against 0.77 ms a sentence: a saving of 0.2 % of the 447 ms that the Piper voice
-  then takes for that sentence. It phonemizes only, so the synthesis below would still need
-  this binding: the dependency would replace about 20 lines.
-* ``espeakng`` 1.0.5 (GPL-3.0) runs the ``espeak-ng`` program in a subprocess: a system install,
-  no pitch range, and no way to seed the noise, so the eSpeak NG pools and the held-out set
-  would no longer be functions of their seeds.
-* ``piper-tts`` bundles its own eSpeak NG for phonemes only (see
-  :mod:`~asteroid_lir.synth.neural_speech`).
+Why a binding of our own (measured 2026-12 on the 2-core CPU, against PyPI's packages): the
+GPL-3.0 ``phonemizer`` 3.4.0 gives the same IPA for 10 of 10 corpus sentences, 0.34 ms against
+0.77 ms a sentence (0.2 % of the Piper voice's 447 ms), but phonemizes only, so it would replace
+about 20 lines; ``espeakng`` 1.0.5 runs the ``espeak-ng`` program (a system install, no pitch
+range, and no way to seed the noise, so the pools and the held-out set would no longer be
+functions of their seeds); ``piper-tts`` bundles its own eSpeak NG for phonemes only.
 
 References:
     eSpeak NG, ``speak_lib.h`` (the C API), https://github.com/espeak-ng/espeak-ng.
@@ -54,23 +42,31 @@ _LANG_FLAGS = re.compile(r"\([^)]*\)")
 
 
 class _Voice(ctypes.Structure):
-    _fields_ = [
-        ("name", ctypes.c_char_p),
-        ("languages", ctypes.POINTER(ctypes.c_ubyte)),
-        ("identifier", ctypes.c_char_p),
-        ("gender", ctypes.c_ubyte),
-        ("age", ctypes.c_ubyte),
-        ("variant", ctypes.c_ubyte),
-        ("xx1", ctypes.c_ubyte),
-        ("score", ctypes.c_int),
-        ("spare", ctypes.c_void_p),
-    ]
+    _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.POINTER(ctypes.c_ubyte))]
+    _fields_ += [("identifier", ctypes.c_char_p)]
+    _fields_ += [(name, ctypes.c_ubyte) for name in ("gender", "age", "variant", "xx1")]
+    _fields_ += [("score", ctypes.c_int), ("spare", ctypes.c_void_p)]
 
 
 _CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
 )
 _INSTANCE: EspeakLibrary | None = None
+_int, _uint, _str = ctypes.c_int, ctypes.c_uint, ctypes.c_char_p
+#: Result and argument types of the C functions used (None: arguments left unchecked).
+_SIGNATURES = {
+    "espeak_Initialize": (_int, [_int, _int, _str, _int]),
+    "espeak_SetVoiceByName": (_int, [_str]),
+    "espeak_SetParameter": (_int, [_int, _int, _int]),
+    "espeak_TextToPhonemes": (_str, [ctypes.POINTER(_str), _int, _int]),
+    "espeak_Synth": (
+        _int,
+        [_str, ctypes.c_size_t, _uint, _int, _uint, _uint, ctypes.c_void_p, ctypes.c_void_p],
+    ),
+    "espeak_SetSynthCallback": (None, [_CALLBACK]),
+    "espeak_Synchronize": (_int, None),
+    "espeak_ListVoices": (ctypes.POINTER(ctypes.POINTER(_Voice)), [ctypes.c_void_p]),
+}
 
 
 def espeak_library_available() -> tuple[bool, str]:
@@ -96,34 +92,10 @@ class EspeakLibrary:
         import espeakng_loader
 
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        lib.espeak_Initialize.restype = ctypes.c_int
-        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        lib.espeak_SetVoiceByName.restype = ctypes.c_int
-        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_SetParameter.restype = ctypes.c_int
-        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
-        lib.espeak_TextToPhonemes.argtypes = [
-            ctypes.POINTER(ctypes.c_char_p),
-            ctypes.c_int,
-            ctypes.c_int,
-        ]
-        lib.espeak_Synth.restype = ctypes.c_int
-        lib.espeak_Synth.argtypes = [
-            ctypes.c_char_p,
-            ctypes.c_size_t,
-            ctypes.c_uint,
-            ctypes.c_int,
-            ctypes.c_uint,
-            ctypes.c_uint,
-            ctypes.c_void_p,
-            ctypes.c_void_p,
-        ]
-        lib.espeak_SetSynthCallback.restype = None
-        lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
-        lib.espeak_Synchronize.restype = ctypes.c_int
-        lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
-        lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
+        for name, (restype, argtypes) in _SIGNATURES.items():
+            getattr(lib, name).restype = restype
+            if argtypes is not None:
+                getattr(lib, name).argtypes = argtypes
         self._languages: dict[str, str] | None = None
         data = espeakng_loader.get_data_path().encode()
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)

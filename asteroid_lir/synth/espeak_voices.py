@@ -1,30 +1,19 @@
 """eSpeak NG voices: which ones train, which ones are held out, and seeded utterance pools.
 
-eSpeak NG describes a voice by an accent (the English pronunciation rules: ``en-us``,
-``en-gb-scotland``, ...) and a *variant* (``m3``, ``klatt2``, ``Annie``, ...: formant positions,
-pitch, breathiness, tone, roughness). The variants are split in two:
-
-* :data:`HELD_OUT_VARIANTS` (``m1``-``m7``, ``f1``-``f5``) speak only in the held-out test set of
-  :mod:`asteroid_lir.synth.tts_testset`; the training corpus never uses them;
-* :func:`training_variants` is every other variant installed with ``espeakng-loader``, less
-  the *breathy* ones (:func:`irreproducible_variants`: a ``breath`` line in their definition).
-  Their breath noise changes from one process to another even with the same seed and the same
-  requests (measured: ``sandro`` and ``Alicia`` gave different audio in two fresh processes once
-  PyTorch was imported, every other variant tried the same audio), so they would break the
-  corpus' determinism.
-
-A training speaker (:class:`EspeakVoice`) is an accent, a training variant, a base pitch, a
-pitch range, a speaking rate and, for two speakers in five, a breathy voice made here
-(:func:`add_breath`, seeded noise shaped like the speech), in place of the breathy variants.
-:func:`build_espeak_pools` speaks procedural sentences (:mod:`~asteroid_lir.synth.sentences`)
-with each voice of each group.
+An eSpeak NG voice is an accent (English pronunciation rules: ``en-us``, ``en-gb-scotland``,
+...) and a *variant* (``m3``, ``klatt2``, ``Annie``, ...). :data:`HELD_OUT_VARIANTS` speak only in
+the held-out test set (:mod:`~asteroid_lir.synth.tts_testset`); the training corpus uses
+:func:`training_variants`, the others less the breathy ones (:func:`irreproducible_variants`),
+whose breath noise changes from one process to another even with the same seed and requests
+(measured: ``sandro`` and ``Alicia`` gave other audio in two fresh processes once PyTorch was
+imported, every other variant tried the same). A training speaker (:class:`EspeakVoice`) has an
+accent, variant, pitch, range, rate and, two in five, a seeded breathy voice (:func:`add_breath`).
 
 Determinism: eSpeak NG keeps state between utterances in static memory (echo buffers, pitch
-flutter) and draws noise from the C library's ``rand()``, so the same text gives different
-audio depending on what was spoken before, and nothing in the API resets it. The pools are
-therefore synthesised by a fixed number of streams (:mod:`~asteroid_lir.synth.streams`), each in a
-freshly spawned process that seeds ``rand()`` and speaks a fixed list of jobs in order: the same
-seed gives bit-identical pools.
+flutter) and draws noise from the C library's ``rand()``, and nothing in the API resets it, so
+:func:`build_espeak_pools` synthesises by a fixed number of streams
+(:mod:`~asteroid_lir.synth.streams`), each in a freshly spawned process that seeds ``rand()`` and
+speaks a fixed list of jobs in order: the same seed gives bit-identical pools.
 """
 
 from __future__ import annotations
@@ -53,15 +42,8 @@ __all__ = [
 ]
 
 # English accents of eSpeak NG (pronunciation rules, not voices): both sets use them.
-ACCENTS = (
-    "en-us",
-    "en-gb",
-    "en-gb-scotland",
-    "en-gb-x-rp",
-    "en-029",
-    "en-us-nyc",
-    "en-gb-x-gbclan",
-    "en-gb-x-gbcwmd",
+ACCENTS = tuple(
+    "en-us en-gb en-gb-scotland en-gb-x-rp en-029 en-us-nyc en-gb-x-gbclan en-gb-x-gbcwmd".split()
 )
 # Voices of the held-out test set only.
 HELD_OUT_VARIANTS = tuple(f"m{i}" for i in range(1, 8)) + tuple(f"f{i}" for i in range(1, 6))
@@ -263,15 +245,8 @@ def build_espeak_pools(
                 text = make_sentence(np.random.default_rng([seed, 5100 + code, v, u]), 9, 20)
                 jobs.append(((group, v, u), voice, text))
     streams = [(s, seed, jobs[s::_STREAMS], sample_rate) for s in range(_STREAMS)]
-    wavs = run_streams(
-        _espeak_stream,
-        streams,
-        len(jobs),
-        workers=workers,
-        fresh_process=True,
-        desc="speech pool (eSpeak NG)",
-        progress=progress,
-    )
+    kwargs = dict(fresh_process=True, desc="speech pool (eSpeak NG)", progress=progress)
+    wavs = run_streams(_espeak_stream, streams, len(jobs), workers, **kwargs)
     return {
         group: [
             (voice, [wavs[(group, v, u)] for u in range(int(sizes[group][1]))])

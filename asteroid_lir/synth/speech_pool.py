@@ -1,16 +1,13 @@
 """The neural engine's utterance pool: Piper utterances with their WORLD analysis, cached.
 
-The pool of a group (``"train"``, ``"test"``) is a list of utterances of procedural sentences
-(:mod:`~asteroid_lir.synth.sentences`), each spoken by the Piper voice
-(:mod:`~asteroid_lir.synth.neural_speech`) with its own prosody scales, resampled to the corpus
-rate and analysed by WORLD (:mod:`~asteroid_lir.synth.voice_transform`) once, so that every
-corpus speaker only resynthesises excerpts in its own voice. The pool is a function of the seed
-only: the jobs are split into a fixed number of streams (:mod:`~asteroid_lir.synth.streams`),
-each with its own seeded Piper session, whatever the number of worker processes.
-
-A pool is cached as ``pool_<group>_<key>.npz`` (+ ``.json`` with the texts); the key hashes the
-seed, the sample rate, the sizes and :func:`~asteroid_lir.synth.fingerprint.corpus_fingerprint`,
-so a pool made by another version of the synthesis code is never reused.
+A group's pool (``"train"``, ``"test"``) holds procedural sentences (:mod:`.sentences`), each
+spoken by the Piper voice (:mod:`.neural_speech`) with its own prosody scales, resampled to the
+corpus rate and analysed by WORLD (:mod:`.voice_transform`) once, so that every corpus speaker
+only resynthesises excerpts in its own voice. The jobs are split into a fixed number of streams
+(:mod:`.streams`), each with its own seeded Piper session, so a pool is a function of the seed.
+It is cached as ``pool_<group>_<key>.npz`` (+ ``.json`` with the texts), the key hashing the
+seed, the rate, the sizes and :func:`~asteroid_lir.synth.fingerprint.corpus_fingerprint`, so a
+pool made by another version of the synthesis code is never reused.
 """
 
 from __future__ import annotations
@@ -75,8 +72,7 @@ class SpeechPool:
         """Read a pool written by :meth:`save`."""
 
         def split(array, lengths):
-            bounds = np.concatenate([[0], np.cumsum(lengths)])
-            return [array[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])]
+            return [part.copy() for part in np.split(array, np.cumsum(lengths)[:-1])]
 
         with np.load(path) as data:
             sr, n_bins = int(data["sample_rate"]), int(data["n_bins"])
@@ -153,12 +149,7 @@ def build_speech_pools(
     for group, n in sizes.items():
         items = [results[(group, i)] for i in range(n)]
         texts = [text for g, _, text, _ in jobs if g == group]
-        pools[group] = SpeechPool(
-            wavs=[w for w, _ in items],
-            texts=texts,
-            features=[f for _, f in items],
-            sample_rate=sample_rate,
-        )
+        pools[group] = SpeechPool([w for w, _ in items], texts, [f for _, f in items], sample_rate)
     for group, path in paths.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         pools[group].save(path)

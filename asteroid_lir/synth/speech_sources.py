@@ -1,32 +1,20 @@
-"""Speech sources of the mini corpus: neural, eSpeak NG and formant voices, alone or mixed.
+"""Speech sources of the embedded corpora: neural, eSpeak NG and formant voices, alone or mixed.
 
-Three engines produce speakers for :func:`asteroid_lir.synth.build_mini_corpus` (and the speech
-class of :func:`asteroid_lir.synth.build_unified_corpus`):
+* ``"neural"``: a pool of utterances of procedural sentences (:mod:`.sentences`) spoken by a
+  Piper neural voice trained on real recordings (:mod:`.neural_speech`, :mod:`.speech_pool`);
+  every speaker is a WORLD voice transform (:mod:`.voice_transform`) of random excerpts.
+* ``"espeak"``: eSpeak NG speakers (:mod:`.espeak_voices`) of the *training* variants only (the
+  held-out test set's variants, :mod:`.tts_testset`, are never used).
+* ``"formant"``: the project's formant synthesiser (:mod:`.speech_synth`), numpy and scipy only.
 
-* ``"neural"``: a pool of utterances of varied procedural sentences
-  (:mod:`~asteroid_lir.synth.sentences`) spoken by a Piper neural voice trained on real
-  recordings (:mod:`~asteroid_lir.synth.neural_speech`), each with its own prosody scales,
-  synthesised once per corpus (:mod:`~asteroid_lir.synth.speech_pool`); every speaker is a
-  WORLD voice transform (:mod:`~asteroid_lir.synth.voice_transform`: pitch, intonation range,
-  vocal-tract length, tilt, breathiness, rate) applied to random excerpts of the pool.
-* ``"espeak"``: eSpeak NG speakers (:mod:`~asteroid_lir.synth.espeak_voices`): accent, one of the
-  *training* variants, pitch, pitch range and rate, each speaking a few sentences. The variants
-  of the held-out test set (:mod:`~asteroid_lir.synth.tts_testset`) are never used.
-* ``"formant"``: the project's own formant synthesiser (:mod:`~asteroid_lir.synth.speech_synth`),
-  which needs nothing beyond numpy and scipy.
-
-``"mixed"`` draws every speaker from one of the three (:data:`MIX_WEIGHTS`: half eSpeak NG, a
-quarter each the others), so a model hears voices of different making and cannot learn one
-synthesiser's fingerprint. ``"auto"`` (the default) is ``"mixed"`` over the engines whose
-packages are installed: it says which package is missing (a :class:`RuntimeWarning`) and goes on
-without that engine. Asking for ``"mixed"``, ``"neural"`` or ``"espeak"`` explicitly fails
-with that message instead.
-
-The training/validation speakers and the test speakers are disjoint, and the sentences of their
-pools come from separate random streams (the default corpus' have no sentence in common).
-Determinism: the pools are synthesised by a fixed number of seeded streams
-(:mod:`~asteroid_lir.synth.streams`), independent of the number of worker processes, so the same
-seed always gives the same pools; everything else draws from per-mixture generators.
+``"mixed"`` draws every speaker from one of the three (:data:`MIX_WEIGHTS`), so a model hears
+voices of different making and cannot learn one synthesiser's fingerprint. ``"auto"`` (the
+default) is ``"mixed"`` over the engines whose packages are installed, naming each missing one in
+a :class:`RuntimeWarning`; ``"mixed"``, ``"neural"`` or ``"espeak"`` asked for by name fail with
+that message instead. Training and test speakers are disjoint, and their pools' sentences come
+from separate random streams. The pools are synthesised by a fixed number of seeded streams
+(:mod:`.streams`), so the same seed always gives the same pools; everything else draws from
+per-mixture generators.
 """
 
 from __future__ import annotations
@@ -87,11 +75,6 @@ _TARGET_RMS = 0.05
 _FADE_SECONDS = 0.01
 
 
-def _missing(engine: str) -> str:
-    """What keeps ``engine`` from running here (empty when it can run)."""
-    return missing_packages(*ENGINE_PACKAGES.get(engine, ()))[1]
-
-
 def resolve_speech_engine(engine: str = "auto") -> list[str]:
     """The engines that ``engine`` stands for, all of them able to run here.
 
@@ -111,7 +94,7 @@ def resolve_speech_engine(engine: str = "auto") -> list[str]:
     if engine not in ENGINES:
         raise ValueError(f"Unknown speech engine {engine!r}; choose one of {ENGINES}.")
     wanted = list(MIX_WEIGHTS) if engine in ("auto", MIXED_ENGINE) else [engine]
-    problems = {e: _missing(e) for e in wanted}
+    problems = {e: missing_packages(*ENGINE_PACKAGES.get(e, ()))[1] for e in wanted}
     problems = {e: why for e, why in problems.items() if why}
     if problems and engine != "auto":
         details = "; ".join(
@@ -270,10 +253,8 @@ class EspeakSpeech:
     def describe(self, speaker: EspeakSpeaker) -> str:
         """The speaker in a few words (for ``mixture_info/speakers.csv``)."""
         v = speaker.voice
-        return (
-            f"espeak {v.name} pitch={v.pitch} range={v.pitch_range} rate={v.rate} "
-            f"breath={v.breath:.2f}"
-        )
+        pitch = f"pitch={v.pitch} range={v.pitch_range} rate={v.rate} breath={v.breath:.2f}"
+        return f"espeak {v.name} {pitch}"
 
     def utterances(self, speakers, durations, rng, group: str = "train") -> list[np.ndarray]:
         """An excerpt of one of each speaker's sentences, ``duration`` long (or the whole

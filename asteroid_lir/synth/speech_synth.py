@@ -1,30 +1,22 @@
 """Speech-like sources from a small formant synthesiser (no recordings, no TTS engine).
 
-Each "speaker" is a set of voice parameters (median F0 and intonation range, vocal-tract length
-scaling of the formants, a personal vowel-space bias, speaking rate, breathiness, jitter,
-shimmer, glottal open/speed quotients, spectral tilt). An utterance is a random sequence of
-syllables built from a small phone inventory (vowels and diphthongs, approximants, nasals,
-voiced/unvoiced fricatives, voiced/unvoiced plosives with closure, burst and aspiration),
-grouped into words and phrases with pauses. Synthesis follows the classic source-filter model:
+A "speaker" is a set of voice parameters (:class:`SpeakerProfile`); an utterance is a random
+sequence of syllables grouped into words and phrases with pauses (laid out as frame-rate control
+tracks by :mod:`~asteroid_lir.synth.phones`), rendered by the classic source-filter model:
 
-* source: Rosenberg glottal-flow pulses on a continuous F0 contour (phrase declination, pitch
-  accents, slow wander, per-period jitter and shimmer), differentiated for lip radiation, plus
-  aspiration noise gated by the glottal cycle (breathiness);
-* filter: a cascade of four second-order formant resonators with speaker-scaled bandwidths whose
-  frequencies glide between phone targets (coarticulation), a nasal low-pass and the speaker's
-  spectral tilt; frication and bursts go through a separate place-dependent band-pass branch.
+* source: Rosenberg glottal-flow pulses on a continuous F0 contour (declination, pitch accents,
+  slow wander, jitter and shimmer), differentiated for lip radiation, plus aspiration noise
+  gated by the glottal cycle (breathiness);
+* filter: a cascade of four formant resonators gliding between phone targets (coarticulation),
+  a nasal low-pass and the speaker's spectral tilt; frication and bursts go through a separate
+  place-dependent band-pass branch.
 
-Every voice and utterance parameter is drawn from a wide range (F0 65-350 Hz, vocal-tract
-scaling, bandwidths, tilt, glottal shape and phase, vowel qualities anywhere in the vowel space,
-glide speed, rate): a separator trained on these sources must rely on what all voices share
-(harmonicity, formant continuity, onsets) rather than on the details of one synthesiser, which
-is what lets it transfer to speech from another engine (see ``tts_testset``).
-
-The phones, syllables and control tracks are laid out in :mod:`~asteroid_lir.synth.phones`; this
-module draws speakers and renders the tracks. The time-varying filters are applied by multiplying
-short-time spectra (frames of 32 ms, hop 8 ms): the resonators' impulse responses are a few
-milliseconds long, so this is equivalent to sample-by-sample filtering for our purpose and keeps the
-whole synthesis vectorised.
+Every parameter is drawn from a wide range, so that a separator trained on these sources must
+rely on what all voices share (harmonicity, formant continuity, onsets) rather than on one
+synthesiser's details, which lets it transfer to speech from another engine (``tts_testset``).
+The time-varying filters multiply short-time spectra (32-ms frames, 8-ms hop): the resonators'
+impulse responses are a few milliseconds long, so this is equivalent to sample-by-sample
+filtering for our purpose and keeps the synthesis vectorised.
 """
 
 from __future__ import annotations
@@ -78,6 +70,13 @@ class SpeakerProfile:
     bandwidth_scale: float
 
 
+def draw_voice_class(rng: np.random.Generator, female: tuple, male: tuple) -> tuple[float, float]:
+    """``(f0, scaling)`` of a female-like or male-like voice (equally likely): a log-normal F0
+    and a uniform vocal-tract scaling, per class ``(median F0 Hz, log-F0 std, lowest, highest)``."""
+    f0, log_std, low, high = female if rng.random() < 0.5 else male
+    return float(np.exp(rng.normal(np.log(f0), log_std))), float(rng.uniform(low, high))
+
+
 def draw_speaker(rng: np.random.Generator, speaker_id: str) -> SpeakerProfile:
     """Draw the voice parameters of a new speaker.
 
@@ -91,13 +90,7 @@ def draw_speaker(rng: np.random.Generator, speaker_id: str) -> SpeakerProfile:
     Returns:
         SpeakerProfile: the speaker.
     """
-    female = rng.random() < 0.5
-    if female:
-        f0 = float(np.exp(rng.normal(np.log(210.0), 0.15)))
-        scale = float(rng.uniform(1.05, 1.28))
-    else:
-        f0 = float(np.exp(rng.normal(np.log(120.0), 0.18)))
-        scale = float(rng.uniform(0.86, 1.08))
+    f0, scale = draw_voice_class(rng, (210.0, 0.15, 1.05, 1.28), (120.0, 0.18, 0.86, 1.08))
     return SpeakerProfile(
         speaker_id=speaker_id,
         f0_hz=float(np.clip(f0, 65.0, 350.0)),
@@ -190,10 +183,7 @@ def _stft_filter(signals: np.ndarray, envelopes: np.ndarray, hop: int, n_fft: in
 
 
 def synthesize_utterance(
-    speaker: SpeakerProfile,
-    duration_s: float,
-    rng: np.random.Generator,
-    sample_rate: int = 8000,
+    speaker: SpeakerProfile, duration_s: float, rng: np.random.Generator, sample_rate: int = 8000
 ) -> np.ndarray:
     """Synthesise one speech-like utterance of ``speaker``.
 
@@ -235,9 +225,9 @@ def synthesize_utterance(
     f0 = np.interp(t, t_frames, f0_frames)
     pulses, flow = _glottal_source(speaker, f0, rng, sample_rate)
 
-    amp_voice = np.interp(t, t_frames, voicing)
-    amp_asp = np.interp(t, t_frames, aspiration)
-    amp_fric = np.interp(t, t_frames, frication)
+    amp_voice, amp_asp, amp_fric = (
+        np.interp(t, t_frames, x) for x in (voicing, aspiration, frication)
+    )
     noise = rng.standard_normal((2, n_time))
     # Breathiness: aspiration noise pulsed by the glottal flow during voicing.
     breath = speaker.breathiness * amp_voice * (0.3 + flow)
@@ -253,11 +243,8 @@ def synthesize_utterance(
         2 * np.pi * formants / sample_rate, 2 * np.pi * bws / sample_rate, omega
     )
     tilt = (np.maximum(freqs_hz, 100.0) / 500.0) ** (speaker.tilt_db_per_octave / 6.02)
-    env_voice = (
-        env_voice
-        * tilt[None, :]
-        * (1.0 + (freqs_hz / 700.0) ** 2)[None, :] ** (-0.5 * nasal[:, None])
-    )
+    nasal_lowpass = (1.0 + (freqs_hz / 700.0) ** 2)[None, :] ** (-0.5 * nasal[:, None])
+    env_voice = env_voice * tilt[None, :] * nasal_lowpass
     if rng.random() < 0.5:
         # Random all-pass phase (smooth in frequency, fixed per utterance): pulse shapes vary
         # as across real voices and synthesis methods, so the separator cannot rely on one
@@ -265,16 +252,11 @@ def synthesize_utterance(
         lags = np.arange(1, 4)
         phase = (rng.uniform(-np.pi, np.pi, 3)[:, None] * np.cos(np.outer(lags, omega))).sum(0)
         env_voice = env_voice * np.exp(1j * phase)[None, :]
-    centre = tracks.fric_centre
-    width = tracks.fric_width
+    centre, width = tracks.fric_centre, tracks.fric_width
     env_fric = np.exp(-0.5 * ((freqs_hz[None, :] - centre[:, None]) / width[:, None]) ** 2)
     env_fric = env_fric * speaker.formant_scale**0.5 + 0.02
-    wav = _stft_filter(
-        np.stack([voiced_branch, fric_branch]),
-        np.stack([env_voice, env_fric.astype(complex)]),
-        hop,
-        n_fft,
-    )
+    branches = np.stack([voiced_branch, fric_branch])
+    wav = _stft_filter(branches, np.stack([env_voice, env_fric.astype(complex)]), hop, n_fft)
     rms = np.sqrt(np.mean(wav**2))
     if rms < 1e-8:  # cannot happen with the layout above, but never return a silent source
         raise RuntimeError("The synthesised utterance is silent.")

@@ -1,4 +1,6 @@
-"""Synthesis streams: fixed lists of jobs run in order, in worker processes, collected by key.
+"""Synthesis streams: fixed lists of jobs run in order, in worker processes, collected by key;
+and :func:`map_jobs`, the corpus builders' pool of workers for jobs that draw from their own
+generators.
 
 Text-to-speech engines with internal state (onnxruntime's random seed, eSpeak NG's static
 buffers and ``rand()``) give the same audio only for the same sequence of requests from the same
@@ -12,12 +14,15 @@ from __future__ import annotations
 import multiprocessing as mp
 import queue as queue_mod
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from tqdm import tqdm
 
-__all__ = ["run_streams"]
+__all__ = ["WORKER_STATE", "map_jobs", "run_streams"]
+
+#: What :func:`map_jobs` shares with its jobs (set in every worker process).
+WORKER_STATE: dict = {}
 
 
 def _stream_process(target: Callable, args: tuple, out_queue) -> None:
@@ -106,3 +111,21 @@ def _run_batch(ctx, target: Callable, batch: Sequence[tuple], collect: Callable)
             if p.is_alive():
                 p.terminate()
             p.join()
+
+
+def _init_worker(state: dict) -> None:
+    WORKER_STATE.clear()
+    WORKER_STATE.update(state)
+
+
+def map_jobs(fn: Callable, jobs: Sequence, state: dict, workers: int) -> Iterator:
+    """``fn(job)`` of every job in order, in ``workers`` processes (this one when ``workers <= 1``
+    or there is one job), each with :data:`WORKER_STATE` set to ``state``. Every job draws from
+    its own generator, so the results do not depend on ``workers``."""
+    if workers > 1 and len(jobs) > 1:
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(state,)) as pool:
+            yield from pool.imap(fn, jobs, chunksize=8)
+    else:
+        _init_worker(state)
+        yield from map(fn, jobs)

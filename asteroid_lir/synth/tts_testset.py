@@ -1,35 +1,23 @@
-"""A held-out WHAM!-layout test split from espeak-ng voices (the generalisation check).
+"""A held-out WHAM!-layout test split from eSpeak NG voices (the generalisation check).
 
-The mini corpus' speech comes from a Piper neural voice turned into many speakers by WORLD
-transforms, eSpeak NG's training voices and the formant synthesiser; a model trained on it should
-also separate speech it never heard. This module builds a test split whose speakers are eSpeak NG
-voices the mini corpus never uses: the variants ``m1``-``m7`` and ``f1``-``f5``
-(:data:`asteroid_lir.synth.espeak_voices.HELD_OUT_VARIANTS`; the corpus' eSpeak NG speakers use
-the other variants), through the library bundled by the ``espeakng-loader`` package
-(:mod:`asteroid_lir.synth.espeak_lib`, part of the ``synth`` extra); the voices are printed and
-recorded in ``mixture_info/speech_source.json``. Each "speaker" is one of those voices with its
-own accent, pitch and speed, speaking English sentences from a fixed list (not the mini corpus'
-sentence generator), resampled to the corpus sample rate and mixed with the mini corpus' test
-noise at WHAM! levels. The C library's ``rand()``, where eSpeak NG draws its noise, is seeded
-first; three of the held-out voices (``f2``, ``f3``, ``f5``) are breathy, and their breath noise
-may still differ from one process to the next, so build the set once and keep it, as the WHAM!
-recipe does. Only the ``tt`` split is written, so validate it with
-``validate_wham_dir(path, splits=("tt",))``; ``write_wham_metadata`` then writes ``tt.json`` only.
+A model trained on the mini corpus should also separate speech it never heard. This split's
+speakers are the eSpeak NG variants the mini corpus never uses
+(:data:`~asteroid_lir.synth.espeak_voices.HELD_OUT_VARIANTS`, through the ``synth`` extra's
+library), each with its own accent, pitch and speed, speaking English sentences from a fixed
+list, mixed with the mini corpus' test noise at WHAM! levels. eSpeak NG's ``rand()`` is seeded
+first, but the breath noise of three held-out voices (``f2``, ``f3``, ``f5``) may still differ
+from one process to the next, so build the set once and keep it, as the WHAM! recipe does (the
+``espeak-ng`` program, whose noise cannot be seeded at all, is not used). Only ``tt`` is
+written: validate it with ``validate_wham_dir(path, splits=("tt",))``.
 
 Command line::
 
     python -m asteroid_lir.synth.tts_testset --out DIR [--n_test 200] [--seed 0]
-
-There used to be a second way to reach eSpeak NG here, the ``espeak-ng`` program run as a
-subprocess when ``espeakng-loader`` was missing. It is gone: the ``synth`` extra always brings the
-library, and the program's noise cannot be seeded, so the set it built was not a function of the
-seed.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from functools import partial
@@ -38,10 +26,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..tasks import WHAM_FOLDERS
 from .espeak_lib import espeak_library, espeak_library_available
 from .espeak_voices import HELD_OUT_VARIANTS, to_rate_and_trim
-from .mixing import mix_wham_like, write_wham_mixture
+from .mixing import mix_wham_like, write_csv, write_wham_mixture
 from .noise_synth import make_babble_pool, synthesize_noise
 
 __all__ = ["build_tts_testset", "espeak_available"]
@@ -156,9 +143,7 @@ def build_tts_testset(
         for i in range(n_speakers)
     ]
     wav_dir = Path(out_root) / f"wav{sample_rate // 1000}k" / "min"
-    split_dir = wav_dir / "tt"
-    for folder in WHAM_FOLDERS:
-        (split_dir / folder).mkdir(parents=True, exist_ok=True)
+    split_dir = wav_dir / "tt"  # write_wham_mixture makes its folders
     # The same kind of noise as the mini corpus' test split (its own background talkers).
     pool = make_babble_pool(np.random.default_rng([seed, 2001]), sample_rate=sample_rate)
     rows = []
@@ -169,34 +154,17 @@ def build_tts_testset(
         spk1, spk2 = speakers[first], speakers[second]
         s1 = _speak(_SENTENCES[texts[0]], spk1, sample_rate)
         s2 = _speak(_SENTENCES[texts[1]], spk2, sample_rate)
-        parts, info = mix_wham_like(
-            s1,
-            s2,
-            partial(synthesize_noise, rng=mix_rng, babble_pool=pool, sample_rate=sample_rate),
-            mix_rng,
-        )
+        noise = partial(synthesize_noise, rng=mix_rng, babble_pool=pool, sample_rate=sample_rate)
+        parts, info = mix_wham_like(s1, s2, noise, mix_rng)
         utt_id = f"tt{index:05d}_{spk1['id']}_{spk2['id']}"
         write_wham_mixture(split_dir, utt_id, parts, sample_rate)
         rows.append({"utt_id": utt_id, "length": len(parts["mix_both"]), **info})
     info_dir = Path(out_root) / "mixture_info"
     info_dir.mkdir(parents=True, exist_ok=True)
-    with open(info_dir / "tt.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    with open(info_dir / "speakers.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(speakers[0]))
-        writer.writeheader()
-        writer.writerows(speakers)
-    with open(info_dir / "speech_source.json", "w") as fh:
-        record = {
-            "engine": "espeak-ng",
-            "voices": list(_VARIANTS),
-            "access": "library",
-            "seed": seed,
-        }
-        json.dump(record, fh, indent=1)
-        fh.write("\n")
+    write_csv(info_dir / "tt.csv", rows)
+    write_csv(info_dir / "speakers.csv", speakers)
+    record = {"engine": "espeak-ng", "voices": list(_VARIANTS), "access": "library", "seed": seed}
+    (info_dir / "speech_source.json").write_text(json.dumps(record, indent=1) + "\n")
     return wav_dir
 
 

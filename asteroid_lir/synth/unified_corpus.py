@@ -1,25 +1,21 @@
 """The embedded unified-separation corpus: a folder of clips per source class, generated here.
 
-TUSS trains on speech, sound effects, background mixes and music stems from many licensed
-corpora. Without them the unified recipe builds this corpus from signals the project generates
-itself, in the layout the recipe also reads for real data (one folder per source class)::
+Without TUSS's licensed corpora the unified recipe builds this corpus from generated signals,
+in the layout the recipe also reads for real data (one folder per source class)::
 
-    <out>/{tr,cv,tt}/speech/*.wav    speech-like utterances (asteroid_lir.synth.speech_sources)
-    <out>/{tr,cv,tt}/sfx/*.wav       one sound event kind per clip (asteroid_lir.synth.sfx_synth)
-    <out>/{tr,cv,tt}/sfxbg/*.wav     ambience: half WHAM!-like with babble
-                                     (asteroid_lir.synth.noise_synth), half DEMAND-like places
-                                     without talkers (asteroid_lir.synth.sfx_synth)
+    <out>/{tr,cv,tt}/speech/*.wav    speech-like utterances (speech_sources)
+    <out>/{tr,cv,tt}/sfx/*.wav       one sound event kind per clip (sfx_synth)
+    <out>/{tr,cv,tt}/sfxbg/*.wav     ambience: half WHAM!-like with babble (noise_synth), half
+                                     DEMAND-like places without talkers (sfx_synth)
     <out>/{tr,cv,tt}/drums|bass|vocals|other/songNNNNN.wav
-                                     the four stems of a song (asteroid_lir.synth.music_synth);
-                                     one file name = one song in all four folders
+                                     the four stems of a song (music_synth), one name per song
     <out>/{tr,cv,tt}/musicbg/*.wav   mixes of 2-4 stems of other songs
     <out>/corpus_info.json           sizes, seed, sample rate, speech engine
 
 Every clip is mono, ``clip_seconds`` long, 16-bit, at an RMS of about -26 dBFS over its active
-part (the recipe's mixer sets the levels). Training/validation and test use different speakers
-(formant voices drawn from other seeds), different background talkers and different songs and
-events. Everything is a function of ``seed``: clip ``i`` of class ``c`` in split ``s`` draws
-from its own generator, so the corpus does not depend on the number of worker processes.
+part (the recipe's mixer sets the levels). Test and training use different speakers, background
+talkers, songs and events. Clip ``i`` of class ``c`` in split ``s`` draws from its own generator,
+so the corpus is a function of ``seed``, whatever the number of worker processes.
 
 Command line::
 
@@ -31,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
@@ -44,6 +39,7 @@ from .music_synth import STEMS, synthesize_song
 from .noise_synth import make_babble_pool, synthesize_noise
 from .sfx_synth import SFX_KINDS, synthesize_ambience, synthesize_sfx
 from .speech_sources import ENGINES, make_speech_source
+from .streams import WORKER_STATE, map_jobs
 
 __all__ = ["CLASSES", "build_unified_corpus"]
 
@@ -53,8 +49,6 @@ _SPLIT_CODES = {"tr": 0, "cv": 1, "tt": 2}
 _KIND_CODES = {"speech": 0, "sfx": 1, "sfxbg": 2, "song": 3, "musicbg": 4}
 _RMS = 0.05
 _PEAK = 0.99
-
-_STATE: dict = {}
 
 
 def _normalise(wav: np.ndarray) -> np.ndarray:
@@ -77,14 +71,9 @@ def _write(path: Path, wav: np.ndarray, sr: int) -> None:
     sf.write(str(path), _normalise(np.asarray(wav, dtype=np.float64)), sr, subtype="PCM_16")
 
 
-def _init(state: dict) -> None:
-    _STATE.clear()
-    _STATE.update(state)
-
-
 def _job(job: tuple[str, str, int]) -> None:
     split, kind, index = job
-    st = _STATE
+    st = WORKER_STATE
     sr, n = st["sample_rate"], st["n_samples"]
     rng = np.random.default_rng([st["seed"], _SPLIT_CODES[split], _KIND_CODES[kind], index])
     root = Path(st["out"]) / split
@@ -171,44 +160,26 @@ def build_unified_corpus(
         for cls in CLASSES:
             (out / split / cls).mkdir(parents=True, exist_ok=True)
     pool_rng = np.random.default_rng([seed, 99])
-    state = {
-        "out": str(out),
-        "seed": int(seed),
-        "sample_rate": int(sample_rate),
-        "clip_seconds": float(clip_seconds),
-        "n_samples": int(round(clip_seconds * sample_rate)),
-        "speech": make_speech_source(
-            speech_engine,
-            seed=seed,
-            pool_sizes={
-                "neural": {"train": max(4, sizes["tr"] // 4), "test": max(4, sizes["tt"] // 4)},
-                "espeak": {"train": (max(2, sizes["tr"] // 8), 4), "test": (2, 4)},
-            },
-            sample_rate=sample_rate,
-            workers=max(1, workers),
-            progress=progress,
-            cache_dir=out / "speech_pool",
-        ),
-        "babble": {
-            group: make_babble_pool(pool_rng, n_streams=6, seconds=8.0, sample_rate=sample_rate)
-            for group in ("train", "test")
-        },
+    pool_sizes = {
+        "neural": {"train": max(4, sizes["tr"] // 4), "test": max(4, sizes["tt"] // 4)},
+        "espeak": {"train": (max(2, sizes["tr"] // 8), 4), "test": (2, 4)},
     }
+    cache = out / "speech_pool"
+    speech = make_speech_source(
+        speech_engine, seed, pool_sizes, sample_rate, max(1, workers), progress, cache
+    )
+    babble = {
+        group: make_babble_pool(pool_rng, n_streams=6, seconds=8.0, sample_rate=sample_rate)
+        for group in ("train", "test")
+    }
+    n_samples = int(round(clip_seconds * sample_rate))
+    state = dict(out=str(out), seed=int(seed), sample_rate=int(sample_rate), n_samples=n_samples)
+    state |= dict(clip_seconds=float(clip_seconds), speech=speech, babble=babble)
     start = time.time()
     for split in SPLITS:
-        jobs = [
-            (split, kind, i)
-            for kind in ("speech", "sfx", "sfxbg", "song", "musicbg")
-            for i in range(sizes[split])
-        ]
-        if workers > 1:
-            with mp.get_context("fork").Pool(workers, initializer=_init, initargs=(state,)) as pool:
-                for _ in pool.imap_unordered(_job, jobs, chunksize=8):
-                    pass
-        else:
-            _init(state)
-            for job in jobs:
-                _job(job)
+        jobs = [(split, kind, i) for kind in _KIND_CODES for i in range(sizes[split])]
+        for _ in map_jobs(_job, jobs, state, workers):
+            pass
         if progress:
             print(
                 f"[unified corpus] {split}: {sizes[split]} clips per class "
@@ -240,19 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample_rate", type=int, default=8000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--speech", default="formant", choices=ENGINES)
-    args = parser.parse_args(argv)
-    build_unified_corpus(
-        args.out,
-        args.n_train,
-        args.n_valid,
-        args.n_test,
-        args.clip_seconds,
-        args.sample_rate,
-        args.seed,
-        args.workers,
-        args.speech,
-    )
+    parser.add_argument("--speech", dest="speech_engine", default="formant", choices=ENGINES)
+    build_unified_corpus(**vars(parser.parse_args(argv)))
     return 0
 
 

@@ -1,19 +1,18 @@
 """New speakers from one recorded-voice model: WORLD analysis, voice transform, resynthesis.
 
-The WORLD vocoder splits speech into a fundamental-frequency contour, a spectral envelope and
-an aperiodicity, which can be changed independently before resynthesis. A :class:`WorldVoice`
-is a target speaker: median pitch and pitch range (intonation), vocal-tract length (a
-frequency warp of the envelope and aperiodicity, which moves all formants together), spectral
-tilt, breathiness (more aperiodicity) and speaking rate (a time stretch of the parameter
-tracks). Applied to utterances of a single neural voice they give many distinct speakers that
-keep the natural phonetics, coarticulation and prosody of speech learnt from real recordings.
+The WORLD vocoder splits speech into an F0 contour, a spectral envelope and an aperiodicity,
+which can be changed independently before resynthesis. A :class:`WorldVoice` is a target
+speaker: median pitch and pitch range, vocal-tract length (a frequency warp of the envelope and
+aperiodicity), spectral tilt, breathiness and speaking rate (a time stretch of the tracks).
+Applied to utterances of a single neural voice they give many distinct speakers that keep the
+natural phonetics and prosody of speech learnt from real recordings.
 
 F0 comes from DIO (4 channels per octave, a lenient voicing range, so that low or rough vowels
-stay voiced) refined by StoneMask and smoothed in time; frames with little energy below 1 kHz
-are unvoiced. The envelope comes from CheapTrick. The aperiodicity is a fixed profile of the
-voiced frames (none below 1.5 kHz, rising to 0.8 at 4 kHz, close to what D4C measures on the
-neural voice) and 1 in unvoiced frames: D4C itself is not reproducible from call to call (it
-adds noise from a global generator that it never reseeds), and the corpus must be.
+stay voiced), refined by StoneMask and smoothed; frames with little energy below 1 kHz are
+unvoiced. The envelope comes from CheapTrick. The aperiodicity is a fixed profile of the voiced
+frames (none below 1.5 kHz, rising to 0.8 at 4 kHz, close to what D4C measures on the neural
+voice) and 1 in unvoiced frames: D4C is not reproducible from call to call (it adds noise from a
+global generator that it never reseeds), and the corpus must be.
 
 References:
     Morise, Yokomori and Ozawa, "WORLD: a vocoder-based high-quality speech synthesis system for
@@ -22,12 +21,13 @@ References:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 
 from .extra import missing_packages
+from .speech_synth import draw_voice_class
 
 __all__ = [
     "WorldFeatures",
@@ -88,12 +88,7 @@ def draw_world_voice(rng: np.random.Generator, speaker_id: str) -> WorldVoice:
     Returns:
         WorldVoice: the speaker.
     """
-    if rng.random() < 0.5:  # female-like
-        f0 = float(np.exp(rng.normal(np.log(205.0), 0.14)))
-        vtl = float(rng.uniform(1.08, 1.24))
-    else:
-        f0 = float(np.exp(rng.normal(np.log(118.0), 0.16)))
-        vtl = float(rng.uniform(0.88, 1.06))
+    f0, vtl = draw_voice_class(rng, (205.0, 0.14, 1.08, 1.24), (118.0, 0.16, 0.88, 1.06))
     return WorldVoice(
         speaker_id=speaker_id,
         f0_hz=float(np.clip(f0, 75.0, 320.0)),
@@ -105,26 +100,19 @@ def draw_world_voice(rng: np.random.Generator, speaker_id: str) -> WorldVoice:
     )
 
 
-def _warp_frequency(tracks: np.ndarray, factor: float, step: int, n_bins: int) -> np.ndarray:
-    """Warp and upsample coarse frequency tracks: ``out[:, k] = full[:, k / factor]``.
-
-    ``tracks[:, j]`` holds bin ``j * step`` of an ``n_bins``-bin track; values are linearly
-    interpolated, and beyond the last bin the edge value is kept.
-    """
-    src = np.clip(np.arange(n_bins) / factor / step, 0.0, tracks.shape[1] - 1.0)
-    lo = np.floor(src).astype(np.int64)
-    hi = np.minimum(lo + 1, tracks.shape[1] - 1)
-    frac = src - lo
-    return tracks[:, lo] * (1.0 - frac) + tracks[:, hi] * frac
-
-
-def _stretch_time(tracks: np.ndarray, n_out: int) -> np.ndarray:
-    """Resample the frame axis of ``(frames, ...)`` tracks to ``n_out`` frames (linear)."""
-    pos = np.linspace(0.0, len(tracks) - 1.0, n_out)
+def _lerp(tracks: np.ndarray, pos: np.ndarray, axis: int) -> np.ndarray:
+    """``tracks`` linearly interpolated at the fractional indices ``pos`` along ``axis``."""
     lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, len(tracks) - 1)
-    frac = (pos - lo).reshape((-1,) + (1,) * (tracks.ndim - 1))
-    return tracks[lo] * (1.0 - frac) + tracks[hi] * frac
+    hi = np.minimum(lo + 1, tracks.shape[axis] - 1)
+    frac = (pos - lo).reshape((-1,) + (1,) * (tracks.ndim - 1 - axis))
+    return np.take(tracks, lo, axis) * (1.0 - frac) + np.take(tracks, hi, axis) * frac
+
+
+def _warp_frequency(tracks: np.ndarray, factor: float, step: int, n_bins: int) -> np.ndarray:
+    """Warp and upsample coarse frequency tracks: ``out[:, k] = full[:, k / factor]``, where
+    ``tracks[:, j]`` holds bin ``j * step`` of the ``n_bins`` bins (edge value kept beyond)."""
+    src = np.clip(np.arange(n_bins) / factor / step, 0.0, tracks.shape[1] - 1.0)
+    return _lerp(tracks, src, 1)
 
 
 @dataclass(frozen=True)
@@ -150,13 +138,8 @@ class WorldFeatures:
 
     def crop(self, start: int, stop: int) -> WorldFeatures:
         """Frames ``start:stop``."""
-        return WorldFeatures(
-            self.f0[start:stop],
-            self.log_sp[start:stop],
-            self.ap[start:stop],
-            self.n_bins,
-            self.sample_rate,
-        )
+        crop = slice(start, stop)
+        return replace(self, f0=self.f0[crop], log_sp=self.log_sp[crop], ap=self.ap[crop])
 
     @property
     def median_f0(self) -> float:
@@ -205,15 +188,8 @@ def analyze_speech(wav: np.ndarray, sample_rate: int = 8000) -> WorldFeatures:
         raise ValueError(f"Expected a (time,) waveform of at least 50 ms, got shape {x.shape}.")
     if not np.all(np.isfinite(x)) or not np.any(x):
         raise ValueError("The waveform is silent or not finite.")
-    f0, times = pw.dio(
-        x,
-        sample_rate,
-        f0_floor=_F0_FLOOR,
-        f0_ceil=_F0_CEIL,
-        frame_period=_FRAME_MS,
-        channels_in_octave=4,
-        allowed_range=0.15,
-    )
+    dio = dict(f0_floor=_F0_FLOOR, f0_ceil=_F0_CEIL, frame_period=_FRAME_MS, allowed_range=0.15)
+    f0, times = pw.dio(x, sample_rate, channels_in_octave=4, **dio)
     f0 = _smooth_f0(pw.stonemask(x, f0, times, sample_rate))
     sp = pw.cheaptrick(x, f0, times, sample_rate, f0_floor=_F0_FLOOR)
     # Frames with little energy below 1 kHz are fricatives or silence, not voiced speech.
@@ -222,13 +198,9 @@ def analyze_speech(wav: np.ndarray, sample_rate: int = 8000) -> WorldFeatures:
     f0[low_share < _MIN_LOW_SHARE] = 0.0
     profile = 0.8 * np.clip((freqs - 1500.0) / 2500.0, 0.0, 1.0) ** 2
     ap = np.where((f0 > 0)[:, None], profile[None, :], 1.0)
-    return WorldFeatures(
-        f0=f0.astype(np.float32),
-        log_sp=np.log(np.maximum(sp[:, ::_SP_STEP], 1e-16)).astype(np.float16),
-        ap=ap[:, ::_AP_STEP].astype(np.float16),
-        n_bins=sp.shape[1],
-        sample_rate=sample_rate,
-    )
+    log_sp = np.log(np.maximum(sp[:, ::_SP_STEP], 1e-16)).astype(np.float16)
+    ap = ap[:, ::_AP_STEP].astype(np.float16)
+    return WorldFeatures(f0.astype(np.float32), log_sp, ap, sp.shape[1], sample_rate)
 
 
 def render_voice(
@@ -276,10 +248,10 @@ def render_voice(
     # Speaking rate: stretch every track in time (voicing decisions from the nearest frame).
     tempo = voice.tempo * rng.uniform(0.95, 1.05)
     n_out = max(2, int(round(n / tempo)))
-    voiced = voiced[np.round(np.linspace(0, n - 1, n_out)).astype(np.int64)]
-    log_f0 = _stretch_time(log_f0, n_out)
-    log_sp = _stretch_time(features.log_sp.astype(np.float64), n_out)
-    ap = _stretch_time(features.ap.astype(np.float64), n_out)
+    pos = np.linspace(0.0, n - 1.0, n_out)
+    voiced = voiced[np.round(pos).astype(np.int64)]
+    log_f0 = _lerp(log_f0, pos, 0)
+    log_sp, ap = (_lerp(x.astype(np.float64), pos, 0) for x in (features.log_sp, features.ap))
 
     # Envelope: vocal-tract length warp (log domain) and tilt; aperiodicity: same warp, breath.
     n_bins = features.n_bins
@@ -290,13 +262,8 @@ def render_voice(
     ap = np.clip(_warp_frequency(ap, voice.vtl_factor, _AP_STEP, n_bins), 0.0, 1.0)
     ap = ap + voice.breathiness * (1.0 - ap)
     new_f0 = np.where(voiced, np.clip(np.exp(log_f0), _F0_FLOOR * 0.8, 0.45 * sample_rate), 0.0)
-    out = pw.synthesize(
-        np.ascontiguousarray(new_f0),
-        np.ascontiguousarray(np.exp(log_sp)),
-        np.ascontiguousarray(ap),
-        sample_rate,
-        _FRAME_MS,
-    )
+    tracks = map(np.ascontiguousarray, (new_f0, np.exp(log_sp), ap))
+    out = pw.synthesize(*tracks, sample_rate, _FRAME_MS)
     if not np.all(np.isfinite(out)) or not np.any(out):
         raise RuntimeError("WORLD resynthesis produced silence or non-finite samples.")
     return out
