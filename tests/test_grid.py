@@ -391,6 +391,11 @@ def test_run_grid_help_and_bad_options(recipe, tmp_path):
     out = subprocess.run([str(script), "--grid", str(grid), "--jobs", "0"],
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode != 0 and "--jobs" in out.stderr
+    exp_root = tmp_path / "exp"
+    out = subprocess.run([str(script), "--grid", str(grid), "--entries", "a,b",
+                          "--exp_root", str(exp_root)], capture_output=True, text=True)  # fmt: skip
+    assert out.returncode != 0 and "['b'] not in" in out.stderr and "entries: ['a']" in out.stderr
+    assert not (exp_root / "grid.yml").exists()  # nothing run, nothing written
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@
 #   utils/run_grid.sh --grid conf/grids/paper.yml                    # mini corpus, CPU
 #   utils/run_grid.sh --grid conf/grids/paper.yml --jobs 2           # two runs at a time
 #   utils/run_grid.sh --grid conf/grids/paper.yml --steps 20000 -- --wham_dir /data/wham --id 0
+#   utils/run_grid.sh --grid conf/grids/paper.yml --entries enh_1x1x4,enh_gated_1x1x4  # a subset
 #
 # Arguments after "--" go to every ./run.sh call, after the grid's own (its run_args).
 # Re-running continues: run.sh skips a finished training and an interrupted one resumes from
@@ -18,11 +19,12 @@ exp_root=""        # where the runs go (default: exp/grid_<grid name>)
 jobs=1             # runs at a time (each with the grid's thread count)
 steps=""           # override the grid's training steps of every model
 seeds=""           # override its seeds, comma separated (e.g. 0,1,2)
+entries=""         # run only these entries, in this order, comma separated (default: all)
 measure=true       # after each run: local/claims.py measure (compute, memory, anytime scores)
 report_dir=""      # where the report goes (default: <exp_root>)
 
 command_line="$0 $*"
-recipe_options="grid exp_root jobs steps seeds measure report_dir"
+recipe_options="grid exp_root jobs steps seeds entries measure report_dir"
 help_message="Usage: $0 --grid FILE [--option value ...] [-- run.sh options]
 Trains, evaluates and measures every run of a grid, then writes <exp_root>/report.md."
 run_args=()
@@ -42,19 +44,23 @@ case "$measure" in true | false) ;; *) die "--measure must be true or false, got
 start=$SECONDS
 mkdir -p "$exp_root/logs"
 effective="$exp_root/grid.yml"   # the grid as run (steps/seeds overrides applied)
-mapfile -t grid_args < <(python - "$grid" "$effective" "$steps" "$seeds" <<'EOF'
+python - "$grid" "$effective" "$steps" "$seeds" "$entries" <<'EOF' || die "cannot use the grid $grid."
 import sys, yaml
-src, out, steps, seeds = sys.argv[1:]
+src, out, steps, seeds, entries = sys.argv[1:]
 grid = yaml.safe_load(open(src))
 if steps:
     grid["steps"] = int(steps)
 if seeds:
     grid["seeds"] = [int(s) for s in seeds.split(",")]
+if entries:
+    unknown = [e for e in entries.split(",") if e not in grid["entries"]]
+    if unknown:
+        sys.exit(f"--entries: {unknown} not in {src} (entries: {list(grid['entries'])})")
+    grid["entries"] = {e: grid["entries"][e] for e in entries.split(",")}
 yaml.safe_dump(grid, open(out, "w"), sort_keys=False)
-for arg in grid.get("run_args", []):
-    print(arg)
 EOF
-)
+mapfile -t grid_args < <(python -c 'import sys, yaml
+for arg in yaml.safe_load(open(sys.argv[1])).get("run_args", []): print(arg)' "$effective")
 run_args=("${grid_args[@]}" "${run_args[@]}")
 mapfile -t runs < <(python -m asteroid_lir.experiment.grid runs "$effective")
 [ "${#runs[@]}" -gt 0 ] || die "the grid $grid has no runs."
