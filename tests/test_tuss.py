@@ -26,7 +26,7 @@ from asteroid.models import BaseModel
 
 from asteroid_lir.audio_files import output_tags
 from asteroid_lir.convert.merl import merl_model_args
-from asteroid_lir.masknn.tuss import block_config
+from asteroid_lir.masknn.locoformer import block_config
 from asteroid_lir.models import BSLocoformerNet, TUSSNet
 from asteroid_lir.models.tuss import TUSS_PRESETS, default_stft
 

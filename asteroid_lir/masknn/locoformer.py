@@ -23,7 +23,7 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -33,7 +33,16 @@ from ..layers.chunks import fast_inference, map_chunks
 from ..layers.ffn import FFN_TYPES, ConvSwiGLUFFN
 from ..layers.norms import RMSGroupNorm, make_norm
 
-__all__ = ["LocoformerBlock", "TFLocoformerBlock", "as_ffn_list"]
+__all__ = [
+    "BLOCK_DEFAULTS",
+    "TSE_BLOCK_DEFAULTS",
+    "LocoformerBlock",
+    "TFLocoformerBlock",
+    "as_ffn_list",
+    "block_config",
+    "locoformer_factory",
+    "stack_of_blocks",
+]
 
 
 def as_ffn_list(value, name: str) -> list:
@@ -259,3 +268,101 @@ class TFLocoformerBlock(nn.Module):
             x = x.transpose(1, 2).contiguous()
             x = self.freq_path(x.view(b * t, f, c)).view(b, t, f, c)
         return x.permute(0, 3, 1, 2)
+
+
+#: Keys of a stack configuration and their defaults (the reference's cross-prompt module).
+BLOCK_DEFAULTS: dict = {
+    "attention_dim": 128,
+    "freq_ffn_hidden_dim": 384,
+    "freq_conv1d_kernel": 4,
+    "time_ffn_hidden_dim": 384,
+    "time_conv1d_kernel": 1,
+    "conv1d_shift": 1,
+}
+#: The settings of the reference's medium conditional TSE module (the second stack's default).
+TSE_BLOCK_DEFAULTS: dict = {
+    "attention_dim": 96,
+    "freq_ffn_hidden_dim": 256,
+    "freq_conv1d_kernel": 4,
+    "time_ffn_hidden_dim": 256,
+    "time_conv1d_kernel": 4,
+}
+
+
+def block_config(conf: Mapping | None, what: str = "block") -> dict:
+    """Complete and check a stack configuration (plain ints, every key of BLOCK_DEFAULTS).
+
+    Args:
+        conf: a partial configuration (missing keys take :data:`BLOCK_DEFAULTS`), or None.
+        what: how error messages call it.
+
+    Returns:
+        dict: the full configuration.
+
+    Raises:
+        ValueError: unknown keys or non-positive values.
+    """
+    conf = dict(conf or {})
+    unknown = sorted(set(conf) - set(BLOCK_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"Unknown key(s) {unknown} in the {what} configuration; known: {list(BLOCK_DEFAULTS)}."
+        )
+    out = {key: int(conf.get(key, default)) for key, default in BLOCK_DEFAULTS.items()}
+    bad = {k: v for k, v in out.items() if v < 1}
+    if bad:
+        raise ValueError(f"The {what} configuration needs positive values, got {bad}.")
+    return out
+
+
+def locoformer_factory(
+    emb_dim: int, conf: dict, n_heads: int, **block_args
+) -> Callable[[], TFLocoformerBlock]:
+    """A factory of TF-Locoformer blocks of one stack, sharing one RoPE per path (as the
+    reference).
+
+    Args:
+        emb_dim (int): channels of the latent.
+        conf (dict): the stack configuration (:func:`block_config`).
+        n_heads (int): attention heads.
+        **block_args: ``tf_order``, ``norm_type``, ``num_groups``, ``dropout``, ``eps``.
+
+    Returns:
+        callable: ``() -> TFLocoformerBlock``, a new block at every call.
+
+    Raises:
+        ValueError: an attention size that is not a multiple of ``n_heads``.
+    """
+    if conf["attention_dim"] % n_heads:
+        raise ValueError(
+            f"attention_dim={conf['attention_dim']} must be a multiple of n_heads={n_heads}."
+        )
+    head_dim = conf["attention_dim"] // n_heads
+    rope_freq, rope_time = RotaryEmbedding(head_dim), RotaryEmbedding(head_dim)
+
+    def make_block() -> TFLocoformerBlock:
+        return TFLocoformerBlock(
+            emb_dim,
+            rope_freq=rope_freq,
+            rope_time=rope_time,
+            ffn_hidden_dim=[conf["freq_ffn_hidden_dim"]] * 2,
+            conv1d_kernel=conf["freq_conv1d_kernel"],
+            time_ffn_hidden_dim=[conf["time_ffn_hidden_dim"]] * 2,
+            time_conv1d_kernel=conf["time_conv1d_kernel"],
+            n_heads=n_heads,
+            attention_dim=conf["attention_dim"],
+            conv1d_shift=conf["conv1d_shift"],
+            **block_args,
+        )
+
+    return make_block
+
+
+def stack_of_blocks(
+    n_blocks: int, emb_dim: int, conf: dict, n_heads: int, block_args: dict
+) -> nn.ModuleList:
+    """``n_blocks`` TF-Locoformer blocks sharing one RoPE per path (as the reference)."""
+    if n_blocks < 1:
+        raise ValueError(f"A stack needs at least one block, got {n_blocks}.")
+    make_block = locoformer_factory(emb_dim, conf, n_heads, **block_args)
+    return nn.ModuleList(make_block() for _ in range(n_blocks))

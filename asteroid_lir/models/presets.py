@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from ..masknn.tuss import BLOCK_DEFAULTS, TSE_BLOCK_DEFAULTS
+from ..masknn.locoformer import BLOCK_DEFAULTS, TSE_BLOCK_DEFAULTS
 
 __all__ = ["TFLOCOFORMER_PRESETS", "TUSS_PRESETS", "default_stft", "preset_args"]
 
