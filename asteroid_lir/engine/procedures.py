@@ -258,7 +258,7 @@ def train_gated(job: TrainingJob, exp_dir: Path, epochs: int, minutes):
         epochs_per_decay=int(gated.get("step_size", 5)),
         n_iters=gated.get("n_iters"),
         gate_kwargs=gated.get("gate") or {},
-        config=job.conf,
+        config=_hparams(job.conf),
         network_lr=gated.get("network_lr"),
         gate_lr=gated.get("gate_lr"),
         **job.system_kwargs,
