@@ -36,6 +36,20 @@ def test_every_module_imports_first():
     )
 
 
+def test_corpus_builders_run_as_modules_without_warnings():
+    # A package that imported its builders eagerly would make runpy warn that the module was
+    # imported before it ran (and run its top level twice).
+    from asteroid_lir.synth import build_mini_corpus
+
+    assert build_mini_corpus.__module__ == "asteroid_lir.synth.mini_corpus"
+    for name in ("mini_corpus", "tts_testset"):
+        out = subprocess.run(
+            [sys.executable, "-W", "error", "-m", f"asteroid_lir.synth.{name}", "--help"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert out.returncode == 0 and "--out" in out.stdout, out.stderr[-2000:]
+
+
 def test_data_and_synth_import_no_model_code():
     _run(
         "import sys\n"

@@ -15,9 +15,19 @@ missing in a warning (``speech="auto"``) or an error (an engine asked for by nam
 imports a model: the names shared with the models come from :mod:`asteroid_lir.tasks`.
 """
 
-from .fingerprint import corpus_fingerprint
-from .mini_corpus import build_mini_corpus
-from .tts_testset import build_tts_testset
-from .unified_corpus import build_unified_corpus
+import importlib
 
-__all__ = ["build_mini_corpus", "build_tts_testset", "build_unified_corpus", "corpus_fingerprint"]
+# Loaded on first use, so that ``python -m asteroid_lir.synth.<builder>`` runs its module once.
+_HOMES = {
+    "build_mini_corpus": "mini_corpus",
+    "build_tts_testset": "tts_testset",
+    "build_unified_corpus": "unified_corpus",
+    "corpus_fingerprint": "fingerprint",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
