@@ -298,6 +298,15 @@ def report_body(report: dict) -> list[str]:
     for sec in report["fig5"]:
         lines += ["", f"## Fig. 5: the gate ({sec['task']})", ""]
         lines += claim_lines(sec["claims"])
+        for entry, per_seed in (sec.get("quartiles") or {}).items():
+            if not per_seed:
+                continue
+            cells = []
+            for k, rows in enumerate(zip(*per_seed)):  # quartile k of every seed
+                steps = [r["steps_mean"] for r in rows if r.get("steps_mean") is not None]
+                text = f"Q{k + 1}: {np.mean([r['si_sdri'] for r in rows]):.2f} dB"
+                cells.append(text + (f", {np.mean(steps):.2f} steps" if steps else ""))
+            lines.append(f"- {entry} by input-SNR quartile (mean over seeds): " + "; ".join(cells))
         if sec.get("anytime_curve"):
             lines.append(
                 "- ungated network after each step (mean over seeds): "
