@@ -568,6 +568,41 @@ def test_adaptive_comparison_of_seeds(tmp_path):
                                    gated)})  # fmt: skip
 
 
+@pytest.mark.parametrize("flat", [False, True])
+def test_adaptive_report_compares_the_gate_with_fixed_steps(tmp_path, flat):
+    # The gated model (4.8 dB at 1.6 steps) against its ungated network's anytime curve (4.0 dB
+    # after one step, 4.5 after two): ahead at equal compute. With a flat curve (5.0 dB after
+    # any number of steps), the same saving is free and the gate is behind.
+    steps = {"SE": {"speech": 1, "sfxbg": 1.5}, "MSS": {"bass": 2}}
+    ungated = _measured_results(
+        False, 2.0, 5.0, {"SE": {"speech": 2, "sfxbg": 2}, "MSS": {"bass": 2}}
+    )
+    if flat:
+        for task in ungated["tasks"].values():
+            for point in task["anytime"]:
+                point["improvement"] = 5.0
+    root = tmp_path / "exp"
+    for entry, res in (("ungated", ungated), ("gated", _measured_results(True, 1.2, 4.8, steps))):
+        (root / f"{entry}_s0").mkdir(parents=True)
+        (root / f"{entry}_s0" / "results.json").write_text(json.dumps(res))
+    grid = tmp_path / "grid.yml"
+    grid.write_text(yaml.safe_dump({"steps": 100, "seeds": [0], "entries": {
+        e: {"conf": "x.yml"} for e in ("ungated", "gated")}}))  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(RECIPE.parents[1]))
+    run = subprocess.run(
+        [sys.executable, str(RECIPE / "local" / "claims.py"), "report", "--grid", str(grid),
+         "--root", str(root)], capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    claims = {
+        c["name"]: c for c in json.loads((root / "report.json").read_text())["adaptive"]["claims"]
+    }
+    assert claims["adaptive_tuss"]["verdict"] == "reproduced"  # 40 % saved for 0.2 dB
+    fixed = claims["adaptive_beats_fixed_steps"]
+    assert fixed["verdict"] == ("not reproduced" if flat else "reproduced")
+    assert ("5.00 dB after one step" in fixed["text"]) == flat
+
+
 def test_task_evaluation_measures_a_gated_tuss(index, tmp_path):
     from asteroid_lir.experiment.report import compute_markdown
     from asteroid_lir.experiment.unified_eval import FIVE, evaluate_tasks, is_measured
