@@ -459,6 +459,21 @@ def _slides_run(root: Path, entry: str, seed: int, imp: dict, fifth: float | Non
     (exp / "results.json").write_text(json.dumps(results))
 
 
+def _claims_report(tmp_path: Path, root: Path, entries: tuple, seeds: list) -> dict:
+    """``local/claims.py report`` on the runs under ``root`` (a grid of ``entries``)."""
+    grid = tmp_path / "grid.yml"
+    grid.write_text(yaml.safe_dump(
+        {"steps": 100, "seeds": seeds, "entries": {e: {"conf": "x.yml"} for e in entries}}
+    ))  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(RECIPE.parents[1]))
+    run = subprocess.run(
+        [sys.executable, str(RECIPE / "local" / "claims.py"), "report", "--grid", str(grid),
+         "--root", str(root)], capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads((root / "report.json").read_text())
+
+
 def test_slides_claims_hold_only_beyond_the_seed_spread(tmp_path):
     root = tmp_path / "exp"
     base = {"SE": 2.0, "SS": 3.0, "USS": 1.0, "MSS": 5.0, "CASS": 3.0}
@@ -467,16 +482,7 @@ def test_slides_claims_hold_only_beyond_the_seed_spread(tmp_path):
     for seed, offset in enumerate((-0.2, 0.0, 0.2)):
         _slides_run(root, "baseline", seed, {t: v + offset for t, v in base.items()}, None)
         _slides_run(root, "tuss", seed, {t: v + offset for t, v in tuss.items()}, 2.0 + offset)
-    grid = tmp_path / "grid.yml"
-    grid.write_text(yaml.safe_dump({"steps": 4000, "seeds": [0, 1, 2], "entries": {
-        e: {"conf": "x.yml"} for e in ("tuss", "baseline", "tuss_sfc")}}))  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(RECIPE.parents[1]))
-    run = subprocess.run(
-        [sys.executable, str(RECIPE / "local" / "claims.py"), "report", "--grid", str(grid),
-         "--root", str(root)], capture_output=True, text=True, env=env,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-2000:]
-    report = json.loads((root / "report.json").read_text())
+    report = _claims_report(tmp_path, root, ("tuss", "baseline", "tuss_sfc"), seeds=[0, 1, 2])
     verdicts = {c["name"]: c["verdict"] for sec in (*report["comparisons"], report["five"])
                 for c in sec["claims"]}  # fmt: skip
     for task in ("SE", "SS", "MSS", "CASS"):
@@ -585,18 +591,8 @@ def test_adaptive_report_compares_the_gate_with_fixed_steps(tmp_path, flat):
     for entry, res in (("ungated", ungated), ("gated", _measured_results(True, 1.2, 4.8, steps))):
         (root / f"{entry}_s0").mkdir(parents=True)
         (root / f"{entry}_s0" / "results.json").write_text(json.dumps(res))
-    grid = tmp_path / "grid.yml"
-    grid.write_text(yaml.safe_dump({"steps": 100, "seeds": [0], "entries": {
-        e: {"conf": "x.yml"} for e in ("ungated", "gated")}}))  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(RECIPE.parents[1]))
-    run = subprocess.run(
-        [sys.executable, str(RECIPE / "local" / "claims.py"), "report", "--grid", str(grid),
-         "--root", str(root)], capture_output=True, text=True, env=env,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-2000:]
-    claims = {
-        c["name"]: c for c in json.loads((root / "report.json").read_text())["adaptive"]["claims"]
-    }
+    report = _claims_report(tmp_path, root, ("ungated", "gated"), seeds=[0])
+    claims = {c["name"]: c for c in report["adaptive"]["claims"]}
     assert claims["adaptive_tuss"]["verdict"] == "reproduced"  # 40 % saved for 0.2 dB
     fixed = claims["adaptive_beats_fixed_steps"]
     assert fixed["verdict"] == ("not reproduced" if flat else "reproduced")
