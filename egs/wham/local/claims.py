@@ -303,8 +303,11 @@ def report_body(report: dict) -> list[str]:
                 continue
             cells = []
             for k, rows in enumerate(zip(*per_seed)):  # quartile k of every seed
-                steps = [r["steps_mean"] for r in rows if r.get("steps_mean") is not None]
-                text = f"Q{k + 1}: {np.mean([r['si_sdri'] for r in rows]):.2f} dB"
+                si, steps = (
+                    [r[key] for r in rows if r.get(key) is not None and np.isfinite(r[key])]
+                    for key in ("si_sdri", "steps_mean")
+                )
+                text = f"Q{k + 1}: " + (f"{np.mean(si):.2f} dB" if si else "no mixture")
                 cells.append(text + (f", {np.mean(steps):.2f} steps" if steps else ""))
             lines.append(f"- {entry} by input-SNR quartile (mean over seeds): " + "; ".join(cells))
         if sec.get("anytime_curve"):
