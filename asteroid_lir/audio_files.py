@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .inference import check_prompts, chunk_samples, separate_chunked
-from .models.base import validate_waveform
+from .models.base import check_waveform
 
 __all__ = [
     "SampleRateError",
@@ -144,11 +144,12 @@ def separate_file(
     n_in = audio.shape[-1]
     if channels == "mix":
         wav, chans = audio.mean(0, keepdim=True), [None]
-        validate_waveform(wav, name=f"audio of '{path.name}' (mixed down to mono)")
+        checks = [(wav, f"audio of '{path.name}' (mixed down to mono)")]
     else:
         wav, chans = audio, list(range(1, audio.shape[0] + 1))
-        for c in chans:
-            validate_waveform(audio[c - 1], name=f"audio of channel {c} of '{path.name}'")
+        checks = [(audio[c - 1], f"audio of channel {c} of '{path.name}'") for c in chans]
+    for signal, name in checks:
+        check_waveform(signal, name=name, allow_silence=False)
     model_rate = int(round(float(model.sample_rate)))
     if rate != model_rate and not resample:
         raise SampleRateError(

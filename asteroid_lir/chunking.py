@@ -105,11 +105,6 @@ def chunk_bounds(n_samples: int, chunk_size: int, overlap: int) -> list[tuple[in
     return [(s, min(s + chunk_size, n_samples)) for s in starts]
 
 
-def _rise(fade: int) -> torch.Tensor:
-    t = (torch.arange(fade, dtype=torch.float64) + 0.5) / fade
-    return torch.sin(0.5 * math.pi * t) ** 2
-
-
 def chunk_weights(
     length: int, has_prev: bool, has_next: bool, overlap: int, fade: int
 ) -> torch.Tensor:
@@ -128,7 +123,8 @@ def chunk_weights(
     """
     margin = (overlap - fade) // 2
     weights = torch.ones(length, dtype=torch.float64)
-    rise = _rise(fade)
+    t = (torch.arange(fade, dtype=torch.float64) + 0.5) / fade
+    rise = torch.sin(0.5 * math.pi * t) ** 2
     if has_prev:
         weights[:margin] = 0.0
         weights[margin : margin + fade] = rise

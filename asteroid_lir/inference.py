@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .chunking import align_sources, check_chunk_sizes, chunk_bounds, chunk_weights, source_groups
-from .models.base import check_waveform, to_float_waveform, validate_waveform
+from .models.base import check_waveform, to_float_waveform
 
 __all__ = [
     "ChunkedResult",
@@ -192,7 +192,7 @@ def separate_chunked(
     if batch_chunks < 1:
         raise ValueError(f"batch_chunks must be at least 1, got {batch_chunks}.")
     wav = to_float_waveform(wav)[0]
-    validate_waveform(wav)
+    check_waveform(wav, allow_silence=False)
     if wav.ndim == 1:
         wav = wav[None]
     if wav.ndim != 2:
@@ -218,9 +218,7 @@ def _overlap_add(model, wav, bounds, overlap, fade, batch_chunks, prompts, align
     # previous chunk's overlap are alive at a time; the output accumulates in place.
     batch, n_samples = wav.shape
     n_chunks = len(bounds)
-    out = None
-    groups = None
-    prev_tail = None
+    out = groups = prev_tail = None
     steps = []
     idx = 0
     while idx < n_chunks:

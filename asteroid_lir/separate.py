@@ -70,10 +70,7 @@ def load_model(path: str | Path) -> torch.nn.Module:
         if not (path / "best_model.pth").is_file():
             raise FileNotFoundError(f"The experiment folder '{path}' has no best_model.pth.")
         path = path / "best_model.pth"
-    conf = load_model_conf(path)
-    missing = [k for k in ("model_name", "model_args", "state_dict") if k not in conf]
-    if missing:
-        raise ValueError(f"'{path}' is not a serialize()d model: it lacks {missing}.")
+    conf = load_model_conf(path)  # refuses a file that is not a serialize()d model package
     try:
         model_cls = asteroid_models.get(conf["model_name"])
     except ValueError:
@@ -107,12 +104,13 @@ def collect_inputs(
     for item in inputs:
         path = Path(item)
         if path.is_dir():
+            in_out_dir = out_dir.exists() and path.resolve() == out_dir.resolve()
             found = sorted(
                 p
                 for p in path.iterdir()
                 if p.is_file()
                 and p.suffix.lower() in AUDIO_EXTENSIONS
-                and not (_same_dir(path, out_dir) and _is_output(p.stem, prompts))
+                and not (in_out_dir and _is_output(p.stem, prompts))
             )
             if not found:
                 problems.append((str(path), f"no audio files ({', '.join(AUDIO_EXTENSIONS)})"))
@@ -133,10 +131,6 @@ def collect_inputs(
 def _is_output(stem: str, prompts: Sequence[str] | None) -> bool:
     tags = [] if prompts is None else output_tags(prompts, len(prompts))
     return bool(_OUTPUT_STEM.search(stem)) or any(stem.endswith(f"_{t}") for t in tags)
-
-
-def _same_dir(a: Path, b: Path) -> bool:
-    return b.exists() and a.resolve() == b.resolve()
 
 
 def _name_clashes(files: list[Path]) -> list[str]:
@@ -199,35 +193,28 @@ def build_parser() -> argparse.ArgumentParser:
         description="Separate audio files of any length with a trained asteroid_lir/Asteroid "
         "model, in overlapping chunks with bounded memory.",
     )
-    parser.add_argument("model", help="serialize()d model file, or experiment folder")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
-    parser.add_argument("--out_dir", required=True, type=Path, help="output folder")
-    parser.add_argument(
-        "--chunk_seconds", type=float, default=4.0, help="chunk length (default 4 s)"
-    )
-    parser.add_argument(
-        "--overlap_seconds", type=float, default=1.0, help="overlap of chunks (default 1 s)"
-    )
-    parser.add_argument(
+    add = parser.add_argument
+    add("model", help="serialize()d model file, or experiment folder")
+    add("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
+    add("--out_dir", required=True, type=Path, help="output folder")
+    add("--chunk_seconds", type=float, default=4.0, help="chunk length (default 4 s)")
+    add("--overlap_seconds", type=float, default=1.0, help="overlap of chunks (default 1 s)")
+    add(
         "--fade_seconds",
         type=float,
         default=None,
         help="cross-fade inside the overlap (default: half the overlap, centred)",
     )
-    parser.add_argument(
-        "--batch_chunks", type=int, default=1, help="chunks per model call (default 1)"
-    )
-    parser.add_argument(
-        "--prompts", default=None, help="comma-separated prompt names (prompt-conditioned models)"
-    )
-    parser.add_argument(
+    add("--batch_chunks", type=int, default=1, help="chunks per model call (default 1)")
+    add("--prompts", default=None, help="comma-separated prompt names (prompt-conditioned models)")
+    add(
         "--channels",
         choices=("mix", "each"),
         default="mix",
         help="mix: mix down to mono (default); each: separate every channel",
     )
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    add("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    add("--quiet", action="store_true", help="no progress bars or messages")
     return parser
 
 

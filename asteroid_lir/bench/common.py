@@ -1,12 +1,16 @@
 """Measurement helpers shared by the benchmarks: machine description, alternating timing, the
-spread of repeated measurements, the peak-memory meter, tables."""
+spread of repeated measurements, the peak-memory meter, fresh processes, tables."""
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -15,11 +19,13 @@ import torch
 
 __all__ = [
     "PeakMemory",
-    "spread_text",
+    "in_fresh_process",
     "machine_info",
     "markdown_table",
+    "n_params",
     "ratio_spread",
     "spread",
+    "spread_text",
     "sync",
     "time_alternating",
 ]
@@ -235,6 +241,34 @@ class PeakMemory:
             self._profiler = None
 
 
+def in_fresh_process(fn: Callable[..., dict], kwargs: dict, threads: int | None = None) -> dict:
+    """Run ``fn(**kwargs)`` in a fresh Python process (no allocator state, no inherited peak).
+
+    Args:
+        fn: a module-level function returning a JSON-serialisable dict.
+        kwargs: its arguments (JSON-serialisable).
+        threads: ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` of the child (None: inherited).
+
+    Returns:
+        dict: what ``fn`` returned in the child.
+
+    Raises:
+        subprocess.CalledProcessError: the child failed (with its ``stdout`` and ``stderr``).
+    """
+    env = dict(os.environ)
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    call = json.dumps([fn.__module__, fn.__name__, kwargs])
+    cmd = [sys.executable, "-m", "asteroid_lir.bench.common", call]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def n_params(module: torch.nn.Module) -> int:
+    """Number of parameters of ``module``."""
+    return sum(p.numel() for p in module.parameters())
+
+
 def markdown_table(headers: list[str], rows: list[list]) -> str:
     """A GitHub-flavoured Markdown table."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -243,3 +277,8 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
         for row in rows
     ]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # the child of in_fresh_process
+    _module, _name, _kwargs = json.loads(sys.argv[1])
+    print(json.dumps(getattr(importlib.import_module(_module), _name)(**_kwargs)))

@@ -17,7 +17,7 @@ from asteroid.masknn.convolutional import UConvBlock
 
 from ..experiment import measure
 from ..models.gated_lir_sudormrf import GatedLIRSuDORMRFNet
-from .common import markdown_table, ratio_spread, spread, spread_text, time_alternating
+from .common import markdown_table, n_params, ratio_spread, spread, spread_text, time_alternating
 
 NAME = "early-exit"
 DESCRIPTION = "gated LIR Sudo rm -rf: time per batch vs steps taken, mixed batch, gate overhead"
@@ -29,11 +29,10 @@ MAX_GATE_OVERHEAD = 0.003  # gate multiply-adds / one U-ConvBlock pass
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(NAME)
-    group.add_argument("--early-exit-batch", type=int, default=4, help="batch size (default 4)")
-    group.add_argument(
-        "--early-exit-seconds", type=float, default=4.0, help="input length in s (default 4)"
-    )
-    group.add_argument("--early-exit-iters", type=int, default=4, help="maximum steps (default 4)")
+    arg = group.add_argument
+    arg("--early-exit-batch", type=int, default=4, help="batch size (default 4)")
+    arg("--early-exit-seconds", type=float, default=4.0, help="input length in s (default 4)")
+    arg("--early-exit-iters", type=int, default=4, help="maximum steps (default 4)")
 
 
 def _sizes(args: argparse.Namespace) -> dict:
@@ -49,11 +48,7 @@ def _sizes(args: argparse.Namespace) -> dict:
     )
 
 
-def _macs(fn) -> int:
-    return measure.count_macs(fn)[1]
-
-
-def count_macs(model: GatedLIRSuDORMRFNet, wav: torch.Tensor) -> dict:
+def macs_by_part(model: GatedLIRSuDORMRFNet, wav: torch.Tensor) -> dict:
     """Multiply-adds of the parts of a gated model for the batch ``wav``.
 
     Args:
@@ -78,11 +73,8 @@ def count_macs(model: GatedLIRSuDORMRFNet, wav: torch.Tensor) -> dict:
             for sub_block in masker.blocks[0]:
                 UConvBlock.forward(sub_block, z)
 
-        return {
-            "fixed": _macs(fixed),
-            "uconv_pass": _macs(uconv_pass),
-            "gate": _macs(lambda: masker.gate(z)),
-        }
+        parts = {"fixed": fixed, "uconv_pass": uconv_pass, "gate": lambda: masker.gate(z)}
+        return {name: measure.count_macs(fn)[1] for name, fn in parts.items()}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -109,7 +101,7 @@ def run(args: argparse.Namespace) -> dict:
     with torch.inference_mode():
         runs = time_alternating(fns, repeats=args.repeats, warmup=1, device=device)
         steps_mixed = model.forward_with_steps(wav, force_steps=mixed_steps)[1]
-    macs = count_macs(model.cpu(), wav.cpu())
+    macs = macs_by_part(model.cpu(), wav.cpu())
 
     def predicted(steps_per_sample: list[int]) -> float:
         # Gate evaluations: before every step after min_steps, plus the one that said exit.
@@ -166,8 +158,8 @@ def run(args: argparse.Namespace) -> dict:
         / predicted([n_iters] * batch),
         "macs": macs,
         "gate": {
-            "params": sum(p.numel() for p in model.masker.gate.parameters()),
-            "uconv_block_params": sum(p.numel() for p in model.masker.blocks[0].parameters()),
+            "params": n_params(model.masker.gate),
+            "uconv_block_params": n_params(model.masker.blocks[0]),
             "macs_vs_uconv_pass": macs["gate"] / macs["uconv_pass"],
         },
         "quick": bool(args.quick),
@@ -176,15 +168,8 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def to_markdown(result: dict) -> str:
-    headers = [
-        "run",
-        "steps",
-        "median s",
-        "min-max s",
-        "vs 1 step",
-        "G MACs",
-        "extra step / U-Conv",
-    ]
+    headers = ["run", "steps", "median s", "min-max s", "vs 1 step", "G MACs"]
+    headers += ["extra step / U-Conv"]
     table = []
     for r in result["rows"]:
         min_max = spread_text(r["spread_s"], "{:.4g}", keys=("min", "max"), sep="-")

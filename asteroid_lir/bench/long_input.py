@@ -23,17 +23,22 @@ one-piece output.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import subprocess
-import sys
 import time
 from functools import partial
 from pathlib import Path
 
 import torch
 
-from .common import PeakMemory, markdown_table, ratio_spread, spread, spread_text, time_alternating
+from .common import (
+    PeakMemory,
+    in_fresh_process,
+    markdown_table,
+    ratio_spread,
+    spread,
+    spread_text,
+    time_alternating,
+)
 
 NAME = "long-input"
 DESCRIPTION = (
@@ -168,16 +173,11 @@ def run_case(spec: dict) -> dict:
 
 
 def _run_child(spec: dict) -> dict:
-    env = dict(
-        os.environ, OMP_NUM_THREADS=str(spec["threads"]), MKL_NUM_THREADS=str(spec["threads"])
-    )
-    cmd = [sys.executable, "-m", "asteroid_lir.bench.long_input", "--child", json.dumps(spec)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"long-input case {spec['method']} {spec['seconds']} s failed:\n{proc.stderr[-3000:]}"
-        )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    try:
+        return in_fresh_process(run_case, {"spec": spec}, spec["threads"])
+    except subprocess.CalledProcessError as err:
+        case = f"{spec['method']} {spec['seconds']} s"
+        raise RuntimeError(f"long-input case {case} failed:\n{err.stderr[-3000:]}") from err
 
 
 # ---------------------------------------------------------------------- agreement check
@@ -323,15 +323,3 @@ def to_markdown(result: dict) -> str:
         lines.append(f"Not run: {s['method']} at {_duration(s['seconds'])} ({s['why']}).")
     lines.append(f"Measurement: {result['measurement']}")
     return "\n".join(lines)
-
-
-def _child_main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] != "--child":
-        print("usage: python -m asteroid_lir.bench.long_input --child SPEC_JSON", file=sys.stderr)
-        return 2
-    print(json.dumps(run_case(json.loads(argv[1]))))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_child_main(sys.argv[1:]))

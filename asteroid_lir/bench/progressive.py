@@ -60,12 +60,11 @@ MAX_PEAK_RATIO = {2: 0.55, 4: 0.35}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(NAME)
-    group.add_argument("--progressive-batch", type=int, default=1, help="batch size (default 1)")
-    group.add_argument(
-        "--progressive-seconds", type=float, default=4.0, help="input length in s (default 4)"
-    )
+    arg = group.add_argument
+    arg("--progressive-batch", type=int, default=1, help="batch size (default 1)")
+    arg("--progressive-seconds", type=float, default=4.0, help="input length in s (default 4)")
     n_src = "model outputs: 3 = noisy separation (2 speakers + noise, default), 2 = enhancement"
-    group.add_argument("--progressive-n-src", type=int, default=3, help=n_src)
+    arg("--progressive-n-src", type=int, default=3, help=n_src)
 
 
 # ---------------------------------------------------------------------------- memory on CPU
@@ -112,9 +111,8 @@ class TrainingMemoryMeter:
             "batch": _unique_bytes(batch),
         }
         self._saved: dict = {}  # storage key -> [bytes, references]
-        self.saved_bytes = self.grad_bytes = self.peak_bytes = self._phase_peak = 0
+        self.saved_bytes = self.grad_bytes = self.peak_bytes = 0
         self.breakdown: dict = {}
-        self.phase_peaks: dict[str, int] = {}
         self._hooks: list = []
         self._saved_hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
 
@@ -124,7 +122,6 @@ class TrainingMemoryMeter:
     # -- events
     def _update(self) -> None:
         total = sum(self.static.values()) + self.saved_bytes + self.grad_bytes
-        self._phase_peak = max(self._phase_peak, total)
         if total > self.peak_bytes:
             self.peak_bytes = total
             dynamic = {"saved_activations": self.saved_bytes, "grads": self.grad_bytes}
@@ -161,13 +158,11 @@ class TrainingMemoryMeter:
             self._update()
 
     def mark(self, phase: str) -> None:
-        """Record the peak of the phase that ends here (``forward``, ``backward``, ``step``)."""
+        """A phase of the step ends here (``forward``, ``backward``, ``step``): count it."""
         if phase == "step":
             # Adam allocates its state on the first step only; count what exists now.
             self.static["optimizer_state"] = self._optimizer_bytes()
         self._update()
-        self.phase_peaks[phase] = self._phase_peak
-        self._phase_peak = 0
 
     # -- context manager
     def __enter__(self) -> TrainingMemoryMeter:
@@ -208,11 +203,14 @@ class _StepRunner:
         if isinstance(self.optimizer, (list, tuple)):
             self.optimizer = self.optimizer[0][0]
 
-    def train_step(self) -> None:
+    def train_step(self, mark: Callable[[str], None] = lambda phase: None) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.system.common_step(self.batch, 0, train=True)
+        mark("forward")
         loss.backward()
+        mark("backward")
         self.optimizer.step()
+        mark("step")
 
     def measure_peak(self, device: str) -> dict:
         self.train_step()  # warm-up: optimizer state allocated, as in steady training
@@ -227,20 +225,10 @@ class _StepRunner:
                 # that no activation accounts for.
                 "breakdown": {"allocated_before_step": mem.allocated_before},
             }
-        meter = TrainingMemoryMeter(self.system.model, self.optimizer, self.batch)
-        with meter:
-            loss = self.system.common_step(self.batch, 0, train=True)
-            meter.mark("forward")
-            loss.backward()
-            meter.mark("backward")
-            self.optimizer.step()
-            meter.mark("step")
+        with TrainingMemoryMeter(self.system.model, self.optimizer, self.batch) as meter:
+            self.train_step(meter.mark)
         self.optimizer.zero_grad(set_to_none=True)
-        return {
-            "peak_bytes": int(meter.peak_bytes),
-            "breakdown": meter.breakdown,
-            "phase_peaks": meter.phase_peaks,
-        }
+        return {"peak_bytes": int(meter.peak_bytes), "breakdown": meter.breakdown}
 
 
 def _sizes(args: argparse.Namespace) -> dict:
@@ -321,15 +309,11 @@ def run(args: argparse.Namespace) -> dict:
     }
 
     # Memory: one model at a time, so that nothing else is allocated while it is measured.
-    memory: dict[str, list[dict]] = {}
-    n_runs = sum(len(b) for b in builders.values())
-    with tqdm(total=n_runs, desc="memory", unit="step") as bar:
+    memory: dict[str, list[dict]] = {name: [] for name in builders}
+    with tqdm(total=sum(map(len, builders.values())), desc="memory", unit="step") as bar:
         for name, step_builders in builders.items():
-            memory[name] = []
             for build in step_builders:
-                runner = build()
-                memory[name].append(runner.measure_peak(device))
-                del runner
+                memory[name].append(build().measure_peak(device))  # the runner is freed here
                 if device.startswith("cuda"):
                     torch.cuda.empty_cache()
                 bar.update()
@@ -346,12 +330,16 @@ def run(args: argparse.Namespace) -> dict:
         runs = time_alternating(fns, repeats=repeats, warmup=warmup, device=device)
     del runners
 
-    rows = []
-    for name, (n_blocks, n_sub, n_iters, mode) in zip(names, TABLE2_CONFIGS):
-        steps = memory[name]
+    # Mean over the steps (equal epochs each) of each round's time: one list of `repeats`.
+    per_round = {}
+    for name, steps in memory.items():
         step_runs = [runs[(name, k)] for k in range(1, len(steps) + 1)]
-        # Mean over the steps (equal epochs each) of each round's time: one list of `repeats`.
-        per_round = [sum(r) / len(r) for r in zip(*step_runs)]
+        per_round[name] = [sum(r) / len(r) for r in zip(*step_runs)]
+    reference = names[0]
+    reference_peak = max(s["peak_bytes"] for s in memory[reference])
+    rows, checks = [], {}
+    for name, (n_blocks, n_sub, n_iters, mode) in zip(names, TABLE2_CONFIGS):
+        peak = max(s["peak_bytes"] for s in memory[name])
         rows.append(
             {
                 "config": name,
@@ -359,31 +347,25 @@ def run(args: argparse.Namespace) -> dict:
                 "blocks": n_blocks,
                 "sub_blocks": n_sub,
                 "iterations": n_iters,
-                "peak_bytes": max(s["peak_bytes"] for s in steps),
-                "step_seconds": spread(per_round)["median"],
-                "step_seconds_spread": spread(per_round),
+                "peak_bytes": peak,
+                "step_seconds": spread(per_round[name])["median"],
+                "step_seconds_spread": spread(per_round[name]),
                 "per_step": [
                     {
                         "step": k,
                         "peak_bytes": s["peak_bytes"],
                         "breakdown": s["breakdown"],
-                        "median_seconds": spread(step_runs[k - 1])["median"],
+                        "median_seconds": spread(runs[(name, k)])["median"],
                     }
-                    for k, s in enumerate(steps, start=1)
+                    for k, s in enumerate(memory[name], start=1)
                 ],
-                "_runs": per_round,
+                "peak_vs_end_to_end": peak / reference_peak,
+                "time_vs_end_to_end": ratio_spread(per_round[name], per_round[reference])["median"],
             }
         )
-    reference = rows[0]
-    checks = {}
-    for row in rows:
-        row["peak_vs_end_to_end"] = row["peak_bytes"] / reference["peak_bytes"]
-        row["time_vs_end_to_end"] = ratio_spread(row["_runs"], reference["_runs"])["median"]
-        limit = MAX_PEAK_RATIO.get(row["blocks"]) if row["mode"] == "progressive" else None
+        limit = MAX_PEAK_RATIO.get(n_blocks) if mode == "progressive" else None
         if limit is not None:
-            checks[f"{row['config']}_peak_ratio<={limit}"] = row["peak_vs_end_to_end"] <= limit
-    for row in rows:
-        del row["_runs"]
+            checks[f"{name}_peak_ratio<={limit}"] = peak / reference_peak <= limit
     return {
         "rows": rows,
         "sizes": {**sizes, "samples": n_samples},

@@ -19,7 +19,15 @@ from collections.abc import Callable
 import torch
 
 from ..filterbanks import BandSplitDecoder, BandSplitEncoder, SFCDecoder, SFCEncoder
-from .common import PeakMemory, markdown_table, ratio_spread, spread, spread_text, time_alternating
+from .common import (
+    PeakMemory,
+    markdown_table,
+    n_params,
+    ratio_spread,
+    spread,
+    spread_text,
+    time_alternating,
+)
 
 NAME = "sfc"
 DESCRIPTION = "SFC-CA vs band-split encoder+decoder: parameters, time per forward, peak memory"
@@ -29,25 +37,18 @@ FRONT_ENDS = ("sfc", "band_split")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sfc")
-    group.add_argument("--sfc-seconds", type=float, default=6.0, help="input length (s)")
-    group.add_argument("--sfc-batch", type=int, default=1, help="batch size")
-    group.add_argument("--sfc-sample-rate", type=int, default=44100, help="sampling rate (Hz)")
-    group.add_argument("--sfc-n-fft", type=int, default=2048, help="STFT size")
-    group.add_argument("--sfc-hop", type=int, default=512, help="STFT hop")
-    group.add_argument("--sfc-bands", default="musical", help="musical or bs_roformer")
-    group.add_argument("--sfc-channels", type=int, default=96, help="separator channels (D)")
-    group.add_argument(
-        "--sfc-model-layers", type=int, default=1, help="TF-Locoformer blocks of the full models"
-    )
-    group.add_argument(
-        "--sfc-d-inner", type=int, default=None, help="SFC-CA inner size D' (default: D)"
-    )
-    group.add_argument("--sfc-n-src", type=int, default=1, help="decoded sources")
-    group.add_argument("--sfc-no-training", action="store_true", help="skip the training pass")
-
-
-def n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+    arg = group.add_argument
+    arg("--sfc-seconds", type=float, default=6.0, help="input length (s)")
+    arg("--sfc-batch", type=int, default=1, help="batch size")
+    arg("--sfc-sample-rate", type=int, default=44100, help="sampling rate (Hz)")
+    arg("--sfc-n-fft", type=int, default=2048, help="STFT size")
+    arg("--sfc-hop", type=int, default=512, help="STFT hop")
+    arg("--sfc-bands", default="musical", help="musical or bs_roformer")
+    arg("--sfc-channels", type=int, default=96, help="separator channels (D)")
+    arg("--sfc-model-layers", type=int, default=1, help="TF-Locoformer blocks of the full models")
+    arg("--sfc-d-inner", type=int, default=None, help="SFC-CA inner size D' (default: D)")
+    arg("--sfc-n-src", type=int, default=1, help="decoded sources")
+    arg("--sfc-no-training", action="store_true", help="skip the training pass")
 
 
 def build_front_ends(
@@ -70,13 +71,6 @@ def build_front_ends(
 def _encode_decode(enc: torch.nn.Module, dec: torch.nn.Module, spec: torch.Tensor):
     feats, context = enc.forward_with_context(spec)
     return dec(feats, spec, context)
-
-
-def peak_bytes(fn: Callable[[], object], device: str) -> int:
-    """Peak bytes allocated by PyTorch during ``fn()`` above what was allocated before it."""
-    with PeakMemory(device, cpu_allocations=True) as mem:
-        fn()
-    return mem.allocated_increase
 
 
 def _training_pass(enc, dec, spec, target) -> None:
@@ -109,16 +103,10 @@ def full_model_rows(args: argparse.Namespace, spec: torch.Tensor) -> tuple[list[
             band_config=args.sfc_bands, encoder_kwargs=kwargs,
         ).to(device).eval()  # fmt: skip
     wav = torch.randn(spec.shape[0], (spec.shape[2] - 1) * hop, device=device)
-    measured = measure_pairs(
-        {k: (lambda m=m: m(wav)) for k, m in models.items()}, None, args.repeats, device
-    )
+    forwards = {k: (lambda m=m: m(wav)) for k, m in models.items()}
+    fields, _ = measure_pairs(forwards, None, args.repeats, device)
     rows = [
-        {
-            "front_end": name,
-            "params_total": n_params(model),
-            "forward_s": measured["forward"][name]["s"],
-            "forward_peak_mib": measured["forward"][name]["peak_mib"],
-        }
+        {"front_end": name, "params_total": n_params(model), **fields[name]}
         for name, model in models.items()
     ]
     note = (
@@ -133,16 +121,26 @@ def measure_pairs(
     trainings: dict[str, Callable[[], object]] | None,
     repeats: int,
     device: str,
-) -> dict:
-    """Time (alternating) and peak memory of several callables; used for every row."""
-    out: dict = {"forward": {}, "training": {}}
+) -> tuple[dict, dict]:
+    """Time (alternating) and peak memory of several callables; used for every row.
+
+    Returns:
+        tuple: per name, its row fields (``{phase}_s`` and ``{phase}_peak_mib`` of ``forward``,
+        then of ``training`` when given); per measured phase, the runs of every name.
+    """
+    fields: dict = {name: {} for name in forwards}
+    runs: dict = {}
     for phase, fns in (("forward", forwards), ("training", trainings or {})):
+        if not fns:
+            continue
         with torch.set_grad_enabled(phase == "training"):
-            runs = time_alternating(fns, repeats=repeats, device=device) if fns else {}
+            runs[phase] = time_alternating(fns, repeats=repeats, device=device)
             for name, fn in fns.items():
-                peak = peak_bytes(fn, device) / 2**20
-                out[phase][name] = {"s": spread(runs[name]), "runs": runs[name], "peak_mib": peak}
-    return out
+                with PeakMemory(device, cpu_allocations=True) as mem:
+                    fn()
+                fields[name][f"{phase}_s"] = spread(runs[phase][name])
+                fields[name][f"{phase}_peak_mib"] = mem.allocated_increase / 2**20
+    return fields, runs
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -165,25 +163,20 @@ def run(args: argparse.Namespace) -> dict:
         trainings = {
             k: (lambda e=e, d=d: _training_pass(e, d, spec, target)) for k, (e, d) in pairs.items()
         }
-    measured = measure_pairs(forwards, trainings, args.repeats, device)
-
-    rows = []
-    for name, (enc, dec) in pairs.items():
-        row = {
+    fields, runs = measure_pairs(forwards, trainings, args.repeats, device)
+    rows = [
+        {
             "front_end": name,
             "params_encoder": n_params(enc),
             "params_decoder": n_params(dec),
             "params_total": n_params(enc) + n_params(dec),
+            **fields[name],
         }
-        for phase, m in measured.items():  # forward, and training when measured
-            row |= (
-                {f"{phase}_s": m[name]["s"], f"{phase}_peak_mib": m[name]["peak_mib"]} if m else {}
-            )
-        rows.append(row)
+        for name, (enc, dec) in pairs.items()
+    ]
     ratios = {
-        f"{phase}_sfc_over_band_split": ratio_spread(m["sfc"]["runs"], m["band_split"]["runs"])
-        for phase, m in measured.items()
-        if m
+        f"{phase}_sfc_over_band_split": ratio_spread(r["sfc"], r["band_split"])
+        for phase, r in runs.items()
     }
     model_rows, model_note = full_model_rows(args, spec)
     return {
@@ -209,61 +202,46 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
+def _phase_cells(row: dict, phases: list[str]) -> list[str]:
+    # Time spread and peak MiB of each measured phase of a row.
+    return [c for p in phases for c in (spread_text(row[f"{p}_s"]), f"{row[f'{p}_peak_mib']:.0f}")]
+
+
 def to_markdown(result: dict) -> str:
-    cfg = result["config"]
+    cfg, ratios = result["config"], result["ratios"]
     training = "training_s" in result["rows"][0]
+    phases = ["forward", "training"] if training else ["forward"]
     headers = ["front end", "params enc / dec / total (M)", "forward s (min/med/max)"]
     headers += ["fwd peak MiB"]
     if training:
         headers += ["fwd+bwd s (min/med/max)", "fwd+bwd peak MiB"]
     rows = []
     for r in result["rows"]:
-        row = [
-            r["front_end"],
-            f"{r['params_encoder'] / 1e6:.3f} / {r['params_decoder'] / 1e6:.3f} / "
-            f"{r['params_total'] / 1e6:.3f}",
-            spread_text(r["forward_s"]),
-            f"{r['forward_peak_mib']:.0f}",
-        ]
-        if training:
-            row += [spread_text(r["training_s"]), f"{r['training_peak_mib']:.0f}"]
-        rows.append(row)
-    lines = [markdown_table(headers, rows), ""]
+        params = [f"{r[f'params_{k}'] / 1e6:.3f}" for k in ("encoder", "decoder", "total")]
+        rows.append([r["front_end"], " / ".join(params), *_phase_cells(r, phases)])
     by_name = {r["front_end"]: r for r in result["rows"]}
     ratio = by_name["band_split"]["params_total"] / by_name["sfc"]["params_total"]
-    lines.append(
+    per_pass = ratios.get("training_sfc_over_band_split")
+    per_pass = f"; per training pass: {spread_text(per_pass, '{:.2f}')}" if per_pass else ""
+    full = [
+        [r["front_end"], f"{r['params_total'] / 1e6:.3f}", *_phase_cells(r, ["forward"])]
+        for r in result["full_model_rows"]
+    ]
+    full_headers = ["front end", "params (M)", "forward s (min/med/max)", "fwd peak MiB"]
+    lines = [
+        markdown_table(headers, rows),
+        "",
         f"{cfg['bands']} {cfg['n_bands']} bands, {cfg['sample_rate']} Hz, n_fft {cfg['n_fft']}, "
         f"hop {cfg['hop']}, {cfg['seconds']:g}-s input ({cfg['frames']} frames x "
         f"{cfg['freqs']} bins, batch {cfg['batch']}), D = {cfg['channels']}, SFC D' = "
         f"{cfg['d_inner']}, {cfg['n_src']} source(s); band-split has {ratio:.1f}x the "
         f"parameters of SFC-CA. SFC / band-split time per forward (pairwise, min/med/max): "
-        f"{spread_text(result['ratios']['forward_sfc_over_band_split'], '{:.2f}')}"
-        + (
-            f"; per training pass: "
-            f"{spread_text(result['ratios']['training_sfc_over_band_split'], '{:.2f}')}"
-            if "training_sfc_over_band_split" in result["ratios"]
-            else ""
-        )
-        + f". {result['repeats']} alternating runs after one warm-up; peak = bytes allocated "
-        "during one call above those before it (parameters and input excluded)."
-    )
-    if result["full_model_rows"]:
-        note = f"Full TF-Locoformer model with each front end ({result['full_model_note']}):"
-        lines += ["", note, ""]
-        lines.append(
-            markdown_table(
-                ["front end", "params (M)", "forward s (min/med/max)", "fwd peak MiB"],
-                [
-                    [
-                        r["front_end"],
-                        f"{r['params_total'] / 1e6:.3f}",
-                        spread_text(r["forward_s"]),
-                        f"{r['forward_peak_mib']:.0f}",
-                    ]
-                    for r in result["full_model_rows"]
-                ],
-            )
-        )
-    else:
-        lines += ["", f"Full TF-Locoformer rows: {result['full_model_note']}."]
+        f"{spread_text(ratios['forward_sfc_over_band_split'], '{:.2f}')}{per_pass}. "
+        f"{result['repeats']} alternating runs after one warm-up; peak = bytes allocated "
+        "during one call above those before it (parameters and input excluded).",
+        "",
+        f"Full TF-Locoformer model with each front end ({result['full_model_note']}):",
+        "",
+        markdown_table(full_headers, full),
+    ]
     return "\n".join(lines)

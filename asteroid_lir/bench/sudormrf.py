@@ -14,7 +14,7 @@ import torch
 from asteroid.models import SuDORMRFImprovedNet
 
 from ..models import LIRSuDORMRFNet
-from .common import markdown_table, ratio_spread, spread, spread_text, time_alternating
+from .common import markdown_table, n_params, ratio_spread, spread, spread_text, time_alternating
 
 NAME = "sudormrf"
 DESCRIPTION = (
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "rows": rows,
         "relative_l2_error": rel_err,
-        "params": sum(p.numel() for p in ours.parameters()),
+        "params": n_params(ours),
         "repeats": args.repeats,
     }
 

@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import subprocess
-import sys
 import warnings
 from types import SimpleNamespace
 
@@ -41,7 +39,16 @@ import torch
 from torch import nn
 
 from ..models.tflocoformer import TFLocoformerNet
-from .common import PeakMemory, markdown_table, ratio_spread, spread, spread_text, time_alternating
+from .common import (
+    PeakMemory,
+    in_fresh_process,
+    markdown_table,
+    n_params,
+    ratio_spread,
+    spread,
+    spread_text,
+    time_alternating,
+)
 
 NAME = "tflocoformer"
 DESCRIPTION = (
@@ -213,13 +220,12 @@ def measure_peak(impl: str, preset: str, seconds: float, threads: int) -> dict:
 
 
 def _peak_in_subprocess(impl: str, preset: str, seconds: float, threads: int) -> dict:
-    options = f"--peak {impl} --preset {preset} --seconds {seconds} --threads {threads}"
-    cmd = [sys.executable, "-m", "asteroid_lir.bench.tflocoformer", *options.split()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"error": f"exit {proc.returncode}: {' | '.join(tail)}"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    kwargs = dict(impl=impl, preset=preset, seconds=seconds, threads=threads)
+    try:
+        return in_fresh_process(measure_peak, kwargs)
+    except subprocess.CalledProcessError as err:
+        tail = (err.stderr or err.stdout).strip().splitlines()[-3:]
+        return {"error": f"exit {err.returncode}: {' | '.join(tail)}"}
 
 
 def reference_attention_gb(model: TFLocoformerNet, seconds: float) -> float:
@@ -255,7 +261,7 @@ def run(args: argparse.Namespace) -> dict:
         "preset": preset,
         "input_seconds": seconds,
         "threads": threads,
-        "params": sum(p.numel() for p in ours.parameters()),
+        "params": n_params(ours),
         "repeats": repeats,
         "reference": None if ref is None else reference_paths()[0],
         "reference_missing": reason or None,
@@ -266,7 +272,7 @@ def run(args: argparse.Namespace) -> dict:
             est, target = ours(wav), ref(wav)
             result["relative_l2_error"] = ((est - target).norm() / target.norm()).item()
             result["max_abs_diff"] = (est - target).abs().max().item()
-            result["reference_params"] = sum(p.numel() for p in ref.parameters())
+            result["reference_params"] = n_params(ref)
             fns["reference"] = lambda: ref(wav)
         runs = time_alternating(fns, repeats=repeats)
     result["ours_s"] = spread(runs["ours"])
@@ -300,57 +306,35 @@ def to_markdown(result: dict) -> str:
     if result.get("reference_s"):
         params = f"{result['reference_params'] / 1e6:.3f} M"
         rows.append(["reference", spread_text(result["reference_s"]), params])
-    speed = markdown_table(["implementation", "forward s (min/med/max)", "parameters"], rows)
-    lines = [
-        f"Preset {result['preset']}, {result['input_seconds']:g}-s 8-kHz input, batch 1, "
-        f"{result['threads']} threads, {result['repeats']} alternating runs after one warm-up.",
-        "",
-        speed,
-        "",
-    ]
-    if result.get("reference_s"):
         r = result["ratio_ours_over_reference"]
-        lines.append(
+        comparison = (
             f"ours / reference: {r['median']:.3f} (min {r['min']:.3f}, max {r['max']:.3f}); "
             f"relative L2 difference of the outputs {result['relative_l2_error']:.2e}, max "
             f"{result['max_abs_diff']:.2e}."
         )
     else:
-        lines.append(f"Reference not run: {result['reference_missing']}.")
+        comparison = f"Reference not run: {result['reference_missing']}."
+    lines = [
+        f"Preset {result['preset']}, {result['input_seconds']:g}-s 8-kHz input, batch 1, "
+        f"{result['threads']} threads, {result['repeats']} alternating runs after one warm-up.",
+        "",
+        markdown_table(["implementation", "forward s (min/med/max)", "parameters"], rows),
+        "",
+        comparison,
+    ]
     if result["memory"]:
-        mem = markdown_table(
-            ["input s", "ours: forward peak MB", "ours MB per s", "reference: forward peak MB"],
-            [
-                [
-                    f"{m['seconds']:g}",
-                    _mem(m["ours"]),
-                    "" if "error" in m["ours"] else f"{m['ours']['forward_mb'] / m['seconds']:.1f}",
-                    _mem(m["reference"]),
-                ]
-                for m in result["memory"]
-            ],
-        )
+        headers = ["input s", "ours: forward peak MB", "ours MB per s"]
+        headers += ["reference: forward peak MB"]
+        table = []
+        for m in result["memory"]:
+            ours = m["ours"]
+            per_s = "" if "error" in ours else f"{ours['forward_mb'] / m['seconds']:.1f}"
+            table.append([f"{m['seconds']:g}", _mem(ours), per_s, _mem(m["reference"])])
         lines += [
             "",
             "Peak memory of one forward pass (peak RSS, reset just before the pass, minus the "
             "resident size then; fresh process per length):",
             "",
-            mem,
+            markdown_table(headers, table),
         ]
     return "\n".join(lines)
-
-
-def _main(argv: list[str] | None = None) -> int:
-    # Entry point of the per-length memory subprocesses.
-    parser = argparse.ArgumentParser(prog="python -m asteroid_lir.bench.tflocoformer")
-    parser.add_argument("--peak", choices=("ours", "reference"), required=True)
-    parser.add_argument("--preset", default="S")
-    parser.add_argument("--seconds", type=float, required=True)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
-    print(json.dumps(measure_peak(args.peak, args.preset, args.seconds, args.threads)))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

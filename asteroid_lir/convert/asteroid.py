@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from asteroid.models.sudormrf import SuDORMRFImprovedNet
 
+from . import rename_prefixes
+
 __all__ = ["from_asteroid"]
 
 
@@ -36,11 +38,8 @@ def from_asteroid(model_cls, model):
         raise TypeError(
             f"from_asteroid converts asteroid.models.SuDORMRFImprovedNet, got {type(model)}."
         )
-    masker = model.masker
-    fb = model.encoder.filterbank
-    fb_cfg = fb.get_config()
-    fb_name = {"FreeFB": "free"}.get(fb_cfg.get("fb_name"), None)
-    if fb_name is None:
+    masker, fb_cfg = model.masker, model.encoder.filterbank.get_config()
+    if fb_cfg.get("fb_name") != "FreeFB":
         raise TypeError(f"Only the free filterbank can be converted, got {fb_cfg.get('fb_name')}.")
     new = model_cls(
         n_src=masker.n_src,
@@ -55,12 +54,6 @@ def from_asteroid(model_cls, model):
         mask_act=masker.mask_act,
         sample_rate=model.sample_rate,
     )
-    state = {}
-    for key, value in model.state_dict().items():
-        if key.startswith("masker.sm."):
-            key = "masker.blocks.0." + key[len("masker.sm.") :]
-        elif key.startswith("masker.mask_net."):
-            key = "masker.mask_nets.0." + key[len("masker.mask_net.") :]
-        state[key] = value
-    new.load_state_dict(state)
+    prefixes = {"masker.sm.": "masker.blocks.0.", "masker.mask_net.": "masker.mask_nets.0."}
+    new.load_state_dict(rename_prefixes(model.state_dict(), prefixes))
     return new

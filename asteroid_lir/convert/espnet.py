@@ -16,6 +16,7 @@ from ..masknn.locoformer import LocoformerBlock
 from ..masknn.refinement import REFINEMENT_ARGS
 from ..masknn.tflocoformer import TFLocoformer
 from ..models.base import check_fit
+from . import rename_prefixes
 
 __all__ = ["convert_espnet_state_dict", "from_espnet", "reference_config"]
 
@@ -44,14 +45,7 @@ def convert_espnet_state_dict(state_dict: Mapping) -> dict:
     Returns:
         dict: a state dict for :class:`~asteroid_lir.masknn.TFLocoformer`.
     """
-    out = {}
-    for key, value in state_dict.items():
-        if key.startswith("blocks."):
-            key = "blocks.0." + key[len("blocks.") :]
-        elif key.startswith("deconv."):
-            key = "deconv.0." + key[len("deconv.") :]
-        out[key] = value
-    return out
+    return rename_prefixes(state_dict, {"blocks.": "blocks.0.", "deconv.": "deconv.0."})
 
 
 def reference_config(separator: TFLocoformer) -> dict:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import torch
 
 from ..models.base import check_fit
+from . import rename_prefixes
 
 __all__ = ["from_merl", "merl_model_args", "merl_state_dict", "tuss_band_split_key_map"]
 
@@ -93,17 +94,8 @@ def merl_state_dict(state: Mapping) -> dict:
     Returns:
         dict: a state dict for ``TUSSNet.separator``.
     """
-    key_map = tuss_band_split_key_map()
-    out = {}
-    for key, value in state.items():
-        for prefix in ("model.", "separator."):
-            if key.startswith(prefix):
-                key = key[len(prefix) :]
-        for old, new in key_map.items():
-            if key.startswith(old):
-                key = new + key[len(old) :]
-        out[key] = value
-    return out
+    state = rename_prefixes(state, {"model.separator.": "", "model.": "", "separator.": ""})
+    return rename_prefixes(state, tuss_band_split_key_map())
 
 
 def _ffn_settings(ffn_config, where: str) -> tuple[int, int, int]:

@@ -55,17 +55,16 @@ __all__ = [
 ]
 
 CLASSES = PROMPT_NAMES
-STEM_CLASSES = STEM_NAMES
 BACKGROUNDS = ("sfxbg", "musicbg")
 _TARGET_RMS = 0.05
 
 #: Level range (dB) of each class around an RMS of 0.05 (the reference's gain ranges).
-GAIN_DB = {c: (-10.0, 0.0) if c in ("speech", *STEM_CLASSES) else (-20.0, 0.0) for c in CLASSES}
+GAIN_DB = {c: (-10.0, 0.0) if c in ("speech", *STEM_NAMES) else (-20.0, 0.0) for c in CLASSES}
 #: How often a class may appear in one mixture.
 MAX_COUNT = {c: (4 if c in ("speech", "sfx") else 1) for c in CLASSES}
 #: Probability of the first class of a mixture.
-FIRST = dict.fromkeys(("speech", "sfx", *BACKGROUNDS), 0.2) | dict.fromkeys(STEM_CLASSES, 0.05)
-_STEMS_SMALL = {s: 0.025 for s in STEM_CLASSES}
+FIRST = dict.fromkeys(("speech", "sfx", *BACKGROUNDS), 0.2) | dict.fromkeys(STEM_NAMES, 0.05)
+_STEMS_SMALL = {s: 0.025 for s in STEM_NAMES}
 _OTHERS_SMALL = dict.fromkeys(("speech", "sfx", "sfxbg"), 0.033)
 #: Weights of the class that follows a class (renormalised over the allowed classes).
 NEXT = {
@@ -74,12 +73,12 @@ NEXT = {
     "sfxbg": {"speech": 0.5, "musicbg": 0.4, **_STEMS_SMALL},
     "musicbg": {"speech": 0.34, "sfx": 0.33, "sfxbg": 0.33},
     **{
-        stem: {**{s: (0.3 if s != stem else 0.0) for s in STEM_CLASSES}, **_OTHERS_SMALL}
-        for stem in STEM_CLASSES
+        stem: {**{s: (0.3 if s != stem else 0.0) for s in STEM_NAMES}, **_OTHERS_SMALL}
+        for stem in STEM_NAMES
     },
 }
 #: Pairs of classes never mixed together (the prompts would be ambiguous).
-EXCLUSIVE = {frozenset(("sfx", "sfxbg"))} | {frozenset((s, "musicbg")) for s in STEM_CLASSES}
+EXCLUSIVE = {frozenset(("sfx", "sfxbg"))} | {frozenset((s, "musicbg")) for s in STEM_NAMES}
 
 
 #: The evaluation tasks (:data:`asteroid_lir.tasks.UNIFIED_TASKS`), under the name the recipes
@@ -91,6 +90,23 @@ TASKS = UNIFIED_TASKS
 def _stable_split(name: str) -> str:
     bucket = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) % 10
     return "tt" if bucket == 0 else ("cv" if bucket == 1 else "tr")
+
+
+def _file_problem(path: Path, sample_rate: int, check_silence: bool) -> tuple[int, str, str]:
+    """``(frames, "", "")`` of a usable source file, else ``(0, kind of problem, detail)``."""
+    try:
+        info = sf.info(str(path))
+    except RuntimeError as err:
+        return 0, "unreadable", f" ({err})"
+    if info.samplerate != sample_rate:
+        return 0, "sample rate", f" ({info.samplerate} Hz)"
+    if info.channels != 1:
+        return 0, "not mono", f" ({info.channels} channels)"
+    if info.frames == 0:
+        return 0, "empty", ""
+    if check_silence and not np.abs(sf.read(str(path), dtype="float32")[0]).max() > 0:
+        return 0, "silent", ""
+    return int(info.frames), "", ""
 
 
 def index_sources(root: str | Path, sample_rate: int, check_silence: bool = True) -> dict:
@@ -116,56 +132,32 @@ def index_sources(root: str | Path, sample_rate: int, check_silence: bool = True
         raise FileNotFoundError(f"The source folder '{root}' does not exist.")
     pre_split = any((root / s).is_dir() for s in SPLITS)
     files: dict[str, dict[str, list[Path]]] = {s: {c: [] for c in CLASSES} for s in SPLITS}
-    found_any = False
     for cls in CLASSES:
         folders = [(s, root / s / cls) for s in SPLITS] if pre_split else [(None, root / cls)]
         for split, folder in folders:
-            if not folder.is_dir():
-                continue
             for path in sorted(folder.glob("*.wav")) + sorted(folder.glob("*.flac")):
-                found_any = True
-                target = split or _stable_split(path.stem)
-                files[target][cls].append(path)
-    if not found_any:
+                files[split or _stable_split(path.stem)][cls].append(path)
+    if not any(paths for per_class in files.values() for paths in per_class.values()):
         layout = "<root>/{tr,cv,tt}/<class>/*.wav" if pre_split else "<root>/<class>/*.wav"
         raise FileNotFoundError(
             f"No audio files under '{root}' in the layout {layout}, with <class> one of "
             f"{list(CLASSES)}."
         )
     problems: dict[str, list[str]] = {}
-
-    def problem(kind: str, path: Path, detail: str = "") -> None:
-        problems.setdefault(kind, []).append(f"{path.relative_to(root)}{detail}")
-
     out: dict = {"sample_rate": int(sample_rate), "root": str(root), "splits": {}, "songs": {}}
     for split in SPLITS:
         out["splits"][split] = {}
         for cls in CLASSES:
             entries = []
             for path in files[split][cls]:
-                try:
-                    info = sf.info(str(path))
-                except RuntimeError as err:
-                    problem("unreadable", path, f" ({err})")
-                    continue
-                if info.samplerate != sample_rate:
-                    problem("sample rate", path, f" ({info.samplerate} Hz)")
-                    continue
-                if info.channels != 1:
-                    problem("not mono", path, f" ({info.channels} channels)")
-                    continue
-                if info.frames == 0:
-                    problem("empty", path)
-                    continue
-                if check_silence:
-                    data, _ = sf.read(str(path), dtype="float32")
-                    if not np.abs(data).max() > 0:
-                        problem("silent", path)
-                        continue
-                entries.append({"path": str(path.relative_to(root)), "frames": int(info.frames)})
+                frames, kind, detail = _file_problem(path, sample_rate, check_silence)
+                if kind:
+                    problems.setdefault(kind, []).append(f"{path.relative_to(root)}{detail}")
+                else:
+                    entries.append({"path": str(path.relative_to(root)), "frames": frames})
             out["splits"][split][cls] = entries
         songs: dict[str, dict[str, str]] = {}
-        for stem in STEM_CLASSES:
+        for stem in STEM_NAMES:
             for entry in out["splits"][split][stem]:
                 songs.setdefault(Path(entry["path"]).stem, {})[stem] = entry["path"]
         out["songs"][split] = {k: v for k, v in sorted(songs.items()) if len(v) > 1}
@@ -210,11 +202,9 @@ class SourceBank:
 
     def load(self, rel_path: str) -> np.ndarray:
         """A clip as float32 (cached)."""
-        wav = self._cache.get(rel_path)
-        if wav is None:
-            wav, _ = sf.read(str(self.root / rel_path), dtype="float32")
-            self._cache[rel_path] = wav
-        return wav
+        if rel_path not in self._cache:
+            self._cache[rel_path] = sf.read(str(self.root / rel_path), dtype="float32")[0]
+        return self._cache[rel_path]
 
     def crop(self, entry: dict, length: int, rng: np.random.Generator) -> np.ndarray:
         """``length`` samples of the clip of an index entry, where it is active (float32)."""
@@ -379,7 +369,7 @@ def render_sources(
     absent = absent or [False] * len(classes)
     refs = np.zeros((len(classes), length), dtype=np.float32)
     used: dict[str, set] = {c: set() for c in CLASSES}
-    stems = [i for i, c in enumerate(classes) if c in STEM_CLASSES and not absent[i]]
+    stems = [i for i, c in enumerate(classes) if c in STEM_NAMES and not absent[i]]
     song = None
     if len(stems) > 1 and bank.songs and rng.random() < same_song:
         candidates = [
@@ -397,7 +387,7 @@ def render_sources(
                 song_start = _crop_offset(wav, length, rng)
             piece = _fit(wav, song_start, length, rng)
         elif cls in BACKGROUNDS and rng.random() < dynamic_bg:
-            parts = [p for p in (("sfx",) if cls == "sfxbg" else STEM_CLASSES) if bank.entries[p]]
+            parts = [p for p in (("sfx",) if cls == "sfxbg" else STEM_NAMES) if bank.entries[p]]
             piece = np.zeros(length, dtype=np.float32)
             for _ in range(int(rng.integers(1, 5)) if parts else 0):
                 part = _pick(rng, parts)

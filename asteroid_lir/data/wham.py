@@ -78,15 +78,7 @@ def validate_wham_dir(
         if not split_dir.is_dir():
             problems.append(f"missing split folder {split_dir}")
             continue
-        names = _wav_names(split_dir, problems, report_empty=True)
-        union = set().union(*names.values()) if names else set()
-        for folder, files in names.items():
-            missing = sorted(union - files)
-            if missing and files:
-                problems.append(
-                    f"{len(missing)} file(s) of {split} missing from {split_dir / folder}, "
-                    f"e.g. {', '.join(missing[:3])}"
-                )
+        for folder, files in _wav_names(split_dir, problems, quick=True).items():
             for name in sorted(files)[:_N_CHECKED_FILES]:
                 problems += _header_problems(split_dir / folder / name, sample_rate, quick=True)[1]
     if problems:
@@ -94,8 +86,9 @@ def validate_wham_dir(
     return wav_dir
 
 
-def _wav_names(split_dir: Path, problems: list[str], report_empty: bool) -> dict[str, set[str]]:
-    """The wav files of each folder of a split; missing (and empty) folders go to ``problems``."""
+def _wav_names(split_dir: Path, problems: list[str], quick: bool) -> dict[str, set[str]]:
+    """The wav files of each folder of a split; missing folders and files missing from a folder
+    go to ``problems`` (``quick``: empty folders too, and at most three names per folder)."""
     names = {}
     for folder in WHAM_FOLDERS:
         sub = split_dir / folder
@@ -103,8 +96,15 @@ def _wav_names(split_dir: Path, problems: list[str], report_empty: bool) -> dict
             problems.append(f"missing folder {sub}")
             continue
         names[folder] = {f for f in os.listdir(sub) if f.endswith(".wav")}
-        if report_empty and not names[folder]:
+        if quick and not names[folder]:
             problems.append(f"empty folder {sub} (no .wav files)")
+    union = set().union(*names.values())
+    for folder, files in names.items():
+        missing = sorted(union - files)
+        if missing and (files or not quick):  # quick: an empty folder is reported already
+            listed = f", e.g. {', '.join(missing[:3])}" if quick else ": " + ", ".join(missing)
+            where = f"{split_dir.name} missing from {split_dir / folder}"
+            problems.append(f"{len(missing)} file(s) of {where}{listed}")
     return names
 
 
@@ -126,17 +126,10 @@ def _header_problems(path: Path, sample_rate: int, quick: bool = False) -> tuple
 def _scan_split(split_dir: Path, sample_rate: int) -> tuple[list[dict], list[str]]:
     """Metadata entries of one split and every problem of its files (each file's header)."""
     problems: list[str] = []
-    names = _wav_names(split_dir, problems, report_empty=False)
-    union = sorted(set().union(*names.values())) if names else []
+    names = _wav_names(split_dir, problems, quick=False)
+    union = sorted(set().union(*names.values()))
     if names and not union:
         problems.append(f"no .wav file in {split_dir}")
-    for folder, files in names.items():
-        missing = [n for n in union if n not in files]
-        if missing:
-            problems.append(
-                f"{len(missing)} file(s) of {split_dir.name} missing from {split_dir / folder}: "
-                + ", ".join(missing)
-            )
     entries = []
     for name in union:
         frames = {}
@@ -258,9 +251,9 @@ class WhamDataset(Dataset):
             raise ValueError(f"Metadata file {self.json_path} is not valid JSON: {err}") from err
         if not isinstance(self.entries, list) or not self.entries:
             raise ValueError(f"Metadata file {self.json_path} lists no utterance.")
-        needed = {"id", "length", self.spec["mixture"], *self.spec["speech"]}
-        if return_noise:
-            needed.add(self.spec["noise"])
+        noise = [self.spec["noise"]] if return_noise else []
+        self.target_folders = list(self.spec["speech"]) + noise
+        needed = {"id", "length", self.spec["mixture"], *self.target_folders}
         lacking = needed - set(self.entries[0])
         if lacking:
             raise ValueError(f"Metadata file {self.json_path} lacks the fields {sorted(lacking)}.")
@@ -271,9 +264,6 @@ class WhamDataset(Dataset):
         self.seg_len = None if segment is None else int(round(segment * sample_rate))
         self.return_noise = return_noise
         self.return_id = return_id
-        self.target_folders = list(self.spec["speech"]) + (
-            [self.spec["noise"]] if return_noise else []
-        )
 
     @property
     def n_speech(self) -> int:

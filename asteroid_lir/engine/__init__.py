@@ -1,5 +1,5 @@
 """Training systems (Lightning modules) for asteroid_lir models."""
 
-from .system import LIRSystem
+from .system import LIRSystem, PromptedSystem
 
-__all__ = ["LIRSystem"]
+__all__ = ["LIRSystem", "PromptedSystem"]

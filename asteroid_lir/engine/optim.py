@@ -1,5 +1,6 @@
-"""Optimizer and scheduler factories: build the same optimizer or LR schedule anew for new
-parameters (progressive training rebuilds both at every step boundary)."""
+"""Optimizers and LR schedules: built from a configuration's ``optim`` / ``scheduler`` sections
+(:func:`make_optimizer`, :func:`make_scheduler`), and factories that build the same optimizer or
+schedule anew for new parameters (progressive training rebuilds both at every step boundary)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,42 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-__all__ = ["OptimizerFactory", "SchedulerFactory", "optimizer_factory", "scheduler_factory"]
+__all__ = [
+    "OptimizerFactory",
+    "SchedulerFactory",
+    "make_optimizer",
+    "make_scheduler",
+    "optimizer_factory",
+    "scheduler_factory",
+]
 
 OptimizerFactory = Callable[[Sequence[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], object]
+
+
+def make_optimizer(params, optim_conf: dict) -> torch.optim.Optimizer:
+    """The ``optim`` section's optimizer (Asteroid's registry; default Adam)."""
+    from asteroid.engine.optimizers import make_optimizer as asteroid_optimizer
+
+    optim_conf = dict(optim_conf)
+    return asteroid_optimizer(params, optimizer=optim_conf.pop("optimizer", "adam"), **optim_conf)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, sched_conf: dict | None):
+    """The ``scheduler`` section's schedule: ``step`` (default) or ``plateau``; none if empty."""
+    conf = dict(sched_conf or {})
+    kind = conf.pop("type", "step")
+    if not conf and kind == "step":
+        return None
+    if kind == "step":
+        return torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=int(conf.pop("step_size")), gamma=float(conf.pop("gamma", 0.1))
+        )
+    if kind == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=float(conf.pop("factor", 0.5)), patience=int(conf.pop("patience", 5))
+        )
+    raise ValueError(f"scheduler.type must be 'step' or 'plateau', got {kind!r}.")
 
 
 def optimizer_factory(optimizer) -> OptimizerFactory:
@@ -50,10 +83,11 @@ def _rebuild_scheduler(template, optimizer: torch.optim.Optimizer):
     return type(template)(optimizer, **kwargs)
 
 
-def scheduler_factory(scheduler) -> SchedulerFactory | None:
-    """A callable ``optimizer -> scheduler`` from a template, a factory or a Lightning dict."""
+def scheduler_factory(scheduler) -> SchedulerFactory:
+    """A callable ``optimizer -> scheduler`` from a template, a factory or a Lightning dict
+    (``optimizer -> None`` for no scheduler)."""
     if scheduler is None:
-        return None
+        return lambda opt: None
     if isinstance(scheduler, dict):
         inner = scheduler_factory(scheduler["scheduler"])
         rest = {k: v for k, v in scheduler.items() if k != "scheduler"}

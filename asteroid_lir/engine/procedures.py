@@ -22,20 +22,20 @@ schedule is ``scheduler.type: step`` (``step_size`` epochs, ``gamma``: the paper
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import torch
 
 from ..experiment.config import dump_config
 from ..experiment.trainer import DONE_FILE, fit, load_weights, save_model, write_json
+from .optim import make_optimizer, make_scheduler
 from .system import LIRSystem
 
 __all__ = [
     "TRAINING_MODES",
     "TrainingJob",
     "completed_steps",
-    "make_optimizer",
-    "make_scheduler",
     "train",
 ]
 
@@ -84,31 +84,6 @@ class TrainingJob:
     @property
     def training(self) -> dict:
         return self.conf["training"]
-
-
-def make_optimizer(params, optim_conf: dict) -> torch.optim.Optimizer:
-    """The ``optim`` section's optimizer (Asteroid's registry; default Adam)."""
-    from asteroid.engine.optimizers import make_optimizer as asteroid_optimizer
-
-    optim_conf = dict(optim_conf)
-    return asteroid_optimizer(params, optimizer=optim_conf.pop("optimizer", "adam"), **optim_conf)
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, sched_conf: dict | None):
-    """The ``scheduler`` section's schedule: ``step`` (default) or ``plateau``; none if empty."""
-    conf = dict(sched_conf or {})
-    kind = conf.pop("type", "step")
-    if not conf and kind == "step":
-        return None
-    if kind == "step":
-        return torch.optim.lr_scheduler.StepLR(
-            optimizer, step_size=int(conf.pop("step_size")), gamma=float(conf.pop("gamma", 0.1))
-        )
-    if kind == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=float(conf.pop("factor", 0.5)), patience=int(conf.pop("patience", 5))
-        )
-    raise ValueError(f"scheduler.type must be 'step' or 'plateau', got {kind!r}.")
 
 
 def _hparams(value):
@@ -230,8 +205,6 @@ def train_gated(job: TrainingJob, exp_dir: Path, epochs: int, minutes):
     pre_dir = exp_dir / "pretrain"
     pre_model = pre_dir / "best_model.pth"
     if pre_model.is_file():
-        import json
-
         print(f"[stage 2] Pre-trained network found, skipping pre-training: {pre_model}")
         done_file = pre_dir / DONE_FILE
         pre_report = json.loads(done_file.read_text()) if done_file.is_file() else {}
@@ -286,11 +259,7 @@ def train(job: TrainingJob):
         ValueError: an unknown training mode.
     """
     mode = job.training.get("mode", "end_to_end")
-    procedures = {
-        "end_to_end": train_end_to_end,
-        "progressive": train_progressive,
-        "gated": train_gated,
-    }
+    procedures = dict(zip(TRAINING_MODES, (train_end_to_end, train_progressive, train_gated)))
     if mode not in procedures:
         raise ValueError(f"training.mode must be one of {TRAINING_MODES}, got {mode!r}.")
     minutes = job.training.get("max_time_minutes")

@@ -9,11 +9,9 @@ Training is split into N steps, one per distinct block, run as a single Lightnin
   so they build no autograd graph and keep no activations: the memory of a training step is
   that of block k's iterations and head k, whatever k. That is where the saving comes from.
 
-The optimizer and the learning-rate schedule are built anew at each step boundary, over the
-step's parameters only (the LR schedule restarts). The step is a function of the epoch, so a
-run resumed from any checkpoint continues in the right step and epoch, with the right optimizer
-state. After each step, ``step{k}-last.ckpt`` (full training state) and ``step{k}_model.pth``
-(the deployable prefix model of :func:`export_prefix`) are written next to the checkpoints.
+The optimizer and schedule restart at each step boundary, over the step's parameters only; a
+resumed run continues in the epoch's step (:class:`ProgressiveSystem` says how, and what each
+step writes).
 
 A recipe builds it like an Asteroid ``System``::
 
@@ -46,7 +44,6 @@ from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 
 from ..models.refinement import RefinementModelMixin, export_prefix
-from .multihead import MultiHeadSystem
 from .optim import OptimizerFactory, optimizer_factory, scheduler_factory
 from .system import LIRSystem
 
@@ -109,6 +106,35 @@ def split_epochs(total_epochs: int, n_steps: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------- systems
+class MultiHeadSystem(LIRSystem):
+    """End-to-end training of a multi-head refinement model: the reference of progressive
+    training.
+
+    Args:
+        model: a refinement model with ``head_per_block=True`` (or a single block).
+        *args, **kwargs: the other arguments of :class:`~asteroid_lir.engine.LIRSystem`
+            (optimizer, loss, loaders, scheduler, config, online remixing, ``warmup_steps``,
+            ``prompted_batches``).
+        heads (str): ``"all"``: the loss is the sum of the losses of every block's head (each
+            after its block's iterations); ``"last"``: only the last head's loss (plain
+            end-to-end training). Validation always scores the last head, the deployed output.
+    """
+
+    def __init__(self, model: RefinementModelMixin, *args, heads: str = "all", **kwargs):
+        model.check_heads_per_block()
+        if heads not in ("all", "last"):
+            raise ValueError(f"heads must be 'all' or 'last', got {heads!r}.")
+        super().__init__(model, *args, **kwargs)
+        self.heads = heads
+
+    def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
+        inputs, targets, loss_args = self.unpack(batch, train)
+        if self.heads == "last" or not train:
+            return self.loss_func(self.model(*inputs), targets, *loss_args)
+        estimates = self.model.run_block_ends(inputs)
+        return sum(self.loss_func(est, targets, *loss_args) for est in estimates)
+
+
 class ProgressiveSystem(LIRSystem):
     """Lightning system training an N-block ``LIRSuDORMRFNet`` block by block (paper Sec. 2.2).
 
@@ -272,16 +298,23 @@ class ProgressiveSystem(LIRSystem):
         step's optimizer.
         """
         self.freeze_for_step(step)
+        if self._activate(step):
+            rank_zero_info(
+                f"Progressive training: step {step}/{self.n_prog_steps} (block {step}, head "
+                f"{step}) from epoch {self._trainer.current_epoch}; optimizer over "
+                f"{sum(p.numel() for p in self.step_parameters())} parameters."
+            )
+
+    def _activate(self, step: int) -> bool:
+        # Make `step` the active one; a trainer that has built its optimizers rebuilds them for
+        # it (configure_optimizers reads `active_step`). True when they were rebuilt.
         changed = step != self.active_step
         self.active_step = step
         trainer = self._trainer
         if changed and trainer is not None and trainer.strategy.optimizers:
             trainer.strategy.setup_optimizers(trainer)
-            rank_zero_info(
-                f"Progressive training: step {step}/{self.n_prog_steps} (block {step}, head "
-                f"{step}) from epoch {trainer.current_epoch}; optimizer over "
-                f"{sum(p.numel() for p in self.step_parameters())} parameters."
-            )
+            return True
+        return False
 
     def _sync_step(self) -> None:
         # Idempotent: enters the epoch's step if needed and (re)applies its freezing, which a
@@ -292,9 +325,7 @@ class ProgressiveSystem(LIRSystem):
     def configure_optimizers(self):
         """Optimizer over the active step's parameters and a fresh LR schedule."""
         self.optimizer = self._make_optimizer(self.step_parameters())
-        self.scheduler = (
-            None if self._make_scheduler is None else self._make_scheduler(self.optimizer)
-        )
+        self.scheduler = self._make_scheduler(self.optimizer)
         return super().configure_optimizers()
 
     def setup(self, stage: str) -> None:
@@ -351,13 +382,9 @@ class ProgressiveSystem(LIRSystem):
         ):
             self._save_step_outputs(self.active_step)
 
-    def _step_output_dir(self) -> Path:
-        callback = self.trainer.checkpoint_callback
-        dirpath = getattr(callback, "dirpath", None)
-        return Path(dirpath or os.path.join(self.trainer.default_root_dir, "checkpoints"))
-
     def _save_step_outputs(self, step: int) -> None:
-        out_dir = self._step_output_dir()
+        dirpath = getattr(self.trainer.checkpoint_callback, "dirpath", None)
+        out_dir = Path(dirpath or os.path.join(self.trainer.default_root_dir, "checkpoints"))
         self.trainer.save_checkpoint(out_dir / f"step{step}-last.ckpt")  # on every rank
         if self.trainer.is_global_zero:
             package = export_prefix(self.model, step).serialize()
@@ -391,12 +418,7 @@ class ProgressiveSystem(LIRSystem):
         # sets up optimizers (configure_optimizers then reads `active_step`), except for
         # strategies that restore after setup, whose optimizers are rebuilt here. Freezing waits
         # for on_train_start: DDP must first wrap the model with every block trainable.
-        step = int(saved["active_step"])
-        changed = step != self.active_step
-        self.active_step = step
-        trainer = self._trainer
-        if changed and trainer is not None and trainer.strategy.optimizers:
-            trainer.strategy.setup_optimizers(trainer)
+        self._activate(int(saved["active_step"]))
 
     # ------------------------------------------------------------------ forward and loss
     def forward_step(self, *inputs: torch.Tensor, step: int | None = None) -> torch.Tensor:

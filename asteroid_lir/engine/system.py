@@ -1,4 +1,5 @@
-"""Lightning system for training asteroid_lir models (Asteroid's ``System`` + online remixing)."""
+"""Lightning systems for training asteroid_lir models: Asteroid's ``System`` with online remixing
+(:class:`LIRSystem`), and its prompted-batch variant (:class:`PromptedSystem`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from asteroid.engine.system import System
 
 from ..inference import takes_prompts
 
-__all__ = ["LIRSystem"]
+__all__ = ["LIRSystem", "PromptedSystem"]
 
 
 class LIRSystem(System):
@@ -107,3 +108,23 @@ class LIRSystem(System):
         dataset = getattr(self.train_loader, "dataset", None)
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(self.current_epoch)
+
+
+class PromptedSystem(LIRSystem):
+    """Trains a prompt model (``model(mix, prompts)``) or a model with fixed outputs end to end.
+
+    :class:`LIRSystem` with ``prompted_batches=True`` (see there; e.g. on
+    ``asteroid_lir.data.unified.UnifiedMixtures``, which draws new mixtures every epoch): the
+    loss (:class:`~asteroid_lir.losses.PromptSNRLoss`) gets the prompts of a prompt model (PIT
+    inside equal prompts) and ``None`` for a fixed-output model (PIT over all outputs, references
+    padded with zeros). No online remixing (the mixtures are drawn anew).
+
+    Args:
+        *args, **kwargs: those of :class:`LIRSystem` (``warmup_steps`` for a linear
+            learning-rate warm-up; ``remix_task`` is ignored).
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.pop("remix_task", None)
+        kwargs["prompted_batches"] = True
+        super().__init__(*args, **kwargs)

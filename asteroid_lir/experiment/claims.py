@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .grid import collect, load_grid
+from .report import markdown_section, markdown_table
 
-__all__ = ["claim", "claim_lines", "claims_main", "iter_claims"]
+__all__ = ["claim", "claim_lines", "claims_main", "iter_claims", "mean_std", "section"]
 
 
 def claim(name: str, verdict: bool | None, text: str, numbers: dict | None = None) -> dict:
@@ -30,6 +31,28 @@ def claim(name: str, verdict: bool | None, text: str, numbers: dict | None = Non
 def claim_lines(claims: list[dict]) -> list[str]:
     """Markdown bullets of claims."""
     return [f"- **{c['verdict']}** ({c['name']}): {c['text']}" for c in claims]
+
+
+def section(
+    title: str, claims: list[dict], header: list[str] | None = None, rows: list | None = None
+) -> list[str]:
+    """A report's section: its level-2 heading, its table (when ``header`` is given) and claims.
+
+    Args:
+        title, claims: the heading's text and the :func:`claim` records.
+        header, rows: the table (cells through :func:`~asteroid_lir.experiment.report.fmt`).
+
+    Returns:
+        list of str: the Markdown lines, starting with an empty one.
+    """
+    table = [] if header is None else [markdown_table(header, rows)]
+    return ["", *markdown_section(title, *table, claim_lines(claims))]
+
+
+def mean_std(summary: dict, sign: str = "") -> str:
+    """``mean ± std`` of :func:`asteroid_lir.experiment.stats.seed_summary` in dB, two decimals
+    (``sign="+"``: the mean signed)."""
+    return f"{summary['mean']:{sign}.2f} ± {summary['std']:.2f}"
 
 
 def iter_claims(node) -> Iterator[dict]:

@@ -48,15 +48,6 @@ BUDGET_KEYS = ("training.epochs", "training.max_time_minutes")
 EVALUATION_KEYS = ("evaluation",)
 
 
-def already_trained(exp_dir: Path, conf: dict) -> bool:
-    """:func:`check_experiment` for a training entry point: ``True`` (with a message) when the
-    folder holds this experiment, trained; ``False`` when training is to run."""
-    if check_experiment(exp_dir, conf) == "done":
-        print(f"[stage 2] {exp_dir} is already trained with this configuration; skipping.")
-        return True
-    return False
-
-
 def check_experiment(exp_dir: Path, conf: dict) -> str:
     """The state of an experiment folder for the configuration ``conf`` as it will be trained.
 

@@ -12,8 +12,6 @@ as YAML) are applied last, and reach the configuration that is saved with the ex
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,6 @@ import yaml
 
 __all__ = [
     "apply_overrides",
-    "config_digest",
     "deep_merge",
     "dump_config",
     "load_config",
@@ -152,9 +149,3 @@ def load_config(
 def dump_config(conf: dict) -> str:
     """YAML text of a configuration, in its own key order."""
     return yaml.safe_dump(conf, sort_keys=False)
-
-
-def config_digest(conf: dict) -> str:
-    """A short hash of a configuration's content (key order does not matter)."""
-    text = json.dumps(conf, sort_keys=True, default=str)
-    return hashlib.sha1(text.encode()).hexdigest()[:12]

@@ -49,6 +49,7 @@ __all__ = [
     "score_sources",
     "speech_items",
     "summarize",
+    "timing_record",
 ]
 
 
@@ -175,29 +176,29 @@ def write_example(folder: Path, mix, refs, est, sample_rate: int, names: Sequenc
         sf.write(folder / f"{name}_estimate.wav", scaled, sample_rate, subtype="FLOAT")
 
 
-def speech_items(dataset, n_items: int | None = None) -> list[dict]:
-    """Evaluation items of a speech dataset whose targets are the speakers then the noise
-    (:class:`asteroid_lir.data.WhamDataset` with ``return_noise=True``): the speech references,
-    the noise (for the input SNR) and the speech outputs as the only candidates. Each item is
-    read when it is scored (``load``).
+def speech_items(test_json: str | Path, task: str, sample_rate: int) -> list[dict]:
+    """Evaluation items of the whole mixtures of a WHAM!-layout test set
+    (:class:`asteroid_lir.data.WhamDataset`, targets the speakers then the noise): the speech
+    references, the noise (for the input SNR) and the speech outputs as the only candidates.
+    Each item is read when it is scored (``load``).
 
     Args:
-        dataset: the dataset (``n_speech``, ``entries``; items ``(mixture, targets, ...)``).
-        n_items: the first ``n_items`` mixtures (default: all).
+        test_json: the test set's metadata (``tt.json``).
+        task: ``sep_noisy`` or ``enh_single``.
+        sample_rate: sample rate in Hz.
     """
+    from ..data import WhamDataset
+
+    dataset = WhamDataset(str(test_json), task=task, segment=None, sample_rate=sample_rate,
+                          return_noise=True, return_id=True)  # fmt: skip
     n_speech = dataset.n_speech
-    count = len(dataset) if n_items is None else min(len(dataset), int(n_items))
 
     def load(i: int) -> dict:
         mix, targets = dataset[i][:2]
-        return {
-            "mixture": mix.numpy(),
-            "references": targets[:n_speech].numpy(),
-            "noise": targets[n_speech].numpy(),
-            "candidates": n_speech,
-        }
+        return {"mixture": mix.numpy(), "references": targets[:n_speech].numpy(),
+                "noise": targets[n_speech].numpy(), "candidates": n_speech}  # fmt: skip
 
-    return [{"id": dataset.entries[i]["id"], "load": lambda i=i: load(i)} for i in range(count)]
+    return [{"id": e["id"], "load": lambda i=i: load(i)} for i, e in enumerate(dataset.entries)]
 
 
 def evaluate_items(
@@ -246,6 +247,7 @@ def evaluate_items(
     from tqdm import tqdm
 
     device = torch.device(device or "cpu")
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda device: None
     rows, compute_s, audio_s = [], 0.0, 0.0
     with torch.inference_mode():
         for k, item in enumerate(tqdm(items, desc=progress, unit="mix", disable=progress is None)):
@@ -253,12 +255,10 @@ def evaluate_items(
                 item = {"id": item["id"], **item["load"]()} if "load" in item else item
                 mix = np.asarray(item["mixture"], dtype=np.float32)
                 wav = torch.from_numpy(mix)[None].to(device)
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
+                sync(device)
                 tic = time.perf_counter()
                 est, steps = run_model(model, wav, item.get("prompts"))
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
+                sync(device)
                 compute_s += time.perf_counter() - tic
                 audio_s += mix.shape[-1] / sample_rate
                 refs = np.asarray(item["references"])
@@ -321,6 +321,11 @@ def _measured(model, wav, item: dict, matched: list[int], sample_rate: int, metr
     return out
 
 
+def _mean(values) -> float | None:
+    """The mean of ``values`` as a float; ``None`` for no values."""
+    return float(np.mean(values)) if len(values) else None
+
+
 def summarize(rows: list[dict], metrics: Sequence[str], timing: dict) -> dict:
     """Means over mixtures and references (and per reference) of every metric, the mean input
     SNR, the real-time factor and the mean steps of gated models."""
@@ -332,28 +337,36 @@ def summarize(rows: list[dict], metrics: Sequence[str], timing: dict) -> dict:
         summary[f"input_{metric}"] = float(np.mean([r[f"input_{metric}"] for r in rows]))
         summary[f"output_{metric}"] = float(np.mean([r[metric] for r in rows]))
     snrs = np.array([r.get("input_snr", np.nan) for r in rows])
-    finite = snrs[np.isfinite(snrs)]
-    steps = [r["steps"] for r in rows if "steps" in r]
-    summary["input_snr_mean"] = float(finite.mean()) if finite.size else None
-    summary["rtf"] = timing["compute_seconds"] / max(timing["audio_seconds"], 1e-9)
-    summary["steps_mean"] = float(np.mean(steps)) if steps else None
+    summary["input_snr_mean"] = _mean(snrs[np.isfinite(snrs)])
+    summary["rtf"] = _real_time_factor(timing)
+    summary["steps_mean"] = _mean([r["steps"] for r in rows if "steps" in r])
     return summary
 
 
-def _by_prompt(rows: list[dict], values: dict) -> dict[str, dict[str, list[float]]]:
-    # {prompt name: {key: [the per-reference values of every row]}} for each key of `values`,
-    # ``{key: row -> per-reference list or None}`` (rows without it are left out).
-    per: dict[str, dict[str, list[float]]] = {}
+def timing_record(device: torch.device | str | None, timing: dict) -> dict:
+    """The ``timing`` of an evaluation's results: the device, torch's CPU threads and the
+    real-time factor (compute time / audio duration) of :func:`evaluate_items`' ``timing``."""
+    rtf = _real_time_factor(timing)
+    return {"device": str(device), "threads": torch.get_num_threads(), "rtf": rtf}
+
+
+def _real_time_factor(timing: dict) -> float:
+    return timing["compute_seconds"] / max(timing["audio_seconds"], 1e-9)
+
+
+def _grouped(rows: list[dict], get, groups=lambda row: row["names"]) -> dict[str, list[float]]:
+    # {group: [the values of every row in it]}: ``get(row)`` gives a row's values, one per
+    # reference (``None``: the row is left out), ``groups(row)`` the group of each reference
+    # (default: its name, the prompt).
+    per: dict = {}
     for row in rows:
-        for key, get in values.items():
-            got = get(row)
-            for name, value in zip(row["names"], got if got is not None else []):
-                per.setdefault(name, {}).setdefault(key, []).append(value)
+        for group, value in zip(groups(row), get(row) or []):
+            per.setdefault(group, []).append(value)
     return per
 
 
-def _mean_of_prompt_means(per: dict, key: str) -> float:
-    return float(np.mean([np.mean(v[key]) for v in per.values()]))
+def _mean_of_means(per: dict[str, list[float]]) -> float:
+    return float(np.mean([np.mean(v) for v in per.values()]))
 
 
 def per_prompt_summary(rows: list[dict], metric: str) -> dict:
@@ -366,29 +379,23 @@ def per_prompt_summary(rows: list[dict], metric: str) -> dict:
     multiply-adds of that output, in G); for the task ``steps_mean`` (over every output),
     ``gmacs_per_mixture`` (the refinement's G multiply-adds per mixture) and ``anytime``
     (:func:`anytime_summary`)."""
-    values = {
-        "score": lambda r: r[metric],
-        "improvement": lambda r: r[f"{metric}i"],
-        "input": lambda r: r[f"input_{metric}"],
-        "steps": lambda r: r.get("output_steps"),
-        "gmacs": lambda r: r.get("output_gmacs"),
-    }
-    per = _by_prompt(rows, values)
+    keys = {"score": metric, "improvement": f"{metric}i", "input": f"input_{metric}",
+            "steps": "output_steps", "gmacs": "output_gmacs"}  # fmt: skip
+    per = {k: _grouped(rows, lambda r, key=key: r.get(key)) for k, key in keys.items()}
     prompts = {
-        name: {f"mean_{k}": float(np.mean(v)) for k, v in slot.items()} | {"n": len(slot["score"])}
-        for name, slot in per.items()
+        name: {f"mean_{k}": float(np.mean(g[name])) for k, g in per.items() if name in g}
+        | {"n": len(scores)}
+        for name, scores in per["score"].items()
     }
-    summary = {
+    return {
         "metric": metric,
         "n_mixtures": len(rows),
-        **{k: _mean_of_prompt_means(per, k) for k in ("score", "improvement", "input")},
+        **{k: _mean_of_means(per[k]) for k in ("score", "improvement", "input")},
+        "steps_mean": _mean([s for r in rows for s in r.get("output_steps") or []]),
+        "gmacs_per_mixture": _mean([r["refine_gmacs"] for r in rows if "refine_gmacs" in r]),
+        "anytime": anytime_summary(rows, metric),
+        "per_prompt": prompts,
     }
-    steps = [s for r in rows for s in r.get("output_steps") or []]
-    summary["steps_mean"] = float(np.mean(steps)) if steps else None
-    gmacs = [r["refine_gmacs"] for r in rows if "refine_gmacs" in r]
-    summary["gmacs_per_mixture"] = float(np.mean(gmacs)) if gmacs else None
-    summary["anytime"] = anytime_summary(rows, metric)
-    return {**summary, "per_prompt": prompts}
 
 
 def anytime_summary(rows: list[dict], metric: str) -> list[dict] | None:
@@ -399,16 +406,13 @@ def anytime_summary(rows: list[dict], metric: str) -> list[dict] | None:
         return None
     curve = []
     for k, point in enumerate(rows[0]["anytime"]):
-        per = _by_prompt(rows, {"improvement": lambda r, k=k: r["anytime"][k][f"{metric}i"]})
-        improvement = {name: float(np.mean(v["improvement"])) for name, v in per.items()}
-        curve.append(
-            {
-                "steps": point["steps"],
-                "improvement": float(np.mean(list(improvement.values()))),
-                "gmacs_per_mixture": float(np.mean([r["anytime"][k]["gmacs"] for r in rows])),
-                "per_prompt": improvement,
-            }
-        )
+        per = _grouped(rows, lambda r, k=k: r["anytime"][k][f"{metric}i"])
+        curve.append({
+            "steps": point["steps"],
+            "improvement": _mean_of_means(per),
+            "gmacs_per_mixture": float(np.mean([r["anytime"][k]["gmacs"] for r in rows])),
+            "per_prompt": {name: float(np.mean(v)) for name, v in per.items()},
+        })  # fmt: skip
     return curve
 
 
@@ -425,22 +429,15 @@ def position_summary(rows: list[dict], metric: str) -> dict:
     for pos in range(len(rows[0]["names"])):
         imps = np.array([r[f"{metric}i"][pos] for r in rows])
         levels = np.array([r["output_db"][pos] for r in rows])
-        by_pos.append(
-            {
-                "position": pos + 1,
-                "mean_improvement": float(imps.mean()),
-                "min_improvement": float(imps.min()),
-                "fraction_improved": float((imps > 0).mean()),
-                "mean_output_db": float(levels.mean()),
-                "fraction_silent": float((levels < SILENT_DB).mean()),
-            }
-        )
+        by_pos.append({
+            "position": pos + 1, "mean_improvement": float(imps.mean()),
+            "min_improvement": float(imps.min()), "fraction_improved": float((imps > 0).mean()),
+            "mean_output_db": float(levels.mean()),
+            "fraction_silent": float((levels < SILENT_DB).mean()),
+        })  # fmt: skip
     last = dict(by_pos[-1])
-    classes = sorted({r["names"][-1] for r in rows})
-    last["by_class"] = {
-        c: float(np.mean([r[f"{metric}i"][-1] for r in rows if r["names"][-1] == c]))
-        for c in classes
-    }
+    by_class = _grouped(rows, lambda r: r[f"{metric}i"][-1:], lambda r: r["names"][-1:])
+    last["by_class"] = {c: float(np.mean(v)) for c, v in sorted(by_class.items())}
     last["passes"] = bool(last["mean_improvement"] > 0 and last["mean_output_db"] > SILENT_DB)
     return {"by_position": by_pos, "last": last}
 
@@ -467,8 +464,7 @@ def quartile_table(snrs: np.ndarray, values: dict, steps: np.ndarray | None) -> 
         sel = bins == q
         row = {"quartile": q + 1, "snr_low": float(edges[q]), "snr_high": float(edges[q + 1])}
         row["count"] = int(sel.sum())
-        for name, per_mix in values.items():
-            row[name] = float(per_mix[sel].mean()) if sel.any() else None
-        row["steps_mean"] = float(steps[sel].mean()) if steps is not None and sel.any() else None
+        row.update({name: _mean(per_mix[sel]) for name, per_mix in values.items()})
+        row["steps_mean"] = None if steps is None else _mean(steps[sel])
         rows.append(row)
     return rows

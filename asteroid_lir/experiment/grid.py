@@ -116,31 +116,25 @@ def grid_runs(grid: dict, base_dir: str | Path = ".") -> list[dict]:
         list of dict: ``entry``, ``seed``, ``tag``, ``conf``, ``overrides`` (strings for the
         recipe's ``--set``) and ``args`` (the entry's own ``run.sh`` options).
     """
-    runs = []
+    budgets = {}
     for name, entry in grid["entries"].items():
         conf = load_config(
             Path(base_dir) / entry["conf"], [*grid.get("set", []), *entry.get("set", [])]
         )
-        budget = _budget(conf, int(grid["steps"]), entry.get("joint_share"))
-        for seed in grid["seeds"]:
-            overrides = [
-                *budget,
-                f"training.seed={seed}",
-                f"training.num_threads={int(grid['threads'])}",
-                "training.max_time_minutes=null",
-                *grid.get("set", []),
-                *entry.get("set", []),
-            ]
-            runs.append(
-                {
-                    "entry": name,
-                    "seed": seed,
-                    "tag": f"{name}_s{seed}",
-                    "conf": entry["conf"],
-                    "overrides": overrides,
-                    "args": [str(a) for a in entry.get("args", [])],
-                }
-            )
+        budgets[name] = _budget(conf, int(grid["steps"]), entry.get("joint_share"))
+    runs = []
+    for run in grid_runs_light(grid):
+        entry = grid["entries"][run["entry"]]
+        overrides = [
+            *budgets[run["entry"]],
+            f"training.seed={run['seed']}",
+            f"training.num_threads={int(grid['threads'])}",
+            "training.max_time_minutes=null",
+            *grid.get("set", []),
+            *entry.get("set", []),
+        ]
+        args = [str(a) for a in entry.get("args", [])]
+        runs.append({**run, "conf": entry["conf"], "overrides": overrides, "args": args})
     return runs
 
 

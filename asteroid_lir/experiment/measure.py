@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from .evaluation import score_sources
+from .evaluation import input_snr, score_sources
 
 __all__ = [
     "MeasuredRun",
@@ -119,12 +119,8 @@ def measured_refinement(model, inputs: tuple, anytime: bool = False) -> Measured
             steps.append(taken.reshape(1).long())
             macs.append(count)
         estimates = model.decode(ctx, torch.cat(latents), head_idx)
-        per_sample = torch.tensor(macs, dtype=torch.long)
-        run = MeasuredRun(
-            estimates,
-            model.sample_steps(ctx, torch.cat(steps)),
-            model.sample_steps(ctx, per_sample),
-        )
+        per_sample = model.sample_steps(ctx, torch.tensor(macs, dtype=torch.long))
+        run = MeasuredRun(estimates, model.sample_steps(ctx, torch.cat(steps)), per_sample)
         if anytime:
             path, spent = refiner.iter_steps(z), 0
             for _ in range(refiner.n_steps):
@@ -186,22 +182,13 @@ def sudormrf_train_memory(
     from ..bench.progressive import build_step_runners
 
     n_src = int(model_conf["n_src"])
-    sizes = {
-        "model": {k: model_conf[k] for k in ("n_filters", "bn_chan", "upsampling_depth")},
-        "batch": int(batch_size),
-        "seconds": float(seconds),
-        "n_src": n_src,
-    }
-    n = int(seconds * sample_rate)
+    sizes = {"model": {k: model_conf[k] for k in ("n_filters", "bn_chan", "upsampling_depth")}}
+    sizes["n_src"] = n_src
     gen = torch.Generator().manual_seed(0)
-    targets = torch.randn(int(batch_size), n_src, n, generator=gen)
-    structure = (
-        int(model_conf["n_blocks"]),
-        int(model_conf["n_sub_blocks"]),
-        int(model_conf["n_iters"]),
-        "progressive" if progressive else "end_to_end",
-    )
-    runners = build_step_runners(structure, sizes, (targets.sum(1), targets), "cpu")
+    targets = torch.randn(int(batch_size), n_src, int(seconds * sample_rate), generator=gen)
+    structure = [int(model_conf[k]) for k in ("n_blocks", "n_sub_blocks", "n_iters")]
+    mode = "progressive" if progressive else "end_to_end"
+    runners = build_step_runners((*structure, mode), sizes, (targets.sum(1), targets), "cpu")
     peaks = [build().measure_peak("cpu")["peak_bytes"] for build in runners]
     return {
         "peak_bytes": int(max(peaks)),
@@ -248,8 +235,6 @@ def anytime_scores(
         noise reference, ``input_snr``; for a gated model also ``gate_logit`` and ``steps`` (what
         its gate chose).
     """
-    from .evaluation import input_snr
-
     gated = bool(getattr(getattr(model, "refiner", None), "gated", False))
     model = model.to(device).eval()
     rows = []

@@ -117,9 +117,8 @@ def build_model(model_conf: dict) -> nn.Module:
         ValueError: unknown model name, or a preset for a class without ``from_preset``.
     """
     args = dict(model_conf)
-    name = args.pop("name")
+    name, preset = args.pop("name"), args.pop("preset", None)
     cls = model_class(name)
-    preset = args.pop("preset", None)
     if preset is None:
         return cls(**args)
     if not hasattr(cls, "from_preset"):

@@ -11,6 +11,7 @@ spectrograms of an example).
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
     "plot_quality_vs_compute",
     "csv_log_files",
     "fmt",
+    "markdown_section",
     "markdown_table",
     "plot_example",
     "plot_steps_histogram",
@@ -33,6 +35,7 @@ __all__ = [
     "results_markdown",
     "seed_bar_chart",
     "training_line",
+    "write_results",
 ]
 
 #: How the tables name each metric, and its unit.
@@ -54,6 +57,12 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: Path, dpi: int = 100) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+
+
 def fmt(value, digits: int = 2) -> str:
     """A table cell: ``-`` for ``None``, floats with ``digits`` decimals."""
     if value is None:
@@ -65,6 +74,22 @@ def markdown_table(header: list[str], rows: list[list]) -> list[str]:
     """Lines of a Markdown table (cells through :func:`fmt`)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
+
+
+def markdown_section(title: str, *blocks: str | list[str], level: int = 2) -> list[str]:
+    """Lines of a Markdown section.
+
+    Args:
+        title: its heading (``level`` times ``#``).
+        *blocks: paragraphs (a line) and tables or lists (lines), each after an empty line.
+
+    Returns:
+        list of str: the lines.
+    """
+    lines = [f"{'#' * level} {title}"]
+    for block in blocks:
+        lines += ["", *([block] if isinstance(block, str) else block)]
+    return lines
 
 
 def _label(metric: str) -> tuple[str, str]:
@@ -93,23 +118,20 @@ def training_line(training: dict | None) -> str:
 
 def _single_task(results: dict) -> list[str]:
     s = results["summary"]
-    lines = ["", "| metric | value |", "|---|---|"]
-    for metric in s.get("metrics", ["si_sdr"]):
+    metrics, rows = s.get("metrics", ["si_sdr"]), []
+    for metric in metrics:
         name, unit = _label(metric)
-        value = fmt(s[f"{metric}i"])
-        lines.append(
-            f"| {name}i mean{unit} | "
-            + (f"**{value}** |" if metric == s["metrics"][0] else f"{value} |")
-        )
-        for k, per_source in enumerate(s[f"{metric}i_per_source"]):
-            lines.append(f"| {name}i source {k + 1}{unit} | {fmt(per_source)} |")
-        lines.append(f"| {name} of the mixture{unit} | {fmt(s[f'input_{metric}'])} |")
-        lines.append(f"| {name} of the estimates{unit} | {fmt(s[f'output_{metric}'])} |")
-    lines.append(f"| input SNR, speech to noise (dB) | {fmt(s.get('input_snr_mean'))} |")
+        mean = fmt(s[f"{metric}i"])
+        rows.append([f"{name}i mean{unit}", f"**{mean}**" if metric == metrics[0] else mean])
+        per_source = enumerate(s[f"{metric}i_per_source"], start=1)
+        rows += [[f"{name}i source {k}{unit}", v] for k, v in per_source]
+        rows.append([f"{name} of the mixture{unit}", s[f"input_{metric}"]])
+        rows.append([f"{name} of the estimates{unit}", s[f"output_{metric}"]])
+    rows.append(["input SNR, speech to noise (dB)", s.get("input_snr_mean")])
     if s.get("steps_mean") is not None:
-        lines.append(f"| refinement steps per mixture (mean) | {fmt(s['steps_mean'])} |")
+        rows.append(["refinement steps per mixture (mean)", s["steps_mean"]])
+    lines = ["", *markdown_table(["metric", "value"], rows)]
     if results.get("quartiles"):
-        metrics = s.get("metrics", ["si_sdr"])
         names = [_label(m)[0] + "i" + _label(m)[1] for m in metrics]
         header = ["quartile", "input SNR range (dB)", "mixtures", *names, "steps (mean)"]
         rows = [
@@ -118,7 +140,7 @@ def _single_task(results: dict) -> list[str]:
             + [q.get("steps_mean")]
             for q in results["quartiles"]
         ]
-        lines += ["", "## By input-SNR quartile", "", *markdown_table(header, rows)]
+        lines += ["", *markdown_section("By input-SNR quartile", markdown_table(header, rows))]
     return lines
 
 
@@ -183,8 +205,16 @@ def results_markdown(results: dict, plots: dict[str, str] | None = None) -> str:
             f"- [{ex}]({ex}): mixture, references and estimates (wav)" for ex in results["examples"]
         ]
     for caption, path in (plots or {}).items():
-        lines += ["", f"### {caption}", "", f"![{caption}]({path})"]
+        lines += ["", *markdown_section(caption, f"![{caption}]({path})", level=3)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def write_results(out_dir: Path, results: dict, indent: int = 2) -> None:
+    """Write an evaluation's ``results.json`` and its :func:`results_markdown` (``results.md``)
+    into ``out_dir`` (made when missing)."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / "results.json").write_text(json.dumps(results, indent=indent) + "\n")
+    (Path(out_dir) / "results.md").write_text(results_markdown(results))
 
 
 def operating_point(results: dict, tasks: list[str] | None = None) -> dict | None:
@@ -203,18 +233,19 @@ def operating_point(results: dict, tasks: list[str] | None = None) -> dict | Non
     curves = [r["anytime"] or [] for r in res]
     return {
         "tasks": tasks,
-        "improvement": float(np.mean([r["improvement"] for r in res])),
-        "gmacs": float(np.mean([r["gmacs_per_mixture"] for r in res])),
-        "steps": float(np.mean([r["steps_mean"] for r in res])),
+        "improvement": _mean_of(res, "improvement"),
+        "gmacs": _mean_of(res, "gmacs_per_mixture"),
+        "steps": _mean_of(res, "steps_mean"),
         "anytime": [
-            {
-                "steps": points[0]["steps"],
-                "improvement": float(np.mean([p["improvement"] for p in points])),
-                "gmacs": float(np.mean([p["gmacs_per_mixture"] for p in points])),
-            }
+            {"steps": points[0]["steps"], "improvement": _mean_of(points, "improvement"),
+             "gmacs": _mean_of(points, "gmacs_per_mixture")}
             for points in zip(*curves)
         ],
-    }
+    }  # fmt: skip
+
+
+def _mean_of(records, key: str) -> float:
+    return float(np.mean([r[key] for r in records]))
 
 
 #: What the adaptive model must show against its ungated network at equal training steps
@@ -275,8 +306,8 @@ def adaptive_comparison(pairs: dict[str, tuple[dict, dict]]) -> dict:
             "anytime": base["anytime"],
         }
     rows = list(seeds.values())
-    mean = {key: float(np.mean([r[key] for r in rows])) for key in ("drop_db", "saving")} | {
-        f"{side}_{key}": float(np.mean([r[side][key] for r in rows]))
+    mean = {key: _mean_of(rows, key) for key in ("drop_db", "saving")} | {
+        f"{side}_{key}": _mean_of([r[side] for r in rows], key)
         for side in ("ungated", "gated")
         for key in ("improvement", "gmacs", "steps")
     }
@@ -318,32 +349,31 @@ def adaptive_markdown(comparison: dict) -> str:
     ])  # fmt: skip
     curves = [r["anytime"] for r in comparison["seeds"].values()]
     anytime = [
-        f"{points[0]['steps']}: {np.mean([p['improvement'] for p in points]):+.2f} dB at "
-        f"{np.mean([p['gmacs'] for p in points]):.4f} GMACs"
+        f"{points[0]['steps']}: {_mean_of(points, 'improvement'):+.2f} dB at "
+        f"{_mean_of(points, 'gmacs'):.4f} GMACs"
         for points in zip(*curves)
     ]
 
     def verdict(ok: bool) -> str:
         return "yes" if ok else "**NO**"
 
-    return "\n".join([
-        "# Adaptive TUSS: the gated model against its ungated network at equal training steps",
-        "",
-        "Improvement: the mean over tasks of the per-task improvement (SI-SDRi; SNRi for MSS). "
-        "GMACs: the conditional TSE module's multiply-adds per mixture (gate included), counted.",
-        "",
-        *markdown_table(header, rows),
-        "",
+    verdicts = [
         f"- at least {100 * MIN_SAVING:.0f} % of the TSE GMACs saved (mean): "
         f"{verdict(comparison['saving_ok'])}",
         f"- drop of at most {MAX_DROP_DB} dB (mean): {verdict(comparison['drop_ok'])}",
         f"- mean steps differ between tasks or prompt names (by {MIN_STEP_SPREAD} or more, every "
         f"seed): {verdict(comparison['steps_differ'])}",
         f"- equal training steps: {verdict(comparison['equal_steps'])}",
-        "",
+    ]
+    return "\n".join(markdown_section(
+        "Adaptive TUSS: the gated model against its ungated network at equal training steps",
+        "Improvement: the mean over tasks of the per-task improvement (SI-SDRi; SNRi for MSS). "
+        "GMACs: the conditional TSE module's multiply-adds per mixture (gate included), counted.",
+        markdown_table(header, rows), verdicts,
         "Anytime curve of the ungated network (mean over seeds; steps: improvement at GMACs): "
         + "; ".join(anytime) + ".",
-    ]) + "\n"  # fmt: skip
+        level=1,
+    )) + "\n"  # fmt: skip
 
 
 def compute_markdown(results: dict) -> str:
@@ -354,71 +384,53 @@ def compute_markdown(results: dict) -> str:
     point = operating_point(results)
     if point is None:
         return ""
-    model = results["model"]
-    kind = "gated: the gate's steps" if model.get("gated") else "ungated: every step"
-    lines = [
-        "## Compute of the refinement (TSE module)",
-        "",
-        f"Multiply-adds of the refinement steps and gate evaluations, counted with "
-        f"`torch.utils.flop_counter.FlopCounterMode` per refined sample ({kind}). Average over "
-        f"tasks: improvement {point['improvement']:+.2f} dB, {point['steps']:.2f} steps per "
-        f"output, {point['gmacs']:.4f} GMACs per mixture.",
-        "",
-    ]
-    anytime = point["anytime"]
+    kind = "gated: the gate's steps" if results["model"].get("gated") else "ungated: every step"
     header = ["task", "improvement (dB)", "steps", "GMACs / mixture"]
-    header += [f"{a['steps']} step(s): dB / GMACs" for a in anytime]
+    header += [f"{a['steps']} step(s): dB / GMACs" for a in point["anytime"]]
     rows = []
     for task in point["tasks"]:
         res = results["tasks"][task]
         curve = [f"{a['improvement']:+.2f} / {a['gmacs_per_mixture']:.4f}" for a in res["anytime"]]
-        rows.append(
-            [task, res["improvement"], res["steps_mean"], f"{res['gmacs_per_mixture']:.4f}", *curve]
-        )
-    mean_curve = [f"{a['improvement']:+.2f} / {a['gmacs']:.4f}" for a in anytime]
-    rows.append(
-        ["mean", point["improvement"], point["steps"], f"{point['gmacs']:.4f}", *mean_curve]
-    )
-    lines += markdown_table(header, rows)
-    lines += ["", "Per prompt (improvement dB, steps, GMACs per output):", ""]
-    for task in point["tasks"]:
-        per = results["tasks"][task]["per_prompt"]
-        cells = ", ".join(
+        gmacs = f"{res['gmacs_per_mixture']:.4f}"
+        rows.append([task, res["improvement"], res["steps_mean"], gmacs, *curve])
+    curve = [f"{a['improvement']:+.2f} / {a['gmacs']:.4f}" for a in point["anytime"]]
+    rows.append(["mean", point["improvement"], point["steps"], f"{point['gmacs']:.4f}", *curve])
+    per_prompt = [
+        f"- {task}: " + ", ".join(
             f"{name} {v['mean_improvement']:+.2f} / {v.get('mean_steps', float('nan')):.2f} / "
             f"{v.get('mean_gmacs', float('nan')):.4f}"
-            for name, v in per.items()
+            for name, v in results["tasks"][task]["per_prompt"].items()
         )
-        lines.append(f"- {task}: {cells}")
-    return "\n".join(lines)
+        for task in point["tasks"]
+    ]  # fmt: skip
+    return "\n".join(markdown_section(
+        "Compute of the refinement (TSE module)",
+        f"Multiply-adds of the refinement steps and gate evaluations, counted with "
+        f"`torch.utils.flop_counter.FlopCounterMode` per refined sample ({kind}). Average over "
+        f"tasks: improvement {point['improvement']:+.2f} dB, {point['steps']:.2f} steps per "
+        f"output, {point['gmacs']:.4f} GMACs per mixture.",
+        markdown_table(header, rows), "Per prompt (improvement dB, steps, GMACs per output):",
+        per_prompt,
+    ))  # fmt: skip
 
 
 def positions_markdown(summary: dict, title: str) -> str:
     """A section with the table of :func:`asteroid_lir.experiment.evaluation.position_summary`."""
     header = ["position", "improvement (dB)", "min (dB)", "improved", "level (dB)", "silent"]
     rows = [
-        [
-            r["position"],
-            f"{r['mean_improvement']:+.2f}",
-            f"{r['min_improvement']:+.2f}",
-            f"{100 * r['fraction_improved']:.0f} %",
-            f"{r['mean_output_db']:.1f}",
-            f"{100 * r['fraction_silent']:.0f} %",
-        ]
+        [r["position"], f"{r['mean_improvement']:+.2f}", f"{r['min_improvement']:+.2f}",
+         f"{100 * r['fraction_improved']:.0f} %", f"{r['mean_output_db']:.1f}",
+         f"{100 * r['fraction_silent']:.0f} %"]
         for r in summary["by_position"]
-    ]
+    ]  # fmt: skip
     last = summary["last"]
     by_class = ", ".join(f"{k} {v:+.2f}" for k, v in last["by_class"].items())
     verdict = "yes" if last["passes"] else "NO"
-    return "\n".join(
-        [
-            f"## {title}",
-            "",
-            *markdown_table(header, rows),
-            "",
-            f"Last position by class (improvement): {by_class}. "
-            f"Passes (improves, not silent): {verdict}.",
-        ]
-    )
+    return "\n".join(markdown_section(
+        title, markdown_table(header, rows),
+        f"Last position by class (improvement): {by_class}. "
+        f"Passes (improves, not silent): {verdict}.",
+    ))  # fmt: skip
 
 
 # ---------------------------------------------------------------------- plots
@@ -447,10 +459,12 @@ def read_csv_logs(paths: list[Path]) -> dict[str, list[tuple[float, float]]]:
     return {k: sorted(v) for k, v in series.items()}
 
 
-def plot_training_curves(runs: dict[str, list[Path]], path: Path, ylabel: str = "loss") -> bool:
-    """Training and validation losses against steps, one pair of curves per phase; ``False``
-    (nothing drawn) without any log."""
-    curves = {phase: read_csv_logs(files) for phase, files in runs.items() if files}
+def plot_training_curves(exp_dir: Path, path: Path, ylabel: str = "loss") -> bool:
+    """Training and validation losses of an experiment against steps, one pair of curves per
+    phase (a gated training's pre-training, without gate, has its own logs in ``pretrain/``);
+    ``False`` (nothing drawn) without any log."""
+    phases = {"pre-training": Path(exp_dir) / "pretrain", "training": Path(exp_dir)}
+    curves = {p: read_csv_logs(csv_log_files(d / "logs")) for p, d in phases.items()}
     curves = {p: s for p, s in curves.items() if "val_loss" in s or "loss" in s}
     if not curves:
         return False
@@ -463,23 +477,15 @@ def plot_training_curves(runs: dict[str, list[Path]], path: Path, ylabel: str = 
         for key, style, label in (("loss", "-", "training"), ("val_loss", "o-", "validation")):
             if key in series:
                 steps, values = zip(*series[key])
-                ax.plot(
-                    [offset + s for s in steps],
-                    values,
-                    style,
-                    ms=3,
-                    alpha=0.8,
-                    label=f"{prefix}{label}",
-                )
+                ax.plot([offset + s for s in steps], values, style, ms=3, alpha=0.8,
+                        label=f"{prefix}{label}")  # fmt: skip
                 end = max(end, offset + max(steps))
         offset = end
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
     return True
 
 
@@ -497,35 +503,27 @@ def bar_chart(
     width = 0.8 / len(groups)
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(categories) + 2), 4))
     for k, (series, values) in enumerate(groups.items()):
-        heights = [
-            values.get(c, np.nan) if values.get(c) is not None else np.nan for c in categories
-        ]
+        heights = [np.nan if values.get(c) is None else values[c] for c in categories]
         err = None
         if errors and series in errors:
             err = [errors[series].get(c) or 0.0 for c in categories]
         ax.bar(x + k * width, heights, width, label=series, yerr=err, capsize=3 if err else 0)
-    ax.set_xticks(x + width * (len(groups) - 1) / 2)
+    middle = x + width * (len(groups) - 1) / 2
+    ax.set_xticks(middle)
     ax.set_xticklabels(categories)
     ax.axhline(0, color="k", lw=0.8)
     if line is not None:
         ax.axhline(line, color="k", ls="--", lw=1, label="mean")
     if twin:
         axis = ax.twinx()
-        axis.plot(
-            x + width * (len(groups) - 1) / 2,
-            [twin.get(c) for c in categories],
-            "o-",
-            color="tab:red",
-        )
+        axis.plot(middle, [twin.get(c) for c in categories], "o-", color="tab:red")
         axis.set_ylabel(twin_label, color="tab:red")
         axis.set_ylim(0, max(v for v in twin.values() if v is not None) + 0.5)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     if len(groups) > 1 or line is not None:
         ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def seed_bar_chart(
@@ -539,13 +537,11 @@ def seed_bar_chart(
     summaries = {
         s: {c: seed_summary(v) for c, v in cats.items() if v} for s, cats in values.items()
     }
-    bar_chart(
-        {s: {c: x["mean"] for c, x in cats.items()} for s, cats in summaries.items()},
-        path,
-        ylabel,
-        title,
-        errors={s: {c: x["std"] for c, x in cats.items()} for s, cats in summaries.items()},
-    )
+
+    def pick(key: str) -> dict:
+        return {s: {c: x[key] for c, x in cats.items()} for s, cats in summaries.items()}
+
+    bar_chart(pick("mean"), path, ylabel, title, errors=pick("std"))
 
 
 def plot_quality_vs_compute(named: dict[str, dict], path: Path, ylabel: str) -> bool:
@@ -585,9 +581,7 @@ def plot_quality_vs_compute(named: dict[str, dict], path: Path, ylabel: str) -> 
     ax.set_title("Quality vs compute (mean over tasks)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
     return True
 
 
@@ -600,9 +594,7 @@ def plot_steps_histogram(steps: list[float], path: Path) -> None:
     ax.set_xlabel("refinement steps run")
     ax.set_ylabel("mixtures")
     ax.set_title(f"mean {sum(steps) / max(len(steps), 1):.2f} steps")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_example(examples_dir: Path, path: Path) -> bool:
@@ -624,7 +616,5 @@ def plot_example(examples_dir: Path, path: Path) -> bool:
         ax.set_ylabel("Hz")
         ax.set_title(name.replace("_", " "), fontsize=9, loc="left")
     np.atleast_1d(axes)[-1].set_xlabel(f"time (s): {example.name}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path, dpi=90)
     return True

@@ -91,10 +91,8 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
 
 def interpolate_curve(points: Mapping[float, float], x: float) -> float | None:
     """Piecewise-linear interpolation of ``{x: y}`` at ``x`` (``None`` outside the range)."""
-    if not points:
-        return None
     xs = sorted(points)
-    if x < xs[0] or x > xs[-1]:
+    if not xs or not xs[0] <= x <= xs[-1]:
         return None
     return float(np.interp(x, xs, [points[k] for k in xs]))
 

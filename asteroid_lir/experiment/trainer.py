@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -18,13 +19,13 @@ import torch
 __all__ = [
     "CHECKPOINT_DIR",
     "DONE_FILE",
+    "eval_device",
     "fit",
-    "seed_and_threads",
     "hardware",
     "load_weights",
     "phase_report",
     "save_model",
-    "train_and_save",
+    "train_stage",
     "write_json",
 ]
 
@@ -49,16 +50,9 @@ def hardware(gpus: str = "", num_cpu_procs: int = 0) -> dict:
     return dict(accelerator="cpu", devices=1, strategy="auto")
 
 
-def seed_and_threads(training: dict) -> None:
-    """Seed everything with ``training.seed`` (data loader workers too) and, when
-    ``training.num_threads`` is set, fix torch's CPU threads: with the same seed and thread count
-    the same command trains the same model (a training entry point's choice, never a library
-    import's)."""
-    import pytorch_lightning as pl
-
-    pl.seed_everything(int(training.get("seed", 0)), workers=True)
-    if training.get("num_threads"):
-        torch.set_num_threads(int(training["num_threads"]))
+def eval_device(gpus: str = "") -> torch.device:
+    """The device of an evaluation: the first of the GPU ids ``gpus`` (``"0,1"``), or the CPU."""
+    return torch.device(f"cuda:{gpus.split(',')[0]}" if gpus else "cpu")
 
 
 def _loggers(exp_dir: Path) -> list:
@@ -98,13 +92,9 @@ def fit(system, exp_dir: Path, epochs: int, training: dict, hw: dict, minutes=No
 
     ckpt_dir = exp_dir / CHECKPOINT_DIR
     checkpoint = ModelCheckpoint(
-        dirpath=ckpt_dir,
-        filename="{epoch}-{val_loss:.3f}",
-        monitor="val_loss",
-        mode="min",
-        save_top_k=1,
-        save_last=True,
-    )
+        dirpath=ckpt_dir, filename="{epoch}-{val_loss:.3f}", monitor="val_loss", mode="min",
+        save_top_k=1, save_last=True,
+    )  # fmt: skip
     trainer = pl.Trainer(
         max_epochs=int(epochs),
         max_time={"minutes": float(minutes)} if minutes else None,
@@ -173,27 +163,52 @@ def save_model(model, path: Path, conf: dict, extra: dict) -> None:
     tmp.replace(path)
 
 
-def train_and_save(job) -> dict:
-    """Run ``job`` (:func:`asteroid_lir.engine.procedures.train`) and, on the main process, save
-    ``best_model.pth`` (the model with its configuration and training report) and
-    ``train_done.json`` in its experiment folder.
+def train_stage(
+    conf: dict, exp_dir: Path, loss, loaders: Callable[[], tuple], message: str, gpus: str = "",
+    num_cpu_procs: int = 0, **system_kwargs,
+) -> int:  # fmt: skip
+    """A recipe's stage 2: unless the folder holds this experiment trained already
+    (:func:`~asteroid_lir.experiment.cli.check_experiment`), seed, train ``conf`` in ``exp_dir``
+    (:func:`asteroid_lir.engine.procedures.train`; an unfinished training resumes) and, on the
+    main process, save ``best_model.pth`` (the model with its configuration and training report)
+    and ``train_done.json`` (the report).
 
     Args:
-        job: a :class:`asteroid_lir.engine.procedures.TrainingJob`.
+        conf, exp_dir, loss: the configuration as trained, the experiment folder, the loss.
+        loaders: ``() -> (train_loader, val_loader)``, called after seeding.
+        message: what is printed before the training starts.
+        gpus, num_cpu_procs: the devices (:func:`hardware`).
+        **system_kwargs: further arguments of the Lightning system (online remixing, warm-up).
 
     Returns:
-        dict: the training report (``train_done.json``).
+        int: 0 (the stage's exit code).
     """
-    from ..engine.procedures import train
+    import pytorch_lightning as pl
 
+    from ..engine.procedures import TrainingJob, train
+    from .cli import check_experiment
+    from .registry import build_model
+
+    if check_experiment(exp_dir, conf) == "done":
+        print(f"[stage 2] {exp_dir} is already trained with this configuration; skipping.")
+        return 0
+    # With the same training.seed (data loader workers too) and training.num_threads, the same
+    # command trains the same model (a training entry point's choice, never a library import's).
+    training = conf["training"]
+    pl.seed_everything(int(training.get("seed", 0)), workers=True)
+    if training.get("num_threads"):
+        torch.set_num_threads(int(training["num_threads"]))
+    data, hw = loaders(), hardware(gpus, num_cpu_procs)
+    job = TrainingJob(conf, exp_dir, loss, data, hw, build_model, system_kwargs=system_kwargs)
+    print(message, flush=True)
     start = time.time()
     trainer, model, info = train(job)
     if trainer.is_global_zero:
         info["wall_seconds_this_run"] = round(time.time() - start, 1)
-        save_model(model, job.exp_dir / "best_model.pth", job.conf, info)
-        write_json(job.exp_dir / DONE_FILE, info)
-        print(f"[stage 2] Saved {job.exp_dir / 'best_model.pth'}: {info['global_steps']} steps")
-    return info
+        save_model(model, exp_dir / "best_model.pth", conf, info)
+        write_json(exp_dir / DONE_FILE, info)
+        print(f"[stage 2] Saved {exp_dir / 'best_model.pth'}: {info['global_steps']} steps")
+    return 0
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -1,13 +1,22 @@
 """Evaluation of a unified-separation model on the tasks of the TUSS slides.
 
-Fixed test mixtures are drawn for every task (:data:`asteroid_lir.tasks.UNIFIED_TASKS`): SE
-(speech, sfxbg), SS (speech x 2, sfxbg), USS (2-4 sfx), MSS (vocals, bass, drums, other; stems
-of one song) and CASS (speech, sfxbg, musicbg), and for prompt models the five-prompt case
-(:data:`FIVE`). A prompt model (TUSS) gets the task's prompts; a model with fixed outputs has
-each reference matched to one of its outputs (an oracle choice in its favour). Scores per
-prompt and per task (:func:`~asteroid_lir.experiment.evaluation.per_prompt_summary`); refinement
-models with several steps are measured too (steps per prompt, the refinement's counted
-multiply-adds, the anytime curve).
+Fixed test mixtures are drawn from the ``tt`` split for every task
+(:data:`asteroid_lir.tasks.UNIFIED_TASKS`): SE (speech, sfxbg), SS (speech x 2, sfxbg), USS (2-4
+sfx), MSS (vocals, bass, drums, other; stems of one song) and CASS (speech, sfxbg, musicbg). A
+prompt model (TUSS) gets the task's prompts; a model with fixed outputs (the unconditional
+baseline) has each reference matched to one of its outputs (an oracle choice in its favour).
+Scores (SI-SDR and SI-SDRi; MSS: SNR and SNRi) per prompt and per task, the mean of the
+per-prompt means as the TUSS reference averages its scores
+(:func:`~asteroid_lir.experiment.evaluation.per_prompt_summary`). Refinement models with several
+steps (iterated or gated TSE module) are measured too: per task and per prompt the mean steps
+and the refinement's counted multiply-adds, and the anytime curve (the network without its gate
+run for 1 .. I steps).
+
+The five-prompt case (:data:`FIVE`; prompt models, ``evaluation.five_prompt``): mixtures of
+speech, ambience (sfxbg) and three stems of one song, five prompts in a rotated order, for a model
+trained with at most four. Reported per prompt position; the fifth output must improve over the
+mixture and not be silent (its level relative to the mixture in dB,
+:func:`~asteroid_lir.experiment.evaluation.position_summary`).
 """
 
 from __future__ import annotations
@@ -70,16 +79,9 @@ def evaluate_tasks(
             notes.append(f"{task}: skipped ({model.n_src} outputs, more sources)")
             continue
         metric = TASKS[task].metric if task in TASKS else "si_sdr"
-        items = [
-            {
-                "id": m["id"],
-                "mixture": m["mixture"],
-                "references": m["sources"],
-                "prompts": m["prompts"] if prompted else None,
-                "names": m["prompts"],
-            }
-            for m in mixtures
-        ]
+        items = [{"id": m["id"], "mixture": m["mixture"], "references": m["sources"],
+                  "prompts": m["prompts"] if prompted else None, "names": m["prompts"]}
+                 for m in mixtures]  # fmt: skip
         rows, spent = evaluate_items(
             model.to(device), items, rate, (metric,), device, out_dir / "examples" / task,
             int(ev.get("n_examples", 2)), None, measure=measure,

@@ -99,9 +99,7 @@ class BandConfig:
                     f"Band {k} [{start}, {end}) of the {label} reaches outside the "
                     f"{self.n_freqs} bins [0, {self.n_freqs})."
                 )
-        covered = np.zeros(self.n_freqs, dtype=bool)
-        for start, end in bands:
-            covered[start:end] = True
+        covered = self.membership().any(0).numpy()
         if not covered.all():
             first = int(np.argmin(covered))
             last = first
@@ -139,10 +137,7 @@ class BandConfig:
 
     def band_counts(self) -> torch.Tensor:
         """Number of bands covering each bin, shape ``(n_freqs,)`` (all >= 1)."""
-        counts = torch.zeros(self.n_freqs)
-        for start, end in self.bands:
-            counts[start:end] += 1
-        return counts
+        return self.membership().sum(0).float()
 
     def membership(self) -> torch.Tensor:
         """Boolean ``(n_bands, n_freqs)``: entry ``[k, f]`` is True when bin f is in band k."""

@@ -12,108 +12,10 @@ from torch import nn
 
 from .bands import BandConfig, BandSpec, get_band_config
 
-__all__ = [
-    "DECODER_OUTPUTS",
-    "BandModule",
-    "own_arguments",
-    "plain_bands",
-    "apply_decoder_output",
-    "check_band_features",
-    "check_output_kind",
-    "check_spectrum",
-]
+__all__ = ["DECODER_OUTPUTS", "BandModule", "own_arguments", "plain_bands"]
 
 #: What a decoder's last layer estimates: a complex mask applied to the mixture, or the spectrum.
 DECODER_OUTPUTS = ("mask", "mapping")
-
-
-def check_spectrum(spec: torch.Tensor, n_freqs: int, owner: str, name: str = "input") -> None:
-    """Raise a clear error unless ``spec`` is a stacked real/imaginary STFT with ``n_freqs`` bins.
-
-    Args:
-        spec: the tensor to check, expected ``(batch, 2, frames, n_freqs)``, real-valued.
-        n_freqs: expected number of frequency bins (``n_fft // 2 + 1``).
-        owner: the module's name, for the message.
-        name: how the message calls the tensor.
-
-    Raises:
-        TypeError: not a real floating-point tensor.
-        ValueError: wrong rank, channel count, number of bins, or no frame.
-    """
-    if not isinstance(spec, torch.Tensor):
-        raise TypeError(f"{owner} expects a torch.Tensor as {name}, got {type(spec).__name__}.")
-    if spec.is_complex() or not spec.is_floating_point():
-        raise TypeError(
-            f"{owner} expects the {name} as real and imaginary parts stacked on dim 1 "
-            f"(a real floating-point tensor), got dtype {spec.dtype}; use "
-            "torch.stack((x.real, x.imag), dim=1) on a complex STFT of shape (batch, frames, "
-            "freqs)."
-        )
-    if spec.ndim != 4 or spec.shape[1] != 2 or spec.shape[3] != n_freqs:
-        raise ValueError(
-            f"{owner} expects the {name} shaped (batch, 2, frames, {n_freqs}) (real/imaginary "
-            f"stacked on dim 1, {n_freqs} frequency bins), got {tuple(spec.shape)}."
-        )
-    if spec.shape[0] == 0 or spec.shape[2] == 0:
-        raise ValueError(f"{owner} got an empty {name} of shape {tuple(spec.shape)}.")
-
-
-def check_band_features(feats: torch.Tensor, channels: int, n_bands: int, owner: str) -> None:
-    """Raise a clear error unless ``feats`` is shaped ``(batch, channels, frames, n_bands)``.
-
-    Args:
-        feats: the band features given to a decoder.
-        channels: expected channel count.
-        n_bands: expected number of bands.
-        owner: the module's name, for the message.
-
-    Raises:
-        ValueError: wrong rank, channel count or band count, or no frame.
-    """
-    if not isinstance(feats, torch.Tensor):
-        raise TypeError(f"{owner} expects a torch.Tensor of band features, got {type(feats)}.")
-    if feats.ndim != 4 or feats.shape[1] != channels or feats.shape[3] != n_bands:
-        raise ValueError(
-            f"{owner} expects band features shaped (batch, {channels}, frames, {n_bands}) "
-            f"({channels} channels, {n_bands} bands), got {tuple(feats.shape)}."
-        )
-    if feats.shape[0] == 0 or feats.shape[2] == 0:
-        raise ValueError(f"{owner} got empty band features of shape {tuple(feats.shape)}.")
-
-
-def apply_decoder_output(
-    est: torch.Tensor, mixture: torch.Tensor, output: str, owner: str
-) -> torch.Tensor:
-    """Turn a decoder's last layer into estimated spectra.
-
-    Args:
-        est: ``(batch, n_src, 2, frames, freqs)``: real and imaginary parts of a complex mask
-            (``output="mask"``) or of the estimated spectra (``output="mapping"``).
-        mixture: the mixture's stacked STFT ``(batch, 2, frames, freqs)``.
-        output: ``"mask"`` or ``"mapping"``.
-        owner: the module's name, for the messages.
-
-    Returns:
-        torch.Tensor: estimated spectra ``(batch, n_src, 2, frames, freqs)``; with a mask, the
-        complex product ``mask * mixture`` per source.
-    """
-    if est.shape[0] != mixture.shape[0] or est.shape[-2:] != mixture.shape[-2:]:
-        raise ValueError(
-            f"{owner}: the mixture {tuple(mixture.shape)} does not match the decoded "
-            f"(batch, frames, freqs) {tuple(est.shape[:1])} + {tuple(est.shape[-2:])}."
-        )
-    if output == "mapping":
-        return est
-    m_re, m_im = est[:, :, 0], est[:, :, 1]
-    x_re, x_im = mixture[:, None, 0], mixture[:, None, 1]
-    return torch.stack((m_re * x_re - m_im * x_im, m_re * x_im + m_im * x_re), dim=2)
-
-
-def check_output_kind(output: str, owner: str) -> str:
-    """Validate a decoder's ``output`` option (one of :data:`DECODER_OUTPUTS`)."""
-    if output not in DECODER_OUTPUTS:
-        raise ValueError(f"{owner}: output must be one of {list(DECODER_OUTPUTS)}, got {output!r}.")
-    return output
 
 
 def plain_bands(bands) -> str | list:
@@ -174,21 +76,88 @@ class BandModule(nn.Module):
             "band_config": plain_bands(band_config),
             "n_bands": self.n_bands,
         }
-        if "output" in config:  # a decoder
-            self.output = check_output_kind(config["output"], name)
+        if "output" in config:  # a decoder: what its last layer estimates
+            if config["output"] not in DECODER_OUTPUTS:
+                raise ValueError(
+                    f"{name}: output must be one of {list(DECODER_OUTPUTS)}, got "
+                    f"{config['output']!r}."
+                )
+            self.output = config["output"]
 
     def get_config(self) -> dict:
         """Constructor arguments (plain types)."""
         return dict(self._config)
 
     def check_spectrum(self, spec: torch.Tensor, name: str = "input") -> None:
-        """:func:`check_spectrum` with this module's number of bins."""
-        check_spectrum(spec, self.n_freqs, type(self).__name__, name)
+        """Raise a clear error unless ``spec`` is a stacked real/imaginary STFT with this
+        module's ``n_freqs`` bins.
+
+        Args:
+            spec: the tensor to check, expected ``(batch, 2, frames, n_freqs)``, real-valued.
+            name: how the message calls the tensor.
+
+        Raises:
+            TypeError: not a real floating-point tensor.
+            ValueError: wrong rank, channel count, number of bins, or no frame.
+        """
+        owner, n_freqs = type(self).__name__, self.n_freqs
+        if not isinstance(spec, torch.Tensor):
+            raise TypeError(f"{owner} expects a torch.Tensor as {name}, got {type(spec).__name__}.")
+        if spec.is_complex() or not spec.is_floating_point():
+            raise TypeError(
+                f"{owner} expects the {name} as real and imaginary parts stacked on dim 1 "
+                f"(a real floating-point tensor), got dtype {spec.dtype}; use "
+                "torch.stack((x.real, x.imag), dim=1) on a complex STFT of shape (batch, frames, "
+                "freqs)."
+            )
+        if spec.ndim != 4 or spec.shape[1] != 2 or spec.shape[3] != n_freqs:
+            raise ValueError(
+                f"{owner} expects the {name} shaped (batch, 2, frames, {n_freqs}) (real/imaginary "
+                f"stacked on dim 1, {n_freqs} frequency bins), got {tuple(spec.shape)}."
+            )
+        if spec.shape[0] == 0 or spec.shape[2] == 0:
+            raise ValueError(f"{owner} got an empty {name} of shape {tuple(spec.shape)}.")
 
     def check_band_features(self, feats: torch.Tensor) -> None:
-        """:func:`check_band_features` with this module's channels and bands."""
-        check_band_features(feats, self.channels, self.n_bands, type(self).__name__)
+        """Raise a clear error unless ``feats`` is shaped ``(batch, channels, frames, n_bands)``
+        with this module's channels and bands.
+
+        Args:
+            feats: the band features given to a decoder.
+
+        Raises:
+            ValueError: wrong rank, channel count or band count, or no frame.
+        """
+        owner, channels, n_bands = type(self).__name__, self.channels, self.n_bands
+        if not isinstance(feats, torch.Tensor):
+            raise TypeError(f"{owner} expects a torch.Tensor of band features, got {type(feats)}.")
+        if feats.ndim != 4 or feats.shape[1] != channels or feats.shape[3] != n_bands:
+            raise ValueError(
+                f"{owner} expects band features shaped (batch, {channels}, frames, {n_bands}) "
+                f"({channels} channels, {n_bands} bands), got {tuple(feats.shape)}."
+            )
+        if feats.shape[0] == 0 or feats.shape[2] == 0:
+            raise ValueError(f"{owner} got empty band features of shape {tuple(feats.shape)}.")
 
     def decoder_output(self, est: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
-        """:func:`apply_decoder_output` with this decoder's ``output`` kind."""
-        return apply_decoder_output(est, mixture, self.output, type(self).__name__)
+        """Turn a decoder's last layer into estimated spectra (this decoder's ``output`` kind).
+
+        Args:
+            est: ``(batch, n_src, 2, frames, freqs)``: real and imaginary parts of a complex mask
+                (``output="mask"``) or of the estimated spectra (``output="mapping"``).
+            mixture: the mixture's stacked STFT ``(batch, 2, frames, freqs)``.
+
+        Returns:
+            torch.Tensor: estimated spectra ``(batch, n_src, 2, frames, freqs)``; with a mask,
+            the complex product ``mask * mixture`` per source.
+        """
+        if est.shape[0] != mixture.shape[0] or est.shape[-2:] != mixture.shape[-2:]:
+            raise ValueError(
+                f"{type(self).__name__}: the mixture {tuple(mixture.shape)} does not match the "
+                f"decoded (batch, frames, freqs) {tuple(est.shape[:1])} + {tuple(est.shape[-2:])}."
+            )
+        if self.output == "mapping":
+            return est
+        m_re, m_im = est[:, :, 0], est[:, :, 1]
+        x_re, x_im = mixture[:, None, 0], mixture[:, None, 1]
+        return torch.stack((m_re * x_re - m_im * x_im, m_re * x_im + m_im * x_re), dim=2)

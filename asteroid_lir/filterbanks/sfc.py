@@ -68,29 +68,6 @@ QUERY_TYPES = ("learnable", "adaptive")
 _KERNEL, _PADDING = (3, 3), (1, 1)
 
 
-def _check_common(
-    name: str,
-    d_inner: int,
-    n_heads: int,
-    query_type: str,
-    mlp_ratio: int,
-    position_bias: bool,
-    mask_outside_bands: bool,
-) -> None:
-    if mask_outside_bands and not position_bias:
-        raise ValueError(f"{name}: mask_outside_bands=True needs position_bias=True.")
-    if query_type not in QUERY_TYPES:
-        raise ValueError(
-            f"{name}: query_type must be one of {list(QUERY_TYPES)}, got {query_type!r}."
-        )
-    if d_inner < 1 or n_heads < 1 or d_inner % n_heads:
-        raise ValueError(
-            f"{name}: d_inner={d_inner} must be a positive multiple of n_heads={n_heads}."
-        )
-    if mlp_ratio < 1:
-        raise ValueError(f"{name}: mlp_ratio must be >= 1, got {mlp_ratio}.")
-
-
 class _SFCModule(BandModule):
     """What the SFC-CA encoder and decoder share: their options and the cross-attention block.
 
@@ -129,16 +106,20 @@ class _SFCModule(BandModule):
         **bands,
     ) -> None:
         super().__init__({**config, **own_arguments(locals())}, **bands)
+        name = type(self).__name__
         d_inner = self.channels if d_inner is None else d_inner
-        _check_common(
-            type(self).__name__,
-            d_inner,
-            n_heads,
-            query_type,
-            mlp_ratio,
-            position_bias,
-            mask_outside_bands,
-        )
+        if mask_outside_bands and not position_bias:
+            raise ValueError(f"{name}: mask_outside_bands=True needs position_bias=True.")
+        if query_type not in QUERY_TYPES:
+            raise ValueError(
+                f"{name}: query_type must be one of {list(QUERY_TYPES)}, got {query_type!r}."
+            )
+        if d_inner < 1 or n_heads < 1 or d_inner % n_heads:
+            raise ValueError(
+                f"{name}: d_inner={d_inner} must be a positive multiple of n_heads={n_heads}."
+            )
+        if mlp_ratio < 1:
+            raise ValueError(f"{name}: mlp_ratio must be >= 1, got {mlp_ratio}.")
         self.d_inner = self._config["d_inner"] = d_inner
         self.n_heads, self.query_type, self.eps = n_heads, query_type, eps
         self.slopes = None if slopes is None else [float(v) for v in slopes]

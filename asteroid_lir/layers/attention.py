@@ -139,10 +139,6 @@ class RotaryMultiHeadSelfAttention(nn.Module):
     merged by ``aggregate_heads`` (a bias-free linear layer followed by dropout). Parameter names
     are those of the reference (``qkv.weight``, ``aggregate_heads.0.weight``, ``rope.freqs``).
 
-    The attention itself is ``torch.nn.functional.scaled_dot_product_attention`` with PyTorch's
-    default backend choice: on CPU and GPU this is a fused kernel that never stores the
-    ``length x length`` matrix, so memory grows linearly with the sequence length.
-
     Args:
         emb_dim (int): channels of the sequence.
         attention_dim (int): total size of the queries (and keys, values) over all heads.
@@ -191,10 +187,8 @@ class RotaryMultiHeadSelfAttention(nn.Module):
         qkv = F.linear(x, weight).unflatten(-1, (3, self.n_heads, self.head_dim))
         # (batch, length, {q,k}, head, head_dim): queries and keys rotated in one pass, in place
         # when no autograd graph is recorded.
-        if fast_inference():
-            qk = self.rope.rotate_(qkv[:, :, :2], seq_dim=-4)
-        else:
-            qk = self.rope.rotate(qkv[:, :, :2], seq_dim=-4)
+        rotate = self.rope.rotate_ if fast_inference() else self.rope.rotate
+        qk = rotate(qkv[:, :, :2], seq_dim=-4)
         out = F.scaled_dot_product_attention(
             qk[:, :, 0].transpose(1, 2),
             qk[:, :, 1].transpose(1, 2),

@@ -1,6 +1,6 @@
 """Mask networks, separators and their layers (Asteroid ``masknn`` conventions).
 
-Layers: :mod:`.norms`, :mod:`.attention`, :mod:`.ffn`; blocks: :mod:`.uconv` (U-ConvBlock),
+Layers (from :mod:`asteroid_lir.layers`): norms, attention, FFNs; blocks: :mod:`.uconv`,
 :mod:`.locoformer`; the refinement core and its gate: :mod:`.refinement`, :mod:`.gating`;
 separators: :mod:`.iterative_sudormrf`, :mod:`.tflocoformer`, :mod:`.tuss`.
 """

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import torch
 from asteroid.masknn import activations
 from asteroid.utils.generic_utils import has_arg
@@ -93,12 +91,6 @@ class IterativeSuDORMRF(RefinementCore):
         return self.output_act(m)
 
     masks = head
-
-    def iter_latents(
-        self, tf_rep: torch.Tensor, n_steps: int | None = None
-    ) -> Iterator[tuple[int, torch.Tensor]]:
-        """Yield ``(block_idx, z)`` after each of the first ``n_steps`` refinement steps."""
-        return self.iter_steps(self.embed(tf_rep), n_steps)
 
     # ------------------------------------------------------------------ forward
     def forward(self, tf_rep: torch.Tensor, n_steps: int | None = None) -> torch.Tensor:

@@ -97,6 +97,10 @@ class TFLocoformer(RefinementCore):
         """The encoder that turns the spectrogram into ``z_0`` (``conv`` or ``band_encoder``)."""
         return self.conv if self.front_end.name == "conv" else self.band_encoder
 
+    def stem_modules(self) -> list[torch.nn.Module]:
+        """What runs before the first block: the encoder (:attr:`stem`)."""
+        return [self.stem]
+
     def embed(self, spec: torch.Tensor) -> tuple[torch.Tensor, object]:
         """Latent ``z_0`` of a spectrogram, and the context the band decoders need.
 

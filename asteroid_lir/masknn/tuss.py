@@ -23,12 +23,10 @@ source: ``(batch, N, 2, frames, freqs)``. Any number of prompts works.
 outputs.
 
 Adaptive TUSS: the second stack (the conditional TSE module, "the same block for every prompt")
-is a :class:`~asteroid_lir.masknn.RefinementCore` (paper Eq. 2-10): ``n_blocks`` distinct blocks
-of ``n_tse_blocks`` TF-Locoformer blocks, each applied ``n_iters`` times with shared weights, an
-estimate after every step (anytime), one decoder per block for progressive training, and an
-early-exit gate that decides per (mixture, prompt): every prompt's conditioned latent is one
-refined sample, so a prompt whose gate says stop leaves the batch while the others go on. The
-defaults (one block, one iteration, no gate) are the reference's module, weights and names.
+is a :class:`~asteroid_lir.masknn.RefinementCore` (paper Eq. 2-10; the options:
+:class:`~asteroid_lir.masknn.band_stacks.BandTFStacks`) whose refined samples are the prompts'
+conditioned latents, so the early-exit gate decides per (mixture, prompt). The defaults (one
+block, one iteration, no gate) are the reference's module, weights and names.
 
 Stack settings (``cross_prompt_block``, ``tse_block``, or ``first_block``/``second_block``) are
 dicts with the keys of :data:`BLOCK_DEFAULTS`: the frequency path and the time path of a block
@@ -41,7 +39,7 @@ reference (``cross_prompt_module.{i}.{freq_path|frame_path}.…``, ``cond_tse_mo
 with ``i = block * n_tse_blocks + layer``, ``prompts.<name>``, ``sos_token``; a gate is
 ``gate.…``, the decoders of earlier blocks ``block_decoders.{b}.…``); the band-split weights
 are ``encoder.band_modules.…`` / ``decoder.band_modules.…`` (see
-:func:`~asteroid_lir.filterbanks.tuss_band_split_key_map`).
+:func:`~asteroid_lir.convert.merl.tuss_band_split_key_map`).
 
 References:
     [1] K. Saijo, J. Ebbers, F. G. Germain, G. Wichern and J. Le Roux, "Task-aware unified
@@ -131,10 +129,8 @@ class TUSSSeparator(BandTFStacks):
         super().__init__(1, first, int(n_tse_blocks), tse, **stack_args)
         self.prompt_names = tuple(names)
         self.cross_prompt_block, self.tse_block = cross, tse
-        self.n_cross_prompt_blocks, self.n_tse_blocks = (
-            int(n_cross_prompt_blocks),
-            int(n_tse_blocks),
-        )
+        self.n_cross_prompt_blocks = int(n_cross_prompt_blocks)
+        self.n_tse_blocks = int(n_tse_blocks)
         self.use_sos_token = bool(use_sos_token)
         self.prompts = nn.ParameterDict(
             {name: nn.Parameter(torch.randn(self.emb_dim, 1, 1)) for name in names}

@@ -36,7 +36,6 @@ __all__ = [
     "load_model_conf",
     "mono_batch",
     "to_float_waveform",
-    "validate_waveform",
 ]
 
 #: Most channels a 2-D array's last axis may have before we take it for a channels-last layout.
@@ -98,16 +97,6 @@ def check_waveform(
         raise ValueError(f"{the} contains NaN or infinite samples.")
     if not allow_silence and not wav.abs().amax() > 0:
         raise ValueError(f"{the} is silent (all samples are zero): there is nothing to separate.")
-
-
-def validate_waveform(wav: Any, name: str = "input waveform") -> None:
-    """:func:`check_waveform` for ``separate``: numpy arrays converted, silence refused.
-
-    Args:
-        wav: a tensor or array.
-        name: how the messages call the signal.
-    """
-    check_waveform(to_float_waveform(wav)[0], name=name, allow_silence=False)
 
 
 def to_float_waveform(wav: Any) -> tuple[torch.Tensor, Any]:

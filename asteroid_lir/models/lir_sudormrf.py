@@ -191,28 +191,26 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
         return self.decoder if head_idx == n_heads - 1 else self.block_decoders[head_idx]
 
     # ------------------------------------------------------------------ forward passes
-    def prepare_input(self, wav: torch.Tensor) -> tuple:
-        """Check ``wav`` (:func:`~asteroid_lir.models.base.check_waveform`) and reshape it to
-        ``(batch, 1, time)``.
+    def encode(self, wav: torch.Tensor) -> tuple[tuple, torch.Tensor]:
+        """``(ctx, z_0)``: checked input (:meth:`prepare_input`), encoder output and bottleneck
+        latent; ``ctx`` is ``(tf_rep, n_samples, shape)``."""
+        shape, wav = self.prepare_input(wav)
+        tf_rep = self.forward_encoder(wav.unsqueeze(1))
+        return (tf_rep, wav.shape[-1], shape), self.masker.embed(tf_rep)
 
-        Returns:
-            tuple: ``(shape, wav_3d, n_samples)``, to hand back to :meth:`decode_head`.
-        """
-        shape, wav = super().prepare_input(wav)
-        return shape, wav.unsqueeze(1), wav.shape[-1]
-
-    def decode_head(self, tf_rep, z, head_idx: int, n_samples, shape) -> torch.Tensor:
+    def decode(self, ctx: tuple, z: torch.Tensor, head_idx: int) -> torch.Tensor:
         """Waveforms from the latent ``z`` through mask network and decoder ``head_idx``.
 
         Args:
-            tf_rep (torch.Tensor): encoder output ``(batch, n_filters, frames)``.
+            ctx (tuple): from :meth:`encode`: the encoder output ``(batch, n_filters, frames)``,
+                the input length and layout.
             z (torch.Tensor): refined latent ``(batch, bn_chan, frames)``.
             head_idx (int): which head (mask network + decoder) to use.
-            n_samples, shape: as returned by :meth:`prepare_input`.
 
         Returns:
             torch.Tensor: estimates shaped like ``model(wav)``.
         """
+        tf_rep, n_samples, shape = ctx
         masks = self.masker.masks(z, head_idx)
         decoded = self.decoder_for(head_idx)(self.apply_masks(tf_rep, masks))
         # The encoder padded the input to a multiple of its hop x 2**depth, so the decoded signal
@@ -220,17 +218,6 @@ class LIRSuDORMRFNet(LIRModelMixin, RefinementModelMixin, BaseEncoderMaskerDecod
         # it afterwards, as Asteroid's pad_x_to_y does, gives a wrong length in a trace taken on
         # an input that needed no padding: the tracer then confuses input and padded input.)
         return reshape_like_input(decoded[..., :n_samples], shape)
-
-    def encode(self, wav: torch.Tensor) -> tuple[tuple, torch.Tensor]:
-        """``(ctx, z_0)``: checked input, encoder output and bottleneck latent."""
-        shape, wav, n_samples = self.prepare_input(wav)
-        tf_rep = self.forward_encoder(wav)
-        return (tf_rep, n_samples, shape), self.masker.embed(tf_rep)
-
-    def decode(self, ctx: tuple, z: torch.Tensor, head_idx: int) -> torch.Tensor:
-        """Estimates of head ``head_idx`` (see :meth:`decode_head`)."""
-        tf_rep, n_samples, shape = ctx
-        return self.decode_head(tf_rep, z, head_idx, n_samples, shape)
 
     # ------------------------------------------------------------------ Asteroid API
     def get_model_args(self) -> dict:

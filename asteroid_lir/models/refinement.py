@@ -11,7 +11,9 @@ A model plugs its stem and heads into the core by defining four things; every fo
   ``forward``/``forward_steps``/... signatures, which call the ``run_*`` methods with all inputs;
 - ``decode(ctx, z, head_idx)``: the estimates of head ``head_idx``, shaped like ``model(wav)``;
 - ``stem_modules()`` and ``head_modules(head_idx)``: the modules before the first block and those
-  of one head, which with the core's blocks partition the parameters.
+  of one head, which with the core's blocks partition the parameters (by default the core's own
+  ``stem_modules()`` / ``head_modules(head_idx)``: a model whose stem and heads all live in its
+  core defines neither).
 """
 
 from __future__ import annotations
@@ -50,6 +52,14 @@ class RefinementModelMixin:
     def n_steps(self) -> int:
         """Number of refinement steps of the full model (``sum(n_iters)``)."""
         return self.refiner.n_steps
+
+    def stem_modules(self) -> list[nn.Module]:
+        """The modules before the first block (default: the core's ``stem_modules()``)."""
+        return self.refiner.stem_modules()
+
+    def head_modules(self, head_idx: int) -> list[nn.Module]:
+        """The modules of head ``head_idx`` (default: the core's ``head_modules``)."""
+        return self.refiner.head_modules(head_idx)
 
     def check_heads_per_block(self) -> None:
         """Raise unless every block has its own head (progressive and multi-head training)."""
@@ -137,11 +147,9 @@ class RefinementModelMixin:
 
     def run_forward(self, inputs: tuple, n_steps: int | None = None) -> torch.Tensor:
         """:meth:`forward` of the model inputs ``inputs`` (what :meth:`encode` takes)."""
-        if self.refiner.gated:
-            return self.run_with_steps(inputs, n_steps)[0]
         ctx, z = self.encode(*inputs)
-        block_idx, z = self.refiner.run(z, n_steps)
-        return self.decode(ctx, z, self.refiner.head_index(block_idx))
+        head_idx, z = self.refiner.refine_to_head(z, n_steps)
+        return self.decode(ctx, z, head_idx)
 
     def run_steps(self, inputs: tuple, n_steps: int | None = None) -> list[torch.Tensor]:
         """:meth:`forward_steps` of the model inputs ``inputs``."""

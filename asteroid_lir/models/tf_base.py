@@ -57,9 +57,14 @@ class BaseTFModel(LIRModelMixin, BaseModel):
         self.n_fft, self.hop_length = self.stft.n_fft, self.stft.hop_length
         self.normalize_variance = bool(normalize_variance)
 
-    def stft_args(self) -> dict:
-        """The STFT and normalisation arguments of ``get_model_args``."""
+    def get_model_args(self) -> dict:
+        """Arguments needed to re-instantiate the model: the separator's (but the ``sample_rate``
+        and ``n_fft`` it was given), the STFT and the variance normalisation."""
+        sep = self.separator.get_config()
+        sep.pop("sample_rate")
+        sep.pop("n_fft")
         return {
+            **sep,
             **self.stft.get_config(),
             "normalize_variance": self.normalize_variance,
             "sample_rate": float(self.sample_rate),
@@ -81,11 +86,8 @@ class BaseTFModel(LIRModelMixin, BaseModel):
         if not torch.jit.is_tracing() and short > 0:
             wav = F.pad(wav, (0, short))
         std = None
-        if self.normalize_variance:
-            if wav.shape[-1] > 1:
-                std = wav.std(dim=-1, keepdim=True)
-            else:  # one sample has no standard deviation
-                std = torch.ones_like(wav)
+        if self.normalize_variance:  # one sample has no standard deviation: divided by 1
+            std = wav.std(dim=-1, keepdim=True) if wav.shape[-1] > 1 else torch.ones_like(wav)
             std = (std + self.std_offset).clamp_min(torch.finfo(wav.dtype).tiny)
             wav = wav / std
         return (std, wav.shape[-1], n_samples, shape), self.stft(wav)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-from torch import nn
 
 from ..masknn.tflocoformer import TFLocoformer
 from .presets import _PRESET_COMMON, TFLOCOFORMER_PRESETS
@@ -98,14 +97,6 @@ class TFLocoformerNet(RefinementModelMixin, BaseTFModel):
             args.update(sample_rate=float(sample_rate), n_fft=self.stft.n_fft)
         self.separator = TFLocoformer(**args)
 
-    def stem_modules(self) -> list[nn.Module]:
-        """The front-end encoder: before the first block."""
-        return [self.separator.stem]
-
-    def head_modules(self, head_idx: int) -> list[nn.Module]:
-        """The decoder of head ``head_idx``."""
-        return [self.separator.deconv[head_idx]]
-
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_preset(
@@ -159,11 +150,3 @@ class TFLocoformerNet(RefinementModelMixin, BaseTFModel):
         """Waveforms ``(batch, n_src, time)`` of head ``head_idx`` for the latent ``z``."""
         wav_ctx, spec, context = ctx
         return self.synthesise(wav_ctx, self.separator.head(z, head_idx, spec, context))
-
-    # ------------------------------------------------------------------ Asteroid API
-    def get_model_args(self) -> dict:
-        """Arguments needed to re-instantiate the model."""
-        sep = self.separator.get_config()
-        for key in ("sample_rate", "n_fft"):
-            sep.pop(key)
-        return {**sep, **self.stft_args()}

@@ -88,22 +88,7 @@ class _BandTFModel(RefinementModelMixin, BaseTFModel):
             sample_rate=float(sample_rate), n_fft=n_fft, **separator_args
         )
 
-    def get_model_args(self) -> dict:
-        """Arguments needed to re-instantiate the model."""
-        sep = self.separator.get_config()
-        sep.pop("sample_rate")
-        sep.pop("n_fft")
-        return {**sep, **self.stft_args()}
-
     # ------------------------------------------------------------------ refinement interface
-    def stem_modules(self) -> list[torch.nn.Module]:
-        """What runs before the refined stack (encoder, first stack, prompts)."""
-        return self.separator.stem_modules()
-
-    def head_modules(self, head_idx: int) -> list[torch.nn.Module]:
-        """The band decoder of head ``head_idx``."""
-        return self.separator.head_modules(head_idx)
-
     def separator_inputs(self, spec: torch.Tensor, *inputs) -> tuple:
         """What the separator's ``embed`` takes besides the spectrum (none here)."""
         return inputs
@@ -202,8 +187,7 @@ class TUSSNet(_BandTFModel):
                 prompts).
             TypeError: prompts that are not names or lists of names.
         """
-        known = self.prompt_names
-        hint = f"known prompts: {known}"
+        hint = f"known prompts: {self.prompt_names}"
         if isinstance(prompts, torch.Tensor):
             return self._checked_ids(prompts, batch)
         if prompts is None:
@@ -240,8 +224,7 @@ class TUSSNet(_BandTFModel):
                 f"The prompt list of batch item(s) {empty} is empty: give at least one prompt "
                 f"per item ({hint})."
             )
-        lengths = sorted({len(p) for p in per_item})
-        if len(lengths) > 1:
+        if len({len(p) for p in per_item}) > 1:
             counts = [len(p) for p in per_item]
             raise ValueError(
                 f"Every batch item must have the same number of prompts, got {counts} prompts "

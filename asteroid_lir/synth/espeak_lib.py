@@ -27,7 +27,7 @@ import re
 
 import numpy as np
 
-from .extra import missing_packages
+from .extra import missing_packages, require
 
 __all__ = ["EspeakLibrary", "espeak_library", "espeak_library_available"]
 
@@ -86,18 +86,14 @@ class EspeakLibrary:
     """
 
     def __init__(self) -> None:
-        ok, reason = espeak_library_available()
-        if not ok:
-            raise RuntimeError(f"eSpeak NG is not available: {reason}.")
-        import espeakng_loader
-
-        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        loader = require("eSpeak NG is not available", "espeakng_loader")
+        lib = ctypes.CDLL(loader.get_library_path())
         for name, (restype, argtypes) in _SIGNATURES.items():
             getattr(lib, name).restype = restype
             if argtypes is not None:
                 getattr(lib, name).argtypes = argtypes
         self._languages: dict[str, str] | None = None
-        data = espeakng_loader.get_data_path().encode()
+        data = loader.get_data_path().encode()
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
         if rate <= 0:
             raise RuntimeError(f"eSpeak NG failed to initialise (data folder {data.decode()}).")
@@ -141,19 +137,16 @@ class EspeakLibrary:
         if self._languages is None:
             self._languages = {}
             voices = self._lib.espeak_ListVoices(None)
-            for k in range(10000):
-                if not voices[k]:
-                    break
+            k = 0
+            while voices[k]:
                 entry = voices[k].contents
-                raw, pos = entry.languages, 0
+                k += 1
                 # Packed list: a priority byte, the language, a NUL; an empty entry ends it.
-                while raw and raw[pos] != 0:
-                    end = pos + 1
-                    while raw[end] != 0:
-                        end += 1
-                    language = bytes(raw[pos + 1 : end]).decode(errors="replace").lower()
+                address = ctypes.cast(entry.languages, ctypes.c_void_p).value
+                while address and (packed := ctypes.string_at(address)):
+                    language = packed[1:].decode(errors="replace").lower()
                     self._languages.setdefault(language, entry.identifier.decode())
-                    pos = end + 1
+                    address += len(packed) + 1
         return self._languages
 
     def phonemize(self, text: str, voice: str = "en-us") -> list[str]:

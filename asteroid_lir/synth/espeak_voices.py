@@ -25,7 +25,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import istft, resample_poly, stft
 
-from .espeak_lib import espeak_library, espeak_library_available
+from .espeak_lib import espeak_library
+from .extra import require
 from .sentences import make_sentence
 from .streams import run_streams
 
@@ -51,12 +52,8 @@ _STREAMS = 2
 
 
 def _variant_folder() -> str:
-    ok, reason = espeak_library_available()
-    if not ok:
-        raise RuntimeError(f"eSpeak NG is not available: {reason}.")
-    import espeakng_loader
-
-    return os.path.join(espeakng_loader.get_data_path(), "voices", "!v")
+    loader = require("eSpeak NG is not available", "espeakng_loader")
+    return os.path.join(loader.get_data_path(), "voices", "!v")
 
 
 def irreproducible_variants() -> tuple[str, ...]:
@@ -203,9 +200,8 @@ def _espeak_stream(stream: int, seed: int, jobs: list, sample_rate: int, emit) -
     for k, (key, voice, text) in enumerate(jobs):
         wav = lib.synthesize(text, voice.name, voice.rate, voice.pitch, voice.pitch_range)
         wav = to_rate_and_trim(wav, lib.sample_rate, sample_rate, text)
-        wav = add_breath(
-            wav, voice.breath, np.random.default_rng([seed, 5300, stream, k]), sample_rate
-        )
+        breath_rng = np.random.default_rng([seed, 5300, stream, k])
+        wav = add_breath(wav, voice.breath, breath_rng, sample_rate)
         emit(key, wav.astype(np.float32))
 
 
@@ -232,25 +228,18 @@ def build_espeak_pools(
     if any(int(v) < 1 or int(u) < 2 for v, u in sizes.values()):
         raise ValueError(f"Every group needs a voice and two utterances per voice, got {sizes}.")
     variants = training_variants()
-    voices: dict[str, list[EspeakVoice]] = {}
+    voices: dict[str, list[tuple[EspeakVoice, list]]] = {}  # group -> [(voice, job keys)]
     jobs = []
     for code, (group, (n_voices, n_utts)) in enumerate(sizes.items()):
         voices[group] = []
         for v in range(int(n_voices)):
-            voice = draw_espeak_voice(
-                np.random.default_rng([seed, 5000 + code, v]), f"es{group[:2]}{v:03d}", variants
-            )
-            voices[group].append(voice)
+            rng = np.random.default_rng([seed, 5000 + code, v])
+            voice = draw_espeak_voice(rng, f"es{group[:2]}{v:03d}", variants)
+            voices[group].append((voice, [(group, v, u) for u in range(int(n_utts))]))
             for u in range(int(n_utts)):
                 text = make_sentence(np.random.default_rng([seed, 5100 + code, v, u]), 9, 20)
                 jobs.append(((group, v, u), voice, text))
     streams = [(s, seed, jobs[s::_STREAMS], sample_rate) for s in range(_STREAMS)]
     kwargs = dict(fresh_process=True, desc="speech pool (eSpeak NG)", progress=progress)
     wavs = run_streams(_espeak_stream, streams, len(jobs), workers, **kwargs)
-    return {
-        group: [
-            (voice, [wavs[(group, v, u)] for u in range(int(sizes[group][1]))])
-            for v, voice in enumerate(group_voices)
-        ]
-        for group, group_voices in voices.items()
-    }
+    return {g: [(voice, [wavs[k] for k in keys]) for voice, keys in vs] for g, vs in voices.items()}

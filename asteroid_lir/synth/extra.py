@@ -10,8 +10,9 @@ or refused with an error naming the packages when asked for by name.
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
-__all__ = ["EXTRA_PACKAGES", "INSTALL_HINT", "missing_packages"]
+__all__ = ["EXTRA_PACKAGES", "INSTALL_HINT", "missing_packages", "require"]
 
 INSTALL_HINT = "pip install asteroid-lir[synth]"
 #: Module name -> distribution name of the packages of the ``synth`` extra.
@@ -45,3 +46,22 @@ def missing_packages(*modules: str) -> tuple[bool, str]:
     if not missing:
         return True, ""
     return False, f"missing package(s): {', '.join(missing)} ({INSTALL_HINT})"
+
+
+def require(what: str, *modules: str) -> ModuleType:
+    """Import the first of ``modules`` once all of them are known to import.
+
+    Args:
+        what (str): what needs them: the error message is ``"<what>: <reason>."``.
+        *modules (str): keys of :data:`EXTRA_PACKAGES`.
+
+    Returns:
+        module: the first of ``modules``.
+
+    Raises:
+        RuntimeError: a module is missing (the message names its package and the install hint).
+    """
+    ok, reason = missing_packages(*modules)
+    if not ok:
+        raise RuntimeError(f"{what}: {reason}.")
+    return importlib.import_module(modules[0])

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..tasks import SPLITS
 from .mixing import mix_wham_like, write_csv, write_wham_mixture
 from .noise_synth import make_babble_pool, synthesize_noise
 from .speech_sources import ENGINES, HELD_OUT_VOICES, make_speech_source
@@ -38,17 +39,8 @@ from .streams import WORKER_STATE, map_jobs
 
 __all__ = ["build_mini_corpus"]
 
-_SPLIT_CODES = {"tr": 0, "cv": 1, "tt": 2}
 # Utterance durations are uniform in [2/3, 4/3] x utt_seconds (2-4 s for the default 3 s).
 _DURATION_SPREAD = (2.0 / 3.0, 4.0 / 3.0)
-
-
-def _split_speakers(source, seed: int, split: str, n_train: int, n_test: int) -> list:
-    test = split == "tt"
-    rng = np.random.default_rng([seed, 1000 + int(test)])
-    prefix, group = ("tt", "test") if test else ("tr", "train")
-    n = n_test if test else n_train
-    return [source.draw_speaker(rng, f"{prefix}{i:03d}", group) for i in range(n)]
 
 
 def _pool_sizes(
@@ -76,7 +68,7 @@ def _make_mixture(index: int) -> dict:
     """Generate and write mixture ``index`` of the current split; returns its info row."""
     st = WORKER_STATE
     sr, speakers = st["sample_rate"], st["speakers"]
-    rng = np.random.default_rng([st["seed"], _SPLIT_CODES[st["split"]], index])
+    rng = np.random.default_rng([st["seed"], SPLITS.index(st["split"]), index])
     first, second = rng.choice(len(speakers), size=2, replace=False)
     spk1, spk2 = speakers[first], speakers[second]
     durations = rng.uniform(*_DURATION_SPREAD, size=2) * st["utt_seconds"]
@@ -86,14 +78,8 @@ def _make_mixture(index: int) -> dict:
     parts, info = mix_wham_like(s1, s2, noise, rng)
     utt_id = f"{st['split']}{index:05d}_{spk1.speaker_id}_{spk2.speaker_id}"
     write_wham_mixture(st["split_dir"], utt_id, parts, sr)
-    return {
-        "utt_id": utt_id,
-        "speaker1": spk1.speaker_id,
-        "speaker2": spk2.speaker_id,
-        "length": len(parts["mix_both"]),
-        "speaker_snr_db": round(info["speaker_snr_db"], 4),
-        "noise_snr_db": round(info["noise_snr_db"], 4),
-    }
+    row = {"utt_id": utt_id, "speaker1": spk1.speaker_id, "speaker2": spk2.speaker_id}
+    return row | {"length": len(parts["mix_both"])} | {k: round(v, 4) for k, v in info.items()}
 
 
 def build_mini_corpus(
@@ -149,23 +135,17 @@ def build_mini_corpus(
         raise ValueError(f"sample_rate must be a multiple of 1000 Hz >= 4000, got {sample_rate}.")
     if n_train_speakers < 2 or n_test_speakers < 2:
         raise ValueError("Each speaker set needs at least two speakers.")
-    if speech not in ENGINES:
-        raise ValueError(f"Unknown speech engine {speech!r}; choose one of {ENGINES}.")
     wav_dir = Path(out_root) / f"wav{sample_rate // 1000}k" / "min"
     info_dir = Path(out_root) / "mixture_info"
-    info_dir.mkdir(parents=True, exist_ok=True)
     pool_sizes = _pool_sizes(n_train, n_valid, n_test, n_train_speakers, n_test_speakers)
     cache = Path(pool_dir) if pool_dir is not None else Path(out_root) / "speech_pool"
+    # An unknown engine is refused here, before anything is written.
     source = make_speech_source(speech, seed, pool_sizes, sample_rate, workers, progress, cache)
+    info_dir.mkdir(parents=True, exist_ok=True)
     if progress:
         print(f"mini corpus speech: {source.description}", file=sys.stderr)
-    record = {
-        "engine": source.engine,
-        "engines": getattr(source, "engines", [source.engine]),
-        "description": source.description,
-        "seed": seed,
-        "voices_never_used": HELD_OUT_VOICES,
-    }
+    record = dict(engine=source.engine, engines=getattr(source, "engines", [source.engine]))
+    record |= dict(description=source.description, seed=seed, voices_never_used=HELD_OUT_VOICES)
     (info_dir / "speech_source.json").write_text(json.dumps(record, indent=1) + "\n")
     bar = tqdm(total=sum(sizes.values()), desc="mini corpus", unit="mix", disable=not progress)
     pools: dict[bool, np.ndarray] = {}
@@ -178,13 +158,19 @@ def build_mini_corpus(
         if is_test not in pools:
             pool_rng = np.random.default_rng([seed, 2000 + int(is_test)])
             pools[is_test] = make_babble_pool(pool_rng, sample_rate=sample_rate)
-        speakers = _split_speakers(source, seed, split, n_train_speakers, n_test_speakers)
+        # Speakers: the same draws for tr and cv (which share them), others for tt.
+        spk_rng = np.random.default_rng([seed, 1000 + int(is_test)])
+        prefix, group = ("tt", "test") if is_test else ("tr", "train")
+        n_speakers = n_test_speakers if is_test else n_train_speakers
+        speakers = [
+            source.draw_speaker(spk_rng, f"{prefix}{i:03d}", group) for i in range(n_speakers)
+        ]
         state = dict(shared, split=split, split_dir=str(split_dir), speakers=speakers)
         state["babble_pool"] = pools[is_test]
-        if split != "cv":  # cv shares the training speakers
+        if split != "cv":
             speaker_rows += [
                 {"speaker_id": spk.speaker_id, "split": split, "voice": source.describe(spk)}
-                for spk in state["speakers"]
+                for spk in speakers
             ]
         rows = []
         for row in map_jobs(_make_mixture, range(n), state, workers):

@@ -61,8 +61,7 @@ def mix_wham_like(
     n = min(len(s1), len(s2))
     if n == 0:
         raise ValueError("Cannot mix an empty utterance.")
-    s1 = np.asarray(s1[:n], dtype=np.float64)
-    s2 = np.asarray(s2[:n], dtype=np.float64)
+    s1, s2 = (np.asarray(s[:n], dtype=np.float64) for s in (s1, s2))
     noise = np.asarray(make_noise(n), dtype=np.float64)
     if noise.shape != (n,):
         raise ValueError(f"make_noise({n}) returned shape {noise.shape}.")

@@ -62,8 +62,7 @@ class _Song:
 
     def grid(self, step: float):
         """Onset times of a grid of period ``step`` that fall inside the clip."""
-        first = -((self.offset) % step)
-        return np.arange(first, self.n / self.sr, step)
+        return np.arange(-(self.offset % step), self.n / self.sr, step)
 
 
 def _add(out: np.ndarray, ev: np.ndarray, start: int) -> None:

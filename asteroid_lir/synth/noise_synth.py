@@ -105,8 +105,7 @@ def _drifting_coloured_noise(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def _transients(n: int, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
     out = np.zeros(n)
-    n_events = rng.poisson(rng.uniform(0.3, 3.0) * n / sample_rate)
-    for _ in range(n_events):
+    for _ in range(rng.poisson(rng.uniform(0.3, 3.0) * n / sample_rate)):
         start = int(rng.integers(n))
         kind = rng.integers(3)
         length = int(rng.uniform(*((0.05, 0.3), (0.03, 0.15), (0.05, 0.4))[kind]) * sample_rate)
@@ -122,9 +121,8 @@ def _transients(n: int, rng: np.random.Generator, sample_rate: int) -> np.ndarra
             ev[: min(length, 20)] += rng.standard_normal(min(length, 20)) * 0.5
         else:  # clatter / chair / door: decaying coloured noise burst
             a = rng.uniform(-0.5, 0.9)
-            ev = lfilter([1.0], [1, -a], rng.standard_normal(length)) * np.exp(
-                -t / rng.uniform(0.02, 0.15)
-            )
+            burst = lfilter([1.0], [1, -a], rng.standard_normal(length))
+            ev = burst * np.exp(-t / rng.uniform(0.02, 0.15))
         ev = np.asarray(ev) * 10 ** (rng.uniform(-12, 6) / 20) / (np.abs(ev).max() + 1e-9)
         stop = min(n, start + len(ev))
         out[start:stop] += ev[: stop - start]

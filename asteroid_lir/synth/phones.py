@@ -18,20 +18,11 @@ __all__ = ["Tracks", "fill_tracks"]
 # Vowel targets (F1, F2, F3 in Hz) of an adult male vocal tract, in the spirit of the
 # Hillenbrand et al. (1995) American English measurements; other speakers scale them.
 _VOWELS = {
-    "i": (300, 2300, 3000),
-    "I": (420, 2000, 2650),
-    "e": (470, 2100, 2700),
-    "E": (580, 1800, 2600),
-    "ae": (650, 1750, 2500),
-    "a": (750, 1300, 2500),
-    "O": (620, 950, 2550),
-    "o": (500, 900, 2450),
-    "U": (460, 1150, 2400),
-    "u": (330, 950, 2300),
-    "V": (620, 1200, 2550),
-    "3": (480, 1350, 1700),
+    "i": (300, 2300, 3000), "I": (420, 2000, 2650), "e": (470, 2100, 2700), "E": (580, 1800, 2600),
+    "ae": (650, 1750, 2500), "a": (750, 1300, 2500), "O": (620, 950, 2550), "o": (500, 900, 2450),
+    "U": (460, 1150, 2400), "u": (330, 950, 2300), "V": (620, 1200, 2550), "3": (480, 1350, 1700),
     "@": (500, 1500, 2500),
-}
+}  # fmt: skip
 _DIPHTHONGS = (("a", "I"), ("e", "I"), ("O", "I"), ("a", "U"), ("o", "U"), ("I", "@"))
 _F4 = 3400.0
 
@@ -150,9 +141,7 @@ def fill_tracks(
                 next_vowel = vowel_targets[0]
                 for ph in onset:
                     pos = _write_consonant(tracks, ph, pos, next_vowel, gain, rng, frames)
-                vowel_len = frames(
-                    rng.uniform(0.11, 0.22) if is_stressed else rng.uniform(0.05, 0.11)
-                )
+                vowel_len = frames(rng.uniform(*((0.11, 0.22) if is_stressed else (0.05, 0.11))))
                 start = pos
                 for k, target in enumerate(vowel_targets):
                     stop = start + vowel_len * (k + 1) // len(vowel_targets)
@@ -161,9 +150,8 @@ def fill_tracks(
                     centre = (start + pos) // 2
                     width = max(2, (pos - start))
                     idx = np.arange(max(0, centre - 3 * width), min(n_frames, centre + 3 * width))
-                    tracks.accent[idx] += rng.uniform(0.4, 1.0) * np.exp(
-                        -0.5 * ((idx - centre) / width) ** 2
-                    )
+                    bump = np.exp(-0.5 * ((idx - centre) / width) ** 2)
+                    tracks.accent[idx] += rng.uniform(0.4, 1.0) * bump
                 for ph in coda:
                     pos = _write_consonant(tracks, ph, pos, next_vowel, gain, rng, frames)
                 if pos >= end:
@@ -208,9 +196,8 @@ def _write_consonant(tracks, ph, pos, next_vowel, gain, rng, frames) -> int:
     # Plosive: closure (silence or voice bar), short burst, aspiration if unvoiced.
     voice_bar = {"voicing": 0.08 * gain, "nasal": 1.0} if spec["voiced"] else {}
     pos = tracks.write(pos, frames(rng.uniform(0.04, 0.08)), formants=target, **voice_bar)
-    burst = dict(
-        frication=0.9 * gain, fric_centre=centre if ph not in "kg" else 1.1 * next_vowel[1]
-    )
+    burst_centre = centre if ph not in "kg" else 1.1 * next_vowel[1]
+    burst = dict(frication=0.9 * gain, fric_centre=burst_centre)
     pos = tracks.write(pos, max(1, frames(0.012)), formants=target, **burst, fric_width=width)
     if not spec["voiced"]:
         asp = frames(rng.uniform(0.025, 0.06))

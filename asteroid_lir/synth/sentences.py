@@ -78,11 +78,7 @@ def _plural(noun: str) -> str:
         return noun + "es"
     if noun.endswith("y") and noun[-2] not in "aeiou":
         return noun[:-1] + "ies"
-    if noun == "child":
-        return "children"
-    if noun == "fisherman":
-        return "fishermen"
-    return noun + "s"
+    return {"child": "children", "fisherman": "fishermen"}.get(noun, noun + "s")
 
 
 def _noun_phrase(rng: np.random.Generator, allow_name: bool = True) -> str:

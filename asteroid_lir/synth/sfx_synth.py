@@ -244,8 +244,7 @@ def synthesize_ambience(
     t = _time(n_samples, sample_rate)
     swell = 1 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.05, 0.4) * t + rng.uniform(0, 6.3))
     out = bed * swell
-    n_events = rng.poisson(rate * n_samples / sample_rate)
-    for _ in range(n_events):
+    for _ in range(rng.poisson(rate * n_samples / sample_rate)):
         ev = synthesize_sfx(n_samples, rng, sample_rate, events[int(rng.integers(len(events)))])
         out += ev * 10 ** (rng.uniform(-12, 0) / 20)
     return out / (np.sqrt(np.mean(out**2)) + 1e-12)

@@ -59,9 +59,7 @@ class SpeechPool:
             audio=np.concatenate(self.wavs).astype(np.float32),
             lengths=np.array([len(w) for w in self.wavs], dtype=np.int64),
             frames=np.array([len(f) for f in feats], dtype=np.int64),
-            f0=np.concatenate([f.f0 for f in feats]),
-            log_sp=np.concatenate([f.log_sp for f in feats]),
-            ap=np.concatenate([f.ap for f in feats]),
+            **{k: np.concatenate([getattr(f, k) for f in feats]) for k in ("f0", "log_sp", "ap")},
             n_bins=feats[0].n_bins,
             sample_rate=self.sample_rate,
         )

@@ -128,8 +128,7 @@ def _glottal_source(
         0.5 * (1.0 - np.cos(np.pi * frac / t_open)),
         np.where(frac < oq, np.cos(0.5 * np.pi * (frac - t_open) / t_close), 0.0),
     )
-    shimmer = np.exp(speaker.shimmer * rng.standard_normal(int(period[-1]) + 2))[period]
-    flow = flow * shimmer
+    flow = flow * np.exp(speaker.shimmer * rng.standard_normal(int(period[-1]) + 2))[period]
     derivative = np.diff(flow, prepend=0.0) * (sample_rate / np.maximum(f0, 1.0)) / 8.0
     return derivative, flow
 

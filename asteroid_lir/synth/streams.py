@@ -63,13 +63,12 @@ def run_streams(
         RuntimeError: a stream failed (with its traceback) or a worker process died.
     """
     results: dict[Any, Any] = {}
-    bar = tqdm(total=n_items, desc=desc, unit="utt", disable=not progress)
+    with tqdm(total=n_items, desc=desc, unit="utt", disable=not progress) as bar:
 
-    def collect(key, value) -> None:
-        results[key] = value
-        bar.update()
+        def collect(key, value) -> None:
+            results[key] = value
+            bar.update()
 
-    try:
         if workers <= 1 and not fresh_process:
             for args in stream_args:
                 target(*args, collect)
@@ -79,9 +78,7 @@ def run_streams(
         at_once = max(1, int(workers))
         for first in range(0, len(stream_args), at_once):
             _run_batch(ctx, target, stream_args[first : first + at_once], collect)
-        return results
-    finally:
-        bar.close()
+    return results
 
 
 def _run_batch(ctx, target: Callable, batch: Sequence[tuple], collect: Callable) -> None:

@@ -28,14 +28,13 @@ from tqdm import tqdm
 
 from .espeak_lib import espeak_library, espeak_library_available
 from .espeak_voices import HELD_OUT_VARIANTS, to_rate_and_trim
+from .extra import require
 from .mixing import mix_wham_like, write_csv, write_wham_mixture
 from .noise_synth import make_babble_pool, synthesize_noise
 
 __all__ = ["build_tts_testset", "espeak_available"]
 
 _VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc")
-# The held-out voices (variants) that the mini corpus never uses.
-_VARIANTS = HELD_OUT_VARIANTS
 _SENTENCES = (
     "The old lighthouse keeper climbed the stairs before the storm arrived.",
     "Please put the blue folder on the second shelf near the window.",
@@ -118,15 +117,13 @@ def build_tts_testset(
         RuntimeError: eSpeak NG is not installed (the message names the package) or fails.
         ValueError: fewer than one mixture or two speakers.
     """
-    ok, reason = espeak_library_available()
-    if not ok:
-        raise RuntimeError(f"eSpeak NG is not available for the held-out test set: {reason}.")
+    require("eSpeak NG is not available for the held-out test set", "espeakng_loader")
     if n_test < 1 or n_speakers < 2:
         raise ValueError(f"Need n_test >= 1 and n_speakers >= 2, got {n_test}, {n_speakers}.")
     if progress:
         print(
-            f"held-out test set speech: eSpeak NG voices {', '.join(_VARIANTS)} (library from "
-            "espeakng-loader); the mini corpus never uses these voices",
+            f"held-out test set speech: eSpeak NG voices {', '.join(HELD_OUT_VARIANTS)} (library "
+            "from espeakng-loader); the mini corpus never uses these voices",
             file=sys.stderr,
         )
     # eSpeak NG's noise comes from rand(): seeded, a fresh process builds the same set.
@@ -136,7 +133,7 @@ def build_tts_testset(
         {
             "id": f"es{i:02d}",
             "voice": str(rng.choice(_VOICES)),
-            "variant": _VARIANTS[i % len(_VARIANTS)],
+            "variant": HELD_OUT_VARIANTS[i % len(HELD_OUT_VARIANTS)],
             "pitch": int(rng.integers(20, 80)),
             "speed": int(rng.integers(130, 190)),
         }
@@ -152,8 +149,7 @@ def build_tts_testset(
         first, second = mix_rng.choice(n_speakers, size=2, replace=False)
         texts = mix_rng.choice(len(_SENTENCES), size=2, replace=False)
         spk1, spk2 = speakers[first], speakers[second]
-        s1 = _speak(_SENTENCES[texts[0]], spk1, sample_rate)
-        s2 = _speak(_SENTENCES[texts[1]], spk2, sample_rate)
+        s1, s2 = (_speak(_SENTENCES[t], spk, sample_rate) for t, spk in zip(texts, (spk1, spk2)))
         noise = partial(synthesize_noise, rng=mix_rng, babble_pool=pool, sample_rate=sample_rate)
         parts, info = mix_wham_like(s1, s2, noise, mix_rng)
         utt_id = f"tt{index:05d}_{spk1['id']}_{spk2['id']}"
@@ -163,7 +159,7 @@ def build_tts_testset(
     info_dir.mkdir(parents=True, exist_ok=True)
     write_csv(info_dir / "tt.csv", rows)
     write_csv(info_dir / "speakers.csv", speakers)
-    record = {"engine": "espeak-ng", "voices": list(_VARIANTS), "access": "library", "seed": seed}
+    record = dict(engine="espeak-ng", voices=list(HELD_OUT_VARIANTS), access="library", seed=seed)
     (info_dir / "speech_source.json").write_text(json.dumps(record, indent=1) + "\n")
     return wav_dir
 
@@ -171,15 +167,12 @@ def build_tts_testset(
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Build an espeak-ng WHAM!-layout test split.")
-    parser.add_argument("--out", required=True, help="root folder of the test set")
+    parser.add_argument("--out", dest="out_root", required=True, help="root folder of the test set")
     parser.add_argument("--n_test", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample_rate", type=int, default=8000)
-    args = parser.parse_args(argv)
     try:
-        wav_dir = build_tts_testset(
-            args.out, n_test=args.n_test, seed=args.seed, sample_rate=args.sample_rate
-        )
+        wav_dir = build_tts_testset(**vars(parser.parse_args(argv)))
     except RuntimeError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1

@@ -45,7 +45,6 @@ __all__ = ["CLASSES", "build_unified_corpus"]
 
 #: Source classes of the corpus: the TUSS prompts.
 CLASSES = PROMPT_NAMES
-_SPLIT_CODES = {"tr": 0, "cv": 1, "tt": 2}
 _KIND_CODES = {"speech": 0, "sfx": 1, "sfxbg": 2, "song": 3, "musicbg": 4}
 _RMS = 0.05
 _PEAK = 0.99
@@ -75,26 +74,20 @@ def _job(job: tuple[str, str, int]) -> None:
     split, kind, index = job
     st = WORKER_STATE
     sr, n = st["sample_rate"], st["n_samples"]
-    rng = np.random.default_rng([st["seed"], _SPLIT_CODES[split], _KIND_CODES[kind], index])
+    rng = np.random.default_rng([st["seed"], SPLITS.index(split), _KIND_CODES[kind], index])
     root = Path(st["out"]) / split
     name = f"{split}{index:05d}.wav"
+    group = "test" if split == "tt" else "train"
     if kind == "speech":
-        group = "test" if split == "tt" else "train"
         speaker = st["speech"].draw_speaker(rng, f"{group}{index}", group)
         (wav,) = st["speech"].utterances([speaker], [st["clip_seconds"]], rng, group)
-        wav = np.pad(wav, (0, max(0, n - len(wav))))[:n]
-        _write(root / "speech" / name, wav, sr)
+        _write(root / "speech" / name, np.pad(wav, (0, max(0, n - len(wav))))[:n], sr)
     elif kind == "sfx":
-        kind_name = SFX_KINDS[index % len(SFX_KINDS)]
-        _write(
-            root / "sfx" / f"{split}{index:05d}_{kind_name}.wav",
-            synthesize_sfx(n, rng, sr, kind_name),
-            sr,
-        )
+        sfx = SFX_KINDS[index % len(SFX_KINDS)]
+        _write(root / "sfx" / f"{split}{index:05d}_{sfx}.wav", synthesize_sfx(n, rng, sr, sfx), sr)
     elif kind == "sfxbg":
         if rng.random() < 0.5:  # WHAM!-like: cafe / restaurant ambience with babble
-            pool = st["babble"]["test" if split == "tt" else "train"]
-            wav = synthesize_noise(n, rng, pool, sr)
+            wav = synthesize_noise(n, rng, st["babble"][group], sr)
         else:  # DEMAND-like: places without talkers
             wav = synthesize_ambience(n, rng, sr)
         _write(root / "sfxbg" / name, wav, sr)
@@ -103,14 +96,11 @@ def _job(job: tuple[str, str, int]) -> None:
         for stem in STEMS:
             _write(root / stem / f"song{split}{index:05d}.wav", stems[stem], sr)
     else:  # musicbg: 2-4 stems of a song at random levels
-        stems = synthesize_song(n, rng, sr)
-        chosen = rng.choice(len(STEMS), size=int(rng.integers(2, 5)), replace=False)
-        wav = sum(
-            stems[STEMS[k]]
-            / (np.sqrt(np.mean(stems[STEMS[k]] ** 2)) + 1e-9)
-            * 10 ** (rng.uniform(-8, 0) / 20)
-            for k in chosen
-        )
+        song = synthesize_song(n, rng, sr)
+        wav = 0
+        for k in rng.choice(len(STEMS), size=int(rng.integers(2, 5)), replace=False):
+            stem = song[STEMS[k]]
+            wav = wav + stem / (np.sqrt(np.mean(stem**2)) + 1e-9) * 10 ** (rng.uniform(-8, 0) / 20)
         _write(root / "musicbg" / name, wav, sr)
 
 
@@ -153,21 +143,20 @@ def build_unified_corpus(
         raise ValueError(f"sample_rate must be at least 8000 Hz, got {sample_rate}.")
     if not clip_seconds > 0.5:
         raise ValueError(f"clip_seconds must be more than 0.5 s, got {clip_seconds}.")
-    if speech_engine not in ENGINES:
-        raise ValueError(f"Unknown speech engine {speech_engine!r}; choose from {list(ENGINES)}.")
     out = Path(out)
-    for split in SPLITS:
-        for cls in CLASSES:
-            (out / split / cls).mkdir(parents=True, exist_ok=True)
     pool_rng = np.random.default_rng([seed, 99])
     pool_sizes = {
         "neural": {"train": max(4, sizes["tr"] // 4), "test": max(4, sizes["tt"] // 4)},
         "espeak": {"train": (max(2, sizes["tr"] // 8), 4), "test": (2, 4)},
     }
     cache = out / "speech_pool"
+    # An unknown engine is refused here, before anything is written.
     speech = make_speech_source(
         speech_engine, seed, pool_sizes, sample_rate, max(1, workers), progress, cache
     )
+    for split in SPLITS:
+        for cls in CLASSES:
+            (out / split / cls).mkdir(parents=True, exist_ok=True)
     babble = {
         group: make_babble_pool(pool_rng, n_streams=6, seconds=8.0, sample_rate=sample_rate)
         for group in ("train", "test")
@@ -178,25 +167,17 @@ def build_unified_corpus(
     start = time.time()
     for split in SPLITS:
         jobs = [(split, kind, i) for kind in _KIND_CODES for i in range(sizes[split])]
-        for _ in map_jobs(_job, jobs, state, workers):
-            pass
+        list(map_jobs(_job, jobs, state, workers))
         if progress:
             print(
                 f"[unified corpus] {split}: {sizes[split]} clips per class "
                 f"({time.time() - start:.0f} s)",
                 flush=True,
             )
-    info = {
-        "layout": "one folder per source class: <split>/<class>/*.wav",
-        "classes": list(CLASSES),
-        "sizes": sizes,
-        "clip_seconds": float(clip_seconds),
-        "sample_rate": int(sample_rate),
-        "seed": int(seed),
-        "speech_engine": state["speech"].description,
-        "sfx_kinds": list(SFX_KINDS),
-        "stems": list(STEMS),
-    }
+    info = dict(layout="one folder per source class: <split>/<class>/*.wav", classes=list(CLASSES))
+    info |= dict(sizes=sizes, clip_seconds=float(clip_seconds), sample_rate=int(sample_rate))
+    info |= dict(seed=int(seed), speech_engine=speech.description, sfx_kinds=list(SFX_KINDS))
+    info["stems"] = list(STEMS)
     (out / "corpus_info.json").write_text(json.dumps(info, indent=2) + "\n")
     return out
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 
-from .extra import missing_packages
+from .extra import missing_packages, require
 from .speech_synth import draw_voice_class
 
 __all__ = [
@@ -160,15 +160,6 @@ def _smooth_f0(f0: np.ndarray) -> np.ndarray:
     return np.where(voiced, np.exp(log_f0), 0.0)
 
 
-def _require_world():
-    ok, reason = world_available()
-    if not ok:
-        raise RuntimeError(f"The WORLD vocoder is not available: {reason}.")
-    import pyworld
-
-    return pyworld
-
-
 def analyze_speech(wav: np.ndarray, sample_rate: int = 8000) -> WorldFeatures:
     """WORLD analysis of one talker's speech (DIO + StoneMask, CheapTrick, fixed aperiodicity).
 
@@ -182,7 +173,7 @@ def analyze_speech(wav: np.ndarray, sample_rate: int = 8000) -> WorldFeatures:
     Raises:
         RuntimeError: pyworld is missing. ValueError: ``wav`` is too short, silent or not finite.
     """
-    pw = _require_world()
+    pw = require("The WORLD vocoder is not available", "pyworld")
     x = np.ascontiguousarray(wav, dtype=np.float64)
     if x.ndim != 1 or x.size < sample_rate // 20:
         raise ValueError(f"Expected a (time,) waveform of at least 50 ms, got shape {x.shape}.")
@@ -225,7 +216,7 @@ def render_voice(
         np.ndarray: ``(time,)`` float64 waveform at ``features.sample_rate``, about
         ``len(features) * 5 ms / tempo`` long.
     """
-    pw = _require_world()
+    pw = require("The WORLD vocoder is not available", "pyworld")
     if len(features) < 2:
         raise ValueError("Need at least two analysis frames.")
     sample_rate = features.sample_rate

@@ -1,21 +1,8 @@
-"""Stage 3 of the unified recipe: score a trained model on the tasks of the TUSS slides.
-
-Fixed test mixtures are drawn from the ``tt`` split for every task
-(:data:`asteroid_lir.data.unified.TASKS`): SE (speech, sfxbg), SS (speech x 2, sfxbg), USS
-(2-4 sfx), MSS (vocals, bass, drums, other; stems of one song) and CASS (speech, sfxbg,
-musicbg). A prompt model (TUSS) gets the task's prompts; the unconditional baseline has each
-reference matched to one of its outputs (an oracle choice in its favour). Scores
-(:mod:`asteroid_lir.experiment.unified_eval`): SI-SDR and SI-SDRi (MSS: SNR and SNRi), per prompt
-and per task (the mean of the per-prompt means, as the TUSS reference averages its scores).
-Refinement models (iterated or gated TSE module) also get, per task and per prompt, the mean
-steps and the TSE module's counted GMACs, and the anytime curve (the network without its gate
-run for 1 .. I steps).
-
-The five-prompt case (prompt models; ``evaluation.five_prompt``): mixtures of speech, ambience
-(sfxbg) and three stems of one song, five prompts in a rotated order, for a model trained with at
-most four. Reported per prompt position; the fifth output must improve over the mixture and not
-be silent (its level relative to the mixture in dB). Writes ``results.json``, ``results.md`` and
-``examples/<task>/`` in ``--out_dir`` (default: the experiment folder).
+"""Stage 3 of the unified recipe: score a trained model on the tasks of the TUSS slides and, for
+prompt models, the five-prompt case (:mod:`asteroid_lir.experiment.unified_eval`: the test
+mixtures, the scores per prompt and per task, the compute of refinement models). Writes
+``results.json``, ``results.md`` and ``examples/<task>/`` in ``--out_dir`` (default: the
+experiment folder).
 
 Usage::
 
@@ -32,8 +19,10 @@ import torch
 import yaml
 
 from asteroid_lir.experiment.cli import run_stage
+from asteroid_lir.experiment.evaluation import timing_record
 from asteroid_lir.experiment.registry import check_model, describe_model, load_model
-from asteroid_lir.experiment.report import compute_markdown, positions_markdown, results_markdown
+from asteroid_lir.experiment.report import compute_markdown, positions_markdown, write_results
+from asteroid_lir.experiment.trainer import eval_device
 from asteroid_lir.experiment.unified_eval import FIVE, evaluate_tasks
 
 
@@ -50,17 +39,13 @@ def main(argv=None) -> int:
     for path in (exp_dir / "conf.yml", index_path):
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: run the stages before first.")
-    conf, index = (
-        yaml.safe_load((exp_dir / "conf.yml").read_text()),
-        json.loads(index_path.read_text()),
-    )
-    ev = conf["evaluation"]
+    conf = yaml.safe_load((exp_dir / "conf.yml").read_text())
+    index, ev = json.loads(index_path.read_text()), conf["evaluation"]
     if conf["training"].get("num_threads"):  # the training's threads (1 on a busy 2-core CPU:
         torch.set_num_threads(int(conf["training"]["num_threads"]))  # 2 were 17x slower here)
     model, package = load_model(exp_dir)
     check_model(model, int(index["sample_rate"]), where=exp_dir)
-    device = torch.device(f"cuda:{args.gpus.split(',')[0]}" if args.gpus else "cpu")
-    n = int(args.n_per_task or ev.get("n_per_task", 25))
+    device, n = eval_device(args.gpus), int(args.n_per_task or ev.get("n_per_task", 25))
     tasks, timing, notes = evaluate_tasks(model, index, ev, out_dir, device, n)
     results = {
         "tag": exp_dir.name,
@@ -68,11 +53,7 @@ def main(argv=None) -> int:
         **describe_model(model, package),
         "tasks": tasks,
         "notes": notes,
-        "timing": {
-            "device": str(device),
-            "threads": torch.get_num_threads(),
-            "rtf": timing["compute_seconds"] / max(timing["audio_seconds"], 1e-9),
-        },
+        "timing": timing_record(device, timing),
     }
     if FIVE in tasks:
         title = (
@@ -82,9 +63,7 @@ def main(argv=None) -> int:
     compute = compute_markdown(results)
     if compute:
         results["notes"].append(compute)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out_dir / "results.md").write_text(results_markdown(results))
+    write_results(out_dir, results, indent=1)
     print(f"[stage 3] Wrote {out_dir / 'results.json'} and results.md")
     return 0
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from asteroid_lir.experiment.cli import run_stage
 from asteroid_lir.experiment.report import (
     bar_chart,
-    csv_log_files,
     fmt,
     markdown_table,
     operating_point,
@@ -61,15 +60,9 @@ def main(argv=None) -> int:
         plots["Five prompts: SI-SDRi by prompt position"] = "five_prompts.png"
     ylabel = "improvement over the mixture, mean over tasks (dB)"
     if plot_quality_vs_compute(named, out / "quality_vs_compute.png", ylabel):
-        plots["Quality vs refinement compute (anytime curves, operating points)"] = (
-            "quality_vs_compute.png"
-        )
-    # A gated training's pre-training (no gate) has its own logs.
-    runs = {
-        "pre-training": csv_log_files(exp_dir / "pretrain" / "logs"),
-        "training": csv_log_files(exp_dir / "logs"),
-    }
-    if plot_training_curves(runs, out / "training.png", "loss (negative SNR, dB)"):
+        title = "Quality vs refinement compute (anytime curves, operating points)"
+        plots[title] = "quality_vs_compute.png"
+    if plot_training_curves(exp_dir, out / "training.png", "loss (negative SNR, dB)"):
         plots["Training curves"] = "training.png"
     text = results_markdown(results, plots)
     if len(named) > 1:

@@ -30,21 +30,14 @@ Unified (TUSS) recipe: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report.
 It runs in the repository's pinned environment (.venv, made on first use); set LIR_ENV=active
 to run it in the Python environment that is active instead (one with asteroid_lir installed)."
 . utils/parse_options.sh
-if [ $# -gt 0 ]; then
-  echo "$0: ERROR: unexpected argument(s) '$*' (options are --name value; see --help)." >&2
-  exit 1
-fi
+[ $# -eq 0 ] || { echo "$0: ERROR: unexpected argument(s) '$*' (options are --name value; see --help)." >&2; exit 1; }
 
 die() { echo "$0: ERROR: $*" >&2; exit 1; }
 [[ "$stage" =~ ^[0-9]+$ ]] || die "--stage must be a number, got '$stage'."
 [[ "$stop_stage" =~ ^[0-9]+$ ]] || die "--stop_stage must be a number, got '$stop_stage'."
-if [ -n "$id" ] && ! [[ "$id" =~ ^[0-9]+(,[0-9]+)*$ ]]; then
-  die "--id takes GPU ids such as 0 or 0,1, got '$id'."
-fi
+[ -z "$id" ] || [[ "$id" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--id takes GPU ids such as 0 or 0,1, got '$id'."
 [ -f "$conf" ] || die "configuration file '$conf' not found (see conf/ and README.md)."
-if [ -n "$source_dir" ] && [ ! -d "$source_dir" ]; then
-  die "--source_dir '$source_dir' is not a directory."
-fi
+[ -z "$source_dir" ] || [ -d "$source_dir" ] || die "--source_dir '$source_dir' is not a directory."
 [ -n "$tag" ] || tag="$(basename "$conf" .yml)"
 expdir="$exp_dir/$tag"
 overrides=()
@@ -52,50 +45,50 @@ for kv in $set; do overrides+=(--set "$kv"); done
 
 . ./path.sh
 
-paths="$(python local/prepare_data.py paths --conf "$conf" --data_dir "$data_dir" --source_dir "$source_dir" "${overrides[@]}")"
+prep() { python local/prepare_data.py "$1" --conf "$conf" --data_dir "$data_dir" \
+  --source_dir "$source_dir" "${overrides[@]}"; }
+paths="$(prep paths)"
 src_dir="$(sed -n 1p <<<"$paths")"
 meta_dir="$(sed -n 2p <<<"$paths")"
-gpu_eval=""
-[ -n "$id" ] && gpu_eval="${id%%,*}"
 echo "[run] conf=$conf tag=$tag stages $stage..$stop_stage"
 echo "[run] sources: $src_dir"
 echo "[run] metadata: $meta_dir"
 echo "[run] experiment: $expdir"
+in_stages() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+need_index() { [ -f "$meta_dir/sources.json" ] || die "metadata $meta_dir/sources.json is missing: run stage 1 first (--stage 1)."; }
 
-if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+if in_stages 0; then
   echo "[stage 0] Data: $( [ -n "$source_dir" ] && echo "source folders" || echo "embedded corpus" )"
-  python local/prepare_data.py corpus --conf "$conf" --data_dir "$data_dir" --source_dir "$source_dir" "${overrides[@]}"
+  prep corpus
 fi
 
-if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+if in_stages 1; then
   echo "[stage 1] Metadata -> $meta_dir/sources.json"
-  python local/prepare_data.py metadata --conf "$conf" --data_dir "$data_dir" --source_dir "$source_dir" "${overrides[@]}"
+  prep metadata
 fi
 
-if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  [ -f "$meta_dir/sources.json" ] || die "metadata $meta_dir/sources.json is missing: run stage 1 first (--stage 1)."
+if in_stages 2; then
+  need_index
   echo "[stage 2] Training -> $expdir (checkpoints/, logs/, best_model.pth)"
   workers=()
-  [ -n "$n_workers" ] && workers=(--n_workers "$n_workers")
+  [ -z "$n_workers" ] || workers=(--n_workers "$n_workers")
   python train.py --conf "$conf" --meta_dir "$meta_dir" --exp_dir "$expdir" --gpus "$id" \
     "${workers[@]}" "${overrides[@]}"
 fi
 
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+if in_stages 3; then
   [ -f "$expdir/best_model.pth" ] || die "no trained model $expdir/best_model.pth: run stage 2 first (--stage 2)."
-  [ -f "$meta_dir/sources.json" ] || die "metadata $meta_dir/sources.json is missing: run stage 1 first (--stage 1)."
+  need_index
   echo "[stage 3] Evaluation -> $expdir/results.json, results.md, examples/"
-  python eval.py --exp_dir "$expdir" --meta_dir "$meta_dir" --gpus "$gpu_eval"
+  python eval.py --exp_dir "$expdir" --meta_dir "$meta_dir" --gpus "${id%%,*}"
 fi
 
-if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+if in_stages 4; then
   [ -f "$expdir/results.json" ] || die "$expdir/results.json is missing: run stage 3 first (--stage 3)."
   echo "[stage 4] Report -> $expdir/*.png, $expdir/results.md"
   cmp=()
   IFS=',' read -r -a others <<<"$compare"
-  for other in "${others[@]}"; do
-    [ -n "$other" ] && cmp+=(--compare "$other")
-  done
+  for other in "${others[@]}"; do [ -z "$other" ] || cmp+=(--compare "$other"); done
   python report.py --exp_dir "$expdir" "${cmp[@]}"
 fi
 echo "[run] Done (stages $stage..$stop_stage) in $((SECONDS / 60)) min $((SECONDS % 60)) s." \

@@ -25,11 +25,10 @@ import argparse
 import json
 from pathlib import Path
 
-from asteroid_lir.engine.procedures import TrainingJob
-from asteroid_lir.experiment.cli import already_trained, run_stage
+from asteroid_lir.experiment.cli import run_stage
 from asteroid_lir.experiment.config import load_config
-from asteroid_lir.experiment.registry import build_model, resolve_model_conf
-from asteroid_lir.experiment.trainer import hardware, seed_and_threads, train_and_save
+from asteroid_lir.experiment.registry import resolve_model_conf
+from asteroid_lir.experiment.trainer import train_stage
 
 SECTIONS = ("data", "model", "training", "optim", "scheduler", "evaluation")
 
@@ -66,20 +65,14 @@ def loaders(conf: dict, index: dict, n_workers: int | None) -> tuple:
     from asteroid_lir.data.unified import MixingOptions, UnifiedMixtures
 
     data, train_conf = conf["data"], conf["training"]
-    options, seed = MixingOptions(**(data.get("mixing") or {})), int(train_conf.get("seed", 0))
-    common = dict(batch_size=int(train_conf["batch_size"]), segment=float(data["segment"]))
-    train_set = UnifiedMixtures(
-        index, "tr", int(train_conf["batches_per_epoch"]), options=options, seed=seed, **common
+    seed, n_train = int(train_conf.get("seed", 0)), int(train_conf["batches_per_epoch"])
+    options = MixingOptions(**(data.get("mixing") or {}))
+    common = dict(
+        batch_size=int(train_conf["batch_size"]), segment=float(data["segment"]), options=options
     )
-    val_set = UnifiedMixtures(
-        index,
-        "cv",
-        int(train_conf.get("valid_batches", 4)),
-        options=options,
-        seed=seed + 1,
-        fixed=True,
-        **common,
-    )
+    train_set = UnifiedMixtures(index, "tr", n_train, seed=seed, **common)
+    n_valid = int(train_conf.get("valid_batches", 4))
+    val_set = UnifiedMixtures(index, "cv", n_valid, seed=seed + 1, fixed=True, **common)
     workers = int(train_conf.get("num_workers", 0) if n_workers is None else n_workers)
     kwargs = dict(batch_size=None, num_workers=workers, persistent_workers=workers > 0)
     return DataLoader(train_set, shuffle=False, **kwargs), DataLoader(val_set, **kwargs)
@@ -93,31 +86,16 @@ def main(argv=None) -> int:
     data, train_conf = conf["data"], conf["training"]
     progressive = train_conf.get("mode") == "progressive"
     conf["model"] = resolve_model_conf(conf["model"], int(data["sample_rate"]), None, progressive)
-    exp_dir = Path(args.exp_dir)
-    if already_trained(exp_dir, conf):
-        return 0
-    seed_and_threads(train_conf)
-    index = load_index(Path(args.meta_dir), int(data["sample_rate"]))
-    job = TrainingJob(
-        conf,
-        exp_dir,
-        PromptSNRLoss(**(conf.get("loss") or {})),
-        loaders(conf, index, args.n_workers),
-        hardware(args.gpus),
-        build_model,
-        system_kwargs={
-            "warmup_steps": int(train_conf.get("warmup_steps", 0)),
-            "prompted_batches": True,  # (mixtures, references, prompts)
-        },
-    )
-    print(
+    return train_stage(
+        conf, Path(args.exp_dir), PromptSNRLoss(**(conf.get("loss") or {})),
+        lambda: loaders(conf, load_index(Path(args.meta_dir), int(data["sample_rate"])),
+                        args.n_workers),
         f"[stage 2] {conf['model']['name']} at {data['sample_rate']} Hz; batches of "
         f"{train_conf['batch_size']} x {data['segment']} s; {train_conf['epochs']} epochs of "
         f"{train_conf['batches_per_epoch']} steps",
-        flush=True,
-    )
-    train_and_save(job)
-    return 0
+        gpus=args.gpus, warmup_steps=int(train_conf.get("warmup_steps", 0)),
+        prompted_batches=True,  # (mixtures, references, prompts)
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

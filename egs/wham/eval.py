@@ -16,22 +16,22 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 
-from asteroid_lir.experiment.cli import StageError, run_stage
+from asteroid_lir.experiment.cli import run_stage
 from asteroid_lir.experiment.evaluation import (
     evaluate_items,
     quartile_table,
     speech_items,
     summarize,
+    timing_record,
 )
 from asteroid_lir.experiment.registry import check_model, describe_model, load_model
-from asteroid_lir.experiment.report import results_markdown
+from asteroid_lir.experiment.report import write_results
+from asteroid_lir.experiment.trainer import eval_device
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -48,22 +48,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def evaluate(args) -> dict:
-    from asteroid_lir.data import WhamDataset
+    from asteroid_lir.tasks import n_speech
 
-    exp_dir = Path(args.exp_dir)
+    exp_dir, tt_json = Path(args.exp_dir), Path(args.meta_dir) / "tt.json"
     if not (exp_dir / "conf.yml").is_file():
         raise FileNotFoundError(
             f"{exp_dir / 'conf.yml'} is missing: train the experiment first (stage 2)."
         )
     conf = yaml.safe_load((exp_dir / "conf.yml").read_text())
-    tt_json = Path(args.meta_dir) / "tt.json"
     if not tt_json.is_file():
         raise FileNotFoundError(f"Test metadata {tt_json} is missing: run stage 1 first.")
-    if not (exp_dir / "best_model.pth").is_file():
-        raise StageError(f"No trained model {exp_dir / 'best_model.pth'}: run stage 2 (--stage 2).")
-    model, package = load_model(exp_dir)
-    from asteroid_lir.tasks import n_speech
-
+    model, package = load_model(exp_dir)  # a folder without best_model.pth: run stage 2
     if conf["data"].get("task") not in (None, args.task):
         raise ValueError(
             f"The model of {exp_dir} was trained for task {conf['data']['task']!r}, "
@@ -71,32 +66,16 @@ def evaluate(args) -> dict:
         )
     n_out = n_speech(args.task) + int(conf["data"].get("return_noise", True))
     check_model(model, conf["data"]["sample_rate"], n_out, f"{exp_dir} (--task {args.task})")
-    device = torch.device(f"cuda:{args.gpus.split(',')[0]}" if args.gpus else "cpu")
-    rate = int(conf["data"]["sample_rate"])
-    dataset = WhamDataset(
-        str(tt_json),
-        task=args.task,
-        segment=None,
-        sample_rate=rate,
-        return_noise=True,
-        return_id=True,
-    )
-    ev = conf.get("evaluation") or {}
-    n_utt = min(len(dataset), int(args.max_utterances or ev.get("max_utterances") or len(dataset)))
+    device, rate = eval_device(args.gpus), int(conf["data"]["sample_rate"])
+    items, ev = speech_items(tt_json, args.task, rate), conf.get("evaluation") or {}
+    n_utt = min(len(items), int(args.max_utterances or ev.get("max_utterances") or len(items)))
     metrics = tuple(ev.get("metrics", ("si_sdr", "sdr")))
     metrics += tuple(m for m in ("stoi", "pesq") if args.extra_metrics and m not in metrics)
     out_dir = Path(args.out_dir or exp_dir)
     n_examples = args.n_examples if args.n_examples is not None else ev.get("n_examples", 3)
     print(f"[stage 3] Evaluating {exp_dir} on {n_utt} mixtures of {tt_json} ({', '.join(metrics)})")
-    rows, timing = evaluate_items(
-        model.to(device),
-        speech_items(dataset, n_utt),
-        rate,
-        metrics,
-        device,
-        out_dir / "examples",
-        int(n_examples),
-    )
+    rows, timing = evaluate_items(model.to(device), items[:n_utt], rate, metrics, device,
+                                  out_dir / "examples", int(n_examples))  # fmt: skip
     record = describe_model(model, package, (conf.get("model") or {}).get("preset"))
     per_mix = {f"{m}i": np.array([np.mean(r[f"{m}i"]) for r in rows]) for m in metrics}
     steps = np.array([r["steps"] for r in rows]) if record["model"]["gated"] else None
@@ -106,12 +85,7 @@ def evaluate(args) -> dict:
         "task": args.task,
         "test_set": str(tt_json),
         **record,
-        "timing": {
-            "device": str(device),
-            "threads": torch.get_num_threads(),
-            "rtf": summary["rtf"],
-            **timing,
-        },
+        "timing": timing_record(device, timing) | timing,
         "summary": summary,
         "quartiles": quartile_table(np.array([r["input_snr"] for r in rows]), per_mix, steps),
         "examples": [f"examples/{r['example']}" for r in rows if "example" in r],
@@ -123,9 +97,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     results = evaluate(args)
     out_dir = Path(args.out_dir or args.exp_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out_dir / "results.md").write_text(results_markdown(results))
+    write_results(out_dir, results)
     s = results["summary"]
     steps = f", {s['steps_mean']:.2f} steps per mixture" if s["steps_mean"] is not None else ""
     others = "".join(f", {m.upper()}i {s[f'{m}i']:.2f}" for m in s["metrics"] if m != "si_sdr")

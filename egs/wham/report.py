@@ -19,7 +19,6 @@ from pathlib import Path
 from asteroid_lir.experiment.cli import run_stage
 from asteroid_lir.experiment.report import (
     bar_chart,
-    csv_log_files,
     plot_example,
     plot_steps_histogram,
     plot_training_curves,
@@ -54,19 +53,13 @@ def main(argv=None) -> int:
     results = json.loads((out / "results.json").read_text())
     gated = results["model"]["gated"]
     quartiles = {f"Q{q['quartile']}": q for q in results["quartiles"]}
-    bar_chart(
-        {"SI-SDRi": {k: q["si_sdri"] for k, q in quartiles.items()}},
-        out / "snr_quartiles.png",
-        "SI-SDRi (dB)",
-        f"{results['tag']}: SI-SDRi by input-SNR quartile (low to high)",
-        line=results["summary"]["si_sdri"],
-        twin={k: q["steps_mean"] for k, q in quartiles.items()} if gated else None,
-        twin_label="refinement steps (mean)",
-    )
+    si_sdri = {"SI-SDRi": {k: q["si_sdri"] for k, q in quartiles.items()}}
+    steps = {k: q["steps_mean"] for k, q in quartiles.items()} if gated else None
+    title = f"{results['tag']}: SI-SDRi by input-SNR quartile (low to high)"
+    bar_chart(si_sdri, out / "snr_quartiles.png", "SI-SDRi (dB)", title, twin=steps,
+              line=results["summary"]["si_sdri"], twin_label="refinement steps (mean)")  # fmt: skip
     plots = {"SI-SDRi by input-SNR quartile": "snr_quartiles.png"}
-    runs = {"pre-training": csv_log_files(exp_dir / "pretrain" / "logs")}  # gated models
-    runs["training"] = csv_log_files(exp_dir / "logs")
-    if plot_training_curves(runs, out / "training_curves.png", "loss (negative SI-SDR, dB)"):
+    if plot_training_curves(exp_dir, out / "training_curves.png", "loss (negative SI-SDR, dB)"):
         plots["Training curves"] = "training_curves.png"
     if gated:
         plot_steps_histogram(

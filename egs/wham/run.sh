@@ -99,10 +99,10 @@ evaluate() {  # evaluate METADATA_DIR RESULTS_DIR
 
 # Evaluation on the recipe's test split, or on another WHAM!-layout corpus (--eval_set).
 results_dir="$expdir"
+[ -z "$eval_set" ] || results_dir="$expdir/eval_$(sed -n 4p <<<"$paths")"
 if in_stages 3; then
   [ -f "$expdir/best_model.pth" ] || die "no trained model $expdir/best_model.pth: run stage 2 first (--stage 2)."
   if [ -n "$eval_set" ]; then
-    results_dir="$expdir/eval_$(sed -n 4p <<<"$paths")"
     echo "[stage 3] Metadata of the evaluation set $eval_set"
     prep eval_set --eval_set "$eval_set"
     evaluate "$(sed -n 3p <<<"$paths")" "$results_dir"
@@ -121,7 +121,6 @@ if in_stages 3; then
 fi
 
 if in_stages 4; then
-  [ -z "$eval_set" ] || results_dir="$expdir/eval_$(sed -n 4p <<<"$paths")"
   [ -f "$results_dir/results.json" ] || die "$results_dir/results.json is missing: run stage 3 first (--stage 3)."
   echo "[stage 4] Report -> $results_dir/*.png, $results_dir/results.md"
   python report.py --exp_dir "$expdir" --results_dir "$results_dir"

@@ -20,11 +20,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asteroid_lir.engine.procedures import TrainingJob
-from asteroid_lir.experiment.cli import already_trained, run_stage
+from asteroid_lir.experiment.cli import run_stage
 from asteroid_lir.experiment.config import load_config
-from asteroid_lir.experiment.registry import build_model, resolve_model_conf
-from asteroid_lir.experiment.trainer import hardware, seed_and_threads, train_and_save
+from asteroid_lir.experiment.registry import resolve_model_conf
+from asteroid_lir.experiment.trainer import train_stage
 
 SECTIONS = ("data", "model", "training", "optim", "scheduler")
 
@@ -44,20 +43,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def resolved_config(args) -> dict:
     """The configuration as it will be trained."""
-    from asteroid_lir.tasks import n_speech as task_speakers
+    from asteroid_lir.tasks import n_speech
 
     conf = load_config(args.conf, args.overrides, SECTIONS, default_model="LIRSuDORMRFNet")
     data, mode = conf["data"], conf["training"].setdefault("mode", "end_to_end")
-    n_speech = task_speakers(args.task)
     data["task"] = args.task
     data.setdefault("return_noise", True)
-    conf["model"] = resolve_model_conf(
-        conf["model"],
-        data["sample_rate"],
-        n_speech + int(data["return_noise"]),
-        progressive=mode == "progressive",
-        default_name="LIRSuDORMRFNet",
-    )
+    n_src = n_speech(args.task) + int(data["return_noise"])
+    conf["model"] = resolve_model_conf(conf["model"], data["sample_rate"], n_src,
+                                       mode == "progressive", "LIRSuDORMRFNet")  # fmt: skip
     conf["loss"] = {"extra_weight": float((conf.get("loss") or {}).get("extra_weight", 1.0))}
     if conf["training"].get("online_remix", True) and not data["return_noise"]:
         raise ValueError(
@@ -79,22 +73,16 @@ def loaders(conf: dict, task: str, meta_dir: Path, n_workers: int | None) -> tup
             raise FileNotFoundError(
                 f"Metadata file {meta_dir / split} is missing: run stage 1 (./run.sh --stage 1)."
             )
-    kwargs = dict(
-        task=task,
-        segment=data["segment"],
-        sample_rate=data["sample_rate"],
-        return_noise=data["return_noise"],
-    )
-    sets = [WhamDataset(str(meta_dir / f"{s}.json"), **kwargs) for s in ("tr", "cv")]
+    kwargs = {k: data[k] for k in ("segment", "sample_rate", "return_noise")}
+    sets = [WhamDataset(str(meta_dir / f"{s}.json"), task=task, **kwargs) for s in ("tr", "cv")]
     if len(sets[0]) < train_conf["batch_size"]:
         raise ValueError(
             f"The training set has {len(sets[0])} mixtures, fewer than one batch "
             f"(training.batch_size={train_conf['batch_size']})."
         )
     workers = train_conf.get("num_workers", 0) if n_workers is None else n_workers
-    common = dict(
-        batch_size=train_conf["batch_size"], num_workers=workers, persistent_workers=workers > 0
-    )
+    common = dict(batch_size=train_conf["batch_size"], num_workers=workers,
+                  persistent_workers=workers > 0)  # fmt: skip
     return (
         DataLoader(sets[0], shuffle=True, drop_last=True, **common),
         DataLoader(sets[1], shuffle=False, **common),
@@ -106,31 +94,17 @@ def main(argv=None) -> int:
 
     args = parse_args(argv)
     conf = resolved_config(args)
-    exp_dir, train_conf = Path(args.exp_dir), conf["training"]
-    if already_trained(exp_dir, conf):
-        return 0
-    seed_and_threads(train_conf)
+    train_conf = conf["training"]
     n_speech = conf["model"]["n_src"] - int(conf["data"]["return_noise"])
-    remix = train_conf.get("online_remix", True)
-    job = TrainingJob(
-        conf,
-        exp_dir,
-        SpeechPITLoss(n_speech, conf["loss"]["extra_weight"]),
-        loaders(conf, args.task, Path(args.meta_dir), args.n_workers),
-        hardware(args.gpus, args.num_cpu_procs),
-        build_model,
-        system_kwargs={
-            "remix_task": args.task if remix else None,
-            "remix_seed": int(train_conf.get("seed", 0)),
-        },
-    )
-    print(
+    remix = args.task if train_conf.get("online_remix", True) else None
+    return train_stage(
+        conf, Path(args.exp_dir), SpeechPITLoss(n_speech, conf["loss"]["extra_weight"]),
+        lambda: loaders(conf, args.task, Path(args.meta_dir), args.n_workers),
         f"[stage 2] {train_conf['mode']} training of {conf['model']} for task {args.task}, "
         f"{train_conf['epochs']} epochs",
-        flush=True,
-    )
-    train_and_save(job)
-    return 0
+        gpus=args.gpus, num_cpu_procs=args.num_cpu_procs,
+        remix_task=remix, remix_seed=int(train_conf.get("seed", 0)),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from asteroid_lir.experiment import stats
-from asteroid_lir.experiment.claims import claim, claim_lines, claims_main
+from asteroid_lir.experiment.claims import claim, claim_lines, claims_main, mean_std, section
 from asteroid_lir.experiment.cli import run_stage
 from asteroid_lir.experiment.report import (
     adaptive_comparison,
     adaptive_markdown,
-    markdown_table,
     plot_quality_vs_compute,
     seed_bar_chart,
 )
@@ -45,11 +44,8 @@ def measure(exp_dir: Path) -> dict:
 
 
 def _improvements(runs: dict, entry: str, task: str) -> list[float]:
-    return [
-        r["results"]["tasks"][task]["improvement"]
-        for r in runs.get(entry, [])
-        if task in r["results"]["tasks"]
-    ]
+    results = (r["results"]["tasks"] for r in runs.get(entry, []))
+    return [tasks[task]["improvement"] for tasks in results if task in tasks]
 
 
 def comparison(runs: dict, name: str, better: str, worse: str) -> dict:
@@ -61,50 +57,29 @@ def comparison(runs: dict, name: str, better: str, worse: str) -> dict:
             claims.append(claim(f"{name}_{task}", None, f"{task}: a model was not run"))
             continue
         c = stats.compare(a, b)
-        rows.append(
-            [
-                task,
-                unit,
-                f"{c['better']['mean']:.2f} ± {c['better']['std']:.2f}",
-                f"{c['worse']['mean']:.2f} ± {c['worse']['std']:.2f}",
-                c["diff"],
-                "yes" if c["beyond_spread"] else "no",
-            ]
+        beyond = "yes" if c["beyond_spread"] else "no"
+        rows.append([task, unit, mean_std(c["better"]), mean_std(c["worse"]), c["diff"], beyond])
+        where = "beyond" if c["beyond_spread"] else "within" if c["ahead"] else None
+        text = (
+            f"{task} ({unit}): {better} {c['better']['mean']:+.2f} dB vs {worse} "
+            f"{c['worse']['mean']:+.2f} dB ({c['diff']:+.2f} dB; "
+            + (f"{where} the seeds' spread)" if where else "behind)")
         )
-        claims.append(
-            claim(
-                f"{name}_{task}",
-                c["beyond_spread"],
-                f"{task} ({unit}): {better} {c['better']['mean']:+.2f} dB vs {worse} "
-                f"{c['worse']['mean']:+.2f} dB ({c['diff']:+.2f} dB; "
-                + (
-                    "beyond the seeds' spread)"
-                    if c["beyond_spread"]
-                    else "within the seeds' spread)"
-                    if c["ahead"]
-                    else "behind)"
-                ),
-                c,
-            )
-        )
+        claims.append(claim(f"{name}_{task}", c["beyond_spread"], text, c))
     return {"name": name, "better": better, "worse": worse, "rows": rows, "claims": claims}
 
 
 def five_prompts(runs: dict, entry: str = "tuss") -> dict:
-    lasts = [
-        r["results"]["tasks"]["FIVE"]["five"]["last"]
-        for r in runs.get(entry, [])
-        if "FIVE" in r["results"]["tasks"]
-    ]
+    results = (r["results"]["tasks"] for r in runs.get(entry, []))
+    lasts = [tasks["FIVE"]["five"]["last"] for tasks in results if "FIVE" in tasks]
     if not lasts:
         return {"claims": [claim("fifth_prompt", None, "no five-prompt evaluation")]}
     imp = stats.seed_summary([x["mean_improvement"] for x in lasts])
     ok = all(x["passes"] for x in lasts)
+    levels = ", ".join(f"{x['mean_output_db']:.1f}" for x in lasts)
     text = (
-        f"fifth output of five prompts (trained with at most four): {imp['mean']:+.2f} ± "
-        f"{imp['std']:.2f} dB over the mixture, level "
-        + ", ".join(f"{x['mean_output_db']:.1f}" for x in lasts)
-        + " dB; "
+        f"fifth output of five prompts (trained with at most four): {mean_std(imp, '+')} dB over "
+        f"the mixture, level {levels} dB; "
         + ("improves and is not silent for every seed" if ok else "fails for some seed")
     )
     return {"claims": [claim("fifth_prompt", ok, text, {"improvement": imp})], "last": lasts}
@@ -113,11 +88,8 @@ def five_prompts(runs: dict, entry: str = "tuss") -> dict:
 def adaptive(runs: dict, out_dir: Path) -> tuple[dict, list[str]]:
     """The gated TUSS against its ungated network (issue 26), paired by seed."""
     ungated = {r["seed"]: r["results"] for r in runs["ungated"]}
-    pairs = {
-        str(r["seed"]): (ungated[r["seed"]], r["results"])
-        for r in runs["gated"]
-        if r["seed"] in ungated
-    }
+    pairs = {str(r["seed"]): (ungated[r["seed"]], r["results"]) for r in runs["gated"]
+             if r["seed"] in ungated}  # fmt: skip
     if not pairs:
         return {"claims": [claim("adaptive_tuss", None, "no seed with both models")]}, []
     c = adaptive_comparison(pairs)
@@ -136,32 +108,25 @@ def adaptive(runs: dict, out_dir: Path) -> tuple[dict, list[str]]:
         for seed, r in c["seeds"].items()
     }
     known = {seed: v for seed, v in fixed.items() if v is not None}
-    ahead = bool(known) and all(
-        c["seeds"][s]["gated"]["improvement"] >= v for s, v in known.items()
-    )
+    gated = {seed: c["seeds"][seed]["gated"]["improvement"] for seed in known}
+    ahead = bool(known) and all(gated[s] >= v for s, v in known.items())
     curve = [p["improvement"] for r in c["seeds"].values() for p in r["anytime"][:1]]
     last = [p["improvement"] for r in c["seeds"].values() for p in r["anytime"][-1:]]
+    per_seed = ", ".join(f"s{s} {gated[s]:.2f} vs {v:.2f} dB" for s, v in known.items())
     c["fixed_steps_at_gated_steps"] = fixed
     c["claims"] = [
         claim("adaptive_tuss", c["saving_ok"] and c["drop_ok"] and c["equal_steps"], text),
-        claim(
-            "adaptive_steps_differ",
-            c["steps_differ"],
-            "mean steps differ between tasks or prompt names",
-        ),
+        claim("adaptive_steps_differ", c["steps_differ"],
+              "mean steps differ between tasks or prompt names"),
         claim(
             "adaptive_beats_fixed_steps",
             ahead if known else None,
-            "gated vs its ungated network stopped after the same mean number of steps, per "
-            "seed: "
-            + ", ".join(
-                f"s{s} {c['seeds'][s]['gated']['improvement']:.2f} vs {v:.2f} dB"
-                for s, v in known.items()
-            )
-            + f"; the ungated network gives {np.mean(curve):.2f} dB after one step and "
-            f"{np.mean(last):.2f} dB after all (what its later steps add is what a gate can save)",
+            f"gated vs its ungated network stopped after the same mean number of steps, per "
+            f"seed: {per_seed}; the ungated network gives {np.mean(curve):.2f} dB after one step "
+            f"and {np.mean(last):.2f} dB after all (what its later steps add is what a gate can "
+            "save)",
         ),
-    ]
+    ]  # fmt: skip
     named = {
         f"{kind} s{seed}": res
         for seed, pair in pairs.items()
@@ -186,33 +151,20 @@ def build(runs: dict, out_dir: Path) -> tuple[dict, list[str]]:
     }
     lines += ["", "Parameters: " + ", ".join(f"{e} {n:,}" for e, n in report["parameters"].items())]
     for sec in report["comparisons"]:
-        head = [
-            "task",
-            "metric",
-            f"{sec['better']} (dB)",
-            f"{sec['worse']} (dB)",
-            "difference (dB)",
-            "beyond spread",
-        ]
-        lines += ["", f"## {sec['better']} vs {sec['worse']}", ""]
-        lines += [*markdown_table(head, sec["rows"]), "", *claim_lines(sec["claims"])]
-    lines += ["", "## Five prompts", "", *claim_lines(report["five"]["claims"])]
+        better, worse = sec["better"], sec["worse"]
+        head = ["task", "metric", f"{better} (dB)", f"{worse} (dB)", "difference (dB)",
+                "beyond spread"]  # fmt: skip
+        lines += section(f"{better} vs {worse}", sec["claims"], head, sec["rows"])
+    lines += section("Five prompts", report["five"]["claims"])
     entries = [e for e in ("tuss", "baseline", "tuss_sfc") if runs.get(e)]
     if entries:
+        improvements = {e: {t: _improvements(runs, e, t) for t in UNIFIED_TASKS} for e in entries}
         seed_bar_chart(
-            {e: {t: _improvements(runs, e, t) for t in UNIFIED_TASKS} for e in entries},
-            out_dir / "tasks.png",
-            "improvement (dB)",
-            "Equal training steps",
+            improvements, out_dir / "tasks.png", "improvement (dB)", "Equal training steps"
         )
     return report, lines + ["", "![Improvement per task](tasks.png)"]
 
 
-def main(argv=None) -> int:
-    return claims_main(
-        argv, "The TUSS slides' claims and adaptive TUSS at mini scale", measure, build
-    )
-
-
 if __name__ == "__main__":
-    run_stage(main)
+    title = "The TUSS slides' claims and adaptive TUSS at mini scale"
+    run_stage(lambda: claims_main(None, title, measure, build))

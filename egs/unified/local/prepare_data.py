@@ -66,35 +66,28 @@ def main(argv=None) -> int:
     conf = load_config(args.conf, args.overrides)
     src, meta = resolve_paths(conf, args.data_dir, args.source_dir)
     if args.command == "paths":
-        print(src)
-        print(meta)
-        return 0
-    if args.command == "corpus":
-        if args.source_dir:
-            if not src.is_dir():
-                raise FileNotFoundError(f"--source_dir {src} is not a directory.")
-            print(f"[stage 0] Using the source tree {src} (checked in stage 1).")
-            return 0
-        settings = corpus_settings(conf)
-        info = src / "corpus_info.json"
-        if info.is_file():
-            print(f"[stage 0] The corpus is already there: {src}")
-            return 0
+        print(f"{src}\n{meta}")
+    elif args.command == "corpus" and args.source_dir:
+        if not src.is_dir():
+            raise FileNotFoundError(f"--source_dir {src} is not a directory.")
+        print(f"[stage 0] Using the source tree {src} (checked in stage 1).")
+    elif args.command == "corpus" and (src / "corpus_info.json").is_file():
+        print(f"[stage 0] The corpus is already there: {src}")
+    elif args.command == "corpus":
         from asteroid_lir.synth import build_unified_corpus
 
+        settings = corpus_settings(conf)
         print(f"[stage 0] Generating the embedded corpus in {src} ({settings})", flush=True)
         build_unified_corpus(src, **settings)
-        return 0
-    from asteroid_lir.data.unified import write_unified_metadata
+    else:
+        from asteroid_lir.data.unified import write_unified_metadata
 
-    index = write_unified_metadata(src, meta, int(conf["data"]["sample_rate"]))
-    counts = index["counts"]
-    print(f"[stage 1] {meta / 'sources.json'}: files per class {json.dumps(counts)}")
-    missing = {s: m for s, m in index["missing"].items() if m}
-    if missing:
-        print(
-            f"[stage 1] WARNING: classes without files: {missing} (tasks needing them are skipped)"
-        )
+        index = write_unified_metadata(src, meta, int(conf["data"]["sample_rate"]))
+        print(f"[stage 1] {meta / 'sources.json'}: files per class {json.dumps(index['counts'])}")
+        missing = {s: m for s, m in index["missing"].items() if m}
+        if missing:
+            skipped = "(tasks needing them are skipped)"
+            print(f"[stage 1] WARNING: classes without files: {missing} {skipped}")
     return 0
 
 

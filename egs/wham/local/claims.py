@@ -18,10 +18,10 @@ import numpy as np
 import yaml
 
 from asteroid_lir.experiment import stats
-from asteroid_lir.experiment.claims import claim, claim_lines, claims_main
+from asteroid_lir.experiment.claims import claim, claims_main, mean_std, section
 from asteroid_lir.experiment.cli import run_stage
 from asteroid_lir.experiment.config import load_config
-from asteroid_lir.experiment.report import bar_chart, fmt, markdown_table, seed_bar_chart
+from asteroid_lir.experiment.report import bar_chart, fmt, seed_bar_chart
 
 ITERATED = ["t1_1x1x1", "t1_1x1x2", "t1_1x1x4"]  # equal parameters, 1-4 iterations
 CONVENTIONAL = ("t1_1x1x4", "t1_1x4x1")  # iterated vs 4x its parameters
@@ -46,102 +46,73 @@ def measure(exp_dir: Path) -> dict:
     """``measure.json`` of one trained run (see the module docstring)."""
     import torch
 
-    from asteroid_lir.data import WhamDataset
+    from asteroid_lir.experiment import measure as meter
     from asteroid_lir.experiment.evaluation import speech_items
-    from asteroid_lir.experiment.measure import (
-        anytime_scores,
-        flops_per_second,
-        sudormrf_train_memory,
-    )
     from asteroid_lir.experiment.registry import load_model
 
     torch.set_num_threads(1)
     conf = yaml.safe_load((exp_dir / "conf.yml").read_text())
     results = json.loads((exp_dir / "results.json").read_text())
     model, _ = load_model(exp_dir)
-    rate, refiner = int(conf["data"]["sample_rate"]), model.refiner
+    rate, refiner, training = int(conf["data"]["sample_rate"]), model.refiner, conf["training"]
+    steps = range(1, model.n_steps + 1)
     out: dict = {
-        "flops_per_second": {
-            str(k): flops_per_second(model, rate, k) for k in range(1, model.n_steps + 1)
-        }
+        "flops_per_second": {str(k): meter.flops_per_second(model, rate, k) for k in steps}
     }
     if not refiner.gated:
-        out["train_memory"] = sudormrf_train_memory(
-            conf["model"],
-            conf["training"]["batch_size"],
-            conf["data"]["segment"],
-            rate,
-            conf["training"]["mode"] == "progressive",
-        )
+        out["train_memory"] = meter.sudormrf_train_memory(
+            conf["model"], training["batch_size"], conf["data"]["segment"], rate,
+            training["mode"] == "progressive",
+        )  # fmt: skip
     if model.n_steps > 1 and not refiner.head_per_block:
-        dataset = WhamDataset(
-            results["test_set"],
-            task=results["task"],
-            segment=None,
-            sample_rate=rate,
-            return_noise=True,
-            return_id=True,
-        )
-        out["anytime"] = anytime_scores(model, speech_items(dataset), rate)
+        items = speech_items(results["test_set"], results["task"], rate)
+        out["anytime"] = meter.anytime_scores(model, items, rate)
     return out
 
 
-def _seeds(runs: dict, entry: str, key=lambda r: r["results"]["summary"]["si_sdri"]) -> list:
-    return [key(r) for r in runs.get(entry, [])]
+def _seeds(runs: dict, entry: str) -> list[float]:
+    return [r["results"]["summary"]["si_sdri"] for r in runs.get(entry, [])]
+
+
+def _summary(runs: dict, entry: str) -> dict:
+    return stats.seed_summary(_seeds(runs, entry))
 
 
 def _row(runs: dict, entry: str) -> list:
     if not runs.get(entry):
         return [entry, "not run", None, None, None, None]
-    first = runs[entry][0]
-    s = stats.seed_summary(_seeds(runs, entry))
+    first, s = runs[entry][0], _summary(runs, entry)
+    model = first["results"]["model"]
     flops = (first.get("measure") or {}).get("flops_per_second") or {}
     gmacs = flops[max(flops, key=int)] / 2e9 if flops else None
-    return [
-        entry,
-        first["results"]["model"]["structure"],
-        first["results"]["model"]["parameters"] / 1e6,
-        gmacs,
-        f"{s['mean']:.2f} ± {s['std']:.2f}",
-        s["n"],
-    ]
+    return [entry, model["structure"], model["parameters"] / 1e6, gmacs, mean_std(s), s["n"]]
 
 
 def table1(runs: dict) -> dict:
     claims = []
     if all(runs.get(e) for e in ITERATED):
-        pairs = [
-            stats.compare(_seeds(runs, b), _seeds(runs, a)) for a, b in zip(ITERATED, ITERATED[1:])
-        ]
-        means = [stats.seed_summary(_seeds(runs, e))["mean"] for e in ITERATED]
+        steps = zip(ITERATED, ITERATED[1:])
+        pairs = [stats.compare(_seeds(runs, b), _seeds(runs, a)) for a, b in steps]
+        means = " / ".join(f"{_summary(runs, e)['mean']:.2f}" for e in ITERATED)
         ok = all(p["beyond_spread"] for p in pairs)
-        text = (
-            "1x1x1 / 1x1x2 / 1x1x4: "
-            + " / ".join(f"{m:.2f}" for m in means)
-            + " dB; "
-            + (
-                "each step up beyond the seeds' spread"
-                if ok
-                else "not every step up is beyond the "
-                "seeds' spread (" + ", ".join(f"{p['diff']:+.2f} dB" for p in pairs) + ")"
-            )
+        diffs = ", ".join(f"{p['diff']:+.2f} dB" for p in pairs)
+        verdict = (
+            "each step up beyond the seeds' spread"
+            if ok
+            else f"not every step up is beyond the seeds' spread ({diffs})"
         )
+        text = f"1x1x1 / 1x1x2 / 1x1x4: {means} dB; {verdict}"
         claims.append(claim("more_iterations", ok, text, {"pairs": pairs}))
     else:
         claims.append(claim("more_iterations", None, "an iterated model was not run"))
     if all(runs.get(e) for e in CONVENTIONAL):
-        it, conv = (stats.seed_summary(_seeds(runs, e)) for e in CONVENTIONAL)
-        gap = conv["mean"] - it["mean"]
-        claims.append(
-            claim(
-                "iterated_vs_conventional",
-                gap <= CRITERIA["conventional_db"],
-                f"1x1x4 {it['mean']:.2f} ± {it['std']:.2f} dB vs 1x4x1 (4x the U-ConvBlock "
-                f"parameters) {conv['mean']:.2f} ± {conv['std']:.2f} dB: gap {gap:+.2f} dB "
-                f"(criterion: at most {CRITERIA['conventional_db']:g} dB)",
-                {"gap_db": gap},
-            )
+        it, conv = (_summary(runs, e) for e in CONVENTIONAL)
+        gap, limit = conv["mean"] - it["mean"], CRITERIA["conventional_db"]
+        text = (
+            f"1x1x4 {mean_std(it)} dB vs 1x4x1 (4x the U-ConvBlock parameters) {mean_std(conv)} "
+            f"dB: gap {gap:+.2f} dB (criterion: at most {limit:g} dB)"
         )
+        claims.append(claim("iterated_vs_conventional", gap <= limit, text, {"gap_db": gap}))
     rows = [_row(runs, e) for e in [*ITERATED[:2], "t1_1x1x3", ITERATED[2], CONVENTIONAL[1]]]
     return {"rows": rows, "claims": claims}
 
@@ -152,7 +123,7 @@ def _memory(runs: dict, entry: str) -> float | None:
 
 
 def table2(runs: dict, repo: Path) -> dict:
-    claims, rows = [], []
+    claims, rows = [], [_row(runs, END_TO_END) + [_memory(runs, END_TO_END)]]
     bench = json.loads((repo / PAPER_MEMORY).read_text()) if (repo / PAPER_MEMORY).is_file() else {}
     rows_at_paper_sizes = bench.get("benchmarks", {}).get("progressive", {}).get("rows", [])
     paper = {r["config"]: r["peak_vs_end_to_end"] for r in rows_at_paper_sizes}
@@ -161,27 +132,19 @@ def table2(runs: dict, repo: Path) -> dict:
         if not (runs.get(entry) and runs.get(END_TO_END)):
             claims.append(claim(f"progressive_{n}_blocks", None, "a model was not run"))
             continue
-        prog, e2e = (stats.seed_summary(_seeds(runs, e)) for e in (entry, END_TO_END))
+        prog, e2e = _summary(runs, entry), _summary(runs, END_TO_END)
         mem, mem_e2e = _memory(runs, entry), _memory(runs, END_TO_END)
         ratio = mem / mem_e2e if mem and mem_e2e else None
-        gap = e2e["mean"] - prog["mean"]
-        ok = (
-            gap <= CRITERIA["progressive_db"]
-            and ratio is not None
-            and (ratio <= CRITERIA["memory_ratio"][n])
+        gap, limit = e2e["mean"] - prog["mean"], CRITERIA["memory_ratio"][n]
+        ok = gap <= CRITERIA["progressive_db"] and ratio is not None and ratio <= limit
+        text = (
+            f"{n} blocks {mean_std(prog)} dB vs end to end {mean_std(e2e)} dB (gap {gap:+.2f} dB, "
+            f"criterion at most {CRITERIA['progressive_db']:g}); training-step memory at the "
+            f"grid's sizes {fmt(ratio)} of end to end (criterion at most {limit:g})"
         )
         claims.append(
-            claim(
-                f"progressive_{n}_blocks",
-                ok,
-                f"{n} blocks {prog['mean']:.2f} ± {prog['std']:.2f} dB vs end to end "
-                f"{e2e['mean']:.2f} ± {e2e['std']:.2f} dB (gap {gap:+.2f} dB, criterion at most "
-                f"{CRITERIA['progressive_db']:g}); training-step memory at the grid's sizes "
-                f"{fmt(ratio)} of end to end (criterion at most {CRITERIA['memory_ratio'][n]:g})",
-                {"gap_db": gap, "memory_ratio": ratio},
-            )
+            claim(f"progressive_{n}_blocks", ok, text, {"gap_db": gap, "memory_ratio": ratio})
         )
-    rows.insert(0, _row(runs, END_TO_END) + [_memory(runs, END_TO_END)])
     return {"rows": rows, "claims": claims, "paper_sizes_memory_ratio": paper}
 
 
@@ -204,14 +167,12 @@ def oracle(runs: dict, entry: str, lam: float) -> dict | None:
             continue
         scores, snr = np.array([u["scores"] for u in rows]), [u["input_snr"] for u in rows]
         steps = stats.oracle_steps(scores, lam)
-        per_seed.append(
-            {
-                "seed": r["seed"],
-                "oracle_steps_mean": float(steps.mean()),
-                "spearman_snr_oracle_steps": stats.spearman(snr, steps),
-                "marginal_gains": stats.marginal_gains(scores, snr, lam),
-            }
-        )
+        per_seed.append({
+            "seed": r["seed"],
+            "oracle_steps_mean": float(steps.mean()),
+            "spearman_snr_oracle_steps": stats.spearman(snr, steps),
+            "marginal_gains": stats.marginal_gains(scores, snr, lam),
+        })  # fmt: skip
     return {"lambda": lam, "seeds": per_seed} if per_seed else None
 
 
@@ -233,62 +194,46 @@ def fig5(runs: dict, task: str) -> dict:
         steps.append(r["results"]["summary"]["steps_mean"])
         si.append(r["results"]["summary"]["si_sdri"])
     curve = _anytime_curve(runs, network)
-    same = (
-        stats.interpolate_curve({k + 1.0: v for k, v in enumerate(curve)}, float(np.mean(steps)))
-        if curve
-        else None
-    )
+    curve_at = {k + 1.0: v for k, v in enumerate(curve or [])}
+    same = stats.interpolate_curve(curve_at, float(np.mean(steps))) if curve else None
     rho_known = [v for v in rho if v is not None]
     rho_mean = float(np.mean(rho_known)) if rho_known else None
     n_max = len(curve) if curve else 4
-    ok = (
-        rho_mean is not None
-        and rho_mean <= CRITERIA["spearman_max"]
-        and np.mean(steps) < n_max
-        and same is not None
-        and np.mean(si) >= same - CRITERIA["gated_db"]
+    ok = (rho_mean is not None and rho_mean <= CRITERIA["spearman_max"] and np.mean(steps) < n_max
+          and same is not None and np.mean(si) >= same - CRITERIA["gated_db"])  # fmt: skip
+    entries = [e for e in (gated, network, base3) if e]
+    quartiles = {e: [r["results"]["quartiles"] for r in runs.get(e, [])] for e in entries}
+    out.update(spearman=rho, steps_mean=steps, si_sdri=si, anytime_curve=curve,
+               ungated_at_mean_steps=same, quartiles=quartiles)  # fmt: skip
+    text = (
+        f"Spearman(input SNR, steps) per seed {', '.join(fmt(v) for v in rho)} (mean "
+        f"{fmt(rho_mean)}, criterion at most {CRITERIA['spearman_max']:g}); "
+        f"{np.mean(steps):.2f} of {n_max} steps on average; SI-SDRi {np.mean(si):.2f} dB vs "
+        f"{fmt(same)} dB for the ungated network run for the same mean steps (criterion: at "
+        f"most {CRITERIA['gated_db']:g} dB below)"
     )
-    out.update(
-        spearman=rho,
-        steps_mean=steps,
-        si_sdri=si,
-        anytime_curve=curve,
-        ungated_at_mean_steps=same,
-        quartiles={
-            e: [r["results"]["quartiles"] for r in runs.get(e, [])]
-            for e in (gated, network, base3)
-            if e
-        },
-    )
-    out["claims"].append(
-        claim(
-            f"gate_adapts_{task}",
-            ok,
-            f"Spearman(input SNR, steps) per seed {', '.join(fmt(v) for v in rho)} (mean "
-            f"{fmt(rho_mean)}, criterion at most {CRITERIA['spearman_max']:g}); "
-            f"{np.mean(steps):.2f} of {n_max} steps on average; SI-SDRi {np.mean(si):.2f} dB vs "
-            f"{fmt(same)} dB for the ungated network run for the same mean steps (criterion: at "
-            f"most {CRITERIA['gated_db']:g} dB below)",
-            {"spearman_mean": rho_mean},
-        )
-    )
+    out["claims"].append(claim(f"gate_adapts_{task}", ok, text, {"spearman_mean": rho_mean}))
     return out
 
 
+def _quartile_cells(per_seed: list) -> list[str]:
+    cells = []
+    for k, rows in enumerate(zip(*per_seed)):  # quartile k of every seed
+        si, steps = (
+            [r[key] for r in rows if r.get(key) is not None and np.isfinite(r[key])]
+            for key in ("si_sdri", "steps_mean")
+        )
+        text = f"Q{k + 1}: " + (f"{np.mean(si):.2f} dB" if si else "no mixture")
+        cells.append(text + (f", {np.mean(steps):.2f} steps" if steps else ""))
+    return cells
+
+
 def report_body(report: dict) -> list[str]:
-    lines = []
     header = ["entry", "structure", "parameters (M)", "GMAC/s", "SI-SDRi (dB)", "seeds"]
-    sections = [
-        ("Table 1: iterations at equal parameters", report["table1"], header),
-        (
-            "Table 2: progressive vs end-to-end training",
-            report["table2"],
-            header + ["training-step memory (MiB)"],
-        ),
-    ]
-    for title, sec, head in sections:
-        lines += ["", f"## {title}", "", *markdown_table(head, sec["rows"]), ""]
-        lines += claim_lines(sec["claims"])
+    lines = section("Table 1: iterations at equal parameters", report["table1"]["claims"],
+                    header, report["table1"]["rows"])  # fmt: skip
+    lines += section("Table 2: progressive vs end-to-end training", report["table2"]["claims"],
+                     [*header, "training-step memory (MiB)"], report["table2"]["rows"])  # fmt: skip
     paper = report["table2"]["paper_sizes_memory_ratio"]
     if paper:
         lines.append(
@@ -296,35 +241,26 @@ def report_body(report: dict) -> list[str]:
             "end 1x16x1: " + ", ".join(f"{k} {v:.2f}" for k, v in paper.items())
         )
     for sec in report["fig5"]:
-        lines += ["", f"## Fig. 5: the gate ({sec['task']})", ""]
-        lines += claim_lines(sec["claims"])
+        lines += section(f"Fig. 5: the gate ({sec['task']})", sec["claims"])
         for entry, per_seed in (sec.get("quartiles") or {}).items():
-            if not per_seed:
-                continue
-            cells = []
-            for k, rows in enumerate(zip(*per_seed)):  # quartile k of every seed
-                si, steps = (
-                    [r[key] for r in rows if r.get(key) is not None and np.isfinite(r[key])]
-                    for key in ("si_sdri", "steps_mean")
-                )
-                text = f"Q{k + 1}: " + (f"{np.mean(si):.2f} dB" if si else "no mixture")
-                cells.append(text + (f", {np.mean(steps):.2f} steps" if steps else ""))
-            lines.append(f"- {entry} by input-SNR quartile (mean over seeds): " + "; ".join(cells))
+            if per_seed:
+                cells = "; ".join(_quartile_cells(per_seed))
+                lines.append(f"- {entry} by input-SNR quartile (mean over seeds): {cells}")
         if sec.get("anytime_curve"):
             lines.append(
                 "- ungated network after each step (mean over seeds): "
                 + ", ".join(f"{k + 1}: {v:.2f} dB" for k, v in enumerate(sec["anytime_curve"]))
             )
         for seed in (sec.get("oracle") or {}).get("seeds", []):
+            gains = ", ".join(
+                f"{k}: {g['mean']:+.2f} ({fmt(g['spearman'])})"
+                for k, g in seed["marginal_gains"].items()
+            )
             lines.append(
-                f"- oracle gate (lambda {sec['oracle']['lambda']:g}), seed "
-                f"{seed['seed']}: {seed['oracle_steps_mean']:.2f} steps on average, "
-                f"Spearman with input SNR {fmt(seed['spearman_snr_oracle_steps'])}; what step k "
-                "adds, mean dB (Spearman with input SNR): "
-                + ", ".join(
-                    f"{k}: {g['mean']:+.2f} ({fmt(g['spearman'])})"
-                    for k, g in seed["marginal_gains"].items()
-                )
+                f"- oracle gate (lambda {sec['oracle']['lambda']:g}), seed {seed['seed']}: "
+                f"{seed['oracle_steps_mean']:.2f} steps on average, Spearman with input SNR "
+                f"{fmt(seed['spearman_snr_oracle_steps'])}; what step k adds, mean dB (Spearman "
+                f"with input SNR): {gains}"
             )
     return lines + ["", "![Table 1](table1.png)", "", "![Fig. 5](fig5.png)"]
 
@@ -332,12 +268,8 @@ def report_body(report: dict) -> list[str]:
 def write_plots(report: dict, runs: dict, out_dir: Path) -> None:
     entries = [*ITERATED[:2], "t1_1x1x3", ITERATED[2], END_TO_END, *PROGRESSIVE.values()]
     if any(runs.get(e) for e in entries):
-        seed_bar_chart(
-            {"SI-SDRi": {e: _seeds(runs, e) for e in entries}},
-            out_dir / "table1.png",
-            "SI-SDRi (dB)",
-            "Equal training steps",
-        )
+        seed_bar_chart({"SI-SDRi": {e: _seeds(runs, e) for e in entries}},
+                       out_dir / "table1.png", "SI-SDRi (dB)", "Equal training steps")  # fmt: skip
     for sec in report["fig5"]:
         quart = {
             e: np.nanmean(
@@ -347,12 +279,9 @@ def write_plots(report: dict, runs: dict, out_dir: Path) -> None:
             if v
         }
         if quart:
-            bar_chart(
-                {e: {f"Q{i + 1}": float(x) for i, x in enumerate(v)} for e, v in quart.items()},
-                out_dir / "fig5.png",
-                "SI-SDRi (dB)",
-                f"By input-SNR quartile ({sec['task']})",
-            )
+            bars = {e: {f"Q{i + 1}": float(x) for i, x in enumerate(v)} for e, v in quart.items()}
+            title = f"By input-SNR quartile ({sec['task']})"
+            bar_chart(bars, out_dir / "fig5.png", "SI-SDRi (dB)", title)
             break
 
 
@@ -366,9 +295,5 @@ def build(runs: dict, out_dir: Path) -> tuple[dict, list[str]]:
     return report, report_body(report)
 
 
-def main(argv=None) -> int:
-    return claims_main(argv, "The paper's claims at mini scale", measure, build)
-
-
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(lambda: claims_main(None, "The paper's claims at mini scale", measure, build))

@@ -28,9 +28,7 @@ _po_describe() {  # the comment of `name=value  # ...` in the calling script, wi
 }
 
 _po_usage() {
-  if [ -n "${help_message:-}" ]; then
-    printf '%s\n' "$help_message"
-  fi
+  [ -z "${help_message:-}" ] || printf '%s\n' "$help_message"
   if [ -n "$_po_known" ]; then
     echo "Options (current values):"
     for _po_n in $_po_known; do
@@ -42,44 +40,24 @@ _po_usage() {
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --help | -h)
-      _po_usage
-      exit 0
-      ;;
-    --)
-      shift
-      break
-      ;;
-    --*=*)
-      _po_name="${1%%=*}"
-      _po_value="${1#*=}"
-      shift
-      ;;
+    --help | -h) _po_usage; exit 0 ;;
+    --) shift; break ;;
+    --*=*) _po_name="${1%%=*}"; _po_value="${1#*=}"; shift ;;
     --*)
       _po_name="$1"
-      if [ $# -lt 2 ]; then
-        echo "$0: ERROR: option '$1' needs a value (use --${1#--} \"\" for an empty one)." >&2
-        exit 1
-      fi
+      [ $# -ge 2 ] || { echo "$0: ERROR: option '$1' needs a value (use --${1#--} \"\" for an empty one)." >&2; exit 1; }
       _po_value="$2"
       shift 2
       ;;
-    *)
-      break
-      ;;
+    *) break ;;
   esac
   _po_name="${_po_name#--}"
   _po_name="${_po_name//-/_}"
-  if ! [[ "$_po_name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
-    echo "$0: ERROR: '--$_po_name' is not a valid option name." >&2
-    exit 1
-  fi
+  [[ "$_po_name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || { echo "$0: ERROR: '--$_po_name' is not a valid option name." >&2; exit 1; }
   # Only variables the recipe defined are options: a typo must not silently create a new one.
   if [ -z "${!_po_name+defined}" ] || { [ -n "$_po_known" ] && ! [[ " $_po_known " == *" $_po_name "* ]]; }; then
     echo "$0: ERROR: unknown option '--$_po_name'." >&2
-    if [ -n "$_po_known" ]; then
-      echo "Known options: $(printf -- '--%s ' $_po_known)(and --help)." >&2
-    fi
+    [ -z "$_po_known" ] || echo "Known options: $(printf -- '--%s ' $_po_known)(and --help)." >&2
     exit 1
   fi
   printf -v "$_po_name" '%s' "$_po_value"
