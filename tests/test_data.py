@@ -13,7 +13,7 @@ import torch
 
 from asteroid_lir.data import WhamDataset, remix_batch, validate_wham_dir, write_wham_metadata
 from asteroid_lir.synth import build_mini_corpus
-from asteroid_lir.synth.mixing import NOISE_SNR_DB, SPEAKER_SNR_DB
+from asteroid_lir.synth.mixing import NOISE_SNR_DB, SPEAKER_SNR_DB, mix_wham_like
 from asteroid_lir.synth.noise_synth import synthesize_noise
 from asteroid_lir.synth.speech_synth import draw_speaker, synthesize_utterance
 from asteroid_lir.synth.tts_testset import build_tts_testset, espeak_available
@@ -149,6 +149,32 @@ def test_mini_corpus_does_not_depend_on_worker_count(corpus, tmp_path):
     )
     for path in sorted((wav_dir / "tr" / "mix_both").iterdir()):
         np.testing.assert_array_equal(_read(path), _read(parallel / "tr" / "mix_both" / path.name))
+
+
+def test_noise_snr_range_is_chosen_and_stretches_the_same_draws():
+    """A wider SNR range gives SNRs inside it (measured on the written signals); the same
+    generator gives the same relative position in the range, so WHAM!'s range is unchanged."""
+    speech = np.random.default_rng(1).standard_normal((2, 4000))
+    noise = lambda n: np.random.default_rng(2).standard_normal(n)  # noqa: E731
+    wham, wide = [], []
+    for seed in range(20):
+        for out, snr_range in ((wham, NOISE_SNR_DB), (wide, (-10.0, 20.0))):
+            rng = np.random.default_rng(seed)
+            out.append(mix_wham_like(*speech, noise, rng, snr_range)[1]["noise_snr_db"])
+    assert min(wide) >= -10.01 and max(wide) <= 20.01 and max(wide) > NOISE_SNR_DB[1] + 5
+    assert min(wham) >= NOISE_SNR_DB[0] - 0.01 and max(wham) <= NOISE_SNR_DB[1] + 0.01
+    position = lambda x, lo, hi: (np.array(x) - lo) / (hi - lo)  # noqa: E731
+    np.testing.assert_allclose(position(wide, -10, 20), position(wham, *NOISE_SNR_DB), atol=2e-3)
+    default = mix_wham_like(*speech, noise, np.random.default_rng(0))[0]
+    explicit = mix_wham_like(*speech, noise, np.random.default_rng(0), NOISE_SNR_DB)[0]
+    assert all(np.array_equal(default[k], explicit[k]) for k in default)
+
+
+@pytest.mark.parametrize("bad", [(3.0, -6.0), (0.0,), (0.0, float("nan")), "wide"])
+def test_bad_noise_snr_range_is_refused_before_writing(tmp_path, bad):
+    with pytest.raises(ValueError, match="SNR range"):
+        build_mini_corpus(tmp_path / "c", n_train=1, n_valid=1, n_test=1, noise_snr_db=bad)
+    assert not (tmp_path / "c").exists()
 
 
 def test_mini_corpus_rejects_empty_split(tmp_path):

@@ -17,7 +17,7 @@ Command line::
 
     python -m asteroid_lir.synth.mini_corpus --out DIR [--n_train N] [--n_valid N] [--n_test N]
         [--utt_seconds S] [--seed S] [--sample_rate SR] [--workers W]
-        [--speech {auto,mixed,neural,espeak,formant}]
+        [--speech {auto,mixed,neural,espeak,formant}] [--noise_snr_db LOW HIGH]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..tasks import SPLITS
-from .mixing import mix_wham_like, write_csv, write_wham_mixture
+from .mixing import NOISE_SNR_DB, mix_wham_like, snr_range, write_csv, write_wham_mixture
 from .noise_synth import make_babble_pool, synthesize_noise
 from .speech_sources import ENGINES, HELD_OUT_VOICES, make_speech_source
 from .streams import WORKER_STATE, map_jobs
@@ -75,7 +75,7 @@ def _make_mixture(index: int) -> dict:
     group = "test" if st["split"] == "tt" else "train"
     s1, s2 = st["source"].utterances([spk1, spk2], durations, rng, group)
     noise = partial(synthesize_noise, rng=rng, babble_pool=st["babble_pool"], sample_rate=sr)
-    parts, info = mix_wham_like(s1, s2, noise, rng)
+    parts, info = mix_wham_like(s1, s2, noise, rng, st["noise_snr_db"])
     utt_id = f"{st['split']}{index:05d}_{spk1.speaker_id}_{spk2.speaker_id}"
     write_wham_mixture(st["split_dir"], utt_id, parts, sr)
     row = {"utt_id": utt_id, "speaker1": spk1.speaker_id, "speaker2": spk2.speaker_id}
@@ -96,6 +96,7 @@ def build_mini_corpus(
     workers: int = 2,
     speech: str = "auto",
     pool_dir: str | Path | None = None,
+    noise_snr_db: tuple[float, float] = NOISE_SNR_DB,
 ) -> Path:
     """Generate the mini corpus in the WHAM! layout.
 
@@ -121,6 +122,9 @@ def build_mini_corpus(
             ``"espeak"`` or ``"formant"``; see :mod:`asteroid_lir.synth.speech_sources`.
         pool_dir (str or Path, optional): cache of the neural voice's utterance pools (default
             ``<out_root>/speech_pool``); a pool already there for the same seed is reused.
+        noise_snr_db (tuple): range in dB of the louder speaker over the noise (WHAM!'s
+            ``[-6, 3]`` by default). A wider range (e.g. ``[-10, 20]``) gives an enhancement
+            task whose difficulty spans more than WHAM!'s, with the same speech and noise.
 
     Returns:
         Path: the ``wav<sr/1000>k/min`` folder.
@@ -133,6 +137,7 @@ def build_mini_corpus(
         raise ValueError(f"utt_seconds must be above 0.1 s, got {utt_seconds}.")
     if sample_rate < 4000 or sample_rate % 1000:
         raise ValueError(f"sample_rate must be a multiple of 1000 Hz >= 4000, got {sample_rate}.")
+    noise_snr_db = snr_range(noise_snr_db)  # refused here, before anything is written
     if n_train_speakers < 2 or n_test_speakers < 2:
         raise ValueError("Each speaker set needs at least two speakers.")
     wav_dir = Path(out_root) / f"wav{sample_rate // 1000}k" / "min"
@@ -151,6 +156,7 @@ def build_mini_corpus(
     pools: dict[bool, np.ndarray] = {}
     speaker_rows: list[dict] = []
     shared = dict(seed=seed, sample_rate=sample_rate, utt_seconds=float(utt_seconds), source=source)
+    shared["noise_snr_db"] = noise_snr_db
     for split, n in sizes.items():
         split_dir = wav_dir / split  # write_wham_mixture makes its folders
         # Test mixtures get their own background talkers too; tr and cv share a pool.
@@ -196,6 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample_rate", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--speech", choices=ENGINES, default="auto", help="speech engine")
+    parser.add_argument(
+        "--noise_snr_db",
+        type=float,
+        nargs=2,
+        default=NOISE_SNR_DB,
+        metavar=("LOW", "HIGH"),
+        help="range of the louder speaker's SNR over the noise (default: WHAM!'s -6 3)",
+    )
     wav_dir = build_mini_corpus(**vars(parser.parse_args(argv)))
     print(f"Mini corpus written to {wav_dir}")
     return 0

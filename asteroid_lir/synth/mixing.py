@@ -17,6 +17,7 @@ __all__ = [
     "SPEAKER_SNR_DB",
     "SPEECH_LEVEL_DBFS",
     "mix_wham_like",
+    "snr_range",
     "write_csv",
     "write_wham_mixture",
 ]
@@ -35,11 +36,24 @@ def _power(x: np.ndarray) -> float:
     return float(np.mean(np.asarray(x, dtype=np.float64) ** 2))
 
 
+def snr_range(value: object) -> tuple[float, float]:
+    """``value`` as a finite ``(low, high)`` range in dB with ``low <= high``, or a ValueError."""
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        msg = f"An SNR range must be two numbers (low, high) in dB, got {value!r}."
+        raise ValueError(msg) from None
+    if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+        raise ValueError(f"An SNR range must be finite with low <= high, got {value!r}.")
+    return low, high
+
+
 def mix_wham_like(
     s1: np.ndarray,
     s2: np.ndarray,
     make_noise: Callable[[int], np.ndarray],
     rng: np.random.Generator,
+    noise_snr_db: tuple[float, float] = NOISE_SNR_DB,
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Scale two utterances and a noise to WHAM! levels, in "min" mode, on the 16-bit grid.
 
@@ -52,6 +66,9 @@ def mix_wham_like(
         s1, s2 (np.ndarray): ``(time,)`` utterances.
         make_noise (callable): ``make_noise(n_samples) -> (n_samples,)`` noise.
         rng (np.random.Generator): random generator of the levels.
+        noise_snr_db (tuple): range ``(low, high)`` in dB of the louder speaker over the noise
+            (WHAM!'s ``[-6, 3]`` by default; one uniform draw, so a wider range with the same
+            generator stretches the same mixtures' SNRs).
 
     Returns:
         tuple: ``(parts, info)``: ``parts`` maps the six WHAM! folders to int16 arrays;
@@ -65,6 +82,7 @@ def mix_wham_like(
     noise = np.asarray(make_noise(n), dtype=np.float64)
     if noise.shape != (n,):
         raise ValueError(f"make_noise({n}) returned shape {noise.shape}.")
+    low, high = snr_range(noise_snr_db)
     for name, sig in (("s1", s1), ("s2", s2), ("noise", noise)):
         if not np.all(np.isfinite(sig)) or _power(sig) == 0:
             raise ValueError(f"The {name} signal is silent or not finite.")
@@ -74,7 +92,7 @@ def mix_wham_like(
     loud, quiet = (s1, s2) if louder_is_s1 else (s2, s1)
     loud = loud * level / np.sqrt(_power(loud))
     quiet = quiet * level * 10 ** (-rel_db / 20) / np.sqrt(_power(quiet))
-    noise = noise * level * 10 ** (-rng.uniform(*NOISE_SNR_DB) / 20) / np.sqrt(_power(noise))
+    noise = noise * level * 10 ** (-rng.uniform(low, high) / 20) / np.sqrt(_power(noise))
     s1, s2 = (loud, quiet) if louder_is_s1 else (quiet, loud)
     # Keep every file (sources and mixtures) inside full scale; scaling all parts together
     # keeps the SNRs.

@@ -39,6 +39,7 @@ MINI_DEFAULTS = {
     "utt_seconds": 3.0,
     "seed": 0,
     "speech": "auto",  # asteroid_lir.synth.speech_sources engine: auto|mixed|neural|espeak|formant
+    "noise_snr_db": [-6.0, 3.0],  # louder speaker over the noise (WHAM!'s range)
 }
 SPLIT_FILES = ("tr.json", "cv.json", "tt.json")
 
@@ -50,12 +51,18 @@ def sample_rate(conf: dict) -> int:
 
 def mini_settings(conf: dict) -> dict:
     """Sizes and seed of the embedded mini corpus (``data.mini`` over the defaults)."""
+    from asteroid_lir.synth.mixing import snr_range
+
     settings = {**MINI_DEFAULTS, **(conf["data"].get("mini") or {})}
     unknown = set(settings) - set(MINI_DEFAULTS)
     if unknown:
         raise ValueError(
             f"Unknown data.mini keys {sorted(unknown)}; known: {sorted(MINI_DEFAULTS)}."
         )
+    try:
+        settings["noise_snr_db"] = list(snr_range(settings["noise_snr_db"]))
+    except ValueError as err:
+        raise ValueError(f"data.mini.noise_snr_db: {err}") from None
     return settings
 
 
@@ -65,9 +72,12 @@ def corpus_name(conf: dict, wham_dir: str | None) -> str:
         path = str(Path(wham_dir).resolve())
         return f"wham_{Path(path).name}_{hashlib.sha1(path.encode()).hexdigest()[:8]}"
     m, sr = mini_settings(conf), sample_rate(conf)
+    low, high = m["noise_snr_db"]
+    # WHAM!'s SNR range keeps the names corpora had before the range could be chosen.
+    snr = "" if [low, high] == MINI_DEFAULTS["noise_snr_db"] else f"_snr{low:g}to{high:g}"
     return (
         f"mini_tr{m['n_train']}_cv{m['n_valid']}_tt{m['n_test']}_"
-        f"{m['utt_seconds']:g}s_{sr // 1000}k_{m['speech']}_seed{m['seed']}"
+        f"{m['utt_seconds']:g}s_{sr // 1000}k_{m['speech']}{snr}_seed{m['seed']}"
     )
 
 
