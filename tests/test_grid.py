@@ -361,6 +361,9 @@ def test_claims_reproduced_beyond_the_spread(tmp_path):
     assert f5["oracle"]["seeds"][0]["oracle_steps_mean"] == 4.0
     assert "**reproduced** (more_iterations)" in report["md"]
     assert (tmp_path / "exp" / "table1.png").stat().st_size > 1000
+    # One Fig. 5 plot per regime that has quartiles, drawn in the report.
+    assert (tmp_path / "exp" / "fig5_sep_noisy.png").stat().st_size > 1000
+    assert "](fig5_sep_noisy.png)" in report["md"]
 
 
 def test_claims_within_the_spread_or_with_a_flat_gate_are_not_reproduced(tmp_path):

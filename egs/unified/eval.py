@@ -50,6 +50,7 @@ def main(argv=None) -> int:
     results = {
         "tag": exp_dir.name,
         "test_set": f"{n} mixtures of {ev.get('seconds', 3.0):g} s per task from {index_path}",
+        "index": str(index_path.resolve()),
         **describe_model(model, package),
         "tasks": tasks,
         "notes": notes,

@@ -1,8 +1,9 @@
 """The TUSS slides' claims (``conf/grids/slides.yml``) and adaptive TUSS against its ungated
 network (``conf/grids/adaptive.yml``), on the grids run by ``utils/run_grid.sh``.
 
-- ``measure --exp_dir DIR``: nothing beyond ``results.json`` is needed (writes the parameter
-  count and the training steps to ``measure.json`` for the report).
+- ``measure --exp_dir DIR``: the parameter count and the training steps (``measure.json``), and
+  for an ungated refinement TUSS the per-task improvement with its TSE module skipped (every
+  step returns its input, so the decoder reads ``z_0``): what the module contributes at all.
 - ``report --grid FILE --root DIR``: per task of the slides, TUSS against the unconditional model
   of the same size and SFC-CA against band-split, each "ahead" claim reproduced only beyond the
   seeds' spread (:func:`asteroid_lir.experiment.stats.compare`), and the fifth prompt after
@@ -40,7 +41,40 @@ COMPARISONS = [
 def measure(exp_dir: Path) -> dict:
     results = json.loads((exp_dir / "results.json").read_text())
     done = json.loads((exp_dir / "train_done.json").read_text())
-    return {"parameters": results["model"]["parameters"], "train_steps": done["global_steps"]}
+    out = {"parameters": results["model"]["parameters"], "train_steps": done["global_steps"]}
+    model = results["model"]
+    if (model.get("n_steps") or 1) > 1 and not model.get("gated"):
+        out["tse_skipped"] = tse_skipped(exp_dir, results)
+    return out
+
+
+def tse_skipped(exp_dir: Path, results: dict) -> dict:
+    """Per-task improvement of the network with its TSE steps replaced by the identity, on the
+    test mixtures of its evaluation (the same seed and number per task)."""
+    import tempfile
+    from unittest import mock
+
+    import torch
+    import yaml
+
+    from asteroid_lir.experiment.registry import load_model
+    from asteroid_lir.experiment.unified_eval import evaluate_tasks
+
+    torch.set_num_threads(1)
+    conf = yaml.safe_load((exp_dir / "conf.yml").read_text())
+    from prepare_data import resolve_paths  # beside this script (its folder is on sys.path)
+
+    # Results of before the index was recorded: the embedded corpus (run from the recipe).
+    path = results.get("index") or resolve_paths(conf, "data", "")[1] / "sources.json"
+    index = json.loads(Path(path).read_text())
+    n = next(iter(results["tasks"].values()))["n_mixtures"]
+    ev = {**conf["evaluation"], "n_examples": 0, "five_prompt": False}
+    model, _ = load_model(exp_dir)
+    # Deliberately a patch, not a model option: no trained model is meant to run this way.
+    with mock.patch.object(model.refiner, "refine", lambda z, block_idx: z):
+        with tempfile.TemporaryDirectory() as tmp:
+            tasks, _, _ = evaluate_tasks(model, index, ev, Path(tmp), torch.device("cpu"), n)
+    return {task: summary["improvement"] for task, summary in tasks.items()}
 
 
 def _improvements(runs: dict, entry: str, task: str) -> list[float]:
