@@ -82,6 +82,22 @@ def test_iterated_tse_module_has_one_block_of_parameters_and_the_reference_names
     assert len(baseline.separator.second_module) == 1 and baseline.n_steps == 3
 
 
+def test_cond_norm_normalises_what_the_tse_module_refines_and_is_off_by_default():
+    base, normed = tuss(n_iters=2), tuss(n_iters=2, cond_norm=True)
+    assert base.separator.cond_norm is None  # the reference: no parameter added
+    extra = set(normed.state_dict()) - set(base.state_dict())
+    assert extra == {"separator.cond_norm.gamma"}
+    assert normed.separator.cond_norm in normed.separator.stem_modules()  # frozen with the stem
+    with torch.no_grad():
+        z_base, z_norm = (m.encode(wave(1, 800), [PROMPTS])[1] for m in (base, normed))
+        rms = z_norm.unflatten(1, (2, 4)).pow(2).mean(2).sqrt()  # per group and position
+    torch.testing.assert_close(rms, torch.ones_like(rms), atol=1e-3, rtol=0)
+    assert not torch.allclose(z_base, z_norm)
+    # Serialised and rebuilt with its argument.
+    again = TUSSNet.from_pretrained(normed.serialize())
+    assert again.get_model_args()["cond_norm"] is True and again.separator.cond_norm is not None
+
+
 def test_gate_arguments_and_steps_are_checked():
     with pytest.raises(ValueError, match="gate would never decide"):
         tuss(gate_kernel_size=8)  # one step: nothing to decide

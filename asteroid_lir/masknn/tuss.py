@@ -54,6 +54,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from ..layers.norms import make_norm
 from ..tasks import PROMPT_NAMES  # the default prompts of TUSSSeparator
 from .band_stacks import ENCODERS, BandTFStacks
 from .locoformer import (  # the stack settings, re-exported (their home before)
@@ -91,6 +92,11 @@ class TUSSSeparator(BandTFStacks):
         tse_block (dict): its settings (default: the reference's medium TSE module,
             :data:`TSE_BLOCK_DEFAULTS`).
         use_sos_token (bool): put a learnable start token between prompts and frames.
+        cond_norm (bool): normalise the conditioned latents (an RMSGroupNorm or LayerNorm as
+            ``norm_type``) before the TSE module. Not in the reference (default ``False``):
+            the product of the two residual streams can be so large (an RMS of about 2,000 in
+            the CPU mini models) that the TSE blocks' residual branches hardly move it, and
+            the module, iterated or not, is bypassed.
         **stack_args: ``emb_dim``, ``num_groups``, ``n_heads``, ``sample_rate``, ``n_fft``,
             ``encoder``, ``band_config``, ``n_bands``, ``encoder_kwargs``, ``tf_order``,
             ``norm_type``, ``dropout``, ``eps`` (the encoder, decoder and blocks; defaults: the
@@ -113,6 +119,7 @@ class TUSSSeparator(BandTFStacks):
         n_tse_blocks: int = 2,
         tse_block: Mapping | None = None,
         use_sos_token: bool = True,
+        cond_norm: bool = False,
         **stack_args,
     ):
         names = [str(p) for p in prompt_names]
@@ -137,15 +144,20 @@ class TUSSSeparator(BandTFStacks):
         )
         if self.use_sos_token:
             self.sos_token = nn.Parameter(torch.randn(self.emb_dim, 1, 1))
+        self.cond_norm = None
+        if cond_norm:
+            self.cond_norm = make_norm(self.norm_type, self.emb_dim, self.num_groups, self.eps)
 
     def prompt_table(self) -> torch.Tensor:
         """All prompt vectors, ``(n_prompt_names, emb_dim)``, in :attr:`prompt_names` order."""
         return torch.stack([self.prompts[name].view(-1) for name in self.prompt_names])
 
     def stem_modules(self) -> list[nn.Module]:
-        """What runs before the TSE module: encoder, cross-prompt module, prompts, SOS token."""
+        """What runs before the TSE module: encoder, cross-prompt module, prompts, SOS token
+        and the conditioned latents' norm."""
         sos = [nn.ParameterList([self.sos_token])] if self.use_sos_token else []
-        return [self.encoder, self.cross_prompt_module, self.prompts, *sos]
+        norm = [self.cond_norm] if self.cond_norm is not None else []
+        return [self.encoder, self.cross_prompt_module, self.prompts, *sos, *norm]
 
     def embed(self, spec: torch.Tensor, prompt_ids: torch.Tensor) -> tuple[torch.Tensor, tuple]:
         """The conditioned latents ``z_0`` of the TSE module, one per (item, prompt).
@@ -181,6 +193,8 @@ class TUSSSeparator(BandTFStacks):
         # Conditioning: element-wise product; the TSE module then refines every (item, prompt).
         cond = mixture_feats[:, None] * prompt_vectors[..., None, :]  # (B, N, C, T, K)
         z = cond.reshape(batch * n_prompts, self.emb_dim, n_frames, n_bands)
+        if self.cond_norm is not None:
+            z = self.cond_norm(z.movedim(1, -1)).movedim(-1, 1)
         mix = spec[:, None].expand(-1, n_prompts, -1, -1, -1).reshape(-1, *spec.shape[1:])
         if context is not None:
             context = context.repeat_interleave(n_prompts, dim=0)
@@ -196,6 +210,7 @@ class TUSSSeparator(BandTFStacks):
             "n_tse_blocks": self.n_tse_blocks,
             "tse_block": dict(self.tse_block),
             "use_sos_token": self.use_sos_token,
+            "cond_norm": self.cond_norm is not None,
         }
 
 
