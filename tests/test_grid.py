@@ -357,6 +357,11 @@ def test_claims_reproduced_beyond_the_spread(tmp_path):
     assert f5["ungated_at_mean_steps"] == pytest.approx(5.125)
     assert v["gate_adapts_sep_noisy"] == "reproduced"
     assert v["gate_adapts_enh_single"] == "not run"
+    # The curve in each input-SNR quartile (two of the eight mixtures each): the same curve.
+    by_quartile = f5["anytime_by_quartile"]
+    assert [row["4"] for row in by_quartile] == [6.0] * 4 and by_quartile[0]["1"] == 3.0
+    assert by_quartile[0]["input_snr"] < by_quartile[3]["input_snr"]
+    assert "input-SNR quartile Q4" in report["md"]
     # The oracle of that curve at lambda 0.3: every step is worth 1 dB, so 4 steps everywhere.
     assert f5["oracle"]["seeds"][0]["oracle_steps_mean"] == 4.0
     assert "**reproduced** (more_iterations)" in report["md"]
