@@ -591,7 +591,11 @@ def test_adaptive_report_compares_the_gate_with_fixed_steps(tmp_path, flat):
     for entry, res in (("ungated", ungated), ("gated", _measured_results(True, 1.2, 4.8, steps))):
         (root / f"{entry}_s0").mkdir(parents=True)
         (root / f"{entry}_s0" / "results.json").write_text(json.dumps(res))
+    # The ungated network with its TSE steps skipped (local/claims.py measure): 4.6 dB on SE.
+    skipped = {"tse_skipped": {"SE": 4.6, "MSS": 5.0}}
+    (root / "ungated_s0" / "measure.json").write_text(json.dumps(skipped))
     report = _claims_report(tmp_path, root, ("ungated", "gated"), seeds=[0])
+    assert report["adaptive"]["tse_added"] == pytest.approx({"SE": 0.4, "MSS": 0.0})
     claims = {c["name"]: c for c in report["adaptive"]["claims"]}
     assert claims["adaptive_tuss"]["verdict"] == "reproduced"  # 40 % saved for 0.2 dB
     fixed = claims["adaptive_beats_fixed_steps"]

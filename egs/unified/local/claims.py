@@ -167,9 +167,28 @@ def adaptive(runs: dict, out_dir: Path) -> tuple[dict, list[str]]:
         for kind, res in zip(("ungated", "gated"), pair)
     }
     lines = ["", *adaptive_markdown(c).splitlines()[1:], *claim_lines(c["claims"])]
+    added = tse_added(runs["ungated"])
+    if added:
+        c["tse_added"] = added
+        lines.append(
+            "- what the TSE module adds at all (the ungated network against the same network "
+            "with every TSE step skipped, mean over seeds): "
+            + ", ".join(f"{task} {v:+.2f} dB" for task, v in added.items())
+        )
     if plot_quality_vs_compute(named, out_dir / "quality_vs_compute.png", "improvement (dB)"):
         lines += ["", "![Quality vs compute](quality_vs_compute.png)"]
     return c, lines
+
+
+def tse_added(runs: list[dict]) -> dict | None:
+    """Per task, the improvement of the network minus that with its TSE steps skipped
+    (``measure.json``'s ``tse_skipped``), mean over the seeds that have it."""
+    gains: dict[str, list[float]] = {}
+    for r in runs:
+        skipped = (r.get("measure") or {}).get("tse_skipped") or {}
+        for task, value in skipped.items():
+            gains.setdefault(task, []).append(r["results"]["tasks"][task]["improvement"] - value)
+    return {task: float(np.mean(v)) for task, v in gains.items()} or None
 
 
 def build(runs: dict, out_dir: Path) -> tuple[dict, list[str]]:
