@@ -356,7 +356,7 @@ def test_claims_reproduced_beyond_the_spread(tmp_path):
     # Mean steps 3.125 on the ungated curve 3, 4, 5, 6 dB: 5.125 dB; the gated 5.1 is within.
     assert f5["ungated_at_mean_steps"] == pytest.approx(5.125)
     assert v["gate_adapts_sep_noisy"] == "reproduced"
-    assert v["gate_adapts_enh_single"] == "not run"
+    assert "gate_adapts_enh_single" not in v  # not an entry of this grid: no section
     # The curve in each input-SNR quartile (two of the eight mixtures each): the same curve.
     by_quartile = f5["anytime_by_quartile"]
     assert [row["4"] for row in by_quartile] == [6.0] * 4 and by_quartile[0]["1"] == 3.0
@@ -384,6 +384,33 @@ def test_claims_of_runs_that_are_missing_say_not_run(tmp_path):
     report = _claims(tmp_path, SEPARATED, gated_steps=None)
     assert report["verdicts"]["gate_adapts_sep_noisy"] == "not run"
     assert "not run" in report["md"]
+
+
+def test_claims_report_only_the_parts_whose_entries_the_grid_holds(tmp_path):
+    # A grid run with --entries (here the wide-SNR gate regime alone) reports that regime, not
+    # Table 1 and Table 2 as "not run".
+    root = tmp_path / "exp"
+    curve = [[3.0, 4.0, 5.0, 6.0]] * 8
+    for seed in range(3):
+        _write_run(root, "enhw_1x1x4", 6.0, seed, anytime=curve)
+        _write_run(root, "enhw_gated_1x1x4", 5.9, seed, steps=ADAPTIVE)
+    grid = tmp_path / "grid.yml"
+    listed = {e: {"conf": "x.yml"} for e in ("enhw_1x1x4", "enhw_gated_1x1x4")}
+    grid.write_text(yaml.safe_dump({"steps": 4000, "seeds": [0, 1, 2], "entries": listed}))
+    run = subprocess.run(
+        [sys.executable, str(RECIPE / "local" / "claims.py"), "report", "--grid", str(grid),
+         "--root", str(root), "--command", "x"],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(RECIPE.parents[1])),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads((root / "report.json").read_text())
+    assert report["table1"] is None and report["table2"] is None
+    assert [s["task"] for s in report["fig5"]] == ["enh_single_snr-10to20"]
+    assert report["fig5"][0]["claims"][0]["verdict"] == "reproduced"
+    md = (root / "report.md").read_text()
+    assert "Table 1:" not in md and "Table 2:" not in md and "not run" not in md
+    assert "table1.png" not in md and not (root / "table1.png").exists()
+    assert "4000 training steps" in md
 
 
 @pytest.mark.parametrize("recipe", ["wham", "unified"])

@@ -259,11 +259,15 @@ def _quartile_cells(per_seed: list) -> list[str]:
 
 def report_body(report: dict) -> list[str]:
     header = ["entry", "structure", "parameters (M)", "GMAC/s", "SI-SDRi (dB)", "seeds"]
-    lines = section("Table 1: iterations at equal parameters", report["table1"]["claims"],
-                    header, report["table1"]["rows"])  # fmt: skip
-    lines += section("Table 2: progressive vs end-to-end training", report["table2"]["claims"],
-                     [*header, "training-step memory (MiB)"], report["table2"]["rows"])  # fmt: skip
-    paper = report["table2"]["paper_sizes_memory_ratio"]
+    lines = []
+    if report["table1"]:
+        lines += section("Table 1: iterations at equal parameters", report["table1"]["claims"],
+                         header, report["table1"]["rows"])  # fmt: skip
+    if report["table2"]:
+        lines += section("Table 2: progressive vs end-to-end training",
+                         report["table2"]["claims"], [*header, "training-step memory (MiB)"],
+                         report["table2"]["rows"])  # fmt: skip
+    paper = report["table2"] and report["table2"]["paper_sizes_memory_ratio"]
     if paper:
         lines.append(
             f"- training-step memory at the paper's sizes (`{PAPER_MEMORY}`), of end to "
@@ -299,7 +303,7 @@ def report_body(report: dict) -> list[str]:
                 f"{fmt(seed['spearman_snr_oracle_steps'])}; what step k adds, mean dB (Spearman "
                 f"with input SNR): {gains}"
             )
-    return lines + ["", "![Table 1](table1.png)"]
+    return lines + (["", "![Table 1](table1.png)"] if report["table1"] or report["table2"] else [])
 
 
 def write_plots(report: dict, runs: dict, out_dir: Path) -> None:
@@ -322,10 +326,17 @@ def write_plots(report: dict, runs: dict, out_dir: Path) -> None:
 
 
 def build(runs: dict, out_dir: Path) -> tuple[dict, list[str]]:
+    # A part whose entries the grid does not hold is left out (a grid run with --entries
+    # reports what it ran; an entry of the grid without results shows as "not run").
+    def held(*entries: str | None) -> bool:
+        return any(e in runs for e in entries)
+
     report = {
-        "table1": table1(runs),
-        "table2": table2(runs, Path(__file__).parents[3]),
-        "fig5": [fig5(runs, task) for task in GATED],
+        "table1": table1(runs) if held(*ITERATED, *CONVENTIONAL) else None,
+        "table2": table2(runs, Path(__file__).parents[3])
+        if held(END_TO_END, *PROGRESSIVE.values())
+        else None,
+        "fig5": [fig5(runs, task) for task, names in GATED.items() if held(*names)],
     }
     write_plots(report, runs, out_dir)
     return report, report_body(report)
