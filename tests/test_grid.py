@@ -275,6 +275,17 @@ def _write_run(
 ADAPTIVE = [4, 4, 4, 3, 3, 3, 2, 2]  # fewer steps at higher SNR (SNRS is increasing)
 
 
+def _report(grid: Path, root: Path) -> dict:
+    """The WHAM! recipe's claims report of the runs under ``root``, run as a command."""
+    run = subprocess.run(
+        [sys.executable, str(RECIPE / "local" / "claims.py"), "report", "--grid", str(grid),
+         "--root", str(root), "--command", "x"],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(RECIPE.parents[1])),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads((root / "report.json").read_text())
+
+
 def _claims(tmp_path: Path, si: dict, gated_steps=ADAPTIVE, gated_si=5.1) -> dict:
     root = tmp_path / "exp"
     entries = [
@@ -305,25 +316,7 @@ def _claims(tmp_path: Path, si: dict, gated_steps=ADAPTIVE, gated_si=5.1) -> dic
     grid = tmp_path / "grid.yml"
     listed = {e: {"conf": "x.yml"} for e in entries}
     grid.write_text(yaml.safe_dump({"steps": 2000, "seeds": [0, 1, 2], "entries": listed}))
-    env = dict(os.environ, PYTHONPATH=str(RECIPE.parents[1]))
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(RECIPE / "local" / "claims.py"),
-            "report",
-            "--grid",
-            str(grid),
-            "--root",
-            str(root),
-            "--command",
-            "x",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    report = json.loads((root / "report.json").read_text())
+    report = _report(grid, root)
     report["verdicts"] = {
         c["name"]: c["verdict"]
         for s in (report["table1"], report["table2"], *report["fig5"])
@@ -397,13 +390,7 @@ def test_claims_report_only_the_parts_whose_entries_the_grid_holds(tmp_path):
     grid = tmp_path / "grid.yml"
     listed = {e: {"conf": "x.yml"} for e in ("enhw_1x1x4", "enhw_gated_1x1x4")}
     grid.write_text(yaml.safe_dump({"steps": 4000, "seeds": [0, 1, 2], "entries": listed}))
-    run = subprocess.run(
-        [sys.executable, str(RECIPE / "local" / "claims.py"), "report", "--grid", str(grid),
-         "--root", str(root), "--command", "x"],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(RECIPE.parents[1])),
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-2000:]
-    report = json.loads((root / "report.json").read_text())
+    report = _report(grid, root)
     assert report["table1"] is None and report["table2"] is None
     assert [s["task"] for s in report["fig5"]] == ["enh_single_snr-10to20"]
     assert report["fig5"][0]["claims"][0]["verdict"] == "reproduced"
