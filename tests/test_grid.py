@@ -359,6 +359,7 @@ def test_claims_reproduced_beyond_the_spread(tmp_path):
     assert f5["oracle"]["seeds"][0]["oracle_steps_mean"] == 4.0
     assert "**reproduced** (more_iterations)" in report["md"]
     assert (tmp_path / "exp" / "table1.png").stat().st_size > 1000
+    assert "![Table 1](table1.png)" in report["md"]
     # One Fig. 5 plot per regime that has quartiles, drawn in the report.
     assert (tmp_path / "exp" / "fig5_sep_noisy.png").stat().st_size > 1000
     assert "](fig5_sep_noisy.png)" in report["md"]

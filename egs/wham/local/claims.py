@@ -303,7 +303,8 @@ def report_body(report: dict) -> list[str]:
                 f"{fmt(seed['spearman_snr_oracle_steps'])}; what step k adds, mean dB (Spearman "
                 f"with input SNR): {gains}"
             )
-    return lines + (["", "![Table 1](table1.png)"] if report["table1"] or report["table2"] else [])
+    plot = report.get("table_plot")
+    return lines + (["", f"![Table 1]({plot})"] if plot else [])
 
 
 def write_plots(report: dict, runs: dict, out_dir: Path) -> None:
@@ -311,6 +312,7 @@ def write_plots(report: dict, runs: dict, out_dir: Path) -> None:
     if any(runs.get(e) for e in entries):
         seed_bar_chart({"SI-SDRi": {e: _seeds(runs, e) for e in entries}},
                        out_dir / "table1.png", "SI-SDRi (dB)", "Equal training steps")  # fmt: skip
+        report["table_plot"] = "table1.png"
     for sec in report["fig5"]:
         quartiles = {e: v for e, v in (sec.get("quartiles") or {}).items() if v}
         if not quartiles:
