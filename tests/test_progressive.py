@@ -271,6 +271,65 @@ def test_multi_head_end_to_end_losses():
     assert len(ests) == 2 and ests[1].requires_grad
 
 
+
+def test_step_loss_every_scores_the_estimate_after_each_step():
+    model = tiny_model(n_blocks=1, n_iters=(3,))
+    model.masker.head_per_block = False  # one head: no check needed for the "steps" loss
+    mix, targets = next(iter(loaders()[0]))
+    loss = SpeechPITLoss(n_speech=2)
+    steps = MultiHeadSystem(model, None, loss, None, heads="steps")
+    per_step = [loss(est, targets) for est in model.forward_steps(mix)]
+    assert len(per_step) == 3 and len({round(v.item(), 4) for v in per_step}) == 3
+    torch.testing.assert_close(steps.common_step((mix, targets), 0), sum(per_step) / 3)
+    # Validation scores the deployed (last) estimate only.
+    torch.testing.assert_close(steps.common_step((mix, targets), 0, train=False), per_step[-1])
+    # The first step's estimate gets a gradient through its own loss: its decoder path is
+    # trained even if the later steps are perfect.
+    steps.common_step((mix, targets), 0).backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    with pytest.raises(ValueError, match="heads must be one of"):
+        MultiHeadSystem(model, None, loss, None, heads="first")
+
+
+def _job(tmp_path, training):
+    from asteroid_lir.engine.procedures import TrainingJob
+    from asteroid_lir.experiment.registry import build_model
+    from asteroid_lir.experiment.trainer import hardware
+
+    conf = {
+        "model": {"name": "LIRSuDORMRFNet", "n_src": 2, "n_blocks": 1, "n_sub_blocks": 1,
+                  "n_iters": 2, **TINY},
+        "training": {"mode": "end_to_end", "epochs": 1, "num_sanity_val_steps": 0,
+                     "progress_bar": False, "log_every_n_steps": 1, **training},
+        "optim": {"optimizer": "adam", "lr": 1e-3},
+    }  # fmt: skip
+    return TrainingJob(conf, tmp_path, SpeechPITLoss(n_speech=2), loaders(), hardware(""),
+                       build_model)  # fmt: skip
+
+
+@pytest.mark.parametrize("step_loss", ["last", "every"])
+def test_training_step_loss_option_chooses_the_system(tmp_path, step_loss):
+    from asteroid_lir.engine.procedures import train
+
+    trainer, model, report = train(_job(tmp_path, {"step_loss": step_loss}))
+    system = trainer.lightning_module
+    assert isinstance(system, MultiHeadSystem) == (step_loss == "every")
+    assert getattr(system, "heads", "last") == ("steps" if step_loss == "every" else "last")
+    assert report["global_steps"] == 2 and model.n_steps == 2
+
+
+@pytest.mark.parametrize(
+    "training, match",
+    [({"step_loss": "first"}, "step_loss must be one of"),
+     ({"step_loss": "every", "mode": "progressive"}, "is for end_to_end and gated")],
+)  # fmt: skip
+def test_training_step_loss_option_rejects_what_it_cannot_do(tmp_path, training, match):
+    from asteroid_lir.engine.procedures import train
+
+    with pytest.raises(ValueError, match=match):
+        train(_job(tmp_path, training))
+
+
 # ---------------------------------------------------------------- export
 @pytest.mark.parametrize("n_blocks", [1, 2, 3])
 def test_export_prefix_round_trip(tmp_path, n_blocks):

@@ -5,12 +5,15 @@ calls :func:`train` with the configuration's ``training.mode``; every procedure 
 :func:`asteroid_lir.experiment.trainer.fit` (checkpoints, logs, resumption) and returns the
 trainer, the model to save and a report of what it did:
 
-- ``end_to_end``: every block at once (``job.system_class``, by default :class:`LIRSystem`);
+- ``end_to_end``: every block at once (:class:`LIRSystem`; with ``training.step_loss: every``,
+  the mean loss of every refinement step's estimate, :class:`~asteroid_lir.engine.progressive.
+  MultiHeadSystem`, so that each step's estimate is an output an early exit can take);
 - ``progressive``: :class:`~asteroid_lir.engine.progressive.ProgressiveSystem`, the epochs split
   evenly between the blocks (or ``progressive.epochs_per_step``); the exported model is that of
   the last *completed* step (a run stopped during step k + 1 exports the step-k prefix, and
   says so; a run stopped during step 1 has nothing to export and fails);
-- ``gated``: pre-training without the gate (``training.epochs``, in ``<exp_dir>/pretrain``),
+- ``gated``: pre-training without the gate as ``end_to_end`` (``training.epochs``, in
+  ``<exp_dir>/pretrain``),
   then network and gate jointly (``gated.joint_epochs``) with
   :meth:`~asteroid_lir.engine.gated.GatedSystem.from_ungated`, for any refinement model.
 
@@ -40,6 +43,9 @@ __all__ = [
 ]
 
 TRAINING_MODES = ("end_to_end", "progressive", "gated")
+#: ``training.step_loss``: the loss of the last refinement step's estimate (the papers'), or the
+#: mean of every step's.
+STEP_LOSSES = ("last", "every")
 GATED_KEYS = (
     "joint_epochs",
     "lr",
@@ -68,8 +74,7 @@ class TrainingJob:
         loaders: ``(train_loader, val_loader)``.
         hw: Lightning's device settings (:func:`asteroid_lir.experiment.trainer.hardware`).
         build_model: ``conf["model"] -> model``.
-        system_class: the Lightning system of end-to-end training.
-        system_kwargs: its extra arguments (online remixing, warm-up).
+        system_kwargs: extra arguments of the Lightning systems (online remixing, warm-up).
     """
 
     conf: dict
@@ -78,7 +83,6 @@ class TrainingJob:
     loaders: tuple
     hw: dict
     build_model: object
-    system_class: type = LIRSystem
     system_kwargs: dict = dataclasses.field(default_factory=dict)
 
     @property
@@ -115,7 +119,13 @@ def _system(job: TrainingJob, system_class: type, model, **extra):
 
 def train_end_to_end(job: TrainingJob, exp_dir: Path, epochs: int, minutes):
     """Train every block at once; returns the trainer, the best model and the report."""
-    system = _system(job, job.system_class, job.build_model(job.conf["model"]))
+    from .progressive import MultiHeadSystem
+
+    model = job.build_model(job.conf["model"])
+    if job.training.get("step_loss", "last") == "every":
+        system = _system(job, MultiHeadSystem, model, heads="steps")
+    else:
+        system = _system(job, LIRSystem, model)
     trainer, report = fit(system, exp_dir, epochs, job.training, job.hw, minutes)
     if trainer.is_global_zero:
         load_weights(system, report["best_checkpoint"])
@@ -256,11 +266,20 @@ def train(job: TrainingJob):
         experiment.trainer.phase_report`, plus ``progressive`` / ``phases`` where they apply).
 
     Raises:
-        ValueError: an unknown training mode.
+        ValueError: an unknown training mode or step loss, or `step_loss: every` with
+            progressive training.
     """
     mode = job.training.get("mode", "end_to_end")
     procedures = dict(zip(TRAINING_MODES, (train_end_to_end, train_progressive, train_gated)))
     if mode not in procedures:
         raise ValueError(f"training.mode must be one of {TRAINING_MODES}, got {mode!r}.")
+    step_loss = job.training.get("step_loss", "last")
+    if step_loss not in STEP_LOSSES:
+        raise ValueError(f"training.step_loss must be one of {STEP_LOSSES}, got {step_loss!r}.")
+    if step_loss == "every" and mode == "progressive":
+        raise ValueError(
+            "training.step_loss: every is for end_to_end and gated training; progressive "
+            "training scores each block's head after its block's iterations."
+        )
     minutes = job.training.get("max_time_minutes")
     return procedures[mode](job, job.exp_dir, int(job.training["epochs"]), minutes)

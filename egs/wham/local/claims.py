@@ -32,6 +32,7 @@ GATED = {
     "sep_noisy": ("gated_1x1x4", "t1_1x1x4", "t1_1x1x3"),
     "enh_single": ("enh_gated_1x1x4", "enh_1x1x4", None),
     "enh_single_snr-10to20": ("enhw_gated_1x1x4", "enhw_1x1x4", None),
+    "enh_single_snr-10to20_step_loss-every": ("enhwe_gated_1x1x4", "enhwe_1x1x4", None),
 }
 CRITERIA = {
     "conventional_db": 1.0,
