@@ -271,7 +271,6 @@ def test_multi_head_end_to_end_losses():
     assert len(ests) == 2 and ests[1].requires_grad
 
 
-
 def test_step_loss_every_scores_the_estimate_after_each_step():
     model = tiny_model(n_blocks=1, n_iters=(3,))
     model.masker.head_per_block = False  # one head: no check needed for the "steps" loss
