@@ -19,15 +19,8 @@ import json
 from pathlib import Path
 
 from asteroid_lir.experiment.cli import run_stage
-from asteroid_lir.experiment.report import (
-    bar_chart,
-    fmt,
-    markdown_table,
-    operating_point,
-    plot_quality_vs_compute,
-    plot_training_curves,
-    results_markdown,
-)
+from asteroid_lir.experiment.plots import bar_chart, plot_quality_vs_compute, plot_training_curves
+from asteroid_lir.experiment.report import fmt, markdown_table, operating_point, results_markdown
 
 
 def main(argv=None) -> int:

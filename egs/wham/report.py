@@ -17,13 +17,13 @@ import json
 from pathlib import Path
 
 from asteroid_lir.experiment.cli import run_stage
-from asteroid_lir.experiment.report import (
+from asteroid_lir.experiment.plots import (
     bar_chart,
     plot_example,
     plot_steps_histogram,
     plot_training_curves,
-    results_markdown,
 )
+from asteroid_lir.experiment.report import results_markdown
 
 
 def held_out_section(exp_dir: Path) -> str:

@@ -22,12 +22,8 @@ import numpy as np
 from asteroid_lir.experiment import stats
 from asteroid_lir.experiment.claims import claim, claim_lines, claims_main, mean_std, section
 from asteroid_lir.experiment.cli import run_stage
-from asteroid_lir.experiment.report import (
-    adaptive_comparison,
-    adaptive_markdown,
-    plot_quality_vs_compute,
-    seed_bar_chart,
-)
+from asteroid_lir.experiment.plots import plot_quality_vs_compute, seed_bar_chart
+from asteroid_lir.experiment.report import adaptive_comparison, adaptive_markdown
 from asteroid_lir.tasks import UNIFIED_TASKS
 
 #: (claim, the model claimed ahead, the other): TUSS vs the unconditional model of its size

@@ -21,7 +21,8 @@ from asteroid_lir.experiment import stats
 from asteroid_lir.experiment.claims import claim, claims_main, mean_std, section
 from asteroid_lir.experiment.cli import run_stage
 from asteroid_lir.experiment.config import load_config
-from asteroid_lir.experiment.report import bar_chart, fmt, seed_bar_chart
+from asteroid_lir.experiment.plots import bar_chart, seed_bar_chart
+from asteroid_lir.experiment.report import fmt
 
 ITERATED = ["t1_1x1x1", "t1_1x1x2", "t1_1x1x4"]  # equal parameters, 1-4 iterations
 CONVENTIONAL = ("t1_1x1x4", "t1_1x4x1")  # iterated vs 4x its parameters
