@@ -30,12 +30,8 @@ Unified (TUSS) recipe: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report.
 It runs in the repository's pinned environment (.venv, made on first use); set LIR_ENV=active
 to run it in the Python environment that is active instead (one with asteroid_lir installed)."
 . utils/parse_options.sh
-[ $# -eq 0 ] || { echo "$0: ERROR: unexpected argument(s) '$*' (options are --name value; see --help)." >&2; exit 1; }
+. utils/check_options.sh
 
-die() { echo "$0: ERROR: $*" >&2; exit 1; }
-[[ "$stage" =~ ^[0-9]+$ ]] || die "--stage must be a number, got '$stage'."
-[[ "$stop_stage" =~ ^[0-9]+$ ]] || die "--stop_stage must be a number, got '$stop_stage'."
-[ -z "$id" ] || [[ "$id" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--id takes GPU ids such as 0 or 0,1, got '$id'."
 [ -f "$conf" ] || die "configuration file '$conf' not found (see conf/ and README.md)."
 [ -z "$source_dir" ] || [ -d "$source_dir" ] || die "--source_dir '$source_dir' is not a directory."
 [ -n "$tag" ] || tag="$(basename "$conf" .yml)"

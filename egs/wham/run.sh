@@ -36,16 +36,12 @@ WHAM! recipe: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report.
 It runs in the repository's pinned environment (.venv, made on first use); set LIR_ENV=active
 to run it in the Python environment that is active instead (one with asteroid_lir installed)."
 . utils/parse_options.sh
-[ $# -eq 0 ] || { echo "$0: ERROR: unexpected argument(s) '$*' (options are --name value; see --help)." >&2; exit 1; }
+. utils/check_options.sh
 
-die() { echo "$0: ERROR: $*" >&2; exit 1; }
-[[ "$stage" =~ ^[0-9]+$ ]] || die "--stage must be a number, got '$stage'."
-[[ "$stop_stage" =~ ^[0-9]+$ ]] || die "--stop_stage must be a number, got '$stop_stage'."
 [[ "$num_cpu_procs" =~ ^[0-9]+$ ]] || die "--num_cpu_procs must be a number, got '$num_cpu_procs'."
 case "$extra_metrics" in true | false) ;; *) die "--extra_metrics must be true or false, got '$extra_metrics'." ;; esac
 case "$held_out" in auto | true | false) ;; *) die "--held_out must be auto, true or false, got '$held_out'." ;; esac
 case "$task" in sep_noisy | enh_single) ;; *) die "--task must be sep_noisy or enh_single, got '$task'." ;; esac
-[ -z "$id" ] || [[ "$id" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--id takes GPU ids such as 0 or 0,1, got '$id'."
 [ -n "$conf" ] || { [ -z "$wham_dir" ] && conf=conf/mini_cpu.yml || conf=conf/table1/1x4x4.yml; }
 [ -f "$conf" ] || die "configuration file '$conf' not found (see conf/ and README.md)."
 [ -z "$wham_dir" ] || [ -d "$wham_dir" ] || die "--wham_dir '$wham_dir' is not a directory."
