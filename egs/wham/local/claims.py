@@ -27,13 +27,15 @@ from asteroid_lir.experiment.report import fmt
 ITERATED = ["t1_1x1x1", "t1_1x1x2", "t1_1x1x4"]  # equal parameters, 1-4 iterations
 CONVENTIONAL = ("t1_1x1x4", "t1_1x4x1")  # iterated vs 4x its parameters
 END_TO_END, PROGRESSIVE = "t1_1x4x1", {2: "t2_prog_2x2x1", 4: "t2_prog_4x1x1"}
-#: Fig. 5 per regime (task, and the corpus' input-SNR range when it is not WHAM!'s):
+#: Fig. 5 per regime (task; the corpus' input-SNR range when it is not WHAM!'s; the step loss
+#: when it is not the last step's):
 #: (gated entry, its ungated network, the 3-step baseline).
 GATED = {
     "sep_noisy": ("gated_1x1x4", "t1_1x1x4", "t1_1x1x3"),
     "enh_single": ("enh_gated_1x1x4", "enh_1x1x4", None),
     "enh_single_snr-10to20": ("enhw_gated_1x1x4", "enhw_1x1x4", None),
     "enh_single_snr-10to20_step_loss-every": ("enhwe_gated_1x1x4", "enhwe_1x1x4", None),
+    "sep_noisy_step_loss-every": ("sepe_gated_1x1x4", "sepe_1x1x4", None),
 }
 CRITERIA = {
     "conventional_db": 1.0,
