@@ -273,7 +273,6 @@ def test_multi_head_end_to_end_losses():
 
 def test_step_loss_every_scores_the_estimate_after_each_step():
     model = tiny_model(n_blocks=1, n_iters=(3,))
-    model.masker.head_per_block = False  # one head: no check needed for the "steps" loss
     mix, targets = next(iter(loaders()[0]))
     loss = SpeechPITLoss(n_speech=2)
     steps = MultiHeadSystem(model, None, loss, None, heads="steps")
@@ -288,6 +287,13 @@ def test_step_loss_every_scores_the_estimate_after_each_step():
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
     with pytest.raises(ValueError, match="heads must be one of"):
         MultiHeadSystem(model, None, loss, None, heads="first")
+    # Every step's estimate exists without a head per block (one shared head), unlike the heads
+    # of every block.
+    torch.manual_seed(0)
+    shared_head = LIRSuDORMRFNet(n_src=2, n_blocks=2, n_sub_blocks=1, n_iters=1, **TINY)
+    MultiHeadSystem(shared_head, None, loss, None, heads="steps")
+    with pytest.raises(ValueError):
+        MultiHeadSystem(shared_head, None, loss, None, heads="all")
 
 
 def _job(tmp_path, training):
