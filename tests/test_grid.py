@@ -286,7 +286,7 @@ def _report(grid: Path, root: Path) -> dict:
     return json.loads((root / "report.json").read_text())
 
 
-def _claims(tmp_path: Path, si: dict, gated_steps=ADAPTIVE, gated_si=5.1) -> dict:
+def _claims(tmp_path: Path, si: dict, gated_steps=ADAPTIVE, gated_si=5.1, flat_seeds=()) -> dict:
     root = tmp_path / "exp"
     entries = [
         "t1_1x1x1",
@@ -312,7 +312,8 @@ def _claims(tmp_path: Path, si: dict, gated_steps=ADAPTIVE, gated_si=5.1) -> dic
                 anytime=curve if tag == "t1_1x1x4" else None,
             )
         if gated_steps is not None:
-            _write_run(root, "gated_1x1x4", gated_si + offset, seed, steps=gated_steps)
+            steps = [3] * len(gated_steps) if seed in flat_seeds else gated_steps
+            _write_run(root, "gated_1x1x4", gated_si + offset, seed, steps=steps)
     grid = tmp_path / "grid.yml"
     listed = {e: {"conf": "x.yml"} for e in entries}
     grid.write_text(yaml.safe_dump({"steps": 2000, "seeds": [0, 1, 2], "entries": listed}))
@@ -372,6 +373,16 @@ def test_claims_within_the_spread_or_with_a_flat_gate_are_not_reproduced(tmp_pat
     v = report["verdicts"]
     assert v["more_iterations"] == "not reproduced"
     assert v["gate_adapts_sep_noisy"] == "not reproduced"  # no correlation, 1.1 dB too low
+
+
+def test_a_gate_that_gives_every_mixture_the_same_steps_counts_as_not_adapting(tmp_path):
+    # One seed adapts (Spearman -0.58), two give every mixture 3 steps (Spearman undefined):
+    # the mean counts those as 0 (-0.19), not as missing (-0.58).
+    report = _claims(tmp_path, SEPARATED, gated_steps=[3] * 7 + [2], flat_seeds=(1, 2))
+    f5 = report["fig5"][0]
+    assert f5["spearman"][1] is None and f5["spearman"][0] == pytest.approx(-0.577, abs=1e-3)
+    assert report["verdicts"]["gate_adapts_sep_noisy"] == "not reproduced"
+    assert "(mean -0.19, - (the same steps for every mixture) as 0" in report["md"]
 
 
 def test_claims_of_runs_that_are_missing_say_not_run(tmp_path):
