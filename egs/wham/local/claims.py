@@ -328,7 +328,7 @@ def write_plots(report: dict, runs: dict, out_dir: Path) -> None:
         steps = _quartile_means(quartiles.get(GATED[sec["task"]][0], []), "steps_mean")
         twin = {f"Q{k + 1}": v for k, v in enumerate(steps) if v is not None} or None
         sec["plot"] = f"fig5_{sec['task']}.png"
-        title = f"By input-SNR quartile ({sec['task']}), low to high SNR"
+        title = f"{sec['task']}\nby input-SNR quartile, low to high SNR"
         bar_chart(bars, out_dir / sec["plot"], "SI-SDRi (dB)", title, twin=twin,
                   twin_label="steps of the gated model")  # fmt: skip
 
