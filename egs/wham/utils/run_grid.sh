@@ -32,8 +32,7 @@ for ((i = 1; i <= $#; i++)); do
   if [ "${!i}" = "--" ]; then run_args=("${@:i+1}"); set -- "${@:1:i-1}"; break; fi
 done
 . utils/parse_options.sh
-[ $# -eq 0 ] || { echo "$0: ERROR: unexpected argument(s) '$*'." >&2; exit 1; }
-die() { echo "$0: ERROR: $*" >&2; exit 1; }
+. utils/check_options.sh
 [ -f "$grid" ] || die "--grid '$grid' is not a file (see conf/grids/)."
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || die "--jobs must be a positive number, got '$jobs'."
 case "$measure" in true | false) ;; *) die "--measure must be true or false, got '$measure'." ;; esac
