@@ -21,10 +21,9 @@ from asteroid_lir.data import WhamDataset, write_wham_metadata
 from asteroid_lir.experiment.evaluation import (
     EvaluationError,
     evaluate_items,
-    quartile_table,
     score_sources,
-    summarize,
 )
+from asteroid_lir.experiment.summaries import quartile_table, summarize
 from asteroid_lir.models import LIRSuDORMRFNet
 from asteroid_lir.synth import build_mini_corpus
 

@@ -24,9 +24,9 @@ from asteroid_lir.data.unified import (
     MixingOptions,
     UnifiedMixtures,
     draw_classes,
-    index_sources,
     make_task_mixtures,
 )
+from asteroid_lir.data.unified_sources import index_sources
 from asteroid_lir.experiment import registry
 from asteroid_lir.experiment.config import load_config
 from asteroid_lir.experiment.evaluation import pairwise_scores, score_sources

@@ -7,7 +7,8 @@ imports a model or the corpus synthesis.
 """
 
 from .remix import remix_batch
-from .unified import UnifiedMixtures, index_sources, write_unified_metadata
+from .unified import UnifiedMixtures
+from .unified_sources import index_sources, write_unified_metadata
 from .wham import WhamDataset, validate_wham_dir, write_wham_metadata
 
 __all__ = [

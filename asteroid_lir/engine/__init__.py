@@ -1,5 +1,5 @@
 """Training systems (Lightning modules) for asteroid_lir models."""
 
-from .system import LIRSystem, PromptedSystem
+from .system import LIRSystem, MultiHeadSystem, PromptedSystem
 
-__all__ = ["LIRSystem", "PromptedSystem"]
+__all__ = ["LIRSystem", "MultiHeadSystem", "PromptedSystem"]

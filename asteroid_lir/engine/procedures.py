@@ -6,7 +6,7 @@ calls :func:`train` with the configuration's ``training.mode``; every procedure 
 trainer, the model to save and a report of what it did:
 
 - ``end_to_end``: every block at once (:class:`LIRSystem`; with ``training.step_loss: every``,
-  the mean loss of every refinement step's estimate, :class:`~asteroid_lir.engine.progressive.
+  the mean loss of every refinement step's estimate, :class:`~asteroid_lir.engine.system.
   MultiHeadSystem`, so that each step's estimate is an output an early exit can take);
 - ``progressive``: :class:`~asteroid_lir.engine.progressive.ProgressiveSystem`, the epochs split
   evenly between the blocks (or ``progressive.epochs_per_step``); the exported model is that of
@@ -119,7 +119,7 @@ def _system(job: TrainingJob, system_class: type, model, **extra):
 
 def train_end_to_end(job: TrainingJob, exp_dir: Path, epochs: int, minutes):
     """Train every block at once; returns the trainer, the best model and the report."""
-    from .progressive import MultiHeadSystem
+    from .system import MultiHeadSystem
 
     model = job.build_model(job.conf["model"])
     if job.training.get("step_loss", "last") == "every":

@@ -1,14 +1,20 @@
 """Lightning systems for training asteroid_lir models: Asteroid's ``System`` with online remixing
-(:class:`LIRSystem`), and its prompted-batch variant (:class:`PromptedSystem`)."""
+(:class:`LIRSystem`), its prompted-batch variant (:class:`PromptedSystem`), and end-to-end
+training on several estimates of a refinement model (:class:`MultiHeadSystem`)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 from asteroid.engine.system import System
 
 from ..inference import takes_prompts
 
-__all__ = ["LIRSystem", "PromptedSystem"]
+if TYPE_CHECKING:
+    from ..models.refinement import RefinementModelMixin
+
+__all__ = ["LIRSystem", "MultiHeadSystem", "PromptedSystem"]
 
 
 class LIRSystem(System):
@@ -128,3 +134,43 @@ class PromptedSystem(LIRSystem):
         kwargs.pop("remix_task", None)
         kwargs["prompted_batches"] = True
         super().__init__(*args, **kwargs)
+
+
+class MultiHeadSystem(LIRSystem):
+    """End-to-end training on several of a refinement model's estimates: the reference of
+    progressive training (every block's head), or a loss on every refinement step.
+
+    Args:
+        model: a refinement model; with ``heads="all"``, one with ``head_per_block=True`` (or a
+            single block).
+        *args, **kwargs: the other arguments of :class:`~asteroid_lir.engine.LIRSystem`
+            (optimizer, loss, loaders, scheduler, config, online remixing, ``warmup_steps``,
+            ``prompted_batches``).
+        heads (str): ``"all"``: the loss is the sum of the losses of every block's head (each
+            after its block's iterations); ``"steps"``: the mean of the losses of the estimate
+            after every refinement step (decoded by its block's head), so that each step's
+            estimate is trained as an output, as an early exit needs; ``"last"``: only the last
+            estimate's loss (plain end-to-end training). Validation always scores the last
+            estimate, the deployed output.
+    """
+
+    HEADS = ("all", "steps", "last")
+
+    def __init__(self, model: RefinementModelMixin, *args, heads: str = "all", **kwargs):
+        if heads not in self.HEADS:
+            raise ValueError(f"heads must be one of {self.HEADS}, got {heads!r}.")
+        if heads == "all":
+            model.check_heads_per_block()
+        super().__init__(model, *args, **kwargs)
+        self.heads = heads
+
+    def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
+        inputs, targets, loss_args = self.unpack(batch, train)
+        if self.heads == "last" or not train:
+            return self.loss_func(self.model(*inputs), targets, *loss_args)
+        if self.heads == "steps":
+            estimates = self.model.run_steps(inputs)
+            losses = [self.loss_func(est, targets, *loss_args) for est in estimates]
+            return sum(losses) / len(losses)
+        estimates = self.model.run_block_ends(inputs)
+        return sum(self.loss_func(est, targets, *loss_args) for est in estimates)

@@ -391,7 +391,7 @@ def compute_markdown(results: dict) -> str:
 
 
 def positions_markdown(summary: dict, title: str) -> str:
-    """A section with the table of :func:`asteroid_lir.experiment.evaluation.position_summary`."""
+    """A section with the table of :func:`asteroid_lir.experiment.summaries.position_summary`."""
     header = ["position", "improvement (dB)", "min (dB)", "improved", "level (dB)", "silent"]
     rows = [
         [r["position"], f"{r['mean_improvement']:+.2f}", f"{r['min_improvement']:+.2f}",

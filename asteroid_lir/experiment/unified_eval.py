@@ -7,7 +7,7 @@ prompt model (TUSS) gets the task's prompts; a model with fixed outputs (the unc
 baseline) has each reference matched to one of its outputs (an oracle choice in its favour).
 Scores (SI-SDR and SI-SDRi; MSS: SNR and SNRi) per prompt and per task, the mean of the
 per-prompt means as the TUSS reference averages its scores
-(:func:`~asteroid_lir.experiment.evaluation.per_prompt_summary`). Refinement models with several
+(:func:`~asteroid_lir.experiment.summaries.per_prompt_summary`). Refinement models with several
 steps (iterated or gated TSE module) are measured too: per task and per prompt the mean steps
 and the refinement's counted multiply-adds, and the anytime curve (the network without its gate
 run for 1 .. I steps).
@@ -16,7 +16,7 @@ The five-prompt case (:data:`FIVE`; prompt models, ``evaluation.five_prompt``): 
 speech, ambience (sfxbg) and three stems of one song, five prompts in a rotated order, for a model
 trained with at most four. Reported per prompt position; the fifth output must improve over the
 mixture and not be silent (its level relative to the mixture in dB,
-:func:`~asteroid_lir.experiment.evaluation.position_summary`).
+:func:`~asteroid_lir.experiment.summaries.position_summary`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from ..inference import takes_prompts
-from .evaluation import evaluate_items, per_prompt_summary, position_summary
+from .evaluation import evaluate_items
+from .summaries import per_prompt_summary, position_summary
 
 __all__ = ["FIVE", "evaluate_tasks", "is_measured"]
 

@@ -22,15 +22,10 @@ import numpy as np
 import yaml
 
 from asteroid_lir.experiment.cli import run_stage
-from asteroid_lir.experiment.evaluation import (
-    evaluate_items,
-    quartile_table,
-    speech_items,
-    summarize,
-    timing_record,
-)
+from asteroid_lir.experiment.evaluation import evaluate_items, speech_items
 from asteroid_lir.experiment.registry import check_model, describe_model, load_model
 from asteroid_lir.experiment.report import write_results
+from asteroid_lir.experiment.summaries import quartile_table, summarize, timing_record
 from asteroid_lir.experiment.trainer import eval_device
 
 

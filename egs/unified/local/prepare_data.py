@@ -10,7 +10,8 @@ Sub-commands::
 builds the embedded corpus (``asteroid_lir.synth.unified_corpus``) under ``<data_dir>`` unless
 ``--source_dir`` names a real one (then it only checks that the folder exists) or a complete
 corpus with the same settings is already there. ``metadata`` (stage 1) checks every file of the
-tree and writes ``<meta_dir>/sources.json`` (``asteroid_lir.data.unified.write_unified_metadata``).
+tree and writes ``<meta_dir>/sources.json``
+(``asteroid_lir.data.unified_sources.write_unified_metadata``).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
         print(f"[stage 0] Generating the embedded corpus in {src} ({settings})", flush=True)
         build_unified_corpus(src, **settings)
     else:
-        from asteroid_lir.data.unified import write_unified_metadata
+        from asteroid_lir.data.unified_sources import write_unified_metadata
 
         index = write_unified_metadata(src, meta, int(conf["data"]["sample_rate"]))
         print(f"[stage 1] {meta / 'sources.json'}: files per class {json.dumps(index['counts'])}")

@@ -166,7 +166,7 @@ def _anytime_curve(runs: dict, entry: str) -> list[float] | None:
 def _anytime_by_quartile(runs: dict, entry: str) -> list[dict] | None:
     """The ungated network's SI-SDRi after each step in each input-SNR quartile (and the
     quartile's mean input SNR), mean over the seeds (the same test mixtures)."""
-    from asteroid_lir.experiment.evaluation import quartile_table
+    from asteroid_lir.experiment.summaries import quartile_table
 
     per_seed, keys = [], []
     for r in runs.get(entry, []):
