@@ -249,6 +249,7 @@ def _write_run(
     anytime=None,
     memory=None,
     lam=0.3,
+    gate_logits=None,
 ) -> None:
     exp = root / f"{tag}_s{seed}"
     exp.mkdir(parents=True)
@@ -268,6 +269,8 @@ def _write_run(
         measure["train_memory"] = {"peak_bytes": memory * 2**20}
     if anytime is not None:
         measure["anytime"] = [{"input_snr": s, "scores": a} for s, a in zip(SNRS, anytime)]
+        for row, logits in zip(measure["anytime"], gate_logits or []):
+            row["gate_logit"] = logits
     (exp / "measure.json").write_text(json.dumps(measure))
     (exp / "conf.yml").write_text(yaml.safe_dump({"gated": {"lambda": lam}}))
 
@@ -383,6 +386,30 @@ def test_a_gate_that_gives_every_mixture_the_same_steps_counts_as_not_adapting(t
     assert f5["spearman"][1] is None and f5["spearman"][0] == pytest.approx(-0.577, abs=1e-3)
     assert report["verdicts"]["gate_adapts_sep_noisy"] == "not reproduced"
     assert "(mean -0.19, - (the same steps for every mixture) as 0" in report["md"]
+
+
+def test_claims_report_says_how_the_gate_ranks_the_inputs_and_what_its_network_allows(tmp_path):
+    # Seed 0's gate leans to exit sooner the cleaner the input (its logit after step 2 falls
+    # with the SNR), seed 1's the other way round; its network gains 2 dB at step 2 on the four
+    # noisiest mixtures and nothing on the others, so its oracle goes on only for those.
+    root = tmp_path / "exp"
+    gains = [[3.0, 5.0, 5.0, 5.0]] * 4 + [[3.0, 3.0, 3.0, 3.0]] * 4
+    for seed, sign in enumerate((-1.0, 1.0)):
+        logits = [{"1": 1.0, "2": sign * s} for s in SNRS]
+        _write_run(root, "enhw_1x1x4", 6.0, seed, anytime=[[3.0, 4.0, 5.0, 6.0]] * 8)
+        _write_run(root, "enhw_gated_1x1x4", 5.9, seed, steps=ADAPTIVE, anytime=gains,
+                   gate_logits=logits)  # fmt: skip
+    grid = tmp_path / "grid.yml"
+    listed = {e: {"conf": "x.yml"} for e in ("enhw_1x1x4", "enhw_gated_1x1x4")}
+    grid.write_text(yaml.safe_dump({"steps": 2000, "seeds": [0, 1], "entries": listed}))
+    gate = _report(grid, root)["fig5"][0]["gate"]
+    assert [g["spearman_snr_logit"]["2"] for g in gate] == [pytest.approx(-1.0), pytest.approx(1.0)]
+    assert gate[0]["spearman_snr_logit"]["1"] is None  # the same logit for every input
+    assert gate[0]["logit_range"]["2"] == [-3.0, 4.0]
+    assert gate[0]["oracle_steps_mean"] == 1.5  # 2 steps for the four noisiest, 1 for the rest
+    assert gate[0]["spearman_snr_oracle_steps"] < -0.8
+    md = (root / "report.md").read_text()
+    assert "- gate, seed 1: Spearman(input SNR, logit of going on minus exiting" in md
 
 
 def test_claims_of_runs_that_are_missing_say_not_run(tmp_path):

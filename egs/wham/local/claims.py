@@ -202,6 +202,28 @@ def oracle(runs: dict, entry: str, lam: float) -> dict | None:
     return {"lambda": lam, "seeds": per_seed} if per_seed else None
 
 
+def gate_diagnostics(runs: dict, gated: str, lam: float) -> list[dict]:
+    """Why a gate follows the input SNR or not, per seed of the gated model: the rank correlation
+    of the input SNR with the gate's logit (going on minus exiting) at each decision, its range
+    (the gate exits below 0), and the oracle of the jointly trained network itself."""
+    out = []
+    for r in runs.get(gated, []):
+        rows = (r.get("measure") or {}).get("anytime")
+        if not rows or "gate_logit" not in rows[0]:
+            continue
+        snr = [u["input_snr"] for u in rows]
+        logits = {k: [u["gate_logit"][k] for u in rows] for k in rows[0]["gate_logit"]}
+        steps = stats.oracle_steps(np.array([u["scores"] for u in rows]), lam)
+        out.append({
+            "seed": r["seed"],
+            "spearman_snr_logit": {k: stats.spearman(snr, v) for k, v in logits.items()},
+            "logit_range": {k: [float(min(v)), float(max(v))] for k, v in logits.items()},
+            "oracle_steps_mean": float(steps.mean()),
+            "spearman_snr_oracle_steps": stats.spearman(snr, steps),
+        })  # fmt: skip
+    return out
+
+
 def fig5(runs: dict, task: str) -> dict:
     gated, network, base3 = GATED[task]
     out: dict = {"task": task, "claims": []}
@@ -232,7 +254,8 @@ def fig5(runs: dict, task: str) -> dict:
     entries = [e for e in (gated, network, base3) if e]
     quartiles = {e: [r["results"]["quartiles"] for r in runs.get(e, [])] for e in entries}
     out.update(spearman=rho, steps_mean=steps, si_sdri=si, anytime_curve=curve,
-               ungated_at_mean_steps=same, quartiles=quartiles)  # fmt: skip
+               ungated_at_mean_steps=same, quartiles=quartiles,
+               gate=gate_diagnostics(runs, gated, lam))  # fmt: skip
     text = (
         f"Spearman(input SNR, steps) per seed {', '.join(fmt(v) for v in rho)} (mean "
         f"{fmt(rho_mean)}{', - (the same steps for every mixture) as 0' if None in rho else ''}"
@@ -308,6 +331,18 @@ def report_body(report: dict) -> list[str]:
                 f"{seed['oracle_steps_mean']:.2f} steps on average, Spearman with input SNR "
                 f"{fmt(seed['spearman_snr_oracle_steps'])}; what step k adds, mean dB (Spearman "
                 f"with input SNR): {gains}"
+            )
+        for seed in sec.get("gate") or []:
+            logits = ", ".join(
+                f"{k}: {fmt(rho)} ({lo:.2f}..{hi:.2f})"
+                for (k, rho), (lo, hi) in zip(seed["spearman_snr_logit"].items(),
+                                              seed["logit_range"].values())
+            )  # fmt: skip
+            lines.append(
+                f"- gate, seed {seed['seed']}: Spearman(input SNR, logit of going on minus "
+                f"exiting; its range, exit below 0) after step {logits}; the oracle of its "
+                f"jointly trained network: {seed['oracle_steps_mean']:.2f} steps, Spearman with "
+                f"input SNR {fmt(seed['spearman_snr_oracle_steps'])}"
             )
     plot = report.get("table_plot")
     return lines + (["", f"![Table 1]({plot})"] if plot else [])
