@@ -256,7 +256,7 @@ def _neg_sisdr(est, targets):
 def test_gated_system_trains_with_lightning(tmp_path):
     lir = LIRSuDORMRFNet(n_src=2, n_blocks=1, n_sub_blocks=1, n_iters=2, **TINY)
     train, val = _toy_loaders()
-    system = GatedSystem.from_pretrained_lir(
+    system = GatedSystem.from_ungated(
         lir, _neg_sisdr, train, val, lr=1e-3, step_penalty=0.5, gate_kwargs={"gate_kernel_size": 16}
     )
     assert isinstance(system.scheduler, torch.optim.lr_scheduler.StepLR)
@@ -307,7 +307,7 @@ def _gate_logit_shift(**rates) -> float:
     torch.manual_seed(0)
     lir = LIRSuDORMRFNet(n_src=2, n_blocks=1, n_sub_blocks=1, n_iters=4, **TINY)
     train, _ = _toy_loaders()
-    system = GatedSystem.from_pretrained_lir(
+    system = GatedSystem.from_ungated(
         lir,
         _neg_sisdr,
         train,
@@ -345,7 +345,7 @@ def test_joint_training_default_rates_do_not_saturate_the_gate():
 def test_joint_param_groups_and_frozen_network():
     lir = LIRSuDORMRFNet(n_src=2, n_blocks=1, n_sub_blocks=1, n_iters=2, **TINY)
     train, _ = _toy_loaders()
-    system = GatedSystem.from_pretrained_lir(
+    system = GatedSystem.from_ungated(
         lir,
         _neg_sisdr,
         train,
@@ -366,13 +366,13 @@ def test_joint_param_groups_and_frozen_network():
         if ".gate." not in k:
             torch.testing.assert_close(v, net_before[k])
     assert not torch.equal(model.masker.gate.temporal.weight, gate_before)
-    default = GatedSystem.from_pretrained_lir(lir, _neg_sisdr, train, lr=1e-3)
+    default = GatedSystem.from_ungated(lir, _neg_sisdr, train, lr=1e-3)
     assert [(g["name"], g["lr"]) for g in default.optimizer.param_groups] == [
         ("gate", pytest.approx(1e-4)),
         ("network", pytest.approx(1e-4)),
     ]
     with pytest.raises(ValueError, match="gate_lr"):
-        GatedSystem.from_pretrained_lir(lir, _neg_sisdr, train, gate_lr=0)
+        GatedSystem.from_ungated(lir, _neg_sisdr, train, gate_lr=0)
 
 
 def test_lr_schedule_divides_by_three_every_five_epochs():

@@ -241,9 +241,6 @@ class GatedSystem(LIRSystem):
             **system_kwargs,
         )
 
-    #: The name of :meth:`from_ungated` when only Sudo rm -rf could be gated.
-    from_pretrained_lir = from_ungated
-
     def common_step(self, batch, batch_nb, train: bool = True) -> torch.Tensor:
         inputs, targets, loss_args = self.unpack(batch, train)
         est, steps = self.model.run_with_steps(inputs)
