@@ -155,12 +155,15 @@ def table2(runs: dict, repo: Path) -> dict:
     return {"rows": rows, "claims": claims, "paper_sizes_memory_ratio": paper}
 
 
+def _anytime_rows(runs: dict, entry: str) -> list[tuple[dict, list[dict]]]:
+    """``(run, its per-mixture anytime rows)`` of every seed of ``entry`` measured so."""
+    return [(r, r["measure"]["anytime"]) for r in runs.get(entry, [])
+            if (r.get("measure") or {}).get("anytime")]  # fmt: skip
+
+
 def _anytime_curve(runs: dict, entry: str) -> list[float] | None:
-    curves = [
-        np.mean([u["scores"] for u in r["measure"]["anytime"]], axis=0)
-        for r in runs.get(entry, [])
-        if (r.get("measure") or {}).get("anytime")
-    ]
+    curves = [np.mean([u["scores"] for u in rows], axis=0)
+              for _, rows in _anytime_rows(runs, entry)]  # fmt: skip
     return [float(v) for v in np.mean(curves, axis=0)] if curves else None
 
 
@@ -170,14 +173,12 @@ def _anytime_by_quartile(runs: dict, entry: str) -> list[dict] | None:
     from asteroid_lir.experiment.summaries import quartile_table
 
     per_seed, keys = [], []
-    for r in runs.get(entry, []):
-        rows = (r.get("measure") or {}).get("anytime")
-        if rows:
-            scores = np.array([u["scores"] for u in rows])
-            snr = np.array([u["input_snr"] for u in rows], dtype=float)
-            keys = ["input_snr", *(str(k + 1) for k in range(scores.shape[1]))]
-            values = dict(zip(keys, [snr, *scores.T]))
-            per_seed.append(quartile_table(snr, values, None))
+    for _, rows in _anytime_rows(runs, entry):
+        scores = np.array([u["scores"] for u in rows])
+        snr = np.array([u["input_snr"] for u in rows], dtype=float)
+        keys = ["input_snr", *(str(k + 1) for k in range(scores.shape[1]))]
+        values = dict(zip(keys, [snr, *scores.T]))
+        per_seed.append(quartile_table(snr, values, None))
     if not per_seed:
         return None
     return [{key: float(np.mean([seed[q][key] for seed in per_seed])) for key in keys}
@@ -188,10 +189,7 @@ def oracle(runs: dict, entry: str, lam: float) -> dict | None:
     """Would a perfect gate adapt? Per seed of the ungated network: the oracle's steps and their
     rank correlation with the input SNR, and what each step brings."""
     per_seed = []
-    for r in runs.get(entry, []):
-        rows = (r.get("measure") or {}).get("anytime")
-        if not rows:
-            continue
+    for r, rows in _anytime_rows(runs, entry):
         scores, snr = np.array([u["scores"] for u in rows]), [u["input_snr"] for u in rows]
         steps = stats.oracle_steps(scores, lam)
         per_seed.append({
@@ -208,9 +206,8 @@ def gate_diagnostics(runs: dict, gated: str, lam: float) -> list[dict]:
     of the input SNR with the gate's logit (going on minus exiting) at each decision, its range
     (the gate exits below 0), and the oracle of the jointly trained network itself."""
     out = []
-    for r in runs.get(gated, []):
-        rows = (r.get("measure") or {}).get("anytime")
-        if not rows or "gate_logit" not in rows[0]:
+    for r, rows in _anytime_rows(runs, gated):
+        if "gate_logit" not in rows[0]:
             continue
         snr = [u["input_snr"] for u in rows]
         logits = {k: [u["gate_logit"][k] for u in rows] for k in rows[0]["gate_logit"]}
