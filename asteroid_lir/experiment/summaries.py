@@ -48,7 +48,8 @@ def summarize(rows: list[dict], metrics: Sequence[str], timing: dict) -> dict:
 
 def timing_record(device: torch.device | str | None, timing: dict) -> dict:
     """The ``timing`` of an evaluation's results: the device, torch's CPU threads and the
-    real-time factor (compute time / audio duration) of :func:`evaluate_items`' ``timing``."""
+    real-time factor (compute time / audio duration) of
+    :func:`~asteroid_lir.experiment.evaluation.evaluate_items`' ``timing``."""
     rtf = _real_time_factor(timing)
     return {"device": str(device), "threads": torch.get_num_threads(), "rtf": rtf}
 

@@ -185,17 +185,23 @@ def _anytime_by_quartile(runs: dict, entry: str) -> list[dict] | None:
             for q in range(4)]  # fmt: skip
 
 
+def _oracle_of(scores: np.ndarray, snr: list[float], lam: float) -> dict:
+    # Per mixture the steps that maximise score - lam * steps: their mean and their rank
+    # correlation with the input SNR.
+    steps = stats.oracle_steps(scores, lam)
+    return {"oracle_steps_mean": float(steps.mean()),
+            "spearman_snr_oracle_steps": stats.spearman(snr, steps)}  # fmt: skip
+
+
 def oracle(runs: dict, entry: str, lam: float) -> dict | None:
     """Would a perfect gate adapt? Per seed of the ungated network: the oracle's steps and their
     rank correlation with the input SNR, and what each step brings."""
     per_seed = []
     for r, rows in _anytime_rows(runs, entry):
         scores, snr = np.array([u["scores"] for u in rows]), [u["input_snr"] for u in rows]
-        steps = stats.oracle_steps(scores, lam)
         per_seed.append({
             "seed": r["seed"],
-            "oracle_steps_mean": float(steps.mean()),
-            "spearman_snr_oracle_steps": stats.spearman(snr, steps),
+            **_oracle_of(scores, snr, lam),
             "marginal_gains": stats.marginal_gains(scores, snr, lam),
         })  # fmt: skip
     return {"lambda": lam, "seeds": per_seed} if per_seed else None
@@ -211,13 +217,11 @@ def gate_diagnostics(runs: dict, gated: str, lam: float) -> list[dict]:
             continue
         snr = [u["input_snr"] for u in rows]
         logits = {k: [u["gate_logit"][k] for u in rows] for k in rows[0]["gate_logit"]}
-        steps = stats.oracle_steps(np.array([u["scores"] for u in rows]), lam)
         out.append({
             "seed": r["seed"],
             "spearman_snr_logit": {k: stats.spearman(snr, v) for k, v in logits.items()},
             "logit_range": {k: [float(min(v)), float(max(v))] for k, v in logits.items()},
-            "oracle_steps_mean": float(steps.mean()),
-            "spearman_snr_oracle_steps": stats.spearman(snr, steps),
+            **_oracle_of(np.array([u["scores"] for u in rows]), snr, lam),
         })  # fmt: skip
     return out
 
@@ -369,13 +373,13 @@ def write_plots(report: dict, runs: dict, out_dir: Path) -> None:
 def _fig5_regimes(runs: dict) -> list[str]:
     # A regime whose gated model the grid holds; one whose network alone it holds (its oracle)
     # once, under the first regime of that network (several gates may share one network).
-    shown = [task for task, (gated, _, _) in GATED.items() if gated in runs]
-    networks = {GATED[task][1] for task in shown}
-    for task, (_, network, base3) in GATED.items():
-        if task not in shown and (network in runs or base3 in runs) and network not in networks:
+    networks = {network for gated, network, _ in GATED.values() if gated in runs}
+    shown = []
+    for task, (gated, network, base3) in GATED.items():
+        if gated in runs or ((network in runs or base3 in runs) and network not in networks):
             shown.append(task)
             networks.add(network)
-    return [task for task in GATED if task in shown]
+    return shown
 
 
 def build(runs: dict, out_dir: Path) -> tuple[dict, list[str]]:
