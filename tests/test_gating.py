@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -13,9 +14,11 @@ from torch.utils.data import DataLoader, TensorDataset
 from asteroid_lir.engine.gated import (
     GatedSystem,
     build_gated_model,
+    calibrate_exit_margin,
     gated_lr_scheduler,
 )
 from asteroid_lir.masknn import GatingModule
+from asteroid_lir.masknn.gating import exit_margin_for_budget, exit_steps
 from asteroid_lir.models import GatedLIRSuDORMRFNet, LIRSuDORMRFNet
 
 TINY = dict(n_filters=16, bn_chan=8, upsampling_depth=2)
@@ -195,6 +198,70 @@ def test_traced_export_matches_eager(wav):
         est_t, steps_t = traced(wav)
     assert torch.equal(steps, steps_t)
     torch.testing.assert_close(est_t, est, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------- exit margin
+LOGITS = [[1.0, 2.0, -1.0], [-1.0, 5.0, 5.0], [3.0, 3.0, 3.0]]
+
+
+def test_exit_steps_count_the_decisions_above_the_margin_until_the_first_exit():
+    assert exit_steps(LOGITS, 0.0).tolist() == [3, 1, 4]
+    assert exit_steps(LOGITS, 2.5).tolist() == [1, 1, 4]
+    assert exit_steps(LOGITS, 3.0).tolist() == [1, 1, 1]  # a logit equal to the margin exits
+    assert exit_steps(LOGITS, -np.inf, min_steps=0).tolist() == [3, 3, 3]
+
+
+@pytest.mark.parametrize(
+    "budget, margin", [(4.0, -np.inf), (3.0, -1.0), (2.5, 1.0), (2.0, 1.0), (1.0, 3.0)]
+)
+def test_exit_margin_for_budget_is_the_smallest_within_the_budget(budget, margin):
+    # Mean steps per candidate margin: -inf 4, -1 8/3, 1 2, 2 2, 3 1, 5 1.
+    assert exit_margin_for_budget(LOGITS, budget) == margin
+
+
+def test_exit_margin_for_budget_rejects_bad_input():
+    with pytest.raises(ValueError, match="budget must lie in \\[1, 4\\]"):
+        exit_margin_for_budget(LOGITS, 4.5)
+    with pytest.raises(ValueError, match="finite"):
+        exit_margin_for_budget([[0.0, float("nan")]], 2.0)
+    with pytest.raises(ValueError, match="non-empty"):
+        exit_margin_for_budget(np.zeros((0, 3)), 2.0)
+
+
+def test_calibrated_margin_gives_the_budget_and_follows_the_gate_ranking():
+    model = tiny_gated()
+    set_gate_bias(model, 2.0)  # every sample would take every step at the paper's margin 0
+    gen = torch.Generator().manual_seed(4)
+    valid = [torch.randn(2, N_SAMPLES, generator=gen) * torch.rand(2, 1, generator=gen)
+             for _ in range(6)]  # fmt: skip
+    margin = calibrate_exit_margin(model, valid, budget=2.5)
+    assert not model.training and float(model.masker.gate.exit_margin) == margin
+    with torch.no_grad():
+        logits = torch.cat([model.gate_margin_logits(w) for w in valid])
+        steps = torch.cat([model.forward_with_steps(w)[1] for w in valid])
+    # The model exits where the margin rule says, and spends at most the budget on average.
+    assert steps.tolist() == exit_steps(logits.numpy(), margin).tolist()
+    assert steps.float().mean() <= 2.5 and len(steps.unique()) > 1
+    with pytest.raises(ValueError, match="final exits"):
+        calibrate_exit_margin(tiny_gated(exit_is_final=False), valid, 2.0)
+    with pytest.raises(ValueError, match="gated"):
+        calibrate_exit_margin(LIRSuDORMRFNet(n_src=2, n_iters=2, **TINY), valid, 2.0)
+
+
+def test_exit_margin_is_saved_and_old_files_load_with_the_paper_rule(tmp_path, wav):
+    model = tiny_gated().eval()
+    set_gate_bias(model, 0.2)
+    model.masker.gate.exit_margin.fill_(0.75)
+    path = tmp_path / "gated.pth"
+    torch.save(model.serialize(), path)
+    assert float(GatedLIRSuDORMRFNet.from_pretrained(path).masker.gate.exit_margin) == 0.75
+    old = model.serialize()
+    del old["state_dict"]["masker.gate.exit_margin"]  # a file saved before the margin existed
+    loaded = GatedLIRSuDORMRFNet.from_pretrained(old).eval()
+    assert float(loaded.masker.gate.exit_margin) == 0.0
+    model.masker.gate.exit_margin.fill_(0.0)
+    with torch.no_grad():
+        assert torch.equal(loaded.forward_with_steps(wav)[1], model.forward_with_steps(wav)[1])
 
 
 # ---------------------------------------------------------------------- from a pre-trained model

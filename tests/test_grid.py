@@ -250,6 +250,7 @@ def _write_run(
     memory=None,
     lam=0.3,
     gate_logits=None,
+    valid_logits=None,
 ) -> None:
     exp = root / f"{tag}_s{seed}"
     exp.mkdir(parents=True)
@@ -271,6 +272,9 @@ def _write_run(
         measure["anytime"] = [{"input_snr": s, "scores": a} for s, a in zip(SNRS, anytime)]
         for row, logits in zip(measure["anytime"], gate_logits or []):
             row["gate_logit"] = logits
+    if valid_logits is not None:
+        measure["valid_gate_logit"] = [{"id": f"v{i}", "gate_logit": v}
+                                       for i, v in enumerate(valid_logits)]  # fmt: skip
     (exp / "measure.json").write_text(json.dumps(measure))
     (exp / "conf.yml").write_text(yaml.safe_dump({"gated": {"lambda": lam}}))
 
@@ -410,6 +414,40 @@ def test_claims_report_says_how_the_gate_ranks_the_inputs_and_what_its_network_a
     assert gate[0]["spearman_snr_oracle_steps"] < -0.8
     md = (root / "report.md").read_text()
     assert "- gate, seed 1: Spearman(input SNR, logit of going on minus exiting" in md
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_claims_report_the_gate_at_the_margin_calibrated_on_validation_mixtures(tmp_path, sign):
+    # Every logit is above 0, so at the paper's margin every mixture takes all 4 steps. On the
+    # validation mixtures the decision before step 4 is 1..10: a margin of 4 makes the four
+    # lowest exit there, 3.6 steps on average. On the test mixtures that decision falls with the
+    # SNR (sign 1: 9..2, the three cleanest exit) or rises with it (sign -1: 1..8, the four
+    # noisiest exit).
+    root = tmp_path / "exp"
+    valid = [{"1": 20.0, "2": 20.0, "3": float(v)} for v in range(1, 11)]
+    test = [{"1": 20.0, "2": 20.0, "3": 5.0 - sign * s} for s in SNRS]
+    for seed in range(3):
+        _write_run(root, "enhw_1x1x4", 6.0, seed, anytime=[[3.0, 4.0, 5.0, 6.0]] * 8)
+        _write_run(root, "enhw_gated_1x1x4", 6.0, seed, steps=[4] * 8,
+                   anytime=[[3.0, 4.0, 5.0, 6.0]] * 8, gate_logits=test,
+                   valid_logits=valid)  # fmt: skip
+    grid = tmp_path / "grid.yml"
+    listed = {e: {"conf": "x.yml"} for e in ("enhw_1x1x4", "enhw_gated_1x1x4")}
+    grid.write_text(yaml.safe_dump({"steps": 2000, "seeds": [0, 1, 2], "entries": listed}))
+    f5 = _report(grid, root)["fig5"][0]
+    budget = f5["budget"]
+    assert budget["margin"] == [4.0] * 3
+    exits = 3 if sign > 0 else 4  # mixtures taking 3 steps
+    assert budget["steps_mean"] == [pytest.approx(4 - exits / 8)] * 3
+    # Each mixture scores what the network gives at its steps: 6 dB at 4 steps, 5 dB at 3.
+    assert budget["si_sdri"] == [pytest.approx(6 - exits / 8)] * 3
+    assert all(sign * rho < -0.7 for rho in budget["spearman"])
+    verdicts = {c["name"]: c["verdict"] for c in f5["claims"]}
+    assert verdicts["gate_adapts_enh_single_snr-10to20"] == "not reproduced"  # 4 steps each
+    expected = "reproduced" if sign > 0 else "not reproduced"
+    assert verdicts["gate_adapts_enh_single_snr-10to20_budget"] == expected
+    md = (root / "report.md").read_text()
+    assert "budgeted gate (3.6 steps on the validation mixtures), exit margin per seed 4.00" in md
 
 
 def test_claims_of_runs_that_are_missing_say_not_run(tmp_path):

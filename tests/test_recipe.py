@@ -6,6 +6,7 @@ progressive runs)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -626,16 +627,24 @@ def test_gated_training_reports_each_phase(finished_run):
     assert all(1 <= s <= 2 for s in steps)
     assert results["summary"]["steps_mean"] == pytest.approx(sum(steps) / len(steps))
     assert (exp / "steps_histogram.png").stat().st_size > 0
-    # The ungated baseline is scored from its own folder.
-    res = subprocess.run(
-        [
-            sys.executable, str(RECIPE / "eval.py"), "--exp_dir", str(exp / "pretrain"),
-            "--meta_dir", str(meta_dir(tmp)), "--task", "sep_noisy", "--n_examples", "0",
-        ],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    # Stage 3 at a compute budget: the exit margin is set on the validation mixtures. The full
+    # budget (2 steps) allows every step: margin -inf, both steps for every test mixture.
+    res = run_recipe(*corpus_args(tmp, conf), "--tag", "gated", "--stage", "3",
+                     "--stop_stage", "3", "--gate_budget", "2")  # fmt: skip
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    budgeted = json.loads((exp / "results.json").read_text())
+    assert budgeted["gate"] == {"budget": 2.0, "exit_margin": -math.inf}
+    assert [row["steps"] for row in budgeted["utterances"]] == [2] * len(steps)
+    # The ungated baseline is scored from its own folder; it has no gate to calibrate.
+    evaluate = [
+        sys.executable, str(RECIPE / "eval.py"), "--exp_dir", str(exp / "pretrain"),
+        "--meta_dir", str(meta_dir(tmp)), "--task", "sep_noisy", "--n_examples", "0",
+    ]  # fmt: skip
+    res = subprocess.run(evaluate, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert not json.loads((exp / "pretrain" / "results.json").read_text())["model"]["gated"]
+    res = subprocess.run([*evaluate, "--gate_budget", "1"], capture_output=True, text=True)
+    assert res.returncode != 0 and "needs a gated refinement model" in res.stderr
 
 
 def _progressive(tmp: Path, tag: str, epochs: int, **progressive) -> subprocess.CompletedProcess:

@@ -16,10 +16,12 @@ learning rate divided by 3 every 5 epochs. A recipe builds the whole thing with
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 import torch
 from torch.optim.lr_scheduler import StepLR
 
+from ..masknn.gating import exit_margin_for_budget
 from ..models.refinement import RefinementModelMixin
 from .system import LIRSystem
 
@@ -28,6 +30,7 @@ __all__ = [
     "JOINT_LR_SCALE",
     "GatedSystem",
     "build_gated_model",
+    "calibrate_exit_margin",
     "gated_lr_scheduler",
     "joint_param_groups",
 ]
@@ -92,6 +95,45 @@ def build_gated_model(
         )
     gate_kwargs.setdefault("gate_kernel_size", 3200)
     return pretrained.with_gate(n_iters, **gate_kwargs).train()
+
+
+def calibrate_exit_margin(
+    model: RefinementModelMixin, mixtures: Iterable[torch.Tensor | tuple], budget: float
+) -> float:
+    """Set a gated model's exit margin so that ``mixtures`` take ``budget`` steps on average.
+
+    The trained gate ranks the inputs (how much its ``process - exit`` logit exceeds 0); the
+    paper exits where it falls to 0. Here one margin, shared by every decision, is chosen on
+    held-out mixtures (a validation set) so that their mean steps is the largest not above
+    ``budget``; the gate then gives the steps to the inputs it ranks highest. The model is put
+    in eval mode and its gate's ``exit_margin`` buffer is set (it is saved with the weights).
+
+    Args:
+        model: a gated refinement model whose exits are final (``exit_is_final=True``).
+        mixtures: validation inputs, each a waveform (``(time,)`` or ``(batch, time)``) or the
+            tuple of what the model's ``encode`` takes (a prompted model's prompts too).
+        budget (float): mean steps, between ``min_steps`` and ``n_steps``.
+
+    Returns:
+        float: the margin set (``-inf``: every step within the budget).
+    """
+    refiner = getattr(model, "refiner", None)
+    if refiner is None or not refiner.gated:
+        raise ValueError("calibrate_exit_margin needs a gated refinement model.")
+    if not refiner.exit_is_final:
+        raise ValueError(
+            "calibrate_exit_margin needs final exits (exit_is_final=True): with skipped steps "
+            "the later decisions depend on the margin, so one pass cannot calibrate it."
+        )
+    model.eval()
+    with torch.inference_mode():
+        logits = [model.gate_margin_logits(*(m if isinstance(m, tuple) else (m,)))
+                  for m in mixtures]  # fmt: skip
+    if not logits:
+        raise ValueError("calibrate_exit_margin got no mixtures.")
+    margin = exit_margin_for_budget(torch.cat(logits).cpu().numpy(), budget, refiner.min_steps)
+    refiner.gate.exit_margin.fill_(margin)
+    return margin
 
 
 #: Default scale of the joint phase's learning rates (network and gate) relative to ``lr``.

@@ -42,6 +42,7 @@ __all__ = [
     "EvaluationError",
     "evaluate_items",
     "input_snr",
+    "item_mixture",
     "pairwise_scores",
     "score_sources",
     "speech_items",
@@ -196,6 +197,13 @@ def speech_items(test_json: str | Path, task: str, sample_rate: int) -> list[dic
     return [{"id": e["id"], "load": lambda i=i: load(i)} for i, e in enumerate(dataset.entries)]
 
 
+def item_mixture(item: dict) -> tuple[dict, torch.Tensor]:
+    """An evaluation item's data (loaded when the item is lazy, see :func:`speech_items`) and
+    its mixture as a ``(1, time)`` float32 tensor."""
+    data = {"id": item["id"], **item["load"]()} if "load" in item else item
+    return data, torch.from_numpy(np.asarray(data["mixture"], dtype=np.float32))[None]
+
+
 def evaluate_items(
     model: nn.Module,
     items: Iterable[dict],
@@ -247,9 +255,8 @@ def evaluate_items(
     with torch.inference_mode():
         for k, item in enumerate(tqdm(items, desc=progress, unit="mix", disable=progress is None)):
             try:
-                item = {"id": item["id"], **item["load"]()} if "load" in item else item
-                mix = np.asarray(item["mixture"], dtype=np.float32)
-                wav = torch.from_numpy(mix)[None].to(device)
+                item, wav = item_mixture(item)
+                mix, wav = wav[0].numpy(), wav.to(device)
                 sync(device)
                 tic = time.perf_counter()
                 est, steps = run_model(model, wav, item.get("prompts"))

@@ -14,7 +14,8 @@
 - :func:`anytime_scores`: per mixture, the score after every refinement step (the ungated
   network decoded after each step, a gated one forced to each step count) and a gated model's
   gate logits: the data of the oracle gate (:func:`asteroid_lir.experiment.stats.oracle_steps`)
-  and of the anytime curve.
+  and of the anytime curve. :func:`gate_logit_rows`: the gate logits alone (of a validation
+  set: what calibrates an exit margin, :func:`asteroid_lir.masknn.gating.exit_margin_for_budget`).
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from .evaluation import input_snr, score_sources
+from .evaluation import input_snr, item_mixture, score_sources
 
 __all__ = [
     "MeasuredRun",
     "anytime_scores",
     "count_macs",
     "flops_per_second",
+    "gate_logit_rows",
     "measured_refinement",
     "sudormrf_train_memory",
 ]
@@ -199,16 +201,35 @@ def sudormrf_train_memory(
 
 
 def _gate_logits(model: nn.Module, wav: torch.Tensor) -> dict[str, float]:
-    # The gate's "process - exit" logit difference before every gated step (no exit taken).
-    refiner = model.refiner
-    _, z = model.encode(wav)
-    out = {}
-    for step, block_idx in enumerate(refiner.step_schedule()):
-        if step >= refiner.min_steps:
-            logits = refiner.gate(z)[0]
-            out[str(step)] = float(logits[1] - logits[0])
-        z = refiner.refine(z, block_idx)
-    return out
+    # The gate's "process - exit" logit difference before every gated step (no exit taken),
+    # keyed by the steps taken before the decision.
+    logits = model.gate_margin_logits(wav)[0]
+    return {str(model.refiner.min_steps + k): float(v) for k, v in enumerate(logits)}
+
+
+def gate_logit_rows(
+    model: nn.Module, items: Sequence[dict], device: torch.device | str = "cpu"
+) -> list[dict]:
+    """A gated model's ``process - exit`` logits before each decision, every step taken.
+
+    Args:
+        model: a gated refinement model.
+        items: evaluation items, as for :func:`anytime_scores`.
+        device: where to run.
+
+    Returns:
+        list of dict: per mixture ``id`` and ``gate_logit`` (keyed by the steps taken before
+        the decision, as in :func:`anytime_scores`).
+    """
+    model = model.to(device).eval()
+    with torch.inference_mode():
+        return [
+            {
+                "id": str(item["id"]),
+                "gate_logit": _gate_logits(model, item_mixture(item)[1].to(device)),
+            }
+            for item in items
+        ]
 
 
 def anytime_scores(
@@ -240,8 +261,7 @@ def anytime_scores(
     rows = []
     with torch.inference_mode():
         for item in items:
-            data = item["load"]() if "load" in item else item
-            wav = torch.as_tensor(np.asarray(data["mixture"]), dtype=torch.float32)[None]
+            data, wav = item_mixture(item)
             wav = wav.to(device)
             if gated:
                 ests = [model(wav, n_steps=k) for k in range(1, model.n_steps + 1)]

@@ -14,11 +14,13 @@ Step semantics (min_steps, final exits, ``C_hat``): :mod:`asteroid_lir.masknn.re
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import ArrayLike
 from torch import nn
 
-__all__ = ["GatingModule"]
+__all__ = ["GatingModule", "exit_margin_for_budget", "exit_steps"]
 
 _EXIT, _PROCESS = 0, 1  # order of the gate's two logits
 
@@ -40,6 +42,13 @@ class GatingModule(nn.Module):
     temporal weighting becomes a profile over the relative position in the signal and the logit
     scale does not depend on the length. Zero-padding short inputs would instead shrink the
     logits by ``T / kernel_size`` and cropping long ones would ignore part of the signal.
+
+    Exit margin: at inference a sample goes on while ``process - exit > exit_margin``. The
+    margin is a buffer, 0 by default (the paper's argmax rule); set it with
+    :func:`~asteroid_lir.engine.gated.calibrate_exit_margin` to spend a chosen mean number of
+    steps on validation data (this library's addition: the learned gate ranks the inputs, the
+    margin sets how many steps it gives them on average). It is saved with the weights; a file
+    saved before the margin existed loads with margin 0.
 
     Args:
         in_chan (int): channels of the latent (the bottleneck size).
@@ -64,6 +73,12 @@ class GatingModule(nn.Module):
         self.proj = nn.Conv1d(in_chan, 2, kernel_size=1)
         self.act = nn.PReLU()
         self.temporal = nn.Conv1d(2, 2, kernel_size=kernel_size)
+        self.register_buffer("exit_margin", torch.zeros(()))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Files saved before the exit margin existed: the paper's rule, margin 0.
+        state_dict.setdefault(prefix + "exit_margin", torch.zeros(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Gate logits ``f(z)``.
@@ -91,7 +106,8 @@ class GatingModule(nn.Module):
 
         In training mode: hard Gumbel-softmax samples with a straight-through gradient (the
         forward value is exactly 0 or 1, the gradient is that of the soft sample). In eval mode:
-        the deterministic decision ``argmax f(z)``, without noise (ties exit).
+        the deterministic decision ``process - exit > exit_margin``, without noise (ties exit;
+        margin 0 is the paper's ``argmax f(z)``).
 
         Args:
             z (torch.Tensor): latent ``(batch, in_chan, frames)``.
@@ -103,8 +119,70 @@ class GatingModule(nn.Module):
         logits = self(z)
         if self.training:
             return F.gumbel_softmax(logits, tau=tau, hard=True)[:, _PROCESS]
-        return (logits[:, _PROCESS] > logits[:, _EXIT]).to(logits.dtype)
+        return (logits[:, _PROCESS] - logits[:, _EXIT] > self.exit_margin).to(logits.dtype)
+
+    def margin_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """``process - exit`` logit difference ``(batch,)``: the sample goes on (at inference)
+        where it exceeds ``exit_margin``."""
+        logits = self(z)
+        return logits[:, _PROCESS] - logits[:, _EXIT]
 
     def get_config(self) -> dict:
         """Arguments to re-instantiate the gate."""
         return {"in_chan": self.in_chan, "kernel_size": self.kernel_size}
+
+
+def exit_steps(margin_logits: ArrayLike, margin: float, min_steps: int = 1) -> np.ndarray:
+    """Steps each sample takes at inference with exit margin ``margin`` (exits are final).
+
+    Args:
+        margin_logits: ``(n_samples, n_decisions)`` ``process - exit`` logit differences before
+            each gated step, every step taken (:meth:`RefinementCore.margin_logits
+            <asteroid_lir.masknn.refinement.RefinementCore.margin_logits>`).
+        margin (float): the exit margin.
+        min_steps (int): steps taken before the first decision.
+
+    Returns:
+        np.ndarray: ``(n_samples,)`` int steps: ``min_steps`` plus the decisions, from the
+        first, whose logit exceeds the margin before the first that does not.
+    """
+    go = np.asarray(margin_logits, dtype=float) > margin
+    return min_steps + np.cumprod(go, axis=1).sum(axis=1).astype(int)
+
+
+def exit_margin_for_budget(margin_logits: ArrayLike, budget: float, min_steps: int = 1) -> float:
+    """The smallest exit margin whose mean steps (:func:`exit_steps`) is at most ``budget``.
+
+    The mean steps only change where the margin crosses one of the logits, so the candidates are
+    the logits themselves (a sample whose logit equals the margin exits).
+
+    Args:
+        margin_logits: ``(n_samples, n_decisions)`` logit differences, as for :func:`exit_steps`.
+        budget (float): mean steps to spend, in ``[min_steps, min_steps + n_decisions]``.
+        min_steps (int): steps taken before the first decision.
+
+    Returns:
+        float: the margin (``-inf`` when the budget allows every step).
+    """
+    logits = np.asarray(margin_logits, dtype=float)
+    if logits.ndim != 2 or logits.size == 0 or not np.isfinite(logits).all():
+        raise ValueError(
+            "margin_logits must be a non-empty (samples, decisions) array of finite values, "
+            f"got shape {logits.shape}."
+        )
+    if not min_steps <= budget <= min_steps + logits.shape[1]:
+        raise ValueError(
+            f"The budget must lie in [{min_steps}, {min_steps + logits.shape[1]}] steps "
+            f"(min_steps and every decision taken), got {budget}."
+        )
+    # Bisection: the mean steps fall as the margin rises, and at the largest logit every sample
+    # exits at the first decision.
+    candidates = np.concatenate(([-np.inf], np.unique(logits)))
+    lo, hi = 0, len(candidates) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if exit_steps(logits, candidates[mid], min_steps).mean() <= budget:
+            hi = mid
+        else:
+            lo = mid + 1
+    return float(candidates[lo])

@@ -339,6 +339,26 @@ class RefinementCore(nn.Module):
             return self._gated_early_exit(z, forced)
         return self._gated_selected(z, forced)
 
+    def margin_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The gate's ``process - exit`` logits before each decision, every step taken: what
+        decides the steps at any exit margin (:func:`~asteroid_lir.masknn.gating.exit_steps`).
+
+        Args:
+            z (torch.Tensor): ``z_0`` of shape ``(batch, ...)``.
+
+        Returns:
+            torch.Tensor: ``(batch, n_steps - min_steps)``, column ``k`` before step
+            ``min_steps + k + 1``.
+        """
+        if not self.gated:
+            raise RuntimeError("This refinement core has no gate.")
+        out = []
+        for step, block_idx in enumerate(self.step_schedule()):
+            if step >= self.min_steps:
+                out.append(self.gate.margin_logits(z))
+            z = self.refine(z, block_idx)
+        return torch.stack(out, dim=1)
+
     def _forced_steps(self, force_steps, batch: int, device: torch.device) -> torch.Tensor | None:
         if force_steps is None:
             return None

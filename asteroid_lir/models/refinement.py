@@ -145,6 +145,19 @@ class RefinementModelMixin:
         """
         return self.run_with_steps((wav,), force_steps, early_exit)
 
+    def gate_margin_logits(self, *inputs) -> torch.Tensor:
+        """The gate's ``process - exit`` logits before each decision, every step taken
+        (:meth:`RefinementCore.margin_logits
+        <asteroid_lir.masknn.refinement.RefinementCore.margin_logits>`).
+
+        Args:
+            *inputs: what :meth:`encode` takes (the waveform; a prompted model's prompts).
+
+        Returns:
+            torch.Tensor: ``(batch, n_decisions)``.
+        """
+        return self.refiner.margin_logits(self.encode(*inputs)[1])
+
     def run_forward(self, inputs: tuple, n_steps: int | None = None) -> torch.Tensor:
         """:meth:`forward` of the model inputs ``inputs`` (what :meth:`encode` takes)."""
         ctx, z = self.encode(*inputs)

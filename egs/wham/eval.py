@@ -4,13 +4,16 @@ Scores (:mod:`asteroid_lir.experiment.evaluation`): SI-SDR and SDR (``--extra_me
 STOI and PESQ) of every speech source, the estimates matched to the speakers with PIT over the
 speech outputs only, their improvements over the mixture, the means by input-SNR quartile (with
 the steps of gated models), the real-time factor; a few examples are written. Before scoring, the
-model is checked against the task and the sample rate it was trained for. Outputs
+model is checked against the task and the sample rate it was trained for. ``--gate_budget``
+calibrates a gated model's exit margin on the validation mixtures first
+(:func:`asteroid_lir.engine.gated.calibrate_exit_margin`). Outputs
 ``results.json`` and ``results.md`` in ``--out_dir`` (default: the experiment folder).
 
 Usage::
 
     python eval.py --exp_dir exp/mini_cpu_sep_noisy --meta_dir data/<corpus>/metadata \
-        --task sep_noisy [--out_dir DIR] [--gpus 0] [--max_utterances N] [--extra_metrics]
+        --task sep_noisy [--out_dir DIR] [--gpus 0] [--max_utterances N] [--extra_metrics] \
+        [--gate_budget STEPS]
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from asteroid_lir.engine.gated import calibrate_exit_margin
 from asteroid_lir.experiment.cli import run_stage
-from asteroid_lir.experiment.evaluation import evaluate_items, speech_items
+from asteroid_lir.experiment.evaluation import evaluate_items, item_mixture, speech_items
 from asteroid_lir.experiment.registry import check_model, describe_model, load_model
 from asteroid_lir.experiment.report import write_results
 from asteroid_lir.experiment.summaries import quartile_table, summarize, timing_record
@@ -39,6 +43,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max_utterances", type=int, default=None, help="evaluate the first N")
     parser.add_argument("--n_examples", type=int, default=None, help="example wavs to write")
     parser.add_argument("--extra_metrics", action="store_true", help="also STOI and PESQ (slow)")
+    parser.add_argument(
+        "--gate_budget",
+        type=float,
+        default=None,
+        help="gated model: set its exit margin so that the validation mixtures "
+        "(cv.json of --valid_dir) take this many steps on average",
+    )
+    parser.add_argument("--valid_dir", default=None, help="folder with cv.json (default: meta_dir)")
     return parser.parse_args(argv)
 
 
@@ -62,6 +74,17 @@ def evaluate(args) -> dict:
     n_out = n_speech(args.task) + int(conf["data"].get("return_noise", True))
     check_model(model, conf["data"]["sample_rate"], n_out, f"{exp_dir} (--task {args.task})")
     device, rate = eval_device(args.gpus), int(conf["data"]["sample_rate"])
+    gate = None
+    if args.gate_budget is not None:  # before the test set: calibrated on validation mixtures
+        cv_json = Path(args.valid_dir or args.meta_dir) / "cv.json"
+        if not cv_json.is_file():
+            raise FileNotFoundError(f"--gate_budget calibrates on {cv_json}, which is missing.")
+        valid = speech_items(cv_json, args.task, rate)
+        mixtures = (item_mixture(v)[1].to(device) for v in valid)
+        margin = calibrate_exit_margin(model.to(device), mixtures, args.gate_budget)
+        gate = {"budget": args.gate_budget, "exit_margin": margin}
+        print(f"[stage 3] Exit margin {margin:.3f}: {args.gate_budget:g} steps on {len(valid)} "
+              "validation mixtures")  # fmt: skip
     items, ev = speech_items(tt_json, args.task, rate), conf.get("evaluation") or {}
     n_utt = min(len(items), int(args.max_utterances or ev.get("max_utterances") or len(items)))
     metrics = tuple(ev.get("metrics", ("si_sdr", "sdr")))
@@ -80,6 +103,7 @@ def evaluate(args) -> dict:
         "task": args.task,
         "test_set": str(tt_json),
         **record,
+        **({"gate": gate} if gate else {}),
         "timing": timing_record(device, timing) | timing,
         "summary": summary,
         "quartiles": quartile_table(np.array([r["input_snr"] for r in rows]), per_mix, steps),

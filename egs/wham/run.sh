@@ -27,10 +27,12 @@ data_dir=data      # where the mini corpus and the metadata go
 eval_set=""        # another WHAM!-layout corpus to evaluate on (stages 3-4; needs tt/)
 max_utterances=""  # evaluate only the first N test mixtures (default: all)
 extra_metrics=false  # true: stage 3 also computes STOI and PESQ (slow)
+gate_budget=""     # gated model: stage 3 first sets its exit margin so that the validation
+                   # mixtures take this many steps on average (default: the gate's own margin)
 held_out=auto      # mini corpus: stage 3 also scores held-out eSpeak NG voices (auto: when
                    # eSpeak NG is installed; true: required; false: skip)
 
-recipe_options="stage stop_stage conf task wham_dir tag set id num_cpu_procs n_workers exp_dir data_dir eval_set max_utterances extra_metrics held_out"
+recipe_options="stage stop_stage conf task wham_dir tag set id num_cpu_procs n_workers exp_dir data_dir eval_set max_utterances extra_metrics gate_budget held_out"
 help_message="Usage: $0 [--option value ...]
 WHAM! recipe: 0 data, 1 metadata, 2 training, 3 evaluation, 4 report.
 It runs in the repository's pinned environment (.venv, made on first use); set LIR_ENV=active
@@ -89,6 +91,7 @@ evaluate() {  # evaluate METADATA_DIR RESULTS_DIR
   local extra=()
   [ -z "$max_utterances" ] || extra=(--max_utterances "$max_utterances")
   [ "$extra_metrics" = false ] || extra+=(--extra_metrics)
+  [ -z "$gate_budget" ] || extra+=(--gate_budget "$gate_budget" --valid_dir "$meta_dir")
   python eval.py --exp_dir "$expdir" --meta_dir "$1" --task "$task" --out_dir "$2" \
     --gpus "${id%%,*}" "${extra[@]}"
 }
