@@ -116,10 +116,10 @@ class GatingModule(nn.Module):
         Returns:
             torch.Tensor: ``(batch,)`` float tensor of 0/1 values, 1 = apply the block.
         """
-        logits = self(z)
         if self.training:
-            return F.gumbel_softmax(logits, tau=tau, hard=True)[:, _PROCESS]
-        return (logits[:, _PROCESS] - logits[:, _EXIT] > self.exit_margin).to(logits.dtype)
+            return F.gumbel_softmax(self(z), tau=tau, hard=True)[:, _PROCESS]
+        diff = self.margin_logits(z)
+        return (diff > self.exit_margin).to(diff.dtype)
 
     def margin_logits(self, z: torch.Tensor) -> torch.Tensor:
         """``process - exit`` logit difference ``(batch,)``: the sample goes on (at inference)
