@@ -19,7 +19,8 @@ from asteroid_lir.experiment import grid as grid_mod
 from asteroid_lir.experiment import stats
 from asteroid_lir.experiment.config import load_config
 from asteroid_lir.experiment.evaluation import evaluate_items
-from asteroid_lir.experiment.measure import anytime_scores, flops_per_second
+from asteroid_lir.experiment.measure import anytime_scores, flops_per_second, gate_logit_rows
+from asteroid_lir.masknn.gating import exit_steps
 from asteroid_lir.models import LIRSuDORMRFNet
 
 RECIPE = Path(__file__).resolve().parents[1] / "egs" / "wham"
@@ -235,6 +236,16 @@ def test_anytime_scores_end_with_the_full_models_evaluation():
     gated = _tiny(n_blocks=1, n_sub_blocks=1, n_iters=3, gate_kernel_size=3)
     rows = anytime_scores(gated, items, 8000)
     assert set(rows[0]["gate_logit"]) == {"1", "2"} and 1 <= rows[0]["steps"] <= 3
+    # The stored logits decide the steps the gate takes (what the budgeted gate of the claims
+    # report relies on), and the validation rows (lazy items here) hold the same logits.
+    for row in rows:
+        assert [row["steps"]] == exit_steps(
+            [[row["gate_logit"]["1"], row["gate_logit"]["2"]]], 0.0
+        ).tolist()
+    lazy = [{"id": it["id"], "load": lambda it=it: it} for it in items]
+    assert [r["gate_logit"] for r in gate_logit_rows(gated, lazy)] == [
+        r["gate_logit"] for r in rows
+    ]
 
 
 # --------------------------------------------------------------------------- claims report
