@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from asteroid_lir.engine.gated import GatedSystem
+from asteroid_lir.engine.gated import GatedSystem, calibrate_exit_margin
 from asteroid_lir.engine.procedures import TrainingJob, train
 from asteroid_lir.experiment.evaluation import evaluate_items
 from asteroid_lir.experiment.measure import count_macs, measured_refinement
@@ -25,6 +25,7 @@ from asteroid_lir.experiment.report import compute_markdown, operating_point
 from asteroid_lir.experiment.summaries import per_prompt_summary
 from asteroid_lir.experiment.trainer import hardware
 from asteroid_lir.losses import PromptSNRLoss
+from asteroid_lir.masknn.gating import exit_steps
 from asteroid_lir.models import BSLocoformerNet, TUSSNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models
@@ -178,6 +179,20 @@ def test_the_gate_decides_per_prompt_and_a_trace_follows_each_input_gates():
         torch.testing.assert_close(t_est, est, rtol=1e-5, atol=1e-6)
         assert t_steps.tolist() == steps.tolist()
         torch.testing.assert_close(traced(wav, ids), est, rtol=1e-5, atol=1e-6)
+
+
+def test_a_step_budget_calibrates_the_exit_margin_over_every_prompt():
+    model = tuss(n_iters=3, gate_kernel_size=8)
+    wav = wave(3, 900, seed=1)
+    ids = model.prompt_ids([["speech", "sfx", "sfx"]] * 3, 3)
+    with torch.no_grad():  # at the paper's margin 0 every prompt would take every step
+        model.separator.gate.temporal.bias[1] += 10.0
+    margin = calibrate_exit_margin(model, [(wav, ids)], budget=2.0)
+    with torch.no_grad():
+        _, steps = model.forward_with_steps(wav, ids)
+        logits = model.gate_margin_logits(wav, ids)  # one row per (mixture, prompt)
+    assert steps.reshape(-1).tolist() == exit_steps(logits.numpy(), margin).tolist()
+    assert steps.float().mean() <= 2.0 and len(set(steps.reshape(-1).tolist())) > 1
 
 
 # ---------------------------------------------------------------------- training
