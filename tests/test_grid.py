@@ -461,6 +461,24 @@ def test_claims_report_the_gate_at_the_margin_calibrated_on_validation_mixtures(
     assert "budgeted gate (3.6 steps on the validation mixtures), exit margin per seed 4.00" in md
 
 
+def test_claims_report_refuses_a_budgeted_gate_that_may_exit_before_the_first_step(tmp_path):
+    # min_steps 0 (a decision before step 1): the anytime rows have no score at 0 steps.
+    root = tmp_path / "exp"
+    logits = [{"0": 1.0, "1": 1.0} for _ in SNRS]
+    _write_run(root, "enhw_1x1x4", 6.0, 0, anytime=[[3.0, 4.0]] * 8)
+    _write_run(root, "enhw_gated_1x1x4", 6.0, 0, steps=[2] * 8, anytime=[[3.0, 4.0]] * 8,
+               gate_logits=logits, valid_logits=logits)  # fmt: skip
+    grid = tmp_path / "grid.yml"
+    listed = {e: {"conf": "x.yml"} for e in ("enhw_1x1x4", "enhw_gated_1x1x4")}
+    grid.write_text(yaml.safe_dump({"steps": 2000, "seeds": [0], "entries": listed}))
+    run = subprocess.run(
+        [sys.executable, str(RECIPE / "local" / "claims.py"), "report", "--grid", str(grid),
+         "--root", str(root), "--command", "x"],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(RECIPE.parents[1])),
+    )  # fmt: skip
+    assert run.returncode != 0 and "needs min_steps >= 1, got 0" in run.stderr
+
+
 def test_claims_of_runs_that_are_missing_say_not_run(tmp_path):
     report = _claims(tmp_path, SEPARATED, gated_steps=None)
     assert report["verdicts"]["gate_adapts_sep_noisy"] == "not run"

@@ -313,6 +313,8 @@ def budget_gate(runs: dict, gated: str) -> dict | None:
             continue
         keys = sorted(rows[0]["gate_logit"], key=int)  # the steps taken before each decision
         first = int(keys[0])
+        if first < 1:  # an exit before step 1 has no score among the anytime rows (steps 1..n)
+            raise ValueError(f"{gated}: the budgeted gate needs min_steps >= 1, got {first}.")
         margin = exit_margin_for_budget([[v["gate_logit"][k] for k in keys] for v in valid],
                                         BUDGET, first)  # fmt: skip
         steps = exit_steps([[u["gate_logit"][k] for k in keys] for u in rows], margin, first)
