@@ -8,18 +8,8 @@ adaptive early-exit gate (Eq. 7-10). The block type is a parameter (``make_sub_b
 Sudo rm -rf U-ConvBlock on a latent ``(batch, chan, frames)`` and a TF-Locoformer block on
 ``(batch, chan, frames, freqs)`` plug in alike; a new block type only needs its module.
 
-Gate step semantics (used by every gated path):
-
-- Steps are numbered ``0 .. n_steps - 1``. The first ``min_steps`` are always taken (no gate is
-  evaluated before them); a gate is evaluated before every later step. ``min_steps=1`` (default)
-  always applies the block once: a pre-trained head only ever saw refined latents.
-  ``min_steps=0`` gates every application, as drawn in the paper's Fig. 4.
-- An exit is final. At inference this is what Eq. 7 gives anyway (the gate is shared and
-  deterministic and ``g_i = 0`` leaves the latent unchanged, so every later gate says 0 again),
-  which is why removing a finished sample from the batch is exact. In training, with Gumbel
-  noise, ``exit_is_final=True`` multiplies the decisions (``g_i = h_i * g_{i-1}``) so that
-  training follows only paths inference can take; ``False`` applies Eq. 7 with independent draws.
-- ``C_hat`` (Eq. 10) equals the number of steps taken, ``min_steps`` included.
+The gated step loop (Eq. 7-10) and its step semantics are
+:class:`~asteroid_lir.masknn.gating.GatedStepsMixin`, which the core inherits.
 
 References:
     [1] "Latent Iterative Refinement for Modular Source Separation", Sec. 2.
@@ -33,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from .gating import GatingModule
+from .gating import GatedStepsMixin, GatingModule
 
 __all__ = ["REFINEMENT_ARGS", "RefinementCore", "normalize_n_iters"]
 
@@ -76,12 +66,7 @@ def normalize_n_iters(n_iters: int | Sequence[int], n_blocks: int) -> list[int]:
     return iters
 
 
-def _per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    # (batch,) -> (batch, 1, ...) broadcastable against a latent of any rank.
-    return values.view(-1, *([1] * (like.ndim - 1)))
-
-
-class RefinementCore(nn.Module):
+class RefinementCore(GatedStepsMixin, nn.Module):
     """Blocks x sub-blocks x iterations with shared weights, heads, anytime steps and a gate.
 
     Subclasses build the stem (whatever turns the input into ``z_0``) and may post-process the
@@ -299,128 +284,3 @@ class RefinementCore(nn.Module):
         if not 1 <= block <= self.n_blocks:
             raise ValueError(f"block/step must be in [1, {self.n_blocks}], got {block}.")
         return int(block)
-
-    # ------------------------------------------------------------------ gated paths
-    def run_gated(
-        self,
-        z: torch.Tensor,
-        force_steps: int | torch.Tensor | None = None,
-        early_exit: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gated refinement of ``z_0`` (Eq. 7); step semantics in the module docstring.
-
-        Three ways to run the steps:
-
-        - training mode: every sample goes through every step and Eq. 7 mixes ``B(z_i)`` and
-          ``z_i`` with hard straight-through Gumbel gates; returns the differentiable ``C_hat``.
-        - eval mode, ``early_exit=True``: a sample whose gate says 0 leaves the batch, so later
-          steps cost less; returns the integer steps taken.
-        - eval mode, ``early_exit=False``: every sample is computed at every step and the gate
-          selects with ``torch.where``; same outputs and counts, no data-dependent control flow
-          (traceable). Used automatically while tracing.
-
-        Args:
-            z (torch.Tensor): ``z_0`` of shape ``(batch, ...)``.
-            force_steps (int or torch.Tensor, optional): take exactly this many steps (one int or
-                one per sample, in ``[0, n_steps]``) instead of following the gate. The gate is
-                still evaluated, so that a forced run costs what a natural exit costs.
-            early_exit (bool): in eval mode, drop finished samples from the batch.
-
-        Returns:
-            tuple: the final latents and, in training mode, ``C_hat`` (float ``(batch,)``), in
-            eval mode the steps taken per sample (``torch.long`` ``(batch,)``).
-        """
-        if not self.gated:
-            raise RuntimeError("This refinement core has no gate.")
-        forced = self._forced_steps(force_steps, z.shape[0], z.device)
-        if self.training:
-            return self._gated_training(z, forced)
-        if early_exit and not torch.jit.is_tracing():
-            return self._gated_early_exit(z, forced)
-        return self._gated_selected(z, forced)
-
-    def margin_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """The gate's ``process - exit`` logits before each decision, every step taken: what
-        decides the steps at any exit margin (:func:`~asteroid_lir.masknn.gating.exit_steps`).
-
-        Args:
-            z (torch.Tensor): ``z_0`` of shape ``(batch, ...)``.
-
-        Returns:
-            torch.Tensor: ``(batch, n_steps - min_steps)``, column ``k`` before step
-            ``min_steps + k + 1``.
-        """
-        if not self.gated:
-            raise RuntimeError("This refinement core has no gate.")
-        out = []
-        for step, block_idx in enumerate(self.step_schedule()):
-            if step >= self.min_steps:
-                out.append(self.gate.margin_logits(z))
-            z = self.refine(z, block_idx)
-        return torch.stack(out, dim=1)
-
-    def _forced_steps(self, force_steps, batch: int, device: torch.device) -> torch.Tensor | None:
-        if force_steps is None:
-            return None
-        forced = torch.as_tensor(force_steps, dtype=torch.long, device=device)
-        if forced.ndim == 0:
-            forced = forced.expand(batch)
-        if forced.shape != (batch,):
-            raise ValueError(
-                f"force_steps must be an int or one int per sample ({batch}), "
-                f"got shape {tuple(forced.shape)}."
-            )
-        if bool(((forced < 0) | (forced > self.n_steps)).any()):
-            raise ValueError(f"force_steps must lie in [0, {self.n_steps}], got {forced.tolist()}.")
-        return forced
-
-    def _gate_values(self, z: torch.Tensor, step: int, forced: torch.Tensor | None) -> torch.Tensor:
-        # Gate values (batch,) before `step`.
-        gate = self.gate.decide(z, self.gumbel_tau) if step >= self.min_steps else None
-        if forced is not None:
-            return (forced > step).to(z.dtype)
-        return z.new_ones(z.shape[0]) if gate is None else gate
-
-    def _gated_training(self, z, forced):
-        c_hat = z.new_zeros(z.shape[0])
-        running = z.new_ones(z.shape[0])
-        for step, block_idx in enumerate(self.step_schedule()):
-            gate = self._gate_values(z, step, forced)
-            if self.exit_is_final:
-                gate = gate * running
-                running = gate
-            # Every sample is refined: the straight-through gradient of g_i is
-            # <dL/dz_{i+1}, B(z_i) - z_i>, which needs B(z_i) even where g_i = 0.
-            g = _per_sample(gate, z)
-            z = g * self.refine(z, block_idx) + (1 - g) * z
-            c_hat = c_hat + gate
-        return z, c_hat
-
-    def _gated_early_exit(self, z, forced):
-        final = torch.empty_like(z)
-        steps = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
-        active = torch.arange(z.shape[0], device=z.device)
-        for step, block_idx in enumerate(self.step_schedule()):
-            sub_forced = None if forced is None else forced.index_select(0, active)
-            go = self._gate_values(z, step, sub_forced) > 0.5
-            if not bool(go.all()):
-                leaving = (~go).nonzero().squeeze(1)
-                final.index_copy_(0, active.index_select(0, leaving), z.index_select(0, leaving))
-                staying = go.nonzero().squeeze(1)
-                active = active.index_select(0, staying)
-                z = z.index_select(0, staying)
-                if active.numel() == 0:
-                    return final, steps
-            z = self.refine(z, block_idx)
-            steps.index_add_(0, active, torch.ones_like(active))
-        final.index_copy_(0, active, z)
-        return final, steps
-
-    def _gated_selected(self, z, forced):
-        steps = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
-        running = torch.ones(z.shape[0], dtype=torch.bool, device=z.device)
-        for step, block_idx in enumerate(self.step_schedule()):
-            running = running & (self._gate_values(z, step, forced) > 0.5)
-            z = torch.where(_per_sample(running, z), self.refine(z, block_idx), z)
-            steps = steps + running.long()
-        return z, steps
