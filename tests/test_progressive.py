@@ -10,7 +10,7 @@ from asteroid.models import BaseModel
 from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
-from asteroid_lir.bench.progressive import TrainingMemoryMeter
+from asteroid_lir.bench.training_memory import TrainingMemoryMeter
 from asteroid_lir.engine.progressive import (
     MultiHeadSystem,
     ProgressiveSystem,
