@@ -18,10 +18,10 @@ import torch.nn.functional as F
 
 from asteroid_lir.engine.gated import GatedSystem, calibrate_exit_margin
 from asteroid_lir.engine.procedures import TrainingJob, train
+from asteroid_lir.experiment.compute_report import compute_markdown, operating_point
 from asteroid_lir.experiment.evaluation import evaluate_items
 from asteroid_lir.experiment.measure import count_macs, measured_refinement
 from asteroid_lir.experiment.plots import plot_quality_vs_compute
-from asteroid_lir.experiment.report import compute_markdown, operating_point
 from asteroid_lir.experiment.summaries import per_prompt_summary
 from asteroid_lir.experiment.trainer import hardware
 from asteroid_lir.losses import PromptSNRLoss

@@ -548,7 +548,7 @@ def _measured_results(gated: bool, gmacs: float, improvement: float, steps: dict
 
 
 def test_adaptive_comparison_of_seeds(tmp_path):
-    from asteroid_lir.experiment.report import adaptive_comparison, adaptive_markdown
+    from asteroid_lir.experiment.compute_report import adaptive_comparison, adaptive_markdown
 
     ungated = _measured_results(
         False, 2.0, 5.0, {"SE": {"speech": 2, "sfxbg": 2}, "MSS": {"bass": 2}}
@@ -604,7 +604,7 @@ def test_adaptive_report_compares_the_gate_with_fixed_steps(tmp_path, flat):
 
 
 def test_task_evaluation_measures_a_gated_tuss(index, tmp_path):
-    from asteroid_lir.experiment.report import compute_markdown
+    from asteroid_lir.experiment.compute_report import compute_markdown
     from asteroid_lir.experiment.unified_eval import FIVE, evaluate_tasks, is_measured
     from asteroid_lir.models import TUSSNet
 

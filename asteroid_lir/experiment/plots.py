@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .report import operating_point
+from .compute_report import operating_point
 
 __all__ = [
     "bar_chart",

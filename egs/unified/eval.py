@@ -19,8 +19,9 @@ import torch
 import yaml
 
 from asteroid_lir.experiment.cli import run_stage
+from asteroid_lir.experiment.compute_report import compute_markdown
 from asteroid_lir.experiment.registry import check_model, describe_model, load_model
-from asteroid_lir.experiment.report import compute_markdown, positions_markdown, write_results
+from asteroid_lir.experiment.report import positions_markdown, write_results
 from asteroid_lir.experiment.summaries import timing_record
 from asteroid_lir.experiment.trainer import eval_device
 from asteroid_lir.experiment.unified_eval import FIVE, evaluate_tasks

@@ -19,8 +19,9 @@ import json
 from pathlib import Path
 
 from asteroid_lir.experiment.cli import run_stage
+from asteroid_lir.experiment.compute_report import operating_point
 from asteroid_lir.experiment.plots import bar_chart, plot_quality_vs_compute, plot_training_curves
-from asteroid_lir.experiment.report import fmt, markdown_table, operating_point, results_markdown
+from asteroid_lir.experiment.report import fmt, markdown_table, results_markdown
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,8 @@ network (``conf/grids/adaptive.yml``), on the grids run by ``utils/run_grid.sh``
   seeds' spread (:func:`asteroid_lir.experiment.stats.compare`), and the fifth prompt after
   training with at most four; ``report.md``, ``report.json`` and ``tasks.png``; for the
   adaptive grid, the gated model's TSE GMACs saved and its drop against its ungated network
-  (:func:`asteroid_lir.experiment.report.adaptive_comparison`) and ``quality_vs_compute.png``.
+  (:func:`asteroid_lir.experiment.compute_report.adaptive_comparison`) and
+  ``quality_vs_compute.png``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import numpy as np
 from asteroid_lir.experiment import stats
 from asteroid_lir.experiment.claims import claim, claim_lines, claims_main, mean_std, section
 from asteroid_lir.experiment.cli import run_stage
+from asteroid_lir.experiment.compute_report import adaptive_comparison, adaptive_markdown
 from asteroid_lir.experiment.plots import plot_quality_vs_compute, seed_bar_chart
-from asteroid_lir.experiment.report import adaptive_comparison, adaptive_markdown
 from asteroid_lir.tasks import UNIFIED_TASKS
 
 #: (claim, the model claimed ahead, the other): TUSS vs the unconditional model of its size
