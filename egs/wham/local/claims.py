@@ -38,6 +38,7 @@ GATED = {
     "enh_single_snr-10to20_step_loss-every": ("enhwe_gated_1x1x4", "enhwe_1x1x4", None),
     "sep_noisy_step_loss-every": ("sepe_gated_1x1x4", "sepe_1x1x4", None),
     "enh_single_snr-10to20_lambda-1": ("enhwl_gated_1x1x4", "enhw_1x1x4", None),
+    "enh_single_snr-4to16_step_loss-every": ("enhwn_gated_1x1x4", "enhwn_1x1x4", None),
 }
 CRITERIA = {
     "conventional_db": 1.0,
