@@ -109,7 +109,8 @@ def calibrate_exit_margin(
     in eval mode and its gate's ``exit_margin`` buffer is set (it is saved with the weights).
 
     Args:
-        model: a gated refinement model whose exits are final (``exit_is_final=True``).
+        model: a gated refinement model (``exit_is_final`` only changes training: at inference
+            every exit is final).
         mixtures: validation inputs, each a waveform (``(time,)`` or ``(batch, time)``) or the
             tuple of what the model's ``encode`` takes (a prompted model's prompts too).
         budget (float): mean steps, between ``min_steps`` and ``n_steps``.
@@ -120,11 +121,6 @@ def calibrate_exit_margin(
     refiner = getattr(model, "refiner", None)
     if refiner is None or not refiner.gated:
         raise ValueError("calibrate_exit_margin needs a gated refinement model.")
-    if not refiner.exit_is_final:
-        raise ValueError(
-            "calibrate_exit_margin needs final exits (exit_is_final=True): with skipped steps "
-            "the later decisions depend on the margin, so one pass cannot calibrate it."
-        )
     model.eval()
     with torch.inference_mode():
         logits = [model.gate_margin_logits(*(m if isinstance(m, tuple) else (m,)))
