@@ -39,6 +39,7 @@ GATED = {
     "sep_noisy_step_loss-every": ("sepe_gated_1x1x4", "sepe_1x1x4", None),
     "enh_single_snr-10to20_lambda-1": ("enhwl_gated_1x1x4", "enhw_1x1x4", None),
     "enh_single_snr-4to16_step_loss-every": ("enhwn_gated_1x1x4", "enhwn_1x1x4", None),
+    "enh_single_snr-4to16_step_loss-every_frozen": ("enhwnf_gated_1x1x4", "enhwn_1x1x4", None),
 }
 CRITERIA = {
     "conventional_db": 1.0,
