@@ -2,11 +2,12 @@
 
 The reference comparisons import MERL's unified-source-separation code (``nets/``, ``utils/``,
 ``loss_functions/``; AGPL, never copied into this repository) from a scratch folder found through
-``LIR_TUSS_REF`` (default ``/tmp/scratch/tuss``), with ``rotary-embedding-torch`` 0.6.1 from
-``LIR_TUSS_SITE`` (default ``/tmp/scratch/site``). To prepare them::
+``LIR_TUSS_REF`` (default ``/tmp/scratch/tuss``), with ``rotary-embedding-torch`` 0.6.1 and its
+import ``beartype`` from ``LIR_TUSS_SITE`` (default ``/tmp/scratch/site``). To prepare them::
 
     git clone https://github.com/merlresearch/unified-source-separation /tmp/scratch/tuss
-    python -m pip install --no-deps --target /tmp/scratch/site rotary-embedding-torch==0.6.1
+    python -m pip install --no-deps --target /tmp/scratch/site rotary-embedding-torch==0.6.1 \
+        beartype
 
 They are skipped with a message when absent.
 """
