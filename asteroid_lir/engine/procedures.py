@@ -33,6 +33,7 @@ import torch
 from ..experiment.config import dump_config
 from ..experiment.trainer import DONE_FILE, fit, load_weights, save_model, write_json
 from .optim import make_optimizer, make_scheduler
+from .step_schedule import completed_steps
 from .system import LIRSystem
 
 __all__ = [
@@ -130,28 +131,6 @@ def train_end_to_end(job: TrainingJob, exp_dir: Path, epochs: int, minutes):
     if trainer.is_global_zero:
         load_weights(system, report["best_checkpoint"])
     return trainer, system.model, report
-
-
-def completed_steps(step_epochs: list, epochs_done: int, planned_epochs: int) -> int:
-    """Progressive steps that ran all their epochs.
-
-    Args:
-        step_epochs: epochs of each step (``ProgressiveSystem.step_epochs``; ``None`` for an
-            open-ended last step, complete when the training ran its planned epochs).
-        epochs_done: epochs the trainer finished.
-        planned_epochs: the trainer's ``max_epochs``.
-
-    Returns:
-        int: the number of leading steps completed (0 to ``len(step_epochs)``).
-    """
-    end = 0
-    for done, n_epochs in enumerate(step_epochs):
-        if n_epochs is None:
-            return done + int(epochs_done >= planned_epochs and epochs_done > end)
-        end += n_epochs
-        if epochs_done < end:
-            return done
-    return len(step_epochs)
 
 
 def train_progressive(job: TrainingJob, exp_dir: Path, epochs: int, minutes):

@@ -45,6 +45,7 @@ from torch import nn
 
 from ..models.refinement import RefinementModelMixin, export_prefix
 from .optim import OptimizerFactory, optimizer_factory, scheduler_factory
+from .step_schedule import last_epoch_of_step, resolve_step_epochs, split_epochs, step_for_epoch
 from .system import LIRSystem, MultiHeadSystem
 
 __all__ = [
@@ -80,29 +81,6 @@ def block_end_estimates(
     ``model.forward_block_ends(wav, last_block, grad_from)``."""
     _check_multi_head(model)
     return model.forward_block_ends(wav, last_block, grad_from)
-
-
-# ---------------------------------------------------------------------------- epochs
-def split_epochs(total_epochs: int, n_steps: int) -> list[int]:
-    """Epochs of each progressive step: ``total_epochs // n_steps`` each, the last step also
-    gets the remainder (200 epochs over 3 steps: 66, 66, 68).
-
-    Args:
-        total_epochs (int): epochs of the whole training.
-        n_steps (int): number of steps (blocks).
-
-    Returns:
-        list of int: ``n_steps`` positive epoch counts summing to ``total_epochs``.
-    """
-    if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1, got {n_steps}.")
-    if total_epochs < n_steps:
-        raise ValueError(
-            f"total_epochs={total_epochs} cannot be split between {n_steps} steps "
-            "(every step needs at least one epoch)."
-        )
-    per_step = total_epochs // n_steps
-    return [per_step] * (n_steps - 1) + [total_epochs - per_step * (n_steps - 1)]
 
 
 # ---------------------------------------------------------------------------- systems
@@ -176,23 +154,8 @@ class ProgressiveSystem(LIRSystem):
     ):
         _check_multi_head(model)
         self.n_prog_steps = model.n_blocks
-        if (total_epochs is None) == (epochs_per_step is None):
-            raise ValueError("Give exactly one of total_epochs and epochs_per_step.")
-        if total_epochs is not None:
-            step_epochs = split_epochs(int(total_epochs), self.n_prog_steps)
-        elif isinstance(epochs_per_step, int):
-            if epochs_per_step < 1:
-                raise ValueError(f"epochs_per_step must be >= 1, got {epochs_per_step}.")
-            step_epochs = [epochs_per_step] * (self.n_prog_steps - 1) + [None]
-        else:
-            step_epochs = [int(e) for e in epochs_per_step]
-            if len(step_epochs) != self.n_prog_steps or min(step_epochs) < 1:
-                raise ValueError(
-                    f"epochs_per_step needs {self.n_prog_steps} positive values (one per block), "
-                    f"got {list(epochs_per_step)}."
-                )
         #: Epochs of each step (``None`` for a last step that runs until the trainer stops).
-        self.step_epochs: list[int | None] = step_epochs
+        self.step_epochs = resolve_step_epochs(self.n_prog_steps, total_epochs, epochs_per_step)
         self._make_optimizer = optimizer_factory(optimizer)
         self._make_scheduler = scheduler_factory(scheduler)
         self.save_step_outputs = save_step_outputs
@@ -215,17 +178,11 @@ class ProgressiveSystem(LIRSystem):
     # ------------------------------------------------------------------ schedule of steps
     def step_for_epoch(self, epoch: int) -> int:
         """The progressive step (1-based) that trains during epoch ``epoch`` (0-based)."""
-        end = 0
-        for step, n in enumerate(self.step_epochs[:-1], start=1):
-            end += n
-            if epoch < end:
-                return step
-        return self.n_prog_steps
+        return step_for_epoch(self.step_epochs, epoch)
 
     def last_epoch_of_step(self, step: int) -> int | None:
         """0-based index of the last epoch of ``step`` (``None``: open-ended last step)."""
-        epochs = self.step_epochs[:step]
-        return None if epochs[-1] is None else sum(epochs) - 1
+        return last_epoch_of_step(self.step_epochs, step)
 
     def step_parameters(self, step: int | None = None) -> list[nn.Parameter]:
         """Parameters trained in ``step`` (default: the active step)."""
